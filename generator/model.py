@@ -1,0 +1,214 @@
+"""The catalogue's vocabulary: frozen dataclasses for alerts, recording rules and routing.
+
+Numbers are numbers, with the unit in the field name (``for_seconds``, ``value``
+is in the signal's own unit). A :class:`Threshold` is one alert name with one or more
+:class:`Level` s (a warning and its critical twin share the alert name, so Alertmanager's
+inhibition "critical mutes warning of the same alert on the same instance" is a plain
+``equal: [alertname, instance]``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+Comparison = Literal[">", ">=", "<", "<=", "==", "!="]
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return {"info": 0, "warning": 1, "critical": 2}[self.value]
+
+
+class Team(StrEnum):
+    OPS = "ops"
+    ENGINEERING = "engineering"
+    SECURITY = "security"
+    MANAGEMENT = "management"
+
+
+@dataclass(frozen=True)
+class RecordingRule:
+    """``record`` must read ``level:metric:operation`` (Prometheus' naming convention)."""
+
+    record: str
+    expr: str
+    labels: tuple[tuple[str, str], ...] = ()
+    # Raw series for the generated promql_expr_test, and the sample it must return.
+    # Left empty, the rule is still exercised through the alerts that use it.
+    test_series: tuple[TestSeries, ...] = ()
+    test_expect: tuple[tuple[str, float], ...] = ()  # (labels in {a="b"} form, value)
+
+
+@dataclass(frozen=True)
+class TestSeries:
+    """One input series of a promtool unit test, ``values`` in its expanding notation."""
+
+    series: str  # e.g. 'promfleet_system_load1{instance="host:9100",job="system"}'
+    values: str  # e.g. '0+1x120'
+
+
+@dataclass(frozen=True)
+class AlertTest:
+    """Raw exporter series that keep one level's condition true, and ones that don't.
+
+    ``firing`` must make the condition true from the first evaluation that has enough
+    data (``warmup_seconds`` after t=0, for ``rate()`` windows) and keep it true;
+    ``quiet`` must keep it false. ``labels`` are the labels the firing alert carries
+    besides ``alertname``, ``severity``, ``team`` and static labels; ``value`` is the
+    signal's value while firing, used to render the expected annotations exactly.
+    """
+
+    firing: tuple[TestSeries, ...]
+    quiet: tuple[TestSeries, ...]
+    labels: tuple[tuple[str, str], ...]
+    value: float
+    warmup_seconds: int = 0
+    interval_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class Level:
+    """One severity of a threshold: the value it trips at, how long, and how often to repeat."""
+
+    severity: Severity
+    value: float
+    for_seconds: int
+    cooldown_seconds: int  # becomes Alertmanager's repeat_interval for this alert
+    test: AlertTest
+
+
+@dataclass(frozen=True)
+class Runbook:
+    """What the on-call engineer reads at 3 a.m.; rendered to ``runbooks/<Alert>.md``."""
+
+    meaning: str
+    impact: str
+    diagnosis: tuple[str, ...]  # steps; PromQL in `backticks`, shell in ```sh blocks
+    mitigation: tuple[str, ...]
+    escalation: str
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A dashboard panel. ``expr`` selects with ``job=~"$job",instance=~"$instance"``."""
+
+    title: str
+    expr: str
+    unit: str  # a Grafana unit: percentunit, bytes, s, reqps, short, ...
+    description: str
+    legend: str = "{{instance}}"
+    kind: Literal["timeseries", "stat", "gauge", "table"] = "timeseries"
+    # False when the query only returns data once something happens (an alert fires,
+    # an error occurs); the live stack then does not require data from it.
+    expect_data: bool = True
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One alert: ``(signal) <op> <level.value>`` held for ``level.for_seconds``.
+
+    ``signal`` is PromQL returning the measured value per instance (usually a recording
+    rule). ``guard`` is an optional PromQL clause appended to the condition
+    (``and on(instance) ...``). ``inhibited_by_target_down`` marks alerts that an
+    exporter target being down makes meaningless.
+    """
+
+    name: str
+    signal: str
+    op: Comparison
+    levels: tuple[Level, ...]
+    team: Team
+    summary: str
+    description: str
+    runbook: Runbook
+    panel: Panel
+    guard: str = ""
+    static_labels: tuple[tuple[str, str], ...] = ()
+    inhibited_by_target_down: bool = True
+    group: str = ""  # rule group inside the area's file; defaults to the area name
+
+    def condition(self, level: Level) -> str:
+        """The alerting rule's ``expr`` for one level."""
+        text = f"{self.signal} {self.op} {_number(level.value)}"
+        if self.guard:
+            text = f"{text} {self.guard}"
+        return text
+
+
+@dataclass(frozen=True)
+class Area:
+    """One catalogue module: its alerts, recording rules and extra dashboard panels."""
+
+    name: str  # system, application, database, security, training, meta
+    title: str
+    description: str
+    recording_rules: tuple[RecordingRule, ...]
+    thresholds: tuple[Threshold, ...]
+    panels: tuple[Panel, ...] = ()  # panels beside the alerts' own
+    external_metrics: tuple[str, ...] = ()  # series from Prometheus, Alertmanager, ...
+
+
+ReceiverKind = Literal["pagerduty", "slack", "email", "webhook", "opsgenie"]
+
+
+@dataclass(frozen=True)
+class Receiver:
+    """An Alertmanager receiver; secrets are paths to files, never values."""
+
+    name: str
+    kind: ReceiverKind
+    settings: tuple[tuple[str, str], ...] = ()  # kind-specific keys, e.g. ("channel", "#ops")
+    send_resolved: bool = True
+
+
+@dataclass(frozen=True)
+class SeverityPolicy:
+    """How urgently a severity is delivered."""
+
+    severity: Severity
+    group_wait_seconds: int
+    group_interval_seconds: int
+    digest: bool = False  # only delivered inside the daily digest window
+
+
+@dataclass(frozen=True)
+class RoutingPolicy:
+    """Who gets what: (team, severity) -> receiver, plus the dead man's switch."""
+
+    receivers: tuple[Receiver, ...]
+    routes: tuple[tuple[Team, Severity, str], ...]  # (team, severity, receiver name)
+    severities: tuple[SeverityPolicy, ...]
+    default_receiver: str
+    deadmans_switch_receiver: str
+    watchdog_alert: str = "Watchdog"
+    group_by: tuple[str, ...] = ("alertname", "instance", "severity")
+    inhibit_equal: tuple[str, ...] = ("alertname", "instance")
+    digest_window: tuple[str, str] = ("09:00", "09:30")  # daily, UTC
+    digest_location: str = "UTC"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Generator settings; the live-stack test overrides intervals through these."""
+
+    runbook_base_url: str = "https://github.com/promfleet/promfleet/blob/main/runbooks"
+    dashboard_base_url: str = "http://localhost:3000/d"
+    scrape_interval: str = "15s"
+    evaluation_interval: str = "15s"
+    scrape_timeout: str = "10s"
+    alertmanager_url: str = "localhost:9093"
+    targets: tuple[tuple[str, tuple[str, ...]], ...] = field(default_factory=tuple)  # job -> addresses
+
+
+def _number(value: float) -> str:
+    """Render a threshold the way a human writes it: 0.9 not 0.9000000001, 10 not 10.0."""
+    if float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
