@@ -212,3 +212,27 @@ def _number(value: float) -> str:
     if float(value).is_integer():
         return str(int(value))
     return repr(float(value))
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Everything the renderers need: the areas (validated) and the routing policy."""
+
+    areas: tuple[Area, ...]
+    routing: RoutingPolicy
+
+    def thresholds(self) -> tuple[tuple[Area, Threshold], ...]:
+        return tuple((area, t) for area in self.areas for t in area.thresholds)
+
+
+def dashboard_uid(area: str) -> str:
+    """The Grafana uid of an area's dashboard (``promfleet-alerts`` for the overview)."""
+    return f"promfleet-{area}"
+
+
+def runbook_url(settings: Settings, alert: str) -> str:
+    return f"{settings.runbook_base_url.rstrip('/')}/{alert}.md"
+
+
+def dashboard_url(settings: Settings, area: str) -> str:
+    return f"{settings.dashboard_base_url.rstrip('/')}/{dashboard_uid(area)}"
