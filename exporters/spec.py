@@ -178,6 +178,8 @@ class Collector(abc.ABC):
     """
 
     name: str = ""
+    # The configured target NAME this collector serves on a multi-target exporter.
+    target: str = ""
 
     @abc.abstractmethod
     async def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
@@ -215,6 +217,9 @@ class ExporterDef:
     probe: Callable[[Settings, str, Sequence[Collector]], Sequence[Collector]] | None = None
     close: Callable[[Sequence[Collector]], Any] | None = None
     default_port: int = 9100
+    # True when one /metrics serves several configured targets: the runtime's
+    # scrape_collector families then carry a ``target`` label (from Collector.target).
+    multi_target: bool = False
 
 
 # Parsers shared by exporters' options -------------------------------------------------
