@@ -1,0 +1,370 @@
+"""Shared test helpers: free ports, exporter subprocesses, scraping and exposition checks.
+
+Every exporter test uses these: start ``python -m exporters NAME`` on a free loopback port
+with :class:`ExporterProcess`, :func:`scrape` it, and check the scrape against the
+module's declarations with :func:`assert_matches_declaration` and
+:func:`promtool_check_metrics`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+from exporters.spec import MetricSpec
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def scrape(
+    url: str,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 10.0,
+    ssl_context: ssl.SSLContext | None = None,
+) -> tuple[int, dict[str, str], str]:
+    """GET ``url``: (status, headers with lower-case names, body text).
+
+    A 4xx/5xx is returned, not raised. A gzip body is decompressed (the
+    ``content-encoding`` header still says it was gzip).
+    """
+    request = urllib.request.Request(url, headers=dict(headers or {}))
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=ssl_context) as response:
+            status = int(response.status)
+            raw_headers = response.headers
+            body = response.read()
+    except urllib.error.HTTPError as err:
+        status = err.code
+        raw_headers = err.headers
+        body = err.read()
+    out_headers = {key.lower(): value for key, value in raw_headers.items()}
+    if out_headers.get("content-encoding") == "gzip":
+        body = gzip.decompress(body)
+    return status, out_headers, body.decode("utf-8", errors="replace")
+
+
+class ExporterProcess:
+    """``python -m exporters NAME --web.listen-address=127.0.0.1:PORT *args`` for a test.
+
+    Use as a context manager: it starts the process, waits (bounded) until ``/healthz``
+    answers (any status below 500 counts: a 401 means the server is up), and on exit
+    sends SIGTERM, then SIGKILL after ``stop_timeout`` seconds. ``.url`` is the base URL,
+    ``.pid`` the process id, ``.logs()`` what it wrote to stdout and stderr.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        port: int | None = None,
+        scheme: str = "http",
+        ssl_context: ssl.SSLContext | None = None,
+        wait_headers: Mapping[str, str] | None = None,
+        start_timeout: float = 20.0,
+        stop_timeout: float = 10.0,
+        wait: bool = True,
+    ) -> None:
+        self.name = name
+        self.args = args
+        self.env = dict(env or {})
+        self.port = port or free_port()
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.ssl_context = ssl_context
+        self.wait_headers = dict(wait_headers or {})
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self.wait = wait
+        self.returncode: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        # Files, not pipes: a chatty exporter never blocks on a full pipe; closed in __exit__.
+        self._stdout = tempfile.TemporaryFile()  # noqa: SIM115
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
+
+    @property
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "exporters",
+            self.name,
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            *self.args,
+        ]
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None, "process not started"
+        return self._proc.pid
+
+    def start(self) -> ExporterProcess:
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
+        )
+        env.update(self.env)
+        self._proc = subprocess.Popen(
+            self.command, cwd=REPO_ROOT, env=env, stdout=self._stdout, stderr=self._stderr
+        )
+        if self.wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self) -> None:
+        """Poll /healthz until it answers, the process exits, or the bound passes."""
+        assert self._proc is not None
+        deadline = time.monotonic() + self.start_timeout
+        last_error = "no attempt"
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(
+                    f"exporter {self.name} exited with {self._proc.returncode} before it "
+                    f"was ready:\n{self.logs()}"
+                )
+            try:
+                status, _, _ = scrape(
+                    self.url + "/healthz",
+                    headers=self.wait_headers,
+                    timeout=2.0,
+                    ssl_context=self.ssl_context,
+                )
+            except (OSError, urllib.error.URLError) as err:
+                last_error = repr(err)
+            else:
+                if status < 500:
+                    return
+                last_error = f"status {status}"
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(
+            f"exporter {self.name} not ready after {self.start_timeout}s ({last_error}):\n"
+            f"{self.logs()}"
+        )
+
+    def signal(self, signum: int = signal.SIGTERM) -> None:
+        assert self._proc is not None
+        self._proc.send_signal(signum)
+
+    def wait_exit(self, timeout: float) -> int:
+        """Wait (bounded) for the process to end; its exit status."""
+        assert self._proc is not None
+        self.returncode = self._proc.wait(timeout=timeout)
+        return self.returncode
+
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL after ``stop_timeout``; the exit status."""
+        if self._proc is None:
+            return None
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout=self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(timeout=self.stop_timeout)
+        self.returncode = self._proc.returncode
+        return self.returncode
+
+    def logs(self) -> str:
+        """Everything the process wrote so far, stdout then stderr."""
+        parts = []
+        for handle in (self._stdout, self._stderr):
+            handle.flush()
+            handle.seek(0)
+            parts.append(handle.read().decode("utf-8", errors="replace"))
+        return "".join(parts)
+
+    def log_records(self) -> list[dict[str, Any]]:
+        """The structured log lines (JSON objects) written to stderr."""
+        self._stderr.flush()
+        self._stderr.seek(0)
+        records = []
+        for line in self._stderr.read().decode("utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+        return records
+
+    def __enter__(self) -> ExporterProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+        self._stdout.close()
+        self._stderr.close()
+
+
+def run_exporter(
+    name: str, *args: str, env: Mapping[str, str] | None = None, timeout: float = 30.0
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m exporters NAME *args`` to completion (for --help and bad config)."""
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO_ROOT), full_env.get("PYTHONPATH", "")) if p
+    )
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "exporters", name, *args],
+        cwd=REPO_ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def parse_families(text: str) -> dict[str, Any]:
+    """{family name as declared: parsed family}; counters keep their ``_total``."""
+    out: dict[str, Any] = {}
+    for family in text_string_to_metric_families(text):
+        name = family.name
+        if family.type == "counter" and not name.endswith("_total"):
+            name += "_total"
+        out[name] = family
+    return out
+
+
+def samples(text: str) -> list[Sample]:
+    """Every sample of a scrape, flat."""
+    return [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def sample_value(text: str, name: str, labels: Mapping[str, str] | None = None) -> float | None:
+    """The value of series ``name`` whose labels are exactly ``labels``; None if absent."""
+    wanted = dict(labels or {})
+    for sample in samples(text):
+        if sample.name == name and sample.labels == wanted:
+            return float(sample.value)
+    return None
+
+
+_TEXT_TYPE = {"info": "gauge", "stateset": "gauge"}
+
+
+def _allowed_label_sets(spec: MetricSpec, extra: Sequence[str]) -> dict[str, set[str]]:
+    """{sample name: exact label names} a spec's samples may carry."""
+    base = {*spec.labels, *extra}
+    if spec.type == "histogram":
+        return {
+            f"{spec.name}_bucket": base | {"le"},
+            f"{spec.name}_sum": base,
+            f"{spec.name}_count": base,
+            f"{spec.name}_created": base,
+        }
+    if spec.type == "summary":
+        return {
+            spec.name: base | {"quantile"},
+            f"{spec.name}_sum": base,
+            f"{spec.name}_count": base,
+            f"{spec.name}_created": base,
+        }
+    if spec.type == "stateset":
+        return {spec.name: base | {spec.name}}
+    if spec.type == "counter":
+        return {spec.name: base, spec.name.removesuffix("_total") + "_created": base}
+    return {spec.name: base}
+
+
+def declaration_problems(
+    text: str,
+    specs: Iterable[MetricSpec],
+    *,
+    extra_labels: Sequence[str] = (),
+    allow_missing: Iterable[str] = (),
+) -> list[str]:
+    """Every way the scrape differs from the declared families (empty when it matches)."""
+    declared = {spec.name: spec for spec in specs}
+    families = parse_families(text)
+    problems: list[str] = []
+    for name, family in sorted(families.items()):
+        spec = declared.get(name)
+        if spec is None:
+            problems.append(f"{name}: published but not declared")
+            continue
+        expected_type = _TEXT_TYPE.get(spec.type, spec.type)
+        if family.type not in (expected_type, spec.type):
+            problems.append(f"{name}: type {family.type}, declared {spec.type}")
+        allowed = _allowed_label_sets(spec, extra_labels)
+        for sample in family.samples:
+            if sample.name not in allowed:
+                problems.append(f"{name}: unexpected series {sample.name}")
+                continue
+            if set(sample.labels) != allowed[sample.name]:
+                problems.append(
+                    f"{name}: series {sample.name} has labels {sorted(sample.labels)}, "
+                    f"declared {sorted(allowed[sample.name])}"
+                )
+    missing = set(declared) - set(families) - set(allow_missing)
+    problems.extend(f"{name}: declared but not published" for name in sorted(missing))
+    # One problem per family and kind is enough to read.
+    return list(dict.fromkeys(problems))
+
+
+def assert_matches_declaration(
+    text: str,
+    specs: Iterable[MetricSpec],
+    *,
+    extra_labels: Sequence[str] = (),
+    allow_missing: Iterable[str] = (),
+) -> None:
+    """The scrape publishes exactly the declared families, with exactly the declared labels.
+
+    Pass the domain METRICS plus ``runtime_metrics(namespace)`` (or
+    ``registry.exporter_specs(EXPORTER)``). ``allow_missing`` names declared families
+    that may legitimately be absent in this environment.
+    """
+    problems = declaration_problems(
+        text, specs, extra_labels=extra_labels, allow_missing=allow_missing
+    )
+    assert not problems, "scrape does not match the declaration:\n" + "\n".join(problems)
+
+
+def promtool_check_metrics(text: str) -> list[str]:
+    """``promtool check metrics`` on a scrape: the problems it reports (empty when clean)."""
+    result = subprocess.run(
+        ["promtool", "check", "metrics"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    lines = [line.strip() for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    if result.returncode != 0 and not lines:
+        lines = [f"promtool exited with status {result.returncode}"]
+    return lines
