@@ -71,6 +71,10 @@ class AlertTest:
     value: float
     warmup_seconds: int = 0
     interval_seconds: int = 60
+    # The signal's value under ``quiet``, when it trips a lower level of the same alert
+    # (a warning under a critical's quiet series): those levels are then expected to
+    # fire in the quiet case. ``None`` means nothing of this alert fires there.
+    quiet_value: float | None = None
 
 
 @dataclass(frozen=True)
@@ -204,7 +208,33 @@ class Settings:
     evaluation_interval: str = "15s"
     scrape_timeout: str = "10s"
     alertmanager_url: str = "localhost:9093"
-    targets: tuple[tuple[str, tuple[str, ...]], ...] = field(default_factory=tuple)  # job -> addresses
+    # job -> addresses
+    targets: tuple[tuple[str, tuple[str, ...]], ...] = field(default_factory=tuple)
+    # Alertmanager: where receivers' secret files live (one file per receiver and key,
+    # ``<secrets_dir>/<receiver>.<key>``), and overrides for tests and small set-ups.
+    secrets_dir: str = "/etc/alertmanager/secrets"
+    # When set, every receiver is rendered as a webhook to this URL, keeping its name
+    # (the live-stack test checks which receiver a page reached).
+    webhook_override_url: str = ""
+    alertmanager_group_wait: str = ""  # overrides every route's group_wait when set
+    alertmanager_group_interval: str = ""  # overrides every route's group_interval
+    alertmanager_repeat_interval: str = ""  # overrides every cooldown when set
+    alertmanager_resolve_timeout: str = "5m"
+    info_digest: bool = True  # False: info alerts are delivered at once, not in the digest
+    alert_for_override: str = ""  # overrides every alerting rule's ``for`` when set
+
+
+def format_duration(seconds: float) -> str:
+    """A Prometheus/Alertmanager duration: 5400 -> ``1h30m``, 0 -> ``0s``, 0.5 -> ``500ms``."""
+    millis = round(seconds * 1000)
+    if millis <= 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
+        count, millis = divmod(millis, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
 
 
 def _number(value: float) -> str:
