@@ -1,0 +1,542 @@
+"""PostgreSQL exporter: one reused psycopg connection per named target, bounded by the scrape.
+
+Each scrape runs one multi-statement batch (one round trip) on the target's connection;
+``statement_timeout`` and the connect timeout come from the scrape deadline, a failed
+or late batch drops the connection and the next scrape reconnects. Labels are the
+target name, database, state, lock mode, table and slot names, each set capped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from prometheus_client.core import Metric
+
+from exporters.spec import (
+    Collector,
+    ExporterDef,
+    MetricSpec,
+    Option,
+    OptionError,
+    ScrapeContext,
+    Settings,
+    parse_duration,
+    parse_positive_int,
+    parse_str,
+    specs_by_name,
+)
+from exporters.targets import SingleFlight, Target, redact, resolve_targets, target_options
+from exporters.targets import work_deadline as _work_deadline
+
+NS = "promfleet_postgres"
+log = logging.getLogger("promfleet.exporters.postgres")
+
+STATES = {
+    "active": "active",
+    "idle": "idle",
+    "idle in transaction": "idle_in_transaction",
+    "idle in transaction (aborted)": "idle_in_transaction_aborted",
+    "fastpath function call": "fastpath",
+    "disabled": "disabled",
+}
+OLDEST_STATES = ("active", "idle_in_transaction", "idle_in_transaction_aborted")
+LOCK_MODES = (
+    "AccessShareLock",
+    "RowShareLock",
+    "RowExclusiveLock",
+    "ShareUpdateExclusiveLock",
+    "ShareLock",
+    "ShareRowExclusiveLock",
+    "ExclusiveLock",
+    "AccessExclusiveLock",
+)
+
+
+def _m(name: str, kind: Any, help_text: str, *labels: str) -> MetricSpec:
+    return MetricSpec(f"{NS}_{name}", kind, help_text, ("target", *labels))
+
+
+METRICS: tuple[MetricSpec, ...] = (
+    _m("up", "gauge", "1 when the target answered this scrape's queries within the deadline"),
+    _m("scrape_error", "gauge",
+       "1 when the server answered but the query batch failed (details in the log)"),
+    _m("version_info", "info", "Server version", "version", "major"),
+    _m("start_time_seconds", "gauge", "Postmaster start time, Unix seconds"),
+    _m("in_recovery", "gauge", "1 on a standby (in recovery), 0 on a primary"),
+    _m("max_connections", "gauge", "The max_connections setting"),
+    _m("reserved_connections", "gauge",
+       "Connection slots reserved for superusers and pg_use_reserved_connections"),
+    _m("connections", "gauge", "Client backends by database and state", "database", "state"),
+    _m("oldest_query_seconds", "gauge",
+       "Age of the oldest running statement of client backends in each state", "state"),
+    _m("oldest_transaction_seconds", "gauge",
+       "Age of the oldest open transaction of client backends in each state", "state"),
+    _m("locks_waiting", "gauge", "Lock requests not yet granted, by lock mode", "mode"),
+    _m("database_commits_total", "counter", "Transactions committed", "database"),
+    _m("database_rollbacks_total", "counter", "Transactions rolled back", "database"),
+    _m("database_blocks_hit_total", "counter", "Buffer cache hits", "database"),
+    _m("database_blocks_read_total", "counter", "Blocks read from disk", "database"),
+    _m("database_deadlocks_total", "counter", "Deadlocks detected", "database"),
+    _m("database_temp_bytes_total", "counter", "Bytes written to temporary files", "database"),
+    _m("database_temp_files_total", "counter", "Temporary files created", "database"),
+    _m("database_conflicts_total", "counter",
+       "Queries cancelled by recovery conflicts", "database"),
+    _m("database_size_bytes", "gauge", "Disk space used by the database", "database"),
+    _m("replication_lag_bytes", "gauge",
+       "On a standby: WAL received but not yet replayed, in bytes"),
+    _m("replication_lag_seconds", "gauge",
+       "On a standby: age of the last replayed transaction (0 when fully replayed)"),
+    _m("replica_lag_bytes", "gauge",
+       "On a primary: WAL not yet replayed by each connected standby", "replica"),
+    _m("replica_lag_seconds", "gauge",
+       "On a primary: replay lag reported by each connected standby", "replica"),
+    _m("replication_slot_active", "gauge",
+       "1 when a replication slot has a consumer", "slot", "type"),
+    _m("replication_slot_retained_bytes", "gauge", "WAL a replication slot holds back",
+       "slot"),
+    _m("wal_position_bytes", "gauge", "Current WAL position (insert or replay), in bytes"),
+    _m("wal_records_total", "counter", "WAL records generated"),
+    _m("wal_bytes_total", "counter", "WAL generated, in bytes"),
+    _m("checkpoints_timed_total", "counter", "Scheduled checkpoints performed"),
+    _m("checkpoints_requested_total", "counter", "Requested checkpoints performed"),
+    _m("checkpoint_write_seconds_total", "counter", "Time spent writing checkpoint files"),
+    _m("checkpoint_sync_seconds_total", "counter", "Time spent syncing checkpoint files"),
+    _m("checkpoint_buffers_written_total", "counter", "Buffers written by checkpoints"),
+    _m("table_size_bytes", "gauge",
+       "Heap size of the largest user tables of the connected database", "table"),
+    _m("table_live_tuples", "gauge", "Estimated live rows of the largest tables", "table"),
+    _m("table_dead_tuples", "gauge", "Estimated dead rows of the largest tables", "table"),
+    _m("table_vacuum_age_seconds", "gauge",
+       "Seconds since the last (auto)vacuum of the largest tables; absent if never", "table"),
+    _m("table_xid_age", "gauge",
+       "Transactions since the table's relfrozenxid (wraparound distance used)", "table"),
+    _m("dropped_series", "gauge",
+       "Items left out of this scrape because a capped label set was full", "set"),
+    _m("statements_available", "gauge",
+       "1 when pg_stat_statements is installed and loaded in the connected database"),
+    _m("statements_slow", "gauge",
+       "Statements whose mean execution time exceeds the slow threshold"),
+    _m("statements_worst_mean_seconds", "gauge",
+       "The worst mean execution time among tracked statements"),
+    _m("statements_slow_threshold_seconds", "gauge", "The configured slow threshold"),
+)
+SPECS = specs_by_name(METRICS)
+
+
+@dataclass(frozen=True)
+class PostgresConfig:
+    """Per-process settings shared by every target's collector."""
+
+    application_name: str = "promfleet-exporter-postgres"
+    slow_threshold_seconds: float = 1.0
+    tables_limit: int = 10
+    databases_limit: int = 50
+    slots_limit: int = 20
+    replicas_limit: int = 20
+
+
+@dataclass
+class Snapshot:
+    """What one batch returned; ``error`` set when the batch failed."""
+
+    up: bool
+    error: str = ""
+    query_error: bool = False
+    rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+    version_num: int = 0
+    statements: bool = False
+
+
+@dataclass
+class _Server:
+    """Facts learnt once per connection: they decide which statements the batch holds."""
+
+    version_num: int
+    statements: bool
+    batch_tail: str
+    names: tuple[str, ...]
+
+
+def build_batch(version_num: int, statements: bool, cfg: PostgresConfig) -> tuple[
+    str, tuple[str, ...]
+]:
+    """The batch SQL (minus the leading SET) and the name of each result, in order."""
+    reserved = "current_setting('superuser_reserved_connections')::float8"
+    if version_num >= 160000:
+        reserved += " + current_setting('reserved_connections')::float8"
+    recovery_lsn = (
+        "CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
+        "ELSE pg_current_wal_lsn() END"
+    )
+    parts: list[tuple[str, str]] = [
+        ("server", f"""SELECT current_setting('server_version'),
+ current_setting('max_connections')::float8, {reserved}, pg_is_in_recovery(),
+ extract(epoch FROM pg_postmaster_start_time())::float8,
+ CASE WHEN pg_is_in_recovery() THEN
+   pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::float8 END,
+ CASE WHEN pg_is_in_recovery() THEN
+   CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0::float8
+   ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 END END,
+ pg_wal_lsn_diff({recovery_lsn}, '0/0')::float8,
+ (SELECT count(*) FROM pg_stat_user_tables)::float8"""),
+        ("connections", """SELECT coalesce(datname, ''), coalesce(state, ''), count(*)::float8
+ FROM pg_stat_activity WHERE backend_type = 'client backend' GROUP BY 1, 2"""),
+        ("oldest", """SELECT state,
+ extract(epoch FROM max(now() - query_start))::float8,
+ extract(epoch FROM max(now() - xact_start))::float8
+ FROM pg_stat_activity WHERE backend_type = 'client backend'
+ AND pid <> pg_backend_pid() AND state IS NOT NULL GROUP BY 1"""),
+        ("locks", "SELECT mode, count(*)::float8 FROM pg_locks WHERE NOT granted GROUP BY 1"),
+        ("databases", f"""SELECT d.datname, s.xact_commit::float8, s.xact_rollback::float8,
+ s.blks_hit::float8, s.blks_read::float8, s.deadlocks::float8, s.temp_bytes::float8,
+ s.temp_files::float8, s.conflicts::float8,
+ CASE WHEN has_database_privilege(d.oid, 'CONNECT') THEN pg_database_size(d.oid)::float8 END
+ FROM pg_database d JOIN pg_stat_database s ON s.datid = d.oid
+ WHERE NOT d.datistemplate ORDER BY d.oid LIMIT {cfg.databases_limit + 1}"""),
+        ("replicas", f"""SELECT coalesce(application_name, ''),
+ pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::float8,
+ extract(epoch FROM replay_lag)::float8
+ FROM pg_stat_replication WHERE NOT pg_is_in_recovery()
+ ORDER BY 1 LIMIT {cfg.replicas_limit + 1}"""),
+        ("slots", f"""SELECT slot_name, slot_type, active::int::float8,
+ pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn()
+   ELSE pg_current_wal_lsn() END, restart_lsn)::float8
+ FROM pg_replication_slots ORDER BY 1 LIMIT {cfg.slots_limit + 1}"""),
+        ("tables", f"""SELECT s.schemaname || '.' || s.relname,
+ c.relpages::float8 * current_setting('block_size')::float8,
+ s.n_live_tup::float8, s.n_dead_tup::float8,
+ extract(epoch FROM now() - greatest(s.last_vacuum, s.last_autovacuum))::float8,
+ age(c.relfrozenxid)::float8
+ FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+ ORDER BY c.relpages DESC, 1 LIMIT {cfg.tables_limit}"""),
+    ]
+    if version_num >= 170000:
+        parts.append(("checkpoints", """SELECT num_timed::float8, num_requested::float8,
+ write_time / 1000, sync_time / 1000, buffers_written::float8 FROM pg_stat_checkpointer"""))
+    else:
+        parts.append(("checkpoints", """SELECT checkpoints_timed::float8,
+ checkpoints_req::float8, checkpoint_write_time / 1000, checkpoint_sync_time / 1000,
+ buffers_checkpoint::float8 FROM pg_stat_bgwriter"""))
+    if version_num >= 140000:
+        parts.append(("wal", "SELECT wal_records::float8, wal_bytes::float8 FROM pg_stat_wal"))
+    if statements:
+        mean = "mean_exec_time" if version_num >= 130000 else "mean_time"
+        threshold_ms = cfg.slow_threshold_seconds * 1000.0
+        parts.append(("statements", f"""SELECT
+ (count(*) FILTER (WHERE {mean} > {threshold_ms!r}))::float8,
+ coalesce(max({mean}), 0)::float8 / 1000 FROM pg_stat_statements"""))
+    sql = ";\n".join(text for _, text in parts)
+    return sql, tuple(name for name, _ in parts)
+
+
+_PROBE_SQL = """SELECT current_setting('server_version_num')::int,
+ EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements')
+ AND 'pg_stat_statements' = ANY (string_to_array(
+   replace(current_setting('shared_preload_libraries'), ' ', ''), ','))"""
+
+
+class PostgresTarget(Collector):
+    """All metrics of one PostgreSQL target, from one reused connection.
+
+    promfleet_postgres_up{target="main"} 1
+    promfleet_postgres_connections{target="main",database="app",state="active"} 3
+    promfleet_postgres_oldest_query_seconds{target="main",state="active"} 0.25
+    """
+
+    name = "postgres"
+
+    def __init__(self, target: Target, config: PostgresConfig) -> None:
+        self.target = target.name
+        self._target = target
+        self.config = config
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._server: _Server | None = None
+        self._flight: SingleFlight[Snapshot] = SingleFlight()
+        self._was_up: bool | None = None
+        self._secrets = target.secrets()
+
+    # --- connection ------------------------------------------------------------------
+
+    async def _connect(self, deadline: float) -> psycopg.AsyncConnection[Any]:
+        remaining = max(0.0, deadline - time.monotonic())
+        statement_ms = max(1, int(remaining * 1000))
+        # libpq's connect_timeout is whole seconds, at least 2; the asyncio timeout
+        # around the batch is what really holds the connect to the deadline.
+        conn = await psycopg.AsyncConnection.connect(
+            self._target.locator,
+            autocommit=True,
+            application_name=self.config.application_name,
+            connect_timeout=max(2, math.ceil(remaining)),
+            options=f"-c statement_timeout={statement_ms}",
+        )
+        try:
+            cur = conn.cursor()
+            await cur.execute(_PROBE_SQL)
+            row = await cur.fetchone()
+            version_num, statements = (int(row[0]), bool(row[1])) if row else (0, False)
+            tail, names = build_batch(version_num, statements, self.config)
+            self._server = _Server(version_num, statements, tail, names)
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
+
+    async def _discard(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.closed:
+            await conn.close()
+
+    async def close(self) -> None:
+        await self._discard()
+
+    # --- one batch -------------------------------------------------------------------
+
+    async def _batch(self, deadline: float) -> Snapshot:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return Snapshot(up=False, error="no time left for the batch")
+        try:
+            async with asyncio.timeout(remaining):
+                if self._conn is None or self._conn.closed or self._conn.broken:
+                    await self._discard()
+                    self._conn = await self._connect(deadline)
+                server = self._server
+                assert server is not None
+                statement_ms = max(1, int((deadline - time.monotonic()) * 1000))
+                cur = self._conn.cursor()
+                await cur.execute(f"SET statement_timeout = {statement_ms};\n{server.batch_tail}")
+                rows: dict[str, list[tuple[Any, ...]]] = {}
+                index = -1
+                while True:
+                    if cur.description is not None and index >= 0:
+                        rows[server.names[index]] = await cur.fetchall()
+                    index += 1
+                    if not cur.nextset():
+                        break
+                return Snapshot(True, rows=rows, version_num=server.version_num,
+                                statements=server.statements)
+        except TimeoutError:
+            await self._discard()
+            return Snapshot(up=False, error="deadline exceeded")
+        except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as err:
+            await self._discard()
+            return Snapshot(up=False, error=redact(_first_line(err), self._secrets))
+        except psycopg.Error as err:
+            # The server answered: it is up, but a statement failed (a race with a
+            # DROP DATABASE, a missing privilege). Reconnect to re-learn the server.
+            await self._discard()
+            return Snapshot(up=True, query_error=True,
+                            error=redact(_first_line(err), self._secrets))
+
+    async def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
+        deadline = _work_deadline(ctx.deadline)
+        try:
+            snap = await self._flight.run(deadline, self._batch)
+        except TimeoutError:
+            snap = Snapshot(up=False, error="deadline exceeded waiting for the batch in flight")
+        self._log_transition(snap)
+        return families(self.target, snap, self.config)
+
+    def _log_transition(self, snap: Snapshot) -> None:
+        healthy = snap.up and not snap.query_error
+        if healthy == self._was_up:
+            return
+        self._was_up = healthy
+        if healthy:
+            log.info("target up", extra={"target": self.target})
+        else:
+            log.warning("target scrape failed",
+                        extra={"target": self.target, "error": snap.error})
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"
+
+
+def families(target: str, snap: Snapshot, cfg: PostgresConfig) -> list[Metric]:
+    """Fresh metric families from one snapshot (pure: tested on recorded rows)."""
+    fams: dict[str, Any] = {}
+
+    def add(name: str, labels: Sequence[str], value: float | None) -> None:
+        if value is None:
+            return
+        fam = fams.get(name)
+        if fam is None:
+            fam = fams[name] = SPECS[f"{NS}_{name}"].family()
+        fam.add_metric([target, *labels], value)
+
+    add("up", (), 1.0 if snap.up else 0.0)
+    if not snap.up:
+        return list(fams.values())
+    add("scrape_error", (), 1.0 if snap.query_error else 0.0)
+    if snap.query_error:
+        return list(fams.values())
+    rows = snap.rows
+    dropped: dict[str, int] = {"database": 0, "table": 0, "slot": 0, "replica": 0}
+
+    server = rows["server"][0]
+    version = str(server[0]).split()[0]
+    info = SPECS[f"{NS}_version_info"].family()
+    info.add_metric([target, version, version.split(".")[0]], {})
+    fams["version_info"] = info
+    add("max_connections", (), server[1])
+    add("reserved_connections", (), server[2])
+    add("in_recovery", (), 1.0 if server[3] else 0.0)
+    add("start_time_seconds", (), server[4])
+    add("replication_lag_bytes", (), server[5])
+    add("replication_lag_seconds", (), server[6])
+    add("wal_position_bytes", (), server[7])
+    user_tables = int(server[8] or 0)
+
+    databases = rows["databases"]
+    if len(databases) > cfg.databases_limit:
+        dropped["database"] = 1  # at least one; the exact excess is not worth a count(*)
+        databases = databases[: cfg.databases_limit]
+    kept = {str(r[0]) for r in databases}
+    per_db: dict[tuple[str, str], float] = {}
+    for datname, state, count in rows["connections"]:
+        db = datname if datname in kept or datname == "" else "other"
+        key = (db, STATES.get(state, "unknown") if state else "unknown")
+        per_db[key] = per_db.get(key, 0.0) + count
+    for (db, state), count in sorted(per_db.items()):
+        add("connections", (db, state), count)
+
+    oldest = {STATES.get(r[0], "unknown"): r for r in rows["oldest"]}
+    for state in OLDEST_STATES:
+        row = oldest.get(state)
+        add("oldest_query_seconds", (state,), (row[1] or 0.0) if row else 0.0)
+        add("oldest_transaction_seconds", (state,), (row[2] or 0.0) if row else 0.0)
+
+    waiting = {str(r[0]): r[1] for r in rows["locks"]}
+    for mode in LOCK_MODES:
+        add("locks_waiting", (mode,), waiting.pop(mode, 0.0))
+    for mode, count in sorted(waiting.items()):  # advisory and future modes
+        add("locks_waiting", (mode,), count)
+
+    for r in databases:
+        db = str(r[0])
+        add("database_commits_total", (db,), r[1])
+        add("database_rollbacks_total", (db,), r[2])
+        add("database_blocks_hit_total", (db,), r[3])
+        add("database_blocks_read_total", (db,), r[4])
+        add("database_deadlocks_total", (db,), r[5])
+        add("database_temp_bytes_total", (db,), r[6])
+        add("database_temp_files_total", (db,), r[7])
+        add("database_conflicts_total", (db,), r[8])
+        add("database_size_bytes", (db,), r[9])
+
+    replicas = rows["replicas"]
+    if len(replicas) > cfg.replicas_limit:
+        dropped["replica"] = len(replicas) - cfg.replicas_limit
+        replicas = replicas[: cfg.replicas_limit]
+    for name, lag_bytes, lag_seconds in replicas:
+        add("replica_lag_bytes", (name,), lag_bytes)
+        add("replica_lag_seconds", (name,), lag_seconds if lag_seconds is not None else 0.0)
+
+    slots = rows["slots"]
+    if len(slots) > cfg.slots_limit:
+        dropped["slot"] = len(slots) - cfg.slots_limit
+        slots = slots[: cfg.slots_limit]
+    for slot, kind, active, retained in slots:
+        add("replication_slot_active", (slot, kind), active)
+        add("replication_slot_retained_bytes", (slot,), retained)
+
+    for name, size, live, dead, vacuum_age, xid_age in rows["tables"]:
+        add("table_size_bytes", (name,), size)
+        add("table_live_tuples", (name,), live)
+        add("table_dead_tuples", (name,), dead)
+        add("table_vacuum_age_seconds", (name,), vacuum_age)
+        add("table_xid_age", (name,), xid_age)
+    dropped["table"] = max(0, user_tables - len(rows["tables"]))
+
+    for row in rows.get("checkpoints", []):
+        add("checkpoints_timed_total", (), row[0])
+        add("checkpoints_requested_total", (), row[1])
+        add("checkpoint_write_seconds_total", (), row[2])
+        add("checkpoint_sync_seconds_total", (), row[3])
+        add("checkpoint_buffers_written_total", (), row[4])
+    for row in rows.get("wal", []):
+        add("wal_records_total", (), row[0])
+        add("wal_bytes_total", (), row[1])
+
+    add("statements_available", (), 1.0 if snap.statements else 0.0)
+    add("statements_slow_threshold_seconds", (), cfg.slow_threshold_seconds)
+    for row in rows.get("statements", []):
+        add("statements_slow", (), row[0])
+        add("statements_worst_mean_seconds", (), row[1])
+
+    for name, count in sorted(dropped.items()):
+        add("dropped_series", (name,), float(count))
+    return list(fams.values())
+
+
+# --- wiring ----------------------------------------------------------------------------
+
+OPTIONS: tuple[Option, ...] = (
+    *target_options("dsn", "libpq DSN (URL or key=value)"),
+    Option("application-name", "application_name of the exporter's sessions",
+           "promfleet-exporter-postgres", parse_str),
+    Option("statements.slow-threshold", "mean execution time above which a statement is slow",
+           1.0, parse_duration),
+    Option("tables.limit", "how many of the largest tables get per-table series", 10,
+           parse_positive_int),
+    Option("databases.limit", "how many databases get per-database series", 50,
+           parse_positive_int),
+)
+
+
+def config_from(settings: Settings) -> PostgresConfig:
+    return PostgresConfig(
+        application_name=str(settings.get("application-name") or PostgresConfig.application_name),
+        slow_threshold_seconds=float(settings.get("statements.slow-threshold", 1.0)),
+        tables_limit=int(settings.get("tables.limit", 10)),
+        databases_limit=int(settings.get("databases.limit", 50)),
+    )
+
+
+def build(settings: Settings) -> Sequence[Collector]:
+    cfg = config_from(settings)
+    return tuple(PostgresTarget(t, cfg) for t in resolve_targets(settings, "dsn"))
+
+
+def probe(settings: Settings, name: str, collectors: Sequence[Collector]) -> Sequence[Collector]:
+    for collector in collectors:
+        if isinstance(collector, PostgresTarget) and collector.target == name:
+            return (collector,)
+    raise KeyError(name)
+
+
+async def close(collectors: Sequence[Collector]) -> None:
+    for collector in collectors:
+        if isinstance(collector, PostgresTarget):
+            await collector.close()
+
+
+def _check_options() -> None:
+    names = [o.name for o in OPTIONS]
+    if len(names) != len(set(names)):
+        raise OptionError("duplicate option names")
+
+
+_check_options()
+
+EXPORTER = ExporterDef(
+    name="postgres",
+    namespace=NS,
+    description="PostgreSQL servers: connections, transactions, locks, replication, vacuum",
+    metrics=METRICS,
+    options=OPTIONS,
+    build=build,
+    probe=probe,
+    close=close,
+    default_port=9187,
+    multi_target=True,
+)

@@ -1,0 +1,212 @@
+"""Named targets of the multi-target exporters (postgres, redis): config, secrets, single flight.
+
+A target is a configured NAME plus a secret locator (a DSN or URL). The name is the only
+thing that reaches a label, a log line or the landing page; the locator and the password
+inside it never do (:func:`redact` scrubs them out of driver error messages).
+:class:`SingleFlight` keeps at most one query batch in flight per target: scrapes that
+arrive while one runs share its result, each waiting no longer than its own deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from exporters.spec import Option, OptionError, Settings, parse_str
+
+T = TypeVar("T")
+
+TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+# Deadline share kept back for building the families after the batch returns.
+SAFETY_MARGIN_S = 0.02
+
+
+@dataclass(frozen=True)
+class Target:
+    """One monitored server: its label name and the secret locator (never printed)."""
+
+    name: str
+    locator: str = field(repr=False)
+
+    def secrets(self) -> tuple[str, ...]:
+        """The strings that must never appear in output: the locator and its password."""
+        found = [self.locator]
+        password = password_of(self.locator)
+        if password:
+            found.append(password)
+        return tuple(found)
+
+
+def password_of(locator: str) -> str:
+    """The password inside a URL (``scheme://user:pw@host``) or a libpq ``password=`` pair."""
+    if "://" in locator:
+        try:
+            parts = urlsplit(locator)
+        except ValueError:
+            return ""
+        password = parts.password or ""
+        if not password and parts.username and "@" in parts.netloc:
+            # redis://:pw@host is user "" with password pw for some parsers, and
+            # redis://pw@host is a bare password for redis-py; treat both as secrets.
+            password = parts.username
+        if not password:
+            match = re.search(r"[?&]password=([^&]*)", parts.query)
+            password = match.group(1) if match else ""
+        return unquote(password)
+    match = re.search(r"(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", locator)
+    if not match:
+        return ""
+    value = match.group(1)
+    if value.startswith("'"):
+        value = value[1:-1].replace("\\'", "'").replace("\\\\", "\\")
+    return value
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret (longest first) replaced by ``***``."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _read_secret_file(path: str, what: str) -> str:
+    try:
+        # One trailing newline is how editors save files; the secret itself has none.
+        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as err:
+        raise ValueError(f"cannot read {what} file {path!r}: {err.strerror}") from err
+
+
+def check_target_name(name: Any) -> str:
+    if not isinstance(name, str) or not TARGET_NAME.match(name):
+        raise ValueError(
+            f"target name {name!r} must be 1-64 characters of letters, digits, '_', '.', '-'"
+        )
+    return name
+
+
+def targets_parser(key: str) -> Callable[[Any], tuple[Target, ...]]:
+    """A parser for the ``targets`` option: a list of ``{name, <key>}`` or ``{name, <key>_file}``.
+
+    The value may come from the YAML file (a list) or from a flag/env as YAML text.
+    """
+
+    def parse(value: Any) -> tuple[Target, ...]:
+        if value is None or value == "":
+            return ()
+        if isinstance(value, str):
+            import yaml  # only flag/env text needs it
+
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError as err:
+                raise ValueError("targets: not valid YAML") from err
+        if not isinstance(value, list):
+            raise ValueError("targets: expected a list of {name, " + key + "} entries")
+        out: list[Target] = []
+        seen: set[str] = set()
+        for index, item in enumerate(value):
+            if not isinstance(item, Mapping):
+                raise ValueError(f"targets[{index}]: expected a mapping")
+            unknown = set(item) - {"name", key, f"{key}_file"}
+            if unknown:
+                raise ValueError(f"targets[{index}]: unknown keys {sorted(unknown)}")
+            name = check_target_name(item.get("name"))
+            if name in seen:
+                raise ValueError(f"targets: name {name!r} appears twice")
+            seen.add(name)
+            inline, path = item.get(key), item.get(f"{key}_file")
+            if (inline is None) == (path is None):
+                raise ValueError(
+                    f"targets[{index}] ({name}): give exactly one of {key}, {key}_file"
+                )
+            locator = (
+                parse_str(inline) if inline is not None else _read_secret_file(str(path), key)
+            )
+            if not locator:
+                raise ValueError(f"targets[{index}] ({name}): empty {key}")
+            out.append(Target(name, locator))
+        return tuple(out)
+
+    return parse
+
+
+def target_options(key: str, what: str, default_name: str = "default") -> tuple[Option, ...]:
+    """The three target options every multi-target exporter shares.
+
+    ``<key>`` (secret: env ``PROMFLEET_<EXP>_<KEY>`` or ``..._FILE``) is one unnamed
+    target, labelled ``target-name``; ``targets`` lists named ones (config file).
+    """
+    return (
+        Option(key, f"{what} of the single target (secret; prefer the _FILE variant)", "",
+               parse_str, secret=True),
+        Option("target-name", f"target label of the {key} target", default_name,
+               check_target_name),
+        Option("targets", f"named targets: a list of {{name, {key} | {key}_file}}", (),
+               targets_parser(key), structured=True),
+    )
+
+
+def resolve_targets(settings: Settings, key: str) -> tuple[Target, ...]:
+    """All targets from settings, refusing none at all and duplicate names."""
+    named: tuple[Target, ...] = tuple(settings.get("targets") or ())
+    single = str(settings.get(key) or "")
+    out = list(named)
+    if single:
+        name = str(settings.get("target-name") or "default")
+        if any(t.name == name for t in named):
+            raise OptionError(f"target-name: {name!r} is also a name in targets")
+        out.insert(0, Target(name, single))
+    if not out:
+        raise OptionError(
+            f"no target: set PROMFLEET_{settings.exporter.upper()}_{key.upper()}"
+            f" (or _FILE) or list targets in the config file"
+        )
+    return tuple(out)
+
+
+class SingleFlight(Generic[T]):
+    """At most one batch in flight; callers arriving meanwhile share its result.
+
+    ``work(deadline)`` must bound itself by ``deadline`` (a ``time.monotonic()`` value).
+    Each caller waits only until its own deadline; a late batch keeps running in the
+    background (so it can clean up) and the next caller shares it or starts afresh.
+    """
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[T] | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def run(self, deadline: float, work: Callable[[float], Awaitable[T]]) -> T:
+        task = self._task
+        if task is None or task.done():
+            task = asyncio.ensure_future(work(deadline))
+            task.add_done_callback(_consume)
+            self._task = task
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("deadline passed before the batch finished")
+        return await asyncio.wait_for(asyncio.shield(task), timeout=remaining)
+
+
+def _consume(task: asyncio.Future[Any]) -> None:
+    # A batch whose callers all gave up still ends; its outcome is reported by the
+    # callers that waited, so retrieving it here only stops asyncio's warning.
+    if not task.cancelled():
+        task.exception()
+
+
+def work_deadline(ctx_deadline: float) -> float:
+    """The deadline a batch gets: the scrape's, less a margin to build the families."""
+    now = time.monotonic()
+    return ctx_deadline - min(SAFETY_MARGIN_S, max(0.0, ctx_deadline - now) * 0.1)
