@@ -1,0 +1,346 @@
+"""The instrumented demo service: a small aiohttp app that misbehaves on demand.
+
+``python -m exporters.app.demo --port PORT [--workers N]`` serves an API, ``/healthz``
+in the format the probe exporter reads, and ``/metrics``. ``POST /chaos`` (query or
+JSON) sets how it misbehaves: ``error_rate``, ``latency_seconds``, ``job_failure_rate``,
+``login_failure_rate``, ``queue_depth``, ``health`` (healthy, degraded, unhealthy) and
+``dependency.<name>=false``. Rates are exact, not random: 0.5 fails every other call.
+With ``--workers N`` the workers share the port and merge their metrics through
+prometheus-client's multi-process mode; chaos then applies to the worker it reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+DEPENDENCIES = ("database", "redis")
+HEALTH_STATES = ("healthy", "degraded", "unhealthy")
+
+
+def log(event: str, **fields: Any) -> None:
+    """One JSON object a line on stderr."""
+    record = {"ts": round(time.time(), 3), "logger": "demo", "event": event, **fields}
+    print(json.dumps(record, sort_keys=True), file=sys.stderr, flush=True)
+
+
+class ExactRate:
+    """Says yes to exactly ``rate`` of the calls, spread evenly (no randomness in tests)."""
+
+    def __init__(self) -> None:
+        self._credit = 0.0
+
+    def hit(self, rate: float) -> bool:
+        if rate <= 0:
+            return False
+        self._credit += rate
+        if self._credit >= 1.0 - 1e-9:
+            self._credit -= 1.0
+            return True
+        return False
+
+
+@dataclass(frozen=True)
+class Chaos:
+    """How the service misbehaves now; replaced as a whole by ``POST /chaos``."""
+
+    error_rate: float = 0.0
+    latency_seconds: float = 0.0
+    job_failure_rate: float = 0.0
+    login_failure_rate: float = 0.0
+    queue_depth: float = 0.0
+    health: str = "healthy"
+    dependencies: Mapping[str, bool] = field(
+        default_factory=lambda: dict.fromkeys(DEPENDENCIES, True)
+    )
+
+    def updated(self, values: Mapping[str, str]) -> Chaos:
+        """A copy with ``values`` applied; raises ``ValueError`` naming a bad key or value."""
+        changes: dict[str, Any] = {}
+        deps = dict(self.dependencies)
+        for key, raw in values.items():
+            if key.startswith("dependency."):
+                name = key.removeprefix("dependency.")
+                if name not in DEPENDENCIES:
+                    raise ValueError(f"unknown dependency {name!r}")
+                deps[name] = str(raw).lower() in {"1", "true", "yes", "up"}
+            elif key == "health":
+                if raw not in HEALTH_STATES:
+                    raise ValueError(f"health must be one of {', '.join(HEALTH_STATES)}")
+                changes["health"] = raw
+            elif key in {"error_rate", "job_failure_rate", "login_failure_rate"}:
+                rate = float(raw)
+                if not 0 <= rate <= 1:
+                    raise ValueError(f"{key} must be between 0 and 1")
+                changes[key] = rate
+            elif key in {"latency_seconds", "queue_depth"}:
+                number = float(raw)
+                if number < 0 or number > 3600:
+                    raise ValueError(f"{key} must be between 0 and 3600")
+                changes[key] = number
+            else:
+                raise ValueError(f"unknown chaos setting {key!r}")
+        return replace(self, dependencies=deps, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "error_rate": self.error_rate,
+            "latency_seconds": self.latency_seconds,
+            "job_failure_rate": self.job_failure_rate,
+            "login_failure_rate": self.login_failure_rate,
+            "queue_depth": self.queue_depth,
+            "health": self.health,
+            "dependencies": dict(self.dependencies),
+        }
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    job_interval_seconds: float = 5.0
+    reuse_port: bool = False
+    tenants: frozenset[str] = frozenset({"acme", "globex"})
+
+
+def build_app(config: DemoConfig, instr: Any = None) -> Any:
+    """The aiohttp application, instrumented; ``instr`` defaults to a fresh one."""
+    from aiohttp import web
+    from prometheus_client import CollectorRegistry
+
+    from exporters.app import Instrumentation, InstrumentationConfig
+    from exporters.app.aiohttp_middleware import setup
+
+    if instr is None:
+        instr = Instrumentation(
+            InstrumentationConfig(tenants=config.tenants), registry=CollectorRegistry()
+        )
+    state: dict[str, Any] = {"chaos": Chaos()}
+    errors, job_failures, login_failures = ExactRate(), ExactRate(), ExactRate()
+    sync_job = instr.scheduled_job("demo-sync", config.job_interval_seconds)
+    pid_header = {"X-Worker-Pid": str(os.getpid())}
+
+    async def misbehave() -> None:
+        chaos: Chaos = state["chaos"]
+        if chaos.latency_seconds:
+            await asyncio.sleep(chaos.latency_seconds)
+        if errors.hit(chaos.error_rate):
+            raise web.HTTPInternalServerError(text="chaos: injected error\n", headers=pid_header)
+
+    async def index(request: web.Request) -> web.Response:
+        return web.Response(text="promfleet demo service\n", headers=pid_header)
+
+    async def get_item(request: web.Request) -> web.Response:
+        await misbehave()
+        return web.json_response({"id": request.match_info["item_id"]}, headers=pid_header)
+
+    async def boom(request: web.Request) -> web.Response:
+        raise RuntimeError("demo: an unhandled exception, on purpose")
+
+    async def login(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError as err:
+            raise web.HTTPBadRequest(text="expected a JSON body\n") from err
+        chaos: Chaos = state["chaos"]
+        if login_failures.hit(chaos.login_failure_rate) or body.get("password") != "demo":
+            instr.login(False, "bad_password")
+            raise web.HTTPUnauthorized(text="login failed\n")
+        instr.login(True)
+        instr.token("issue")
+        return web.json_response({"token": "demo-token"})
+
+    async def run_job(request: web.Request) -> web.Response:
+        seconds = min(float(request.query.get("seconds", "0")), 600.0)
+        fail = request.query.get("fail", "0") in {"1", "true"}
+        name = request.match_info["name"]
+
+        async def job() -> None:
+            with contextlib.suppress(RuntimeError):
+                async with instr.job(name):
+                    await asyncio.sleep(seconds)
+                    if fail:
+                        raise RuntimeError("demo: job failed on request")
+
+        request.app["background"].add(asyncio.create_task(job()))
+        return web.json_response({"job": name, "seconds": seconds, "fail": fail}, status=202)
+
+    async def checkout(request: web.Request) -> web.Response:
+        fail = request.query.get("fail", "0") in {"1", "true"}
+        tenant = request.headers.get("X-Tenant")
+        with contextlib.suppress(RuntimeError):
+            async with instr.workflow("checkout", tenant=tenant):
+                await misbehave()
+                if fail:
+                    raise RuntimeError("demo: workflow failed on request")
+                return web.json_response({"workflow": "checkout", "ok": True})
+        return web.json_response({"workflow": "checkout", "ok": False}, status=500)
+
+    async def deliver(request: web.Request) -> web.Response:
+        fail = request.query.get("fail", "0") in {"1", "true"}
+        instr.delivery(request.match_info["channel"], ok=not fail)
+        return web.json_response({"delivered": not fail})
+
+    async def set_chaos(request: web.Request) -> web.Response:
+        values: dict[str, str] = dict(request.query)
+        if request.can_read_body:
+            try:
+                body = await request.json()
+            except json.JSONDecodeError as err:
+                raise web.HTTPBadRequest(text="expected a JSON object\n") from err
+            if not isinstance(body, dict):
+                raise web.HTTPBadRequest(text="expected a JSON object\n")
+            values.update({str(k): str(v) for k, v in body.items()})
+        try:
+            state["chaos"] = state["chaos"].updated(values)
+        except ValueError as err:
+            raise web.HTTPBadRequest(text=f"{err}\n") from err
+        instr.set_queue_depth("demo-queue", state["chaos"].queue_depth)
+        log("chaos", **state["chaos"].as_dict())
+        return web.json_response(state["chaos"].as_dict())
+
+    async def get_chaos(request: web.Request) -> web.Response:
+        return web.json_response(state["chaos"].as_dict())
+
+    async def healthz(request: web.Request) -> web.Response:
+        chaos: Chaos = state["chaos"]
+        status = chaos.health
+        if status == "healthy" and not all(chaos.dependencies.values()):
+            status = "degraded"
+        body = {"status": status, "dependencies": dict(chaos.dependencies)}
+        return web.json_response(body, status=503 if status == "unhealthy" else 200)
+
+    async def scheduler(app: web.Application) -> Any:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(config.job_interval_seconds)
+                with contextlib.suppress(RuntimeError):
+                    async with sync_job._fresh():
+                        if job_failures.hit(state["chaos"].job_failure_rate):
+                            raise RuntimeError("demo: scheduled job failed")
+
+        task = asyncio.create_task(loop())
+        yield
+        task.cancel()
+        for pending in [task, *app["background"]]:
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pending
+
+    app = web.Application()
+    app["background"] = set()
+    app["instr"] = instr
+    setup(app, instr)
+    app.router.add_get("/", index)
+    app.router.add_get("/api/items/{item_id}", get_item)
+    app.router.add_get("/api/boom", boom)
+    app.router.add_post("/api/login", login)
+    app.router.add_post("/api/jobs/{name:report|import|agent}/run", run_job)
+    app.router.add_post("/api/workflows/checkout", checkout)
+    app.router.add_post("/api/deliveries/{channel:webhook|websocket}", deliver)
+    app.router.add_post("/chaos", set_chaos)
+    app.router.add_get("/chaos", get_chaos)
+    app.router.add_get("/healthz", healthz)
+    app.cleanup_ctx.append(scheduler)
+    instr.set_queue_depth("demo-queue", 0)
+    return app
+
+
+def serve(config: DemoConfig) -> None:
+    from aiohttp import web
+    from prometheus_client import disable_created_metrics
+
+    from exporters.app.exposition import mark_process_dead
+
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # the *_created series only cost scrape bytes here
+    app = build_app(config)
+    log("listening", host=config.host, port=config.port, pid=os.getpid())
+    try:
+        web.run_app(
+            app,
+            host=config.host,
+            port=config.port,
+            reuse_port=config.reuse_port,
+            print=None,
+            access_log=None,
+            handle_signals=True,
+        )
+    finally:
+        mark_process_dead()
+
+
+def supervise(config: DemoConfig, workers: int) -> int:
+    """Run ``workers`` processes on one port sharing a multi-process metrics directory."""
+    own_dir = None
+    env = dict(os.environ)
+    if not env.get("PROMETHEUS_MULTIPROC_DIR"):
+        own_dir = tempfile.mkdtemp(prefix="promfleet-demo-")
+        env["PROMETHEUS_MULTIPROC_DIR"] = own_dir
+    command = [
+        sys.executable, "-m", "exporters.app.demo", "--host", config.host,
+        "--port", str(config.port), "--job-interval", str(config.job_interval_seconds),
+        "--reuse-port",
+    ]  # fmt: skip
+    children = [subprocess.Popen(command, env=env) for _ in range(workers)]
+    stopping = False
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        while not stopping and all(child.poll() is None for child in children):
+            time.sleep(0.2)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        if own_dir is not None:
+            shutil.rmtree(own_dir, ignore_errors=True)
+    return 0 if stopping else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m exporters.app.demo", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--job-interval", type=float, default=5.0, help="seconds")
+    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.workers < 1 or args.job_interval <= 0:
+        parser.error("--workers must be at least 1 and --job-interval positive")
+    config = DemoConfig(
+        host=args.host,
+        port=args.port,
+        job_interval_seconds=args.job_interval,
+        reuse_port=args.reuse_port,
+    )
+    if args.workers > 1:
+        return supervise(config, args.workers)
+    serve(config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

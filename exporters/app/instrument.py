@@ -1,0 +1,363 @@
+"""The instrumentation a service holds: HTTP request recording and the signal helpers.
+
+One :class:`Instrumentation` per process, built in ``main()``. Its helpers are context
+managers that also decorate sync and async functions::
+
+    instr = Instrumentation(registry=CollectorRegistry())
+    with instr.job("nightly-sync"): ...
+    @instr.workflow("checkout")
+    async def checkout(...): ...
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, TypeVar, cast
+
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from exporters.app.metrics import (
+    DELIVERY_CHANNELS,
+    INF,
+    LOGIN_REASONS,
+    OTHER,
+    TOKEN_OPERATIONS,
+    AppMetrics,
+    InstrumentationConfig,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_METHODS = {m: m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
+_STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+
+
+def status_class(code: int) -> str:
+    """``404`` -> ``"4xx"``; anything outside 100..599 -> ``"other"``."""
+    index = code // 100 - 1
+    return _STATUS_CLASSES[index] if 0 <= index < 5 else OTHER
+
+
+class _Tracked:
+    """Base for helpers usable as ``with``, ``async with`` and as a decorator."""
+
+    def _enter(self) -> None:
+        raise NotImplementedError
+
+    def _exit(self, failed: bool) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> _Tracked:
+        self._enter()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._exit(exc_type is not None)
+
+    async def __aenter__(self) -> _Tracked:
+        self._enter()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._exit(exc_type is not None)
+
+    def _fresh(self) -> _Tracked:
+        raise NotImplementedError
+
+    def __call__(self, fn: F) -> F:
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                async with self._fresh():
+                    return await fn(*args, **kwargs)
+
+            return cast(F, async_wrapper)
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self._fresh():
+                return fn(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+
+class _RunningStarts:
+    """Start times of the runs in progress, per job, to publish the oldest one."""
+
+    def __init__(self) -> None:
+        self._starts: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, job: str, started: float) -> float:
+        with self._lock:
+            runs = self._starts.setdefault(job, [])
+            runs.append(started)
+            return min(runs)
+
+    def remove(self, job: str, started: float) -> float:
+        with self._lock:
+            runs = self._starts.get(job, [])
+            if started in runs:
+                runs.remove(started)
+            return min(runs) if runs else INF
+
+
+class JobRun(_Tracked):
+    """One run of a background job or agent: duration, outcome, in progress, last success."""
+
+    def __init__(self, instr: Instrumentation, job: str) -> None:
+        self._instr = instr
+        self._job = job
+        self._wall = 0.0
+        self._t0 = 0.0
+
+    def _fresh(self) -> JobRun:
+        return JobRun(self._instr, self._job)
+
+    def _enter(self) -> None:
+        m = self._instr.metrics
+        self._t0 = time.perf_counter()
+        self._wall = time.time()
+        m.job_running.labels(self._job).inc()
+        m.job_oldest_start.labels(self._job).set(self._instr._starts.add(self._job, self._wall))
+
+    def _exit(self, failed: bool) -> None:
+        m = self._instr.metrics
+        elapsed = time.perf_counter() - self._t0
+        m.job_duration.labels(self._job).observe(elapsed)
+        m.job_runs.labels(self._job, "failure" if failed else "success").inc()
+        if not failed:
+            m.job_last_success.labels(self._job).set(time.time())
+        m.job_running.labels(self._job).dec()
+        m.job_oldest_start.labels(self._job).set(self._instr._starts.remove(self._job, self._wall))
+
+
+class WorkflowRun(_Tracked):
+    """One business workflow: started on entry; completed (with its duration) or failed."""
+
+    def __init__(self, instr: Instrumentation, workflow: str, tenant: str) -> None:
+        self._instr = instr
+        self._workflow = workflow
+        self._tenant = tenant
+        self._t0 = 0.0
+
+    def _fresh(self) -> WorkflowRun:
+        return WorkflowRun(self._instr, self._workflow, self._tenant)
+
+    def _enter(self) -> None:
+        self._t0 = time.perf_counter()
+        self._instr.metrics.workflows_started.labels(self._workflow, self._tenant).inc()
+
+    def _exit(self, failed: bool) -> None:
+        if failed:
+            self._instr.workflow_failed(self._workflow, self._tenant)
+        else:
+            self._instr.workflow_completed(
+                self._workflow, time.perf_counter() - self._t0, self._tenant
+            )
+
+
+class Delivery(_Tracked):
+    """One webhook or websocket delivery: a failure when the block raises."""
+
+    def __init__(self, instr: Instrumentation, channel: str) -> None:
+        self._instr = instr
+        self._channel = channel
+
+    def _fresh(self) -> Delivery:
+        return self
+
+    def _enter(self) -> None:
+        return None
+
+    def _exit(self, failed: bool) -> None:
+        self._instr.delivery(self._channel, ok=not failed)
+
+
+class Session(_Tracked):
+    """An authenticated session, counted in ``active_sessions`` while open."""
+
+    def __init__(self, instr: Instrumentation) -> None:
+        self._instr = instr
+
+    def _fresh(self) -> Session:
+        return self
+
+    def _enter(self) -> None:
+        self._instr.metrics.active_sessions.inc()
+
+    def _exit(self, failed: bool) -> None:
+        self._instr.metrics.active_sessions.dec()
+
+
+class Instrumentation:
+    """The application metrics of one process and the helpers that feed them."""
+
+    def __init__(
+        self,
+        config: InstrumentationConfig | None = None,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.config = config or InstrumentationConfig()
+        self.registry = registry if registry is not None else REGISTRY
+        self.metrics = AppMetrics(self.registry, self.config)
+        self.metrics.start_time.set(time.time())
+        self._starts = _RunningStarts()
+        # (method, route, status, tenant) -> (requests child, duration child)
+        self._http_children: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
+        self._exception_children: dict[tuple[str, str], Any] = {}
+
+    # HTTP -------------------------------------------------------------------------------
+
+    def record_request(
+        self, method: str, route: str, status: int, seconds: float, tenant: str = ""
+    ) -> None:
+        """Count one served request; the hot path of both middlewares."""
+        key = (
+            method,
+            route,
+            _STATUS_CLASSES[status // 100 - 1] if 100 <= status < 600 else OTHER,
+            tenant,
+        )
+        children = self._http_children.get(key)
+        if children is None:
+            children = self._http_child(key)
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def _http_child(self, key: tuple[str, str, str, str]) -> tuple[Any, Any]:
+        method, route, status, tenant = key
+        method = _METHODS.get(method, OTHER)
+        route = self.metrics.route_guard(route)
+        children = (
+            self.metrics.http_requests.labels(method, route, status, tenant),
+            self.metrics.http_duration.labels(method, route),
+        )
+        # Bounded: methods x guarded routes x status classes x tenants; the raw
+        # method is a key only until it maps to "other".
+        if len(self._http_children) < 20_000:
+            self._http_children[key] = children
+        return children
+
+    def record_exception(self, method: str, route: str) -> None:
+        key = (method, route)
+        child = self._exception_children.get(key)
+        if child is None:
+            child = self.metrics.http_exceptions.labels(
+                _METHODS.get(method, OTHER), self.metrics.route_guard(route)
+            )
+            if len(self._exception_children) < 5_000:
+                self._exception_children[key] = child
+        child.inc()
+
+    def tenant(self, value: str | None) -> str:
+        return self.metrics.tenant(value)
+
+    # Jobs and agents ----------------------------------------------------------------------
+
+    def job(self, name: str) -> JobRun:
+        """Track one run of a background job or agent (``with``, ``async with``, decorator)."""
+        return JobRun(self, self.metrics.job_guard(name))
+
+    def scheduled_job(self, name: str, interval_seconds: float) -> JobRun:
+        """Declare a job meant to succeed every ``interval_seconds``; returns its tracker.
+
+        Its last-success time starts at registration, so a job that never succeeds is
+        reported once two intervals have passed, not at start-up.
+        """
+        if interval_seconds <= 0:
+            raise ValueError("interval_seconds must be positive")
+        job = self.metrics.job_guard(name)
+        self.metrics.job_interval.labels(job).set(interval_seconds)
+        self.metrics.job_last_success.labels(job).set(time.time())
+        self.metrics.job_oldest_start.labels(job).set(INF)
+        self.metrics.job_running.labels(job)
+        return JobRun(self, job)
+
+    def set_queue_depth(self, queue: str, depth: float) -> None:
+        self.metrics.queue_depth.labels(self.metrics.queue_guard(queue)).set(depth)
+
+    # Workflows ----------------------------------------------------------------------------
+
+    def workflow(self, name: str, tenant: str | None = None) -> WorkflowRun:
+        """Track one workflow within this process (``with``, ``async with``, decorator)."""
+        return WorkflowRun(self, self.metrics.workflow_guard(name), self.tenant(tenant))
+
+    def workflow_started(self, name: str, tenant: str | None = None) -> None:
+        """For workflows that span processes: count a start here, the end elsewhere."""
+        wf = self.metrics.workflow_guard(name)
+        self.metrics.workflows_started.labels(wf, self.tenant(tenant)).inc()
+
+    def workflow_completed(self, name: str, seconds: float, tenant: str | None = None) -> None:
+        wf = self.metrics.workflow_guard(name)
+        self.metrics.workflows_completed.labels(wf, self._tenant_label(tenant)).inc()
+        self.metrics.workflow_duration.labels(wf).observe(seconds)
+
+    def workflow_failed(self, name: str, tenant: str | None = None) -> None:
+        wf = self.metrics.workflow_guard(name)
+        self.metrics.workflows_failed.labels(wf, self._tenant_label(tenant)).inc()
+
+    def _tenant_label(self, tenant: str | None) -> str:
+        # Already a label value ("" or "other") when it comes from a WorkflowRun.
+        if tenant in ("", OTHER):
+            return tenant or ""
+        return self.tenant(tenant)
+
+    # Authentication -------------------------------------------------------------------------
+
+    def login(self, success: bool, reason: str = "ok") -> None:
+        """Count a login attempt; ``reason`` outside the closed set becomes "other"."""
+        label = reason if reason in LOGIN_REASONS else OTHER
+        self.metrics.logins.labels("success" if success else "failure", label).inc()
+
+    def token(self, operation: str, success: bool = True) -> None:
+        if operation not in TOKEN_OPERATIONS:
+            raise ValueError(f"token operation must be one of {sorted(TOKEN_OPERATIONS)}")
+        self.metrics.token_operations.labels(operation, "success" if success else "failure").inc()
+
+    def session(self) -> Session:
+        """An open authenticated session (``with``/``async with``)."""
+        return Session(self)
+
+    # Outbound ------------------------------------------------------------------------------
+
+    def external_target(self, host: str | None, explicit: str | None = None) -> str:
+        """The target label for a call: the explicit name, else the host's configured name."""
+        name = explicit or self.config.external_targets.get(host or "", OTHER)
+        return self.metrics.target_guard(name)
+
+    def record_external(self, target: str, outcome: str, seconds: float) -> None:
+        self.metrics.external_requests.labels(target, outcome).inc()
+        self.metrics.external_duration.labels(target).observe(seconds)
+
+    def set_quota(self, target: str, used: float, limit: float) -> None:
+        name = self.metrics.target_guard(target)
+        self.metrics.external_quota_used.labels(name).set(used)
+        self.metrics.external_quota_limit.labels(name).set(limit)
+
+    def delivery(self, channel: str, ok: bool) -> None:
+        if channel not in DELIVERY_CHANNELS:
+            raise ValueError(f"channel must be one of {sorted(DELIVERY_CHANNELS)}")
+        self.metrics.deliveries.labels(channel, "success" if ok else "failure").inc()
+
+    def deliver(self, channel: str) -> Delivery:
+        """Track one delivery (``with``/``async with``): a failure when the block raises."""
+        if channel not in DELIVERY_CHANNELS:
+            raise ValueError(f"channel must be one of {sorted(DELIVERY_CHANNELS)}")
+        return Delivery(self, channel)
