@@ -1,0 +1,173 @@
+"""``python -m generator.stack run|up|down|status``: the verbs behind ``make run/up/down``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import yaml
+
+from generator.stack.log import log
+from generator.stack.members import default_members, select
+from generator.stack.process import StackError, stop_from_pid_files
+from generator.stack.stack import REPO_ROOT, Stack, StackConfig, read_status
+
+
+class _Stop(Exception):
+    """Raised from the SIGTERM/SIGINT handler to leave the status loop."""
+
+
+def _parse_pairs(pairs: list[str], what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"{what}: expected NAME=VALUE, got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m generator.stack", description=__doc__)
+    parser.add_argument("verb", choices=("run", "up", "down", "status"))
+    parser.add_argument("--state-dir", type=Path, default=REPO_ROOT / ".run",
+                        help="where config, storage, logs and pid files go (default .run/)")
+    parser.add_argument("--members", default="",
+                        help="comma-separated exporters to run (default: all present)")
+    parser.add_argument("--port", action="append", default=[], metavar="NAME=PORT",
+                        help="pin a port (prometheus, alertmanager or a member); "
+                             "default: a free one")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a generator setting (e.g. scrape_interval=1s, "
+                             "webhook_override_url=http://...)")
+    parser.add_argument("--status-every", type=float, default=5.0,
+                        help="seconds between status lines in run (default 5)")
+    return parser
+
+
+def _running(state_dir: Path) -> bool:
+    pids = state_dir / "pids"
+    if not pids.is_dir():
+        return False
+    import psutil
+
+    for pid_file in pids.glob("*.json"):
+        try:
+            record = json.loads(pid_file.read_text(encoding="utf-8"))
+            proc = psutil.Process(int(record["pid"]))
+            if abs(proc.create_time() - float(record["create_time"])) < 0.01:
+                return True
+        except (OSError, ValueError, KeyError, psutil.Error):
+            continue
+    return False
+
+
+def _build(args: argparse.Namespace, detach: bool) -> Stack:
+    names = tuple(n.strip() for n in args.members.split(",") if n.strip()) or None
+    try:
+        members, skipped = select(default_members(), names)
+    except ValueError as err:
+        raise SystemExit(str(err)) from err
+    for member in skipped:
+        print(f"skipping {member.name}: module {member.module} is not in this checkout")
+    ports = {k: int(v) for k, v in _parse_pairs(args.port, "--port").items()}
+    settings: dict[str, Any] = {
+        k: yaml.safe_load(v) if v else v for k, v in _parse_pairs(args.set, "--set").items()}
+    return Stack(StackConfig(state_dir=args.state_dir, members=members, settings=settings,
+                             ports=ports, detach=detach))
+
+
+def _print_urls(stack: Stack) -> None:
+    print(f"Prometheus    {stack.prometheus_url}")
+    print(f"Alertmanager  {stack.alertmanager_url}")
+    for member in stack.config.members:
+        print(f"{member.name:<13} {stack.member_url(member.name)}")
+    print(f"state, logs   {stack.state_dir}")
+    sys.stdout.flush()
+
+
+def _raise_stop(signum: int, _frame: FrameType | None) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
+def _run(args: argparse.Namespace) -> int:
+    stack = _build(args, detach=False)
+    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGINT, _raise_stop)
+    signal.signal(signal.SIGHUP, _raise_stop)
+    try:
+        stack.start()
+        _print_urls(stack)
+        print("Ctrl-C stops everything.")
+        deadline = 0.0
+        while True:
+            dead = [name for name, proc in stack.processes.items() if not proc.alive()]
+            if dead and {"prometheus", "alertmanager"} & set(dead):
+                print(f"{', '.join(dead)} exited; see {stack.logs_dir}", file=sys.stderr)
+                return 1
+            if time.monotonic() >= deadline:
+                try:
+                    print(stack.status().line(), flush=True)
+                except StackError as err:
+                    print(f"status unavailable: {err}", flush=True)
+                deadline = time.monotonic() + args.status_every
+            time.sleep(0.2)
+    except _Stop as stop:
+        log("stopping", signal=str(stop))
+        return 0
+    except StackError as err:
+        print(f"the stack did not start: {err}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not orphan
+        stack.stop()
+        print("stopped.", flush=True)
+
+
+def _up(args: argparse.Namespace) -> int:
+    stack = _build(args, detach=True)
+    try:
+        stack.start()
+    except StackError as err:
+        print(f"the stack did not start: {err}", file=sys.stderr)
+        return 1
+    _print_urls(stack)
+    print(f"running in the background; status: make status-line is "
+          f"'python -m generator.stack status'; stop: make down\n{stack.status().line()}")
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    stopped = stop_from_pid_files(args.state_dir / "pids")
+    print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    try:
+        info = json.loads((args.state_dir / "stack.json").read_text(encoding="utf-8"))
+        print(read_status(info["urls"]["prometheus"]).line())
+    except (OSError, ValueError, KeyError, StackError) as err:
+        print(f"no stack running here ({err})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.verb in {"run", "up"} and _running(args.state_dir):
+        print(f"a stack is already running from {args.state_dir}; make down first",
+              file=sys.stderr)
+        return 1
+    verbs = {"run": _run, "up": _up, "down": _down, "status": _status}
+    return verbs[args.verb](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

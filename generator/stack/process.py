@@ -1,0 +1,201 @@
+"""Child processes of the live stack: start on loopback, wait until ready, stop cleanly.
+
+A started process leaves a pid file (``<state>/pids/<name>.json``) holding its pid and
+start time, so ``down`` stops exactly the processes ``up`` started, never a recycled pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from generator.stack.log import log
+
+_PR_SET_PDEATHSIG = 1
+
+
+class StackError(RuntimeError):
+    """The stack could not be started or stopped; the message says which part and why."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the kernel just handed out on ``host`` (bind to port 0, then release it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM it when the process that started it dies."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """How to start one member of the stack and how to know it is ready."""
+
+    name: str
+    argv: tuple[str, ...]
+    ready_url: str
+    url: str  # what a human opens
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold a DSN
+    cwd: Path | None = None
+
+
+@dataclass
+class RunningProcess:
+    """One started child: its spec, its process and where its output goes."""
+
+    spec: ProcessSpec
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    pid_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError as err:
+            return f"(log unreadable: {err})"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL; forget the pid file."""
+        if self.alive():
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log("process_kill", name=self.spec.name, pid=self.pid, after_seconds=timeout)
+                self.popen.kill()
+                self.popen.wait(timeout)
+        with contextlib.suppress(FileNotFoundError):
+            self.pid_path.unlink()
+
+
+def start_process(
+    spec: ProcessSpec, logs_dir: Path, pids_dir: Path, *, detach: bool
+) -> RunningProcess:
+    """Start ``spec``; with ``detach`` it outlives this process (``make up``), else it dies
+    with it (``make run`` and the tests: no orphans even if this process is killed)."""
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    pids_dir.mkdir(parents=True, exist_ok=True)
+    log_path = logs_dir / f"{spec.name}.log"
+    env = {**os.environ, **spec.env}
+    with log_path.open("ab") as out:
+        try:
+            popen = subprocess.Popen(
+                list(spec.argv),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=spec.cwd,
+                start_new_session=True,  # Ctrl-C reaches us; we stop children in order
+                preexec_fn=None if detach else _die_with_parent,
+            )
+        except OSError as err:
+            raise StackError(f"{spec.name}: cannot start {spec.argv[0]}: {err}") from err
+    pid_path = pids_dir / f"{spec.name}.json"
+    create_time = psutil.Process(popen.pid).create_time()
+    pid_path.write_text(
+        json.dumps({"name": spec.name, "pid": popen.pid, "create_time": create_time,
+                    "url": spec.url}) + "\n",
+        encoding="utf-8",
+    )
+    log("process_start", name=spec.name, pid=popen.pid, url=spec.url, log=str(log_path))
+    return RunningProcess(spec, popen, log_path, pid_path)
+
+
+def _http_ok(url: str, timeout: float) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return 200 <= int(resp.status) < 300
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def wait_ready(procs: Sequence[RunningProcess], timeout: float) -> None:
+    """Wait until every process answers its ready URL; raise naming those that did not."""
+    deadline = time.monotonic() + timeout
+    pending = list(procs)
+    while pending:
+        for proc in list(pending):
+            if not proc.alive():
+                raise StackError(
+                    f"{proc.spec.name} exited with status {proc.popen.returncode} "
+                    f"before it was ready; last lines of {proc.log_path}:\n{proc.log_tail()}"
+                )
+            if _http_ok(proc.spec.ready_url, timeout=1.0):
+                pending.remove(proc)
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            names = ", ".join(p.spec.name for p in pending)
+            tails = "\n".join(f"--- {p.spec.name}:\n{p.log_tail()}" for p in pending)
+            raise StackError(f"not ready after {timeout:.0f}s: {names}\n{tails}")
+        time.sleep(0.1)
+
+
+def stop_from_pid_files(pids_dir: Path, timeout: float = 10.0) -> list[str]:
+    """Stop every process a pid file names (``make down``); safe to run twice.
+
+    A pid whose start time differs from the recorded one belongs to someone else now and
+    is left alone. Returns the names of the processes that were stopped.
+    """
+    stopped: list[str] = []
+    if not pids_dir.is_dir():
+        return stopped
+    victims: list[tuple[str, psutil.Process]] = []
+    for pid_file in sorted(pids_dir.glob("*.json")):
+        try:
+            record = json.loads(pid_file.read_text(encoding="utf-8"))
+            proc = psutil.Process(int(record["pid"]))
+            same = abs(proc.create_time() - float(record["create_time"])) < 0.01
+        except (OSError, ValueError, KeyError, json.JSONDecodeError, psutil.Error):
+            same = False
+            proc = None
+        if same and proc is not None:
+            victims.append((str(record["name"]), proc))
+        else:
+            log("pid_file_stale", file=str(pid_file))
+        with contextlib.suppress(FileNotFoundError):
+            pid_file.unlink()
+    # Prometheus and Alertmanager first, so nothing fires on exporters going away.
+    servers = [p for n, p in victims if n in {"prometheus", "alertmanager"}]
+    members = [p for n, p in victims if n not in {"prometheus", "alertmanager"}]
+    for group in (servers, members):
+        for proc in group:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.terminate()
+        _gone, alive = psutil.wait_procs(group, timeout=timeout)
+        for proc in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                log("process_kill", pid=proc.pid, after_seconds=timeout)
+                proc.kill()
+        psutil.wait_procs(alive, timeout=timeout)
+    stopped.extend(name for name, _ in victims)
+    for name, proc in victims:
+        log("process_stop", name=name, pid=proc.pid)
+    return stopped

@@ -1,0 +1,404 @@
+"""The live stack: exporters, Prometheus and Alertmanager on loopback, from the catalogue.
+
+Everything lives under one state directory (``.run/`` for ``make run``): the generator's
+output rendered with loopback settings, the Prometheus config, placeholder secret files,
+both servers' storage, logs and pid files. :class:`Stack` is used by ``make run``/``up``
+and by the live tests alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from generator.stack.log import log
+from generator.stack.members import Member
+from generator.stack.process import (
+    ProcessSpec,
+    RunningProcess,
+    StackError,
+    free_port,
+    start_process,
+    stop_from_pid_files,
+    wait_ready,
+)
+
+HOST = "127.0.0.1"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PLACEHOLDER_URL = "http://127.0.0.1:9/promfleet-placeholder"  # discard port: fails at once
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """What to start and how.
+
+    ``settings`` are generator settings (``generator.model.Settings`` fields, plus any
+    the generator accepts, e.g. ``webhook_override_url``) laid over the loopback
+    defaults. ``ports`` pins a member's, ``prometheus``'s or ``alertmanager``'s port;
+    the rest are free ports. ``extra_targets`` adds scrape jobs the caller owns (a test's
+    fixture exporter), ``extra_rule_files`` rule files the caller owns.
+    """
+
+    state_dir: Path
+    members: tuple[Member, ...]
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    ports: Mapping[str, int] = field(default_factory=dict)
+    detach: bool = False
+    extra_targets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    extra_rule_files: tuple[Path, ...] = ()
+    ready_timeout_seconds: float = 30.0
+    generator_args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Status:
+    """One look at the stack: targets up out of total, firing alerts by severity."""
+
+    targets_up: int
+    targets_total: int
+    down: tuple[str, ...]
+    firing: Mapping[str, int]
+
+    def line(self) -> str:
+        firing = sum(self.firing.values())
+        by_sev = " ".join(f"{sev}={n}" for sev, n in sorted(self.firing.items()))
+        text = (f"{time.strftime('%H:%M:%S')} targets up {self.targets_up}/"
+                f"{self.targets_total}, alerts firing {firing}")
+        if by_sev:
+            text += f" ({by_sev})"
+        if self.down:
+            text += f"; down: {', '.join(self.down)}"
+        return text
+
+
+def http_json(url: str, timeout: float = 5.0, data: bytes | None = None) -> Any:
+    """GET (or POST ``data``) and decode JSON; raise :class:`StackError` on failure."""
+    req = urllib.request.Request(url, data=data)
+    if data is not None:
+        req.add_header("Content-Type", "application/x-www-form-urlencoded")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        body = err.read().decode("utf-8", "replace")[:500]
+        raise StackError(f"{url}: HTTP {err.code}: {body}") from err
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        raise StackError(f"{url}: {err}") from err
+
+
+def generator_settings_fields() -> frozenset[str]:
+    from generator.model import Settings
+
+    return frozenset(f.name for f in dataclasses.fields(Settings))
+
+
+def _duration_seconds(text: str) -> float:
+    from exporters.spec import parse_duration
+
+    return parse_duration(text)
+
+
+class Stack:
+    """A started (or startable) live stack; see the module docstring."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.state_dir = config.state_dir.resolve()
+        self.out_dir = self.state_dir / "out"
+        self.secrets_dir = self.state_dir / "secrets"
+        self.logs_dir = self.state_dir / "logs"
+        self.pids_dir = self.state_dir / "pids"
+        self.ports: dict[str, int] = {}
+        self.processes: dict[str, RunningProcess] = {}
+        self.settings: dict[str, Any] = {}
+
+    # URLs ----------------------------------------------------------------------------
+
+    def address(self, name: str) -> str:
+        return f"{HOST}:{self.ports[name]}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{self.address('prometheus')}"
+
+    @property
+    def alertmanager_url(self) -> str:
+        return f"http://{self.address('alertmanager')}"
+
+    def member_url(self, name: str) -> str:
+        return f"http://{self.address(name)}/metrics"
+
+    def urls(self) -> dict[str, str]:
+        out = {"prometheus": self.prometheus_url, "alertmanager": self.alertmanager_url}
+        for member in self.config.members:
+            out[member.name] = self.member_url(member.name)
+        return out
+
+    # Start -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start members, render the config, start Alertmanager and Prometheus; on any
+        failure stop what was started and raise :class:`StackError`."""
+        for binary in ("prometheus", "prometheus-alertmanager"):
+            if shutil.which(binary) is None:
+                raise StackError(f"{binary} not found: install the Debian package "
+                                 f"({'prometheus' if binary == 'prometheus' else binary})")
+        if any(self.pids_dir.glob("*.json")):
+            stop_from_pid_files(self.pids_dir)  # a stack left in this state dir
+        for sub in (self.out_dir, self.state_dir / "prometheus-data",
+                    self.state_dir / "alertmanager-data"):
+            shutil.rmtree(sub, ignore_errors=True)
+        for sub in (self.out_dir, self.secrets_dir, self.logs_dir, self.pids_dir):
+            sub.mkdir(parents=True, exist_ok=True)
+        names = [m.name for m in self.config.members] + ["prometheus", "alertmanager"]
+        for name in names:
+            self.ports[name] = self.config.ports.get(name) or free_port(HOST)
+        try:
+            self._start_members()
+            self._render()
+            self._start_servers()
+        except BaseException:
+            self.stop()
+            raise
+        (self.state_dir / "stack.json").write_text(
+            json.dumps({"urls": self.urls(), "ports": self.ports}, indent=2) + "\n",
+            encoding="utf-8")
+
+    def _spawn(self, spec: ProcessSpec) -> RunningProcess:
+        proc = start_process(spec, self.logs_dir, self.pids_dir, detach=self.config.detach)
+        self.processes[spec.name] = proc
+        return proc
+
+    def member_spec(self, member: Member) -> ProcessSpec:
+        listen = self.address(member.name)
+        return ProcessSpec(
+            name=member.name,
+            argv=member.command(HOST, self.ports[member.name]),
+            ready_url=f"http://{listen}{member.ready_path}",
+            url=self.member_url(member.name),
+            env=member.env,
+            cwd=REPO_ROOT,
+        )
+
+    def _start_members(self) -> None:
+        started = [self._spawn(self.member_spec(m)) for m in self.config.members]
+        wait_ready(started, self.config.ready_timeout_seconds)
+
+    def start_member(self, name: str) -> None:
+        """Start a member again (after :meth:`stop_member`) on the same port."""
+        member = next(m for m in self.config.members if m.name == name)
+        wait_ready([self._spawn(self.member_spec(member))], self.config.ready_timeout_seconds)
+
+    def stop_member(self, name: str) -> None:
+        """Stop one member: its target goes down while the rest runs on."""
+        proc = self.processes.pop(name)
+        proc.stop()
+        log("member_stopped", name=name)
+
+    def targets(self) -> dict[str, tuple[str, ...]]:
+        jobs: dict[str, tuple[str, ...]] = {
+            m.name: (self.address(m.name),) for m in self.config.members}
+        jobs["prometheus"] = (self.address("prometheus"),)
+        jobs["alertmanager"] = (self.address("alertmanager"),)
+        for job, addrs in self.config.extra_targets.items():
+            jobs[job] = tuple(jobs.get(job, ())) + tuple(addrs)
+        return jobs
+
+    def _settings(self) -> dict[str, Any]:
+        known = generator_settings_fields()
+        defaults: dict[str, Any] = {
+            "alertmanager_url": self.address("alertmanager"),
+            "scrape_interval": "5s",
+            "evaluation_interval": "5s",
+            "scrape_timeout": "4s",
+            "targets": {job: list(addrs) for job, addrs in self.targets().items()},
+            "secrets_dir": str(self.secrets_dir),
+        }
+        settings = {k: v for k, v in defaults.items() if k in known}
+        settings.update(self.config.settings)
+        return settings
+
+    def _render(self) -> None:
+        """``python -m generator --out`` with loopback settings, then what it needs."""
+        self.settings = self._settings()
+        settings_file = self.state_dir / "settings.yml"
+        settings_file.write_text(yaml.safe_dump(self.settings, sort_keys=True), encoding="utf-8")
+        argv = [sys.executable, "-m", "generator", "--out", str(self.out_dir),
+                "--settings", str(settings_file), *self.config.generator_args]
+        try:
+            done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True,
+                                  timeout=120, check=False)
+        except subprocess.TimeoutExpired as err:
+            raise StackError("python -m generator did not finish in 120 s") from err
+        if done.returncode != 0:
+            raise StackError(f"python -m generator --out failed ({done.returncode}):\n"
+                             f"{done.stderr[-3000:]}{done.stdout[-1000:]}")
+        log("rendered", out=str(self.out_dir), rule_files=len(self.rule_files()))
+        self._placeholder_secrets()
+        self._write_prometheus_config()
+
+    def rule_files(self) -> list[Path]:
+        files = sorted((self.out_dir / "rules").glob("*.rules.yml"))
+        return files + [Path(p).resolve() for p in self.config.extra_rule_files]
+
+    @property
+    def alertmanager_config(self) -> Path:
+        return self.out_dir / "alertmanager" / "alertmanager.yml"
+
+    def _placeholder_secrets(self) -> None:
+        """Create every secret file the Alertmanager config names and that is missing.
+
+        A placeholder URL points at the discard port, so such a receiver fails to notify
+        at once (visible as Alertmanager's own failed-notification metric).
+        """
+        if not self.alertmanager_config.is_file():
+            raise StackError(f"the generator wrote no {self.alertmanager_config}")
+        config = yaml.safe_load(self.alertmanager_config.read_text(encoding="utf-8"))
+        for key, value in _walk_file_keys(config):
+            path = Path(value)
+            if not path.is_absolute():
+                path = self.alertmanager_config.parent / path
+            if path.exists():
+                continue
+            try:
+                path.resolve().relative_to(self.state_dir)
+            except ValueError as err:
+                raise StackError(
+                    f"alertmanager.yml names secret file {path} ({key}) outside the state "
+                    f"directory; render with a secrets directory under {self.state_dir}"
+                ) from err
+            path.parent.mkdir(parents=True, exist_ok=True)
+            text = PLACEHOLDER_URL if "url" in key else "promfleet-placeholder"
+            path.write_text(text, encoding="utf-8")  # 0.25 keeps a trailing newline
+            path.chmod(0o600)
+            log("secret_placeholder", key=key, file=str(path))
+
+    def _write_prometheus_config(self) -> None:
+        text = self._prometheus_config_text()
+        path = self.state_dir / "prometheus.yml"
+        path.write_text(text, encoding="utf-8")
+
+    def _prometheus_config_text(self) -> str:
+        rule_files = [str(p) for p in self.rule_files()]
+        alertmanagers = [self.address("alertmanager")]
+        try:
+            from generator.render.compose import prometheus_config
+        except ImportError:
+            log("prometheus_config_fallback", reason="generator.render.compose is absent")
+        else:
+            from generator.catalogue import load
+            from generator.model import Settings
+
+            known = generator_settings_fields()
+            kwargs = {k: v for k, v in self.settings.items() if k in known}
+            if isinstance(kwargs.get("targets"), Mapping):
+                kwargs["targets"] = tuple(
+                    (job, tuple(addrs)) for job, addrs in sorted(kwargs["targets"].items()))
+            text: str = prometheus_config(load(), Settings(**kwargs), self.targets(),
+                                          rule_files, alertmanagers)
+            return text
+        config = {
+            "global": {
+                "scrape_interval": self.settings.get("scrape_interval", "5s"),
+                "evaluation_interval": self.settings.get("evaluation_interval", "5s"),
+                "scrape_timeout": self.settings.get("scrape_timeout", "4s"),
+            },
+            "rule_files": rule_files,
+            "alerting": {"alertmanagers": [{"static_configs": [{"targets": alertmanagers}]}]},
+            "scrape_configs": [
+                {"job_name": job, "static_configs": [{"targets": list(addrs)}]}
+                for job, addrs in sorted(self.targets().items())
+            ],
+        }
+        return yaml.safe_dump(config, sort_keys=False)
+
+    def _start_servers(self) -> None:
+        am = ProcessSpec(
+            name="alertmanager",
+            argv=("prometheus-alertmanager",
+                  f"--config.file={self.alertmanager_config}",
+                  f"--storage.path={self.state_dir / 'alertmanager-data'}",
+                  f"--web.listen-address={self.address('alertmanager')}",
+                  "--cluster.listen-address=",
+                  "--log.format=json"),
+            ready_url=f"{self.alertmanager_url}/-/ready",
+            url=self.alertmanager_url,
+            cwd=self.state_dir,
+        )
+        prom = ProcessSpec(
+            name="prometheus",
+            argv=("prometheus",
+                  f"--config.file={self.state_dir / 'prometheus.yml'}",
+                  f"--storage.tsdb.path={self.state_dir / 'prometheus-data'}",
+                  "--storage.tsdb.retention.time=1d",
+                  f"--web.listen-address={self.address('prometheus')}",
+                  "--web.enable-lifecycle",
+                  "--log.format=json"),
+            ready_url=f"{self.prometheus_url}/-/ready",
+            url=self.prometheus_url,
+            cwd=self.state_dir,
+        )
+        procs = [self._spawn(am), self._spawn(prom)]
+        wait_ready(procs, self.config.ready_timeout_seconds)
+
+    # Stop ------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop Prometheus and Alertmanager first, then the members; idempotent."""
+        order = sorted(self.processes, key=lambda n: n not in {"prometheus", "alertmanager"})
+        for name in order:
+            self.processes.pop(name).stop()
+
+    # Looking at it ---------------------------------------------------------------------
+
+    def query(self, promql: str, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """An instant query; the ``result`` list (raises on a PromQL error)."""
+        data = urllib.parse.urlencode({"query": promql}).encode()
+        body = http_json(f"{self.prometheus_url}/api/v1/query", timeout, data=data)
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
+
+    def status(self) -> Status:
+        return read_status(self.prometheus_url)
+
+
+def read_status(prometheus_url: str) -> Status:
+    """Targets up/total and firing alerts by severity, from Prometheus' API."""
+    targets = http_json(f"{prometheus_url}/api/v1/targets?state=active")["data"]
+    active: Sequence[Mapping[str, Any]] = targets["activeTargets"]
+    up = [t for t in active if t.get("health") == "up"]
+    down = tuple(sorted(f"{t['labels'].get('job')}/{t['labels'].get('instance')}"
+                        for t in active if t.get("health") != "up"))
+    alerts = http_json(f"{prometheus_url}/api/v1/alerts")["data"]["alerts"]
+    firing = Counter(a["labels"].get("severity", "none") for a in alerts
+                     if a.get("state") == "firing")
+    return Status(len(up), len(active), down, dict(firing))
+
+
+def _walk_file_keys(node: Any, key: str = "") -> list[tuple[str, str]]:
+    """Every ``(key, path)`` in an Alertmanager config whose key ends in ``_file``."""
+    found: list[tuple[str, str]] = []
+    if isinstance(node, Mapping):
+        for k, v in node.items():
+            if isinstance(v, str) and str(k).endswith("_file"):
+                found.append((str(k), v))
+            else:
+                found.extend(_walk_file_keys(v, str(k)))
+    elif isinstance(node, list):
+        for item in node:
+            found.extend(_walk_file_keys(item, key))
+    return found
