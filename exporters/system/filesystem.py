@@ -1,0 +1,199 @@
+"""Filesystem space and inodes per mount point, safe against hung (network) mounts.
+
+``statvfs`` on a dead NFS server blocks in the kernel, possibly forever, and no Python
+code can interrupt it. So each call runs on a small pool of daemon threads with a
+per-mount timeout; a call that has not returned marks its mount point *stuck*, and
+the mount is skipped (reported through ``filesystem_stuck`` and
+``filesystem_device_error``) until that very call returns. A hung mount therefore costs
+one parked thread, never a hung scrape or a growing pile of threads.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, wait
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client.core import Metric
+
+from exporters.spec import BlockingCollector, ScrapeContext
+from exporters.system import parse
+from exporters.system.collectors import dropped_devices, read_text
+from exporters.system.metrics import SPECS
+
+# node_exporter 1.5's defaults, plus network filesystems: those are the ones that hang.
+DEFAULT_MOUNT_POINTS_EXCLUDE = (
+    r"^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"
+)
+DEFAULT_FS_TYPES_EXCLUDE = (
+    r"^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs"
+    r"|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs"
+    r"|squashfs|sysfs|tracefs"
+    r"|nfs4?|cifs|smb3|smbfs|ceph|glusterfs|lustre|afs|fuse\.sshfs|fuse\.s3fs)$"
+)
+
+StatVfs = Callable[[str], Any]  # os.statvfs or a stand-in returning the same attributes
+
+
+@dataclass(frozen=True)
+class FilesystemConfig:
+    mount_points_exclude: re.Pattern[str] | None
+    fs_types_exclude: re.Pattern[str] | None
+    stat_timeout_s: float = 1.0
+    max_mounts: int = 100
+
+
+class DaemonPool:
+    """A few daemon threads running blocking calls; they never delay interpreter exit.
+
+    ``concurrent.futures.ThreadPoolExecutor`` joins its threads at exit, so a thread
+    stuck in ``statvfs`` would hang shutdown. Threads are started on demand, up to
+    ``max_workers``; beyond that, calls wait in the queue (and time out like any other).
+    """
+
+    def __init__(self, max_workers: int = 8, name: str = "statvfs") -> None:
+        self._max = max_workers
+        self._name = name
+        self._tasks: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]]
+        self._tasks = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._workers = 0
+        self._idle = 0
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        with self._lock:
+            if self._idle == 0 and self._workers < self._max:
+                self._workers += 1
+                self._idle += 1
+                threading.Thread(
+                    target=self._work, name=f"{self._name}-{self._workers}", daemon=True
+                ).start()
+            self._idle -= 1  # reserve an idle worker for this task (may go negative: queued)
+        self._tasks.put((fn, args, future))
+        return future
+
+    def _work(self) -> None:
+        while True:
+            fn, args, future = self._tasks.get()
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as err:  # handed to the waiter, who decides
+                    future.set_exception(err)
+            with self._lock:
+                self._idle += 1
+
+
+class FilesystemCollector(BlockingCollector):
+    """Size, free and available bytes and inodes per mount point.
+
+    promfleet_system_filesystem_avail_bytes{device="/dev/vda",fstype="ext4",mountpoint="/"} 1.2e+10
+    promfleet_system_filesystem_files_free{device="/dev/vda",fstype="ext4",mountpoint="/"} 3.1e+06
+    promfleet_system_filesystem_device_error{device="srv:/x",fstype="nfs",mountpoint="/x"} 1.0
+    promfleet_system_filesystem_stuck{device="srv:/x",fstype="nfs",mountpoint="/x"} 1.0
+    """
+
+    name = "filesystem"
+
+    def __init__(
+        self,
+        config: FilesystemConfig,
+        proc_root: str = "/proc",
+        statvfs: StatVfs = os.statvfs,
+        pool: DaemonPool | None = None,
+    ) -> None:
+        self.config = config
+        self.proc_root = proc_root
+        self.statvfs = statvfs
+        self.pool = pool or DaemonPool()
+        self._stuck: dict[str, Future[Any]] = {}  # mount point -> its call still running
+        self._lock = threading.Lock()
+
+    def mounts(self) -> tuple[list[parse.Mount], int]:
+        """The mount points to report, and how many the cap dropped."""
+        return select_mounts(
+            parse.parse_mounts(read_text(f"{self.proc_root}/self/mounts")), self.config
+        )
+
+    def stuck_mount_points(self) -> list[str]:
+        with self._lock:
+            return sorted(p for p, f in self._stuck.items() if not f.done())
+
+    def collect_blocking(self, ctx: ScrapeContext) -> Iterable[Metric]:
+        mounts, dropped = self.mounts()
+        calls: dict[str, Future[Any]] = {}
+        stuck_now: set[str] = set()
+        with self._lock:
+            for point in [p for p, f in self._stuck.items() if f.done()]:
+                del self._stuck[point]  # its call returned: try the mount again
+            for mount in mounts:
+                if mount.mountpoint in self._stuck:
+                    stuck_now.add(mount.mountpoint)
+                else:
+                    calls[mount.mountpoint] = self.pool.submit(self.statvfs, mount.mountpoint)
+        timeout = min(self.config.stat_timeout_s, ctx.remaining())
+        if calls:
+            _, not_done = wait(calls.values(), timeout=timeout)
+            if not_done:
+                with self._lock:
+                    for point, future in calls.items():
+                        if future in not_done:
+                            self._stuck[point] = future
+                            stuck_now.add(point)
+
+        keys = (
+            "filesystem_size_bytes",
+            "filesystem_free_bytes",
+            "filesystem_avail_bytes",
+            "filesystem_files",
+            "filesystem_files_free",
+            "filesystem_readonly",
+            "filesystem_device_error",
+            "filesystem_stuck",
+        )
+        fams = {key: SPECS[key].family() for key in keys}
+        for mount in mounts:
+            labels = [mount.mountpoint, mount.device, mount.fstype]
+            point = mount.mountpoint
+            result: Any = None
+            if point not in stuck_now:
+                future = calls[point]
+                if future.exception() is None:
+                    result = future.result()
+            fams["filesystem_stuck"].add_metric(labels, 1.0 if point in stuck_now else 0.0)
+            fams["filesystem_device_error"].add_metric(labels, 0.0 if result is not None else 1.0)
+            fams["filesystem_readonly"].add_metric(labels, 1.0 if mount.readonly else 0.0)
+            if result is None:
+                continue
+            fams["filesystem_size_bytes"].add_metric(labels, result.f_blocks * result.f_frsize)
+            fams["filesystem_free_bytes"].add_metric(labels, result.f_bfree * result.f_frsize)
+            fams["filesystem_avail_bytes"].add_metric(labels, result.f_bavail * result.f_frsize)
+            fams["filesystem_files"].add_metric(labels, result.f_files)
+            fams["filesystem_files_free"].add_metric(labels, result.f_ffree)
+        return [*fams.values(), dropped_devices(self.name, dropped)]
+
+
+def select_mounts(
+    mounts: Iterable[parse.Mount], config: FilesystemConfig
+) -> tuple[list[parse.Mount], int]:
+    """Mounts not excluded by mount point or fstype, at most ``max_mounts``; and the drop count."""
+    kept: list[parse.Mount] = []
+    dropped = 0
+    for mount in mounts:
+        if config.mount_points_exclude is not None and config.mount_points_exclude.search(
+            mount.mountpoint
+        ):
+            continue
+        if config.fs_types_exclude is not None and config.fs_types_exclude.search(mount.fstype):
+            continue
+        if len(kept) >= config.max_mounts:
+            dropped += 1
+            continue
+        kept.append(mount)
+    return kept, dropped
