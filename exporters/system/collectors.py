@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from prometheus_client.core import Metric
 
@@ -30,9 +31,9 @@ def read_text(path: str) -> str:
 
 def gauge(name: str, value: float) -> Metric:
     """A label-less gauge family with one sample."""
-    family: Metric = SPECS[name].family()
+    family = SPECS[name].family()
     family.add_metric([], value)
-    return family
+    return cast(Metric, family)
 
 
 class StatCollector(BlockingCollector):
@@ -175,9 +176,9 @@ class DeviceFilter:
 
 
 def dropped_devices(collector: str, count: int) -> Metric:
-    family: Metric = SPECS["dropped_devices"].family()
+    family = SPECS["dropped_devices"].family()
     family.add_metric([collector], count)
-    return family
+    return cast(Metric, family)
 
 
 class DiskStatsCollector(BlockingCollector):
