@@ -1,0 +1,362 @@
+"""Redis exporter: one reused redis-py connection per named target, no retries, deadline-bound.
+
+Each scrape pipelines ``INFO`` and ``SLOWLOG LEN`` on the target's connection (one round
+trip); connect and socket timeouts come from the scrape deadline, a failure drops the
+connection and the next scrape reconnects. :func:`parse_info` is pure and tested on
+recorded ``INFO`` text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client.core import Metric
+from redis.asyncio.connection import AbstractConnection, Connection, parse_url
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from exporters.spec import (
+    Collector,
+    ExporterDef,
+    MetricSpec,
+    Option,
+    OptionError,
+    ScrapeContext,
+    Settings,
+    parse_positive_int,
+    specs_by_name,
+)
+from exporters.targets import SingleFlight, Target, redact, resolve_targets, target_options
+from exporters.targets import work_deadline as _work_deadline
+
+NS = "promfleet_redis"
+log = logging.getLogger("promfleet.exporters.redis")
+ROLES = ("master", "slave")
+
+
+def _m(name: str, kind: Any, help_text: str, *labels: str) -> MetricSpec:
+    return MetricSpec(f"{NS}_{name}", kind, help_text, ("target", *labels))
+
+
+METRICS: tuple[MetricSpec, ...] = (
+    _m("up", "gauge", "1 when the target answered this scrape's commands within the deadline"),
+    _m("version_info", "info", "Server version and mode", "version", "mode"),
+    _m("uptime_seconds", "gauge", "Seconds since the server started"),
+    _m("connected_clients", "gauge", "Client connections (replicas excluded)"),
+    _m("blocked_clients", "gauge", "Clients blocked in BLPOP, WAIT and the like"),
+    _m("max_clients", "gauge", "The maxclients setting"),
+    _m("rejected_connections_total", "counter", "Connections rejected because of maxclients"),
+    _m("connections_received_total", "counter", "Connections accepted"),
+    _m("memory_used_bytes", "gauge", "Memory allocated by Redis"),
+    _m("memory_rss_bytes", "gauge", "Resident set size of the Redis process"),
+    _m("memory_max_bytes", "gauge", "The maxmemory setting (0 means no limit)"),
+    _m("memory_system_bytes", "gauge", "Total memory of the host Redis runs on"),
+    _m("memory_fragmentation_ratio", "gauge", "RSS divided by memory used"),
+    _m("evicted_keys_total", "counter", "Keys evicted because of maxmemory"),
+    _m("expired_keys_total", "counter", "Keys removed because their TTL passed"),
+    _m("keyspace_hits_total", "counter", "Successful key lookups"),
+    _m("keyspace_misses_total", "counter", "Failed key lookups"),
+    _m("commands_processed_total", "counter", "Commands processed"),
+    _m("db_keys", "gauge", "Keys per logical database", "db"),
+    _m("db_keys_expiring", "gauge", "Keys with a TTL per logical database", "db"),
+    _m("replication_role", "gauge", "1 for the server's current replication role", "role"),
+    _m("connected_replicas", "gauge", "Replicas connected to this master"),
+    _m("replica_lag_bytes", "gauge",
+       "On a master: replication offset each replica is behind", "replica"),
+    _m("replica_lag_seconds", "gauge",
+       "On a master: seconds since each replica's last acknowledgement", "replica"),
+    _m("master_link_up", "gauge", "On a replica: 1 when the link to its master is up"),
+    _m("master_last_io_seconds", "gauge",
+       "On a replica: seconds since the last interaction with its master"),
+    _m("rdb_last_save_timestamp_seconds", "gauge", "Unix time of the last successful RDB save"),
+    _m("rdb_last_bgsave_ok", "gauge", "1 when the last background RDB save succeeded"),
+    _m("rdb_changes_since_last_save", "gauge", "Writes since the last RDB save"),
+    _m("aof_enabled", "gauge", "1 when the append-only file is on"),
+    _m("aof_last_write_ok", "gauge", "1 when the last AOF write succeeded"),
+    _m("aof_last_rewrite_ok", "gauge", "1 when the last AOF rewrite succeeded"),
+    _m("slowlog_length", "gauge", "Entries in the slow log"),
+    _m("dropped_series", "gauge",
+       "Items left out of this scrape because a capped label set was full", "set"),
+)
+SPECS = specs_by_name(METRICS)
+
+# INFO field -> metric, for the plain numeric ones.
+_PLAIN: tuple[tuple[str, str], ...] = (
+    ("uptime_in_seconds", "uptime_seconds"),
+    ("connected_clients", "connected_clients"),
+    ("blocked_clients", "blocked_clients"),
+    ("maxclients", "max_clients"),
+    ("rejected_connections", "rejected_connections_total"),
+    ("total_connections_received", "connections_received_total"),
+    ("used_memory", "memory_used_bytes"),
+    ("used_memory_rss", "memory_rss_bytes"),
+    ("maxmemory", "memory_max_bytes"),
+    ("total_system_memory", "memory_system_bytes"),
+    ("mem_fragmentation_ratio", "memory_fragmentation_ratio"),
+    ("evicted_keys", "evicted_keys_total"),
+    ("expired_keys", "expired_keys_total"),
+    ("keyspace_hits", "keyspace_hits_total"),
+    ("keyspace_misses", "keyspace_misses_total"),
+    ("total_commands_processed", "commands_processed_total"),
+    ("connected_slaves", "connected_replicas"),
+    ("master_last_io_seconds_ago", "master_last_io_seconds"),
+    ("rdb_last_save_time", "rdb_last_save_timestamp_seconds"),
+    ("rdb_changes_since_last_save", "rdb_changes_since_last_save"),
+    ("aof_enabled", "aof_enabled"),
+)
+_OK_FLAGS: tuple[tuple[str, str], ...] = (
+    ("rdb_last_bgsave_status", "rdb_last_bgsave_ok"),
+    ("aof_last_write_status", "aof_last_write_ok"),
+    ("aof_last_bgrewrite_status", "aof_last_rewrite_ok"),
+)
+
+
+def parse_info(text: str) -> dict[str, str]:
+    """``INFO`` text to ``{field: raw value}`` (sections and comments dropped)."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition(":")
+        if sep:
+            out[key] = value.strip()
+    return out
+
+
+def parse_kv(value: str) -> dict[str, str]:
+    """``keys=1,expires=0,avg_ttl=0`` to a mapping."""
+    out: dict[str, str] = {}
+    for part in value.split(","):
+        key, sep, item = part.partition("=")
+        if sep:
+            out[key] = item
+    return out
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    """Per-process settings shared by every target's collector."""
+
+    client_name: str = "promfleet-exporter-redis"
+    databases_limit: int = 16
+    replicas_limit: int = 16
+
+
+@dataclass
+class Snapshot:
+    up: bool
+    error: str = ""
+    info: dict[str, str] = field(default_factory=dict)
+    slowlog_length: float | None = None
+
+
+def families(target: str, snap: Snapshot, cfg: RedisConfig) -> list[Metric]:
+    """Fresh metric families from one snapshot (pure)."""
+    fams: dict[str, Any] = {}
+
+    def add(name: str, labels: Sequence[str], value: float | None) -> None:
+        if value is None:
+            return
+        fam = fams.get(name)
+        if fam is None:
+            fam = fams[name] = SPECS[f"{NS}_{name}"].family()
+        fam.add_metric([target, *labels], value)
+
+    add("up", (), 1.0 if snap.up else 0.0)
+    if not snap.up:
+        return list(fams.values())
+    info = snap.info
+    version = SPECS[f"{NS}_version_info"].family()
+    version.add_metric(
+        [target, info.get("redis_version", ""), info.get("redis_mode", "")], {}
+    )
+    fams["version_info"] = version
+    for key, name in _PLAIN:
+        add(name, (), _number(info.get(key)))
+    for key, name in _OK_FLAGS:
+        if key in info:
+            add(name, (), 1.0 if info[key] == "ok" else 0.0)
+    role = info.get("role", "")
+    for known in ROLES:
+        add("replication_role", (known,), 1.0 if role == known else 0.0)
+    if role == "slave":
+        add("master_link_up", (), 1.0 if info.get("master_link_status") == "up" else 0.0)
+
+    dropped = {"db": 0, "replica": 0}
+    dbs = sorted(
+        (k for k in info if k.startswith("db") and k[2:].isdigit()), key=lambda k: int(k[2:])
+    )
+    dropped["db"] = max(0, len(dbs) - cfg.databases_limit)
+    for db in dbs[: cfg.databases_limit]:
+        stats = parse_kv(info[db])
+        add("db_keys", (db,), _number(stats.get("keys")))
+        add("db_keys_expiring", (db,), _number(stats.get("expires")))
+
+    master_offset = _number(info.get("master_repl_offset"))
+    replicas = sorted(
+        (k for k in info if k.startswith("slave") and k[5:].isdigit()), key=lambda k: int(k[5:])
+    )
+    dropped["replica"] = max(0, len(replicas) - cfg.replicas_limit)
+    for key in replicas[: cfg.replicas_limit]:
+        stats = parse_kv(info[key])
+        index = key[5:]
+        offset = _number(stats.get("offset"))
+        if master_offset is not None and offset is not None:
+            add("replica_lag_bytes", (index,), max(0.0, master_offset - offset))
+        add("replica_lag_seconds", (index,), _number(stats.get("lag")))
+
+    add("slowlog_length", (), snap.slowlog_length)
+    for name, count in sorted(dropped.items()):
+        add("dropped_series", (name,), float(count))
+    return list(fams.values())
+
+
+class RedisTarget(Collector):
+    """All metrics of one Redis target, from one reused connection.
+
+    promfleet_redis_up{target="cache"} 1
+    promfleet_redis_memory_used_bytes{target="cache"} 966504
+    promfleet_redis_db_keys{target="cache",db="db0"} 42
+    """
+
+    name = "redis"
+
+    def __init__(self, target: Target, config: RedisConfig) -> None:
+        self.target = target.name
+        self._target = target
+        self.config = config
+        self._conn: AbstractConnection | None = None
+        self._flight: SingleFlight[Snapshot] = SingleFlight()
+        self._was_up: bool | None = None
+        self._secrets = target.secrets()
+        self._kwargs: Mapping[str, Any] = dict(parse_url(target.locator))
+
+    def _new_connection(self, remaining: float) -> AbstractConnection:
+        kwargs = dict(self._kwargs)
+        connection_class = kwargs.pop("connection_class", Connection)
+        return connection_class(  # type: ignore[no-any-return]
+            **kwargs,
+            socket_timeout=remaining,
+            socket_connect_timeout=remaining,
+            retry=Retry(NoBackoff(), 0),  # a dead Redis must cost milliseconds, not seconds
+            retry_on_error=[],
+            client_name=self.config.client_name,
+            lib_name=None,
+            lib_version=None,
+            health_check_interval=0,
+        )
+
+    async def _discard(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.disconnect(nowait=True)
+
+    async def close(self) -> None:
+        await self._discard()
+
+    async def _batch(self, deadline: float) -> Snapshot:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return Snapshot(up=False, error="no time left for the batch")
+        try:
+            async with asyncio.timeout(remaining):
+                if self._conn is None or not self._conn.is_connected:
+                    await self._discard()
+                    self._conn = self._new_connection(remaining)
+                    await self._conn.connect()  # type: ignore[no-untyped-call]
+                conn = self._conn
+                conn.socket_timeout = max(0.001, deadline - time.monotonic())
+                await conn.send_packed_command(
+                    conn.pack_commands([("INFO",), ("SLOWLOG", "LEN")]), check_health=False
+                )
+                info_raw = await conn.read_response()
+                slowlog = await conn.read_response()
+        except TimeoutError:
+            await self._discard()
+            return Snapshot(up=False, error="deadline exceeded")
+        except (RedisError, OSError) as err:
+            await self._discard()
+            return Snapshot(up=False, error=redact(_first_line(err), self._secrets))
+        text = info_raw.decode("utf-8", "replace") if isinstance(info_raw, bytes) else ""
+        length = float(slowlog) if isinstance(slowlog, int) else None
+        return Snapshot(True, info=parse_info(text), slowlog_length=length)
+
+    async def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
+        deadline = _work_deadline(ctx.deadline)
+        try:
+            snap = await self._flight.run(deadline, self._batch)
+        except TimeoutError:
+            snap = Snapshot(up=False, error="deadline exceeded waiting for the batch in flight")
+        if snap.up != self._was_up:
+            self._was_up = snap.up
+            if snap.up:
+                log.info("target up", extra={"target": self.target})
+            else:
+                log.warning("target scrape failed",
+                            extra={"target": self.target, "error": snap.error})
+        return families(self.target, snap, self.config)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"
+
+
+OPTIONS: tuple[Option, ...] = (
+    *target_options("url", "Redis URL (redis://, rediss://, unix://)"),
+    Option("databases.limit", "how many logical databases get per-db series", 16,
+           parse_positive_int),
+)
+
+
+def build(settings: Settings) -> Sequence[Collector]:
+    cfg = RedisConfig(databases_limit=int(settings.get("databases.limit", 16)))
+    out: list[Collector] = []
+    for target in resolve_targets(settings, "url"):
+        try:
+            out.append(RedisTarget(target, cfg))
+        except ValueError as err:  # parse_url refuses the scheme; never echo the URL
+            raise OptionError(f"target {target.name!r}: bad Redis URL") from err
+    return tuple(out)
+
+
+def probe(settings: Settings, name: str, collectors: Sequence[Collector]) -> Sequence[Collector]:
+    for collector in collectors:
+        if isinstance(collector, RedisTarget) and collector.target == name:
+            return (collector,)
+    raise KeyError(name)
+
+
+async def close(collectors: Sequence[Collector]) -> None:
+    for collector in collectors:
+        if isinstance(collector, RedisTarget):
+            await collector.close()
+
+
+EXPORTER = ExporterDef(
+    name="redis",
+    namespace=NS,
+    description="Redis servers: clients, memory, evictions, hit ratio, replication, persistence",
+    metrics=METRICS,
+    options=OPTIONS,
+    build=build,
+    probe=probe,
+    close=close,
+    default_port=9121,
+    multi_target=True,
+)
