@@ -1,0 +1,437 @@
+"""The probe exporter: blackbox-style probes of HTTP health endpoints.
+
+Static targets come from the ``targets`` option (one collector each, all probed on a
+``/metrics`` scrape); ``/probe?target=NAME`` probes one. A probe's timeout is the
+scrape deadline minus ``timeout-offset`` (and at most the target's own ``timeout``).
+The health body is read as JSON ``{"status": "healthy|degraded|unhealthy",
+"dependencies": {"redis": true}}``; dependency names are capped and the overflow counted.
+Labels carry the target's configured NAME, never its URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import ssl
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from prometheus_client.core import Metric
+
+from exporters.spec import (
+    Collector,
+    ExporterDef,
+    MetricSpec,
+    Option,
+    ScrapeContext,
+    Settings,
+    parse_bool,
+    parse_duration,
+    parse_positive_int,
+)
+
+NS = "promfleet_probe"
+log = logging.getLogger("promfleet.probe")
+
+HEALTH_STATES = ("healthy", "degraded", "unhealthy", "unknown")
+FAILURE_REASONS = ("connection", "timeout", "tls", "status", "body")
+_HEALTH_WORDS = {
+    "healthy": "healthy", "ok": "healthy", "up": "healthy", "pass": "healthy",
+    "degraded": "degraded", "warn": "degraded", "warning": "degraded",
+    "unhealthy": "unhealthy", "down": "unhealthy", "fail": "unhealthy", "error": "unhealthy",
+}  # fmt: skip
+DEPENDENCY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MAX_BODY_BYTES = 64 * 1024
+ADHOC_TARGET = "adhoc"
+
+
+def _m(name: str, kind: Any, help_text: str, labels: tuple[str, ...] = ()) -> MetricSpec:
+    return MetricSpec(f"{NS}_{name}", kind, help_text, ("target", *labels))
+
+
+METRICS: tuple[MetricSpec, ...] = (
+    _m("success", "gauge", "1 when the endpoint answered with an accepted status in time."),
+    _m("duration_seconds", "gauge", "Seconds the probe took, connection to last body byte."),
+    _m("http_status_code", "gauge", "HTTP status of the response (0 when none came)."),
+    _m("timeout_seconds", "gauge", "The timeout this probe ran under (deadline minus offset)."),
+    _m(
+        "failure",
+        "gauge",
+        "1 for the reason the probe failed (connection, timeout, tls, status, body), else 0.",
+        ("reason",),
+    ),
+    _m(
+        "health_status",
+        "gauge",
+        "1 for the status the health body reported (healthy, degraded, unhealthy, unknown).",
+        ("status",),
+    ),
+    _m(
+        "dependency_up",
+        "gauge",
+        "1 when the health body reports the dependency up, 0 when down or not reported.",
+        ("dependency",),
+    ),
+    _m(
+        "dependencies_dropped",
+        "gauge",
+        "Dependencies in the health body left out: past the cap, unlisted or badly named.",
+    ),
+    _m(
+        "tls_certificate_expiry_timestamp_seconds",
+        "gauge",
+        "Unix time the server's verified TLS leaf certificate expires (https only).",
+    ),
+)
+SPECS = {spec.name: spec for spec in METRICS}
+
+
+@dataclass(frozen=True)
+class ProbeTarget:
+    """One endpoint to probe; ``url`` may carry credentials, so it stays out of repr."""
+
+    name: str
+    url: str = field(repr=False)
+    timeout_seconds: float = 10.0
+    valid_status: tuple[int, ...] = ()  # empty: any 2xx
+    ca_file: str | None = None
+    insecure_skip_verify: bool = False
+    health_json: bool = True
+    dependencies: tuple[str, ...] = ()  # empty: whatever the body lists, capped
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    timeout_offset_seconds: float = 0.5
+    dependencies_limit: int = 16
+
+
+@dataclass
+class ProbeResult:
+    """What one probe found (mutable while the probe runs, then turned into families)."""
+
+    success: bool = False
+    duration_seconds: float = 0.0
+    status_code: int = 0
+    timeout_seconds: float = 0.0
+    failure: str | None = None
+    health: str = "unknown"
+    dependencies: dict[str, bool] = field(default_factory=dict)
+    dropped: int = 0
+    cert_expiry: float | None = None
+
+
+def probe_timeout(remaining: float, offset: float, target_timeout: float) -> float:
+    """The probe's own timeout: the deadline minus the offset, within the target's timeout.
+
+    When less than twice the offset is left, half of what is left is used instead, so
+    a short deadline still gets a (short) probe rather than none.
+    """
+    budget = remaining - offset if remaining > 2 * offset else remaining / 2
+    return max(0.001, min(target_timeout, budget))
+
+
+def parse_health(
+    body: bytes, allowed: Sequence[str], limit: int
+) -> tuple[str, dict[str, bool], int]:
+    """(status, {dependency: up}, dropped) from a health body; "unknown" if not understood."""
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return "unknown", dict.fromkeys(allowed, False), 0
+    if not isinstance(doc, Mapping):
+        return "unknown", dict.fromkeys(allowed, False), 0
+    raw_status = doc.get("status")
+    status = (
+        _HEALTH_WORDS.get(raw_status.lower(), "unknown")
+        if isinstance(raw_status, str)
+        else ("unknown")
+    )
+    raw_deps = doc.get("dependencies", doc.get("checks", {}))
+    found: dict[str, bool] = {}
+    dropped = 0
+    if isinstance(raw_deps, Mapping):
+        for name in sorted(raw_deps, key=str):
+            if not isinstance(name, str) or not DEPENDENCY_NAME.match(name):
+                dropped += 1
+                continue
+            if allowed and name not in allowed:
+                dropped += 1
+                continue
+            if len(found) >= limit:
+                dropped += 1
+                continue
+            found[name] = _dependency_up(raw_deps[name])
+    for name in allowed:
+        found.setdefault(name, False)
+    return status, found, dropped
+
+
+def _dependency_up(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, Mapping):
+        for key in ("up", "healthy", "ok"):
+            if isinstance(value.get(key), bool):
+                return bool(value[key])
+        value = value.get("status")
+    if isinstance(value, str):
+        return _HEALTH_WORDS.get(value.lower()) == "healthy"
+    return False
+
+
+def families(target: str, result: ProbeResult) -> list[Metric]:
+    """Fresh metric families from one probe result (pure)."""
+    out: list[Metric] = []
+
+    def fam(name: str) -> Any:
+        family = SPECS[f"{NS}_{name}"].family()
+        out.append(family)
+        return family
+
+    fam("success").add_metric([target], 1.0 if result.success else 0.0)
+    fam("duration_seconds").add_metric([target], result.duration_seconds)
+    fam("http_status_code").add_metric([target], float(result.status_code))
+    fam("timeout_seconds").add_metric([target], result.timeout_seconds)
+    failure = fam("failure")
+    for reason in FAILURE_REASONS:
+        failure.add_metric([target, reason], 1.0 if result.failure == reason else 0.0)
+    health = fam("health_status")
+    for state in HEALTH_STATES:
+        health.add_metric([target, state], 1.0 if result.health == state else 0.0)
+    if result.dependencies:
+        deps = fam("dependency_up")
+        for name, up in sorted(result.dependencies.items()):
+            deps.add_metric([target, name], 1.0 if up else 0.0)
+    fam("dependencies_dropped").add_metric([target], float(result.dropped))
+    if result.cert_expiry is not None:
+        fam("tls_certificate_expiry_timestamp_seconds").add_metric([target], result.cert_expiry)
+    return out
+
+
+def _ssl_for(target: ProbeTarget) -> ssl.SSLContext | bool:
+    if target.insecure_skip_verify:
+        return False
+    context = ssl.create_default_context(cafile=target.ca_file)
+    return context
+
+
+def _cert_expiry(response: aiohttp.ClientResponse) -> float | None:
+    connection = response.connection
+    transport = connection.transport if connection is not None else None
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    if ssl_object is None:
+        return None
+    cert = ssl_object.getpeercert()
+    not_after = cert.get("notAfter") if cert else None
+    return float(ssl.cert_time_to_seconds(not_after)) if isinstance(not_after, str) else None
+
+
+def _redacted(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+
+
+async def run_probe(target: ProbeTarget, timeout: float, config: ProbeConfig) -> ProbeResult:
+    """Probe ``target`` once within ``timeout`` seconds; never raises for the endpoint."""
+    result = ProbeResult(timeout_seconds=timeout)
+    start = time.perf_counter()
+    body = b""
+    try:
+        async with asyncio.timeout(timeout):
+            connector = aiohttp.TCPConnector(ssl=_ssl_for(target), force_close=True, limit=1)
+            async with (
+                aiohttp.ClientSession(connector=connector) as session,
+                session.get(
+                    target.url,
+                    headers={"Accept": "application/json", "User-Agent": "promfleet-probe"},
+                    allow_redirects=True,
+                ) as response,
+            ):
+                result.status_code = response.status
+                result.cert_expiry = _cert_expiry(response)
+                body = await response.content.read(MAX_BODY_BYTES)
+    except TimeoutError:
+        result.failure = "timeout"
+    except aiohttp.ClientConnectorCertificateError:
+        result.failure = "tls"
+    except aiohttp.ClientSSLError:
+        result.failure = "tls"
+    except (aiohttp.ClientError, OSError) as err:
+        result.failure = "connection"
+        log.info(
+            "probe failed",
+            extra={
+                "target": target.name,
+                "url": _redacted(target.url),
+                "error": type(err).__name__,
+            },
+        )
+    result.duration_seconds = time.perf_counter() - start
+    if result.failure is not None:
+        return result
+    accepted = (
+        result.status_code in target.valid_status
+        if target.valid_status
+        else 200 <= result.status_code < 300
+    )
+    if target.health_json:
+        result.health, result.dependencies, result.dropped = parse_health(
+            body, target.dependencies, config.dependencies_limit
+        )
+    result.success = accepted
+    if not accepted:
+        result.failure = "status"
+    return result
+
+
+class HttpProbe(Collector):
+    """Probes one configured endpoint per scrape::
+
+    promfleet_probe_success{target="api"} 1.0
+    promfleet_probe_http_status_code{target="api"} 200.0
+    promfleet_probe_health_status{status="degraded",target="api"} 1.0
+    promfleet_probe_dependency_up{dependency="redis",target="api"} 0.0
+    """
+
+    name = "http"
+
+    def __init__(self, target: ProbeTarget, config: ProbeConfig) -> None:
+        self.target = target.name
+        self.probe_target = target
+        self.config = config
+
+    async def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
+        timeout = probe_timeout(
+            ctx.remaining(), self.config.timeout_offset_seconds, self.probe_target.timeout_seconds
+        )
+        result = await run_probe(self.probe_target, timeout, self.config)
+        return families(self.target, result)
+
+
+# --- options ---------------------------------------------------------------------------
+
+
+def _status_list(value: Any) -> tuple[int, ...]:
+    if value is None:
+        return ()
+    items = value if isinstance(value, list) else [value]
+    out: list[int] = []
+    for item in items:
+        code = int(item)
+        if not 100 <= code <= 599:
+            raise ValueError(f"status {item!r} is not an HTTP status")
+        out.append(code)
+    return tuple(out)
+
+
+_TARGET_KEYS = {
+    "name", "url", "timeout", "valid_status", "ca_file", "insecure_skip_verify",
+    "health_json", "dependencies",
+}  # fmt: skip
+
+
+def parse_targets(value: Any) -> tuple[ProbeTarget, ...]:
+    """``targets``: a list of ``{name, url, timeout?, valid_status?, ca_file?,
+    insecure_skip_verify?, health_json?, dependencies?}`` (YAML list, or YAML text)."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        import yaml
+
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise ValueError("targets: not valid YAML") from err
+    if not isinstance(value, list):
+        raise ValueError("targets: expected a list of {name, url} entries")
+    out: list[ProbeTarget] = []
+    seen: set[str] = set()
+    for index, item in enumerate(value):
+        if not isinstance(item, Mapping):
+            raise ValueError(f"targets[{index}]: expected a mapping")
+        unknown = set(item) - _TARGET_KEYS
+        if unknown:
+            raise ValueError(f"targets[{index}]: unknown keys {sorted(unknown)}")
+        name = item.get("name")
+        if not isinstance(name, str) or not TARGET_NAME.match(name) or name == ADHOC_TARGET:
+            raise ValueError(f"targets[{index}]: bad or reserved name {name!r}")
+        if name in seen:
+            raise ValueError(f"targets: name {name!r} appears twice")
+        seen.add(name)
+        url = item.get("url")
+        if not isinstance(url, str) or urlsplit(url).scheme not in {"http", "https"}:
+            raise ValueError(f"targets[{index}] ({name}): url must be http:// or https://")
+        deps = item.get("dependencies") or []
+        if not isinstance(deps, list) or not all(
+            isinstance(d, str) and DEPENDENCY_NAME.match(d) for d in deps
+        ):
+            raise ValueError(f"targets[{index}] ({name}): dependencies must be a list of names")
+        out.append(
+            ProbeTarget(
+                name=name,
+                url=url,
+                timeout_seconds=parse_duration(item.get("timeout", 10.0)) or 10.0,
+                valid_status=_status_list(item.get("valid_status")),
+                ca_file=str(item["ca_file"]) if item.get("ca_file") else None,
+                insecure_skip_verify=parse_bool(item.get("insecure_skip_verify", False)),
+                health_json=parse_bool(item.get("health_json", True)),
+                dependencies=tuple(deps),
+            )
+        )
+    return tuple(out)
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("targets", "endpoints to probe: a list of {name, url, ...}", (), parse_targets,
+           structured=True),
+    Option("timeout-offset", "kept back from the scrape deadline for the probe's timeout", 0.5,
+           parse_duration),
+    Option("dependencies.limit", "most dependencies reported per target", 16,
+           parse_positive_int),
+    Option("allow-urls", "accept /probe?target=<http(s) URL> besides configured names "
+           "(labelled target=\"adhoc\")", False, parse_bool),
+)  # fmt: skip
+
+
+def config_from(settings: Settings) -> ProbeConfig:
+    return ProbeConfig(
+        timeout_offset_seconds=float(settings.get("timeout-offset", 0.5)),
+        dependencies_limit=int(settings.get("dependencies.limit", 16)),
+    )
+
+
+def build(settings: Settings) -> Sequence[Collector]:
+    config = config_from(settings)
+    return tuple(HttpProbe(t, config) for t in settings.get("targets", ()) or ())
+
+
+def probe(settings: Settings, name: str, collectors: Sequence[Collector]) -> Sequence[Collector]:
+    """The collector for ``/probe?target=NAME`` (or an ad-hoc URL when allowed)."""
+    for collector in collectors:
+        if isinstance(collector, HttpProbe) and collector.target == name:
+            return (collector,)
+    if settings.get("allow-urls", False) and urlsplit(name).scheme in {"http", "https"}:
+        return (HttpProbe(ProbeTarget(ADHOC_TARGET, name), config_from(settings)),)
+    raise KeyError(name)
+
+
+EXPORTER = ExporterDef(
+    name="probe",
+    namespace=NS,
+    description="HTTP health endpoints: success, latency, status, health body, TLS expiry",
+    metrics=METRICS,
+    options=OPTIONS,
+    build=build,
+    probe=probe,
+    default_port=9115,
+    multi_target=True,
+)
