@@ -18,9 +18,9 @@ class Member:
     """One exporter of the stack.
 
     ``argv`` is run as ``python <argv...>`` with ``{listen}``, ``{host}`` and ``{port}``
-    replaced by the address the stack chose (default: ``-m exporters NAME``); ``module`` is what must be importable for the member
-    to exist. ``env`` is added to the child's environment (it may carry a DSN, so it is
-    kept out of the repr and out of every log line).
+    replaced by the address the stack chose (default: ``-m exporters NAME``);
+    ``module`` is what must be importable for the member to exist. ``env`` is added to
+    the child's environment (it may carry a DSN, so it stays out of repr and logs).
     """
 
     name: str  # the Prometheus job label

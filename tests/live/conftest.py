@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from generator.model import Catalogue
 from generator.stack import Member, Stack, StackConfig, StackError, default_members, select
 from tests.live.webhook import Delivery, WebhookReceiver
 
@@ -165,3 +166,19 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartLiveSt
     for stack, webhook in reversed(started):
         stack.stop()
         webhook.stop()
+
+
+def load_catalogue() -> Catalogue:
+    """The validated catalogue, as the generator sees it."""
+    from generator.catalogue import load
+
+    catalogue: Catalogue = load()
+    return catalogue
+
+
+def expected_receiver(catalogue: Catalogue, team: str, severity: str) -> str:
+    """The receiver the routing policy names for (team, severity)."""
+    for route_team, route_severity, receiver in catalogue.routing.routes:
+        if route_team == team and route_severity == severity:
+            return receiver
+    return catalogue.routing.default_receiver
