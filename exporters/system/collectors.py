@@ -175,12 +175,6 @@ class DeviceFilter:
         return kept, dropped
 
 
-def dropped_devices(collector: str, count: int) -> Metric:
-    family = SPECS["dropped_devices"].family()
-    family.add_metric([collector], count)
-    return cast(Metric, family)
-
-
 class DiskStatsCollector(BlockingCollector):
     """Disk I/O counters per device from /proc/diskstats.
 
@@ -221,7 +215,7 @@ class DiskStatsCollector(BlockingCollector):
             fams["disk_read_time_seconds_total"].add_metric(labels, d.read_time_s)
             fams["disk_write_time_seconds_total"].add_metric(labels, d.write_time_s)
             fams["disk_io_time_seconds_total"].add_metric(labels, d.io_time_s)
-        return [*fams.values(), dropped_devices(self.name, dropped)]
+        return [*fams.values(), gauge("disk_devices_dropped", dropped)]
 
 
 NETDEV_METRICS: tuple[str, ...] = tuple(
@@ -250,4 +244,4 @@ class NetDevCollector(BlockingCollector):
             labels = [name]
             for family, value in zip(fams, rows[name], strict=True):
                 family.add_metric(labels, value)
-        return [*fams, dropped_devices(self.name, dropped)]
+        return [*fams, gauge("network_devices_dropped", dropped)]

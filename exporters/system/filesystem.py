@@ -23,7 +23,7 @@ from prometheus_client.core import Metric
 
 from exporters.spec import BlockingCollector, ScrapeContext
 from exporters.system import parse
-from exporters.system.collectors import dropped_devices, read_text
+from exporters.system.collectors import gauge, read_text
 from exporters.system.metrics import SPECS
 
 # node_exporter 1.5's defaults, plus network filesystems: those are the ones that hang.
@@ -176,7 +176,7 @@ class FilesystemCollector(BlockingCollector):
             fams["filesystem_avail_bytes"].add_metric(labels, result.f_bavail * result.f_frsize)
             fams["filesystem_files"].add_metric(labels, result.f_files)
             fams["filesystem_files_free"].add_metric(labels, result.f_ffree)
-        return [*fams.values(), dropped_devices(self.name, dropped)]
+        return [*fams.values(), gauge("filesystem_mounts_dropped", dropped)]
 
 
 def select_mounts(

@@ -96,13 +96,21 @@ METRICS: tuple[MetricSpec, ...] = (
             ("drop", "Packets dropped"),
         )
     ),
-    # caps
+    # caps on label values
     _m(
-        "dropped_devices",
+        "filesystem_mounts_dropped",
         "gauge",
-        "Devices, interfaces or mount points left out of this scrape because the "
-        "collector's cap on label values was reached.",
-        "collector",
+        "Mount points left out of this scrape because filesystem.max-mounts was reached.",
+    ),
+    _m(
+        "disk_devices_dropped",
+        "gauge",
+        "Block devices left out of this scrape because disk.max-devices was reached.",
+    ),
+    _m(
+        "network_devices_dropped",
+        "gauge",
+        "Interfaces left out of this scrape because network.max-devices was reached.",
     ),
     # process groups (opt-in)
     _m(
@@ -134,7 +142,7 @@ METRICS: tuple[MetricSpec, ...] = (
         "group",
     ),
     _m(
-        "process_count",
+        "process_group_members",
         "gauge",
         "Processes matching the group; the other process_ metrics sum at most "
         "processes.max-per-group of them.",

@@ -176,12 +176,12 @@ class ProcessGroupCollector(BlockingCollector):
             "process_open_fds",
             "process_threads",
             "process_start_time_seconds",
-            "process_count",
+            "process_group_members",
         )
         fams = {key: SPECS[key].family() for key in keys}
         tick = 1.0 / self.clk_tck
         for name, t in totals.items():
-            fams["process_count"].add_metric([name], t.count)
+            fams["process_group_members"].add_metric([name], t.count)
             if t.sampled == 0:
                 continue  # nothing running: only the count (0) says so
             fams["process_cpu_seconds_total"].add_metric([name, "user"], t.user_ticks * tick)
