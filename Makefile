@@ -12,9 +12,17 @@ $(SETUP): pyproject.toml .ci/setup
 setup: $(SETUP)
 	@bash .ci/setup >/dev/null
 
-## run: the main job, in the foreground (Ctrl-C stops it)
+## run: the main job, in the foreground (Ctrl-C stops it): exporters, Prometheus and
+## Alertmanager on loopback, state in .run/; STACK_ARGS="--port prometheus=9090 ..."
 run: setup
-	$(PY) -m exporters system --web.listen-address=127.0.0.1:9101
+	$(PY) -m generator.stack run $(STACK_ARGS)
+
+## up: the same stack in the background (pid files in .run/pids); down: stop it
+up: setup
+	$(PY) -m generator.stack up $(STACK_ARGS)
+
+down:
+	@if [ -x $(PY) ]; then $(PY) -m generator.stack down; else echo "nothing was running"; fi
 
 ## test: the whole test suite, against real PostgreSQL, Redis, Prometheus, Alertmanager
 test: setup

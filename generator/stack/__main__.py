@@ -138,8 +138,8 @@ def _up(args: argparse.Namespace) -> int:
         print(f"the stack did not start: {err}", file=sys.stderr)
         return 1
     _print_urls(stack)
-    print(f"running in the background; status: make status-line is "
-          f"'python -m generator.stack status'; stop: make down\n{stack.status().line()}")
+    print("running in the background; stop it with: make down "
+          "(one status line: python -m generator.stack status)")
     return 0
 
 

@@ -7,6 +7,7 @@ member whose module is absent from this checkout is skipped, and the stack says 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 from collections.abc import Mapping
@@ -18,7 +19,8 @@ class Member:
     """One exporter of the stack.
 
     ``argv`` is run as ``python <argv...>`` with ``{listen}``, ``{host}`` and ``{port}``
-    replaced by the address the stack chose (default: ``-m exporters NAME``);
+    replaced by the address the stack chose (default: ``-m exporters NAME``), and
+    ``{addr:OTHER}`` in argv and env by another member's (or ``prometheus``'s) address;
     ``module`` is what must be importable for the member to exist. ``env`` is added to
     the child's environment (it may carry a DSN, so it stays out of repr and logs).
     """
@@ -41,10 +43,7 @@ class Member:
         return (sys.executable, *out)
 
     def available(self) -> bool:
-        try:
-            return importlib.util.find_spec(self.module) is not None
-        except ModuleNotFoundError:
-            return False
+        return _present(self.module)
 
 
 def _pg_dsn(environ: Mapping[str, str]) -> str:
@@ -53,6 +52,26 @@ def _pg_dsn(environ: Mapping[str, str]) -> str:
 
 def _redis_url(environ: Mapping[str, str]) -> str:
     return environ.get("PROMFLEET_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _probe_targets() -> str:
+    """What the probe exporter checks on the stack: the servers, and the demo app."""
+    targets = [
+        {"name": "prometheus", "url": "http://{addr:prometheus}/-/healthy",
+         "health_json": False},
+        {"name": "alertmanager", "url": "http://{addr:alertmanager}/-/healthy",
+         "health_json": False},
+    ]
+    if _present("exporters.app.demo"):
+        targets.append({"name": "app", "url": "http://{addr:app}/healthz"})
+    return json.dumps(targets)
+
+
+def _present(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 def default_members(environ: Mapping[str, str] | None = None) -> tuple[Member, ...]:
@@ -72,7 +91,8 @@ def default_members(environ: Mapping[str, str] | None = None) -> tuple[Member, .
                env=default("PROMFLEET_POSTGRES_DSN", _pg_dsn(env))),
         Member("redis", "exporters.redis",
                env=default("PROMFLEET_REDIS_URL", _redis_url(env))),
-        Member("probe", "exporters.probe"),
+        Member("probe", "exporters.probe",
+               env=default("PROMFLEET_PROBE_TARGETS", _probe_targets())),
         Member("security", "exporters.security"),
         Member("training", "exporters.training"),
         # The instrumented demo service: its own /metrics, scraped as job "app".

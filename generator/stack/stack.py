@@ -187,12 +187,18 @@ class Stack:
         listen = self.address(member.name)
         return ProcessSpec(
             name=member.name,
-            argv=member.command(HOST, self.ports[member.name]),
+            argv=tuple(self.fill(a) for a in member.command(HOST, self.ports[member.name])),
             ready_url=f"http://{listen}{member.ready_path}",
             url=self.member_url(member.name),
-            env=member.env,
+            env={k: self.fill(v) for k, v in member.env.items()},
             cwd=REPO_ROOT,
         )
+
+    def fill(self, text: str) -> str:
+        """Replace ``{addr:NAME}`` by the ``host:port`` of member (or server) NAME."""
+        for name in self.ports:
+            text = text.replace(f"{{addr:{name}}}", self.address(name))
+        return text
 
     def _start_members(self) -> None:
         started = [self._spawn(self.member_spec(m)) for m in self.config.members]
@@ -301,15 +307,11 @@ class Stack:
             log("prometheus_config_fallback", reason="generator.render.compose is absent")
         else:
             from generator.catalogue import load
-            from generator.model import Settings
+            from generator.settings import load_settings
 
-            known = generator_settings_fields()
-            kwargs = {k: v for k, v in self.settings.items() if k in known}
-            if isinstance(kwargs.get("targets"), Mapping):
-                kwargs["targets"] = tuple(
-                    (job, tuple(addrs)) for job, addrs in sorted(kwargs["targets"].items()))
-            text: str = prometheus_config(load(), Settings(**kwargs), self.targets(),
-                                          rule_files, alertmanagers)
+            settings = load_settings(self.state_dir / "settings.yml")
+            targets = {job: list(addrs) for job, addrs in self.targets().items()}
+            text: str = prometheus_config(load(), settings, targets, rule_files, alertmanagers)
             return text
         config = {
             "global": {
