@@ -1,0 +1,72 @@
+"""Structured logging: one JSON object per line on stderr, with secret values redacted.
+
+A record's ``extra={"fields": {...}}`` becomes top-level keys of the JSON object::
+
+    {"ts": "2024-05-01T12:00:00.123Z", "level": "error", "logger": "promfleet.runtime",
+     "msg": "collector failed", "collector": "cpu", "error": "OSError: ..."}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterable
+from typing import Any, TextIO
+
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+}
+_NAMES = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warn"}
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one JSON line, replacing every known secret value."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        # Longest first, so a secret containing another is replaced whole.
+        self._secrets = sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "<redacted>")
+        return text
+
+    def format(self, record: logging.LogRecord) -> str:
+        created = time.gmtime(record.created)
+        millis = int(record.msecs)
+        out: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", created) + f".{millis:03d}Z",
+            "level": _NAMES.get(record.levelno, "error"),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            for key, value in fields.items():
+                out.setdefault(str(key), value)
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            out["error"] = f"{type(exc).__name__}: {exc}"
+        return self.redact(json.dumps(out, default=str, ensure_ascii=False))
+
+
+def setup_logging(
+    level: str = "info", secrets: Iterable[str] = (), stream: TextIO | None = None
+) -> None:
+    """Route every logger to one JSON handler on stderr at ``level``."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter(secrets))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(_LEVELS.get(level, logging.INFO))
+    # aiohttp's access log is one line per scrape: noise at info.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -1,0 +1,164 @@
+"""One scrape: run every collector concurrently under the deadline and report each outcome.
+
+A collector that raises or misses the deadline gets ``success 0`` and its duration; the
+others are served. A blocking call stuck past its deadline is abandoned to its thread
+(see :mod:`exporters.runtime.pool`); until it returns, that collector fails at once
+instead of piling another stuck thread on top.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor, Future
+from typing import Any, TypeVar
+
+from prometheus_client.core import Metric
+from prometheus_client.process_collector import ProcessCollector
+
+from exporters.runtime.pool import WorkerPool
+from exporters.runtime.selfmetrics import scrape_metrics
+from exporters.spec import Collector, ScrapeContext
+
+T = TypeVar("T")
+
+_log = logging.getLogger("promfleet.runtime")
+
+
+class _Tracker(Executor):
+    """Submits to the shared pool and remembers one collector run's thread calls."""
+
+    __slots__ = ("futures", "pool")
+
+    def __init__(self, pool: WorkerPool) -> None:
+        self.pool = pool
+        self.futures: list[Future[Any]] = []
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future = self.pool.submit(fn, *args, **kwargs)
+        self.futures.append(future)
+        return future
+
+
+class _Families:
+    """The ``collect()`` that prometheus-client's exposition functions iterate."""
+
+    __slots__ = ("families",)
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> list[Metric]:
+        return self.families
+
+
+class Scraper:
+    """Runs collectors for a scrape and adds the runtime's own families."""
+
+    def __init__(self, namespace: str, pool: WorkerPool, multi_target: bool = False) -> None:
+        self.namespace = namespace
+        self.pool = pool
+        self.multi_target = multi_target
+        self._success_spec, self._duration_spec = scrape_metrics(namespace, multi_target)
+        self._process = ProcessCollector(registry=None)
+        self._failing: dict[tuple[str, str], str] = {}  # (collector, target) -> error class
+        self._stuck: dict[tuple[str, str], list[Future[Any]]] = {}
+
+    def _labels(self, collector: Collector) -> list[str]:
+        name = collector.name or type(collector).__name__
+        return [name, collector.target] if self.multi_target else [name]
+
+    def _report(self, key: tuple[str, str], error: str | None) -> None:
+        """Log a failure once per episode (not every scrape), and the recovery that ends it."""
+        fields: dict[str, str] = {"collector": key[0]}
+        if key[1]:
+            fields["target"] = key[1]
+        if error is None:
+            if self._failing.pop(key, None) is not None:
+                _log.info("collector recovered", extra={"fields": fields})
+            return
+        if key not in self._failing:
+            self._failing[key] = error.split(":", 1)[0]
+            _log.error("collector failed", extra={"fields": {**fields, "error": error}})
+
+    async def scrape(
+        self,
+        collectors: Sequence[Collector],
+        timeout_s: float,
+        params: Mapping[str, str] | None = None,
+        process_metrics: bool = True,
+    ) -> _Families:
+        loop = asyncio.get_running_loop()
+        start = time.monotonic()
+        deadline = start + timeout_s
+        ends: dict[asyncio.Task[Any], float] = {}
+
+        def finished(task: asyncio.Task[Any]) -> None:
+            ends[task] = time.monotonic()
+
+        runs: list[tuple[Collector, tuple[str, str], asyncio.Task[Any] | None, _Tracker | None]]
+        runs = []
+        for collector in collectors:
+            key = (collector.name or type(collector).__name__, collector.target)
+            stuck = self._stuck.get(key)
+            if stuck is not None:
+                if any(not f.done() for f in stuck):
+                    runs.append((collector, key, None, None))
+                    continue
+                del self._stuck[key]
+            new_tracker = _Tracker(self.pool)
+            ctx = ScrapeContext(deadline, params, loop, new_tracker)
+            new_task: asyncio.Task[Any] = loop.create_task(collector.collect(ctx))
+            new_task.add_done_callback(finished)
+            runs.append((collector, key, new_task, new_tracker))
+
+        tasks = [run[2] for run in runs if run[2] is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
+
+        success = self._success_spec.family()
+        duration = self._duration_spec.family()
+        by_name: dict[str, Metric] = {}
+        out: list[Metric] = []
+        now = time.monotonic()
+        for collector, key, task, tracker in runs:
+            labels = self._labels(collector)
+            error: str | None = None
+            if task is None:
+                error = "StillRunning: the previous run is stuck past its deadline"
+                elapsed = 0.0
+            elif not task.done():
+                task.cancel()
+                error = f"DeadlineExceeded: no result within {timeout_s:.3g}s"
+                elapsed = now - start
+                if tracker is not None:
+                    pending = [f for f in tracker.futures if not f.done()]
+                    for future in pending:
+                        self.pool.abandon(future)
+                    if pending:
+                        self._stuck[key] = pending
+            else:
+                elapsed = ends.get(task, now) - start
+                exc = task.exception() if not task.cancelled() else asyncio.CancelledError()
+                if exc is not None:
+                    error = f"{type(exc).__name__}: {exc}"
+                else:
+                    for family in task.result():
+                        seen = by_name.get(family.name)
+                        if seen is None:
+                            by_name[family.name] = family
+                            out.append(family)
+                        elif seen.type == family.type:
+                            seen.samples.extend(family.samples)  # same family, several targets
+                        else:
+                            error = f"TypeConflict: {family.name} is {seen.type} elsewhere"
+            self._report(key, error)
+            success.add_metric(labels, 0.0 if error else 1.0)
+            duration.add_metric(labels, elapsed)
+        out.append(success)
+        out.append(duration)
+        if process_metrics:
+            out.extend(self._process.collect())
+        return _Families(out)
