@@ -223,15 +223,24 @@ def _ssl_for(target: ProbeTarget) -> ssl.SSLContext | bool:
     return context
 
 
-def _cert_expiry(response: aiohttp.ClientResponse) -> float | None:
-    connection = response.connection
-    transport = connection.transport if connection is not None else None
-    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
-    if ssl_object is None:
-        return None
-    cert = ssl_object.getpeercert()
-    not_after = cert.get("notAfter") if cert else None
-    return float(ssl.cert_time_to_seconds(not_after)) if isinstance(not_after, str) else None
+class _CertConnector(aiohttp.TCPConnector):
+    """Notes the verified peer certificate's expiry when a connection is made.
+
+    The response may release its connection before the caller sees it (a small body
+    is read with the headers), so the certificate is read here, at connect time.
+    """
+
+    cert_expiry: float | None = None
+
+    async def _create_connection(self, req: Any, traces: Any, timeout: Any) -> Any:
+        protocol = await super()._create_connection(req, traces, timeout)
+        transport = getattr(protocol, "transport", None)
+        ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+        cert = ssl_object.getpeercert() if ssl_object is not None else None
+        not_after = cert.get("notAfter") if cert else None
+        if isinstance(not_after, str):
+            self.cert_expiry = float(ssl.cert_time_to_seconds(not_after))
+        return protocol
 
 
 def _redacted(url: str) -> str:
@@ -247,7 +256,7 @@ async def run_probe(target: ProbeTarget, timeout: float, config: ProbeConfig) ->
     body = b""
     try:
         async with asyncio.timeout(timeout):
-            connector = aiohttp.TCPConnector(ssl=_ssl_for(target), force_close=True, limit=1)
+            connector = _CertConnector(ssl=_ssl_for(target), force_close=True, limit=1)
             async with (
                 aiohttp.ClientSession(connector=connector) as session,
                 session.get(
@@ -257,7 +266,7 @@ async def run_probe(target: ProbeTarget, timeout: float, config: ProbeConfig) ->
                 ) as response,
             ):
                 result.status_code = response.status
-                result.cert_expiry = _cert_expiry(response)
+                result.cert_expiry = connector.cert_expiry
                 body = await response.content.read(MAX_BODY_BYTES)
     except TimeoutError:
         result.failure = "timeout"

@@ -1,0 +1,225 @@
+"""The probe collector against HTTP(S) servers this test runs on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import trustme
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+
+from exporters.probe import (
+    METRICS,
+    HttpProbe,
+    ProbeConfig,
+    ProbeTarget,
+    parse_health,
+    parse_targets,
+    probe_timeout,
+)
+from exporters.spec import ScrapeContext
+from tests.helpers import assert_matches_declaration, promtool_check_metrics, sample_value
+
+pytestmark = pytest.mark.anyio
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@asynccontextmanager
+async def serve(handler: Handler, ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[str]:
+    """Serve ``handler`` at every path on a free loopback port; yields the base URL."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
+    await site.start()
+    port = runner.addresses[0][1]
+    scheme = "https" if ssl_context else "http"
+    try:
+        yield f"{scheme}://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+def health(status: str, deps: dict[str, Any], code: int = 200) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response({"status": status, "dependencies": deps}, status=code)
+
+    return handler
+
+
+class _Families:
+    """Collected families rendered through a registry, read like a scrape."""
+
+    def __init__(self, families: Any) -> None:
+        families = list(families)
+
+        class _Once:
+            def collect(self) -> Any:
+                return families
+
+        registry = CollectorRegistry()
+        registry.register(_Once())
+        self.text = generate_latest(registry).decode()
+
+    def value(self, name: str, **labels: str) -> float | None:
+        return sample_value(self.text, name, labels)
+
+
+async def probe_once(target: ProbeTarget, seconds: float = 5.0, offset: float = 0.5) -> _Families:
+    collector = HttpProbe(target, ProbeConfig(timeout_offset_seconds=offset))
+    return _Families(await collector.collect(ScrapeContext.with_timeout(seconds)))
+
+
+async def test_a_healthy_endpoint_reports_success_status_and_its_dependencies() -> None:
+    async with serve(health("healthy", {"redis": True, "database": True})) as url:
+        got = await probe_once(ProbeTarget("api", f"{url}/healthz"))
+    assert got.value("promfleet_probe_success", target="api") == 1
+    assert got.value("promfleet_probe_http_status_code", target="api") == 200
+    assert got.value("promfleet_probe_health_status", target="api", status="healthy") == 1
+    assert got.value("promfleet_probe_health_status", target="api", status="degraded") == 0
+    assert got.value("promfleet_probe_dependency_up", target="api", dependency="redis") == 1
+    assert got.value("promfleet_probe_failure", target="api", reason="timeout") == 0
+    duration = got.value("promfleet_probe_duration_seconds", target="api")
+    assert duration is not None and 0 < duration < 5
+    # A plain-http probe has no certificate to report.
+    assert "tls_certificate_expiry" not in got.text
+    assert_matches_declaration(
+        got.text,
+        METRICS,
+        allow_missing={"promfleet_probe_tls_certificate_expiry_timestamp_seconds"},
+    )
+    assert promtool_check_metrics(got.text) == []
+
+
+async def test_a_degraded_endpoint_succeeds_but_names_the_dependency_that_is_down() -> None:
+    async with serve(health("degraded", {"redis": False, "database": True})) as url:
+        got = await probe_once(ProbeTarget("api", url))
+    assert got.value("promfleet_probe_success", target="api") == 1
+    assert got.value("promfleet_probe_health_status", target="api", status="degraded") == 1
+    assert got.value("promfleet_probe_dependency_up", target="api", dependency="redis") == 0
+    assert got.value("promfleet_probe_dependency_up", target="api", dependency="database") == 1
+
+
+async def test_an_unhealthy_503_endpoint_fails_with_reason_status() -> None:
+    async with serve(health("unhealthy", {"database": False}, code=503)) as url:
+        got = await probe_once(ProbeTarget("api", url))
+    assert got.value("promfleet_probe_success", target="api") == 0
+    assert got.value("promfleet_probe_http_status_code", target="api") == 503
+    assert got.value("promfleet_probe_failure", target="api", reason="status") == 1
+    assert got.value("promfleet_probe_health_status", target="api", status="unhealthy") == 1
+
+
+async def test_a_hanging_endpoint_times_out_at_the_deadline_minus_the_offset() -> None:
+    release = asyncio.Event()
+
+    async def hang(request: web.Request) -> web.Response:
+        await release.wait()
+        return web.Response(text="too late")
+
+    async with serve(hang) as url:
+        got = await probe_once(
+            ProbeTarget("slow", url, timeout_seconds=30), seconds=1.5, offset=0.5
+        )
+        release.set()
+    assert got.value("promfleet_probe_success", target="slow") == 0
+    assert got.value("promfleet_probe_failure", target="slow", reason="timeout") == 1
+    assert got.value("promfleet_probe_http_status_code", target="slow") == 0
+    timeout = got.value("promfleet_probe_timeout_seconds", target="slow")
+    assert timeout is not None and 0.9 < timeout <= 1.0
+    # The server never answers: the test only finishes because the probe gave up on time.
+
+
+async def test_a_refused_connection_fails_with_reason_connection() -> None:
+    async with serve(health("healthy", {})) as url:
+        pass  # the server is gone: the port now refuses
+    got = await probe_once(ProbeTarget("gone", url))
+    assert got.value("promfleet_probe_success", target="gone") == 0
+    assert got.value("promfleet_probe_failure", target="gone", reason="connection") == 1
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+def _server_tls(ca: trustme.CA, not_after: dt.datetime) -> ssl.SSLContext:
+    cert = ca.issue_cert("127.0.0.1", not_after=not_after)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    return context
+
+
+async def test_an_untrusted_certificate_fails_with_reason_tls(ca: trustme.CA) -> None:
+    not_after = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=30)
+    async with serve(health("healthy", {}), _server_tls(ca, not_after)) as url:
+        got = await probe_once(ProbeTarget("tls", url))  # system CAs do not know this one
+    assert got.value("promfleet_probe_success", target="tls") == 0
+    assert got.value("promfleet_probe_failure", target="tls", reason="tls") == 1
+    expiry = "promfleet_probe_tls_certificate_expiry_timestamp_seconds"
+    assert got.value(expiry, target="tls") is None
+
+
+async def test_a_trusted_certificate_reports_its_expiry_time(ca: trustme.CA, tmp_path: Any) -> None:
+    not_after = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=10)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    async with serve(health("healthy", {}), _server_tls(ca, not_after)) as url:
+        got = await probe_once(ProbeTarget("tls", url, ca_file=str(ca_file)))
+    assert got.value("promfleet_probe_success", target="tls") == 1
+    expiry = got.value("promfleet_probe_tls_certificate_expiry_timestamp_seconds", target="tls")
+    assert expiry == not_after.timestamp()
+
+
+async def test_dependencies_past_the_cap_are_dropped_and_counted() -> None:
+    deps = {f"dep{i:02d}": True for i in range(20)}
+    deps["bad name with spaces"] = True
+    async with serve(health("healthy", deps)) as url:
+        collector = HttpProbe(ProbeTarget("api", url), ProbeConfig(dependencies_limit=3))
+        got = _Families(await collector.collect(ScrapeContext.with_timeout(5)))
+    assert got.text.count("promfleet_probe_dependency_up{") == 3
+    assert got.value("promfleet_probe_dependencies_dropped", target="api") == 18
+
+
+def test_a_health_body_that_is_not_json_is_status_unknown_with_listed_dependencies_down() -> None:
+    assert parse_health(b"<html>ok</html>", ("redis",), 16) == ("unknown", {"redis": False}, 0)
+
+
+def test_dependency_objects_with_a_status_word_are_understood() -> None:
+    body = json.dumps({"status": "ok", "checks": {"db": {"status": "down"}, "mq": {"up": True}}})
+    assert parse_health(body.encode(), (), 16) == ("healthy", {"db": False, "mq": True}, 0)
+
+
+def test_a_listed_dependency_set_drops_unlisted_names_and_reports_missing_ones_down() -> None:
+    body = json.dumps({"status": "healthy", "dependencies": {"redis": True, "x": True}})
+    assert parse_health(body.encode(), ("redis", "database"), 16) == (
+        "healthy",
+        {"redis": True, "database": False},
+        1,
+    )
+
+
+def test_the_probe_timeout_keeps_the_offset_back_and_never_exceeds_the_target_timeout() -> None:
+    assert probe_timeout(10.0, 0.5, 30.0) == 9.5
+    assert probe_timeout(10.0, 0.5, 2.0) == 2.0
+    assert probe_timeout(0.6, 0.5, 30.0) == pytest.approx(0.3)  # short deadline: half of it
+
+
+def test_targets_reject_duplicates_bad_urls_and_unknown_keys() -> None:
+    with pytest.raises(ValueError, match="twice"):
+        parse_targets([{"name": "a", "url": "http://x"}, {"name": "a", "url": "http://y"}])
+    with pytest.raises(ValueError, match="http"):
+        parse_targets([{"name": "a", "url": "ftp://x"}])
+    with pytest.raises(ValueError, match="unknown keys"):
+        parse_targets([{"name": "a", "url": "http://x", "verify": False}])
+    parsed = parse_targets("- {name: api, url: 'https://u:secret@h/healthz', timeout: 2s}")
+    assert parsed[0].timeout_seconds == 2.0
+    assert "secret" not in repr(parsed[0])
