@@ -1,0 +1,261 @@
+"""The docker compose stack: ``compose/docker-compose.yml`` and ``compose/secrets/README.md``.
+
+Exporters run from the one image ``compose/Dockerfile`` builds (non-root,
+``promfleet-exporter NAME``); Prometheus, Alertmanager, Grafana, PostgreSQL and Redis
+run from images pinned to exact versions. Every service has a healthcheck; secrets are
+files mounted into the containers, never values in the compose file. The Prometheus
+configuration it mounts comes from :mod:`generator.render.prometheus`, whose
+:func:`prometheus_config` is re-exported here for the live-stack code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from generator.model import Catalogue, Settings
+from generator.render.grafana import CONTAINER_ROOT as GRAFANA_ROOT
+from generator.render.grafana import DATASOURCE_URL_ENV
+from generator.render.prometheus import CONTAINER_RULES_DIR, prometheus_config
+
+__all__ = ["IMAGES", "SERVICES", "Service", "prometheus_config", "render"]
+
+_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+# Exact versions: Prometheus and Alertmanager as REFERENCE.md names them (the Debian
+# bookworm ones the tests run), Grafana 10 (schemaVersion 39), PostgreSQL 15, Redis 7.0.
+IMAGES = {
+    "prometheus": "prom/prometheus:v2.42.0",
+    "alertmanager": "prom/alertmanager:v0.25.0",
+    "grafana": "grafana/grafana:10.4.2",
+    "postgres": "postgres:15.6-bookworm",
+    "redis": "redis:7.0.15-bookworm",
+}
+EXPORTER_IMAGE = "promfleet-exporter:0.1.0"
+EXPORTER_USER = "10001:10001"  # the Dockerfile's promfleet user
+ALERTMANAGER_CONFIG_DIR = "/etc/promfleet/alertmanager"
+
+
+@dataclass(frozen=True)
+class Secret:
+    name: str
+    service: str
+    holds: str
+
+
+@dataclass(frozen=True)
+class Service:
+    """One compose service; ``image`` empty means the promfleet exporter image."""
+
+    name: str
+    port: int
+    healthcheck: tuple[str, ...]
+    scraped: bool = True
+    image: str = ""
+    user: str = ""
+    entrypoint: tuple[str, ...] = ()
+    command: tuple[str, ...] = ()
+    environment: tuple[tuple[str, str], ...] = ()
+    secrets: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    publish: bool = False  # published on 127.0.0.1 (UIs); the rest stays on the network
+    read_only: bool = False
+    pid: str = ""
+
+
+def _http_check(port: int, path: str) -> tuple[str, ...]:
+    """A healthcheck for the Python image, which has neither curl nor wget."""
+    code = (
+        f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}{path}', timeout=4)"
+    )
+    return ("CMD", "python", "-c", code)
+
+
+def _wget_check(port: int, path: str) -> tuple[str, ...]:
+    return ("CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{port}{path}")
+
+
+def _exporter(
+    name: str,
+    port: int,
+    *,
+    environment: tuple[tuple[str, str], ...] = (),
+    secrets: tuple[str, ...] = (),
+    depends_on: tuple[str, ...] = (),
+    pid: str = "",
+) -> Service:
+    return Service(
+        name=name,
+        port=port,
+        healthcheck=_http_check(port, "/healthz"),
+        user=EXPORTER_USER,
+        command=(name, f"--web.listen-address=:{port}"),
+        read_only=True,
+        environment=environment,
+        secrets=secrets,
+        depends_on=depends_on,
+        pid=pid,
+    )
+
+
+SECRETS: tuple[Secret, ...] = (
+    Secret("postgres_password", "postgres-server", "the PostgreSQL superuser's password"),
+    Secret(
+        "postgres_exporter_dsn",
+        "postgres",
+        "the exporter's libpq DSN, e.g. `postgresql://monitor:...@postgres:5432/postgres`",
+    ),
+    Secret("redis_exporter_url", "redis", "the Redis URL, e.g. `redis://redis:6379/0`"),
+    Secret("grafana_admin_password", "grafana", "Grafana's admin password"),
+)
+
+# Exporter ports are the exporters' default ports (``ExporterDef.default_port``).
+SERVICES: tuple[Service, ...] = (
+    # pid: host, so the process groups are the host's processes, not the container's.
+    _exporter("system", 9101, pid="host"),
+    _exporter(
+        "postgres",
+        9187,
+        environment=(("PROMFLEET_POSTGRES_DSN_FILE", "/run/secrets/postgres_exporter_dsn"),),
+        secrets=("postgres_exporter_dsn",),
+        depends_on=("postgres-server",),
+    ),
+    _exporter(
+        "redis",
+        9121,
+        environment=(("PROMFLEET_REDIS_URL_FILE", "/run/secrets/redis_exporter_url"),),
+        secrets=("redis_exporter_url",),
+        depends_on=("redis-server",),
+    ),
+    _exporter("probe", 9115, depends_on=("app",)),
+    _exporter("security", 9102),
+    _exporter("training", 9103),
+    Service(
+        name="app",
+        port=8080,
+        healthcheck=_http_check(8080, "/healthz"),
+        user=EXPORTER_USER,
+        entrypoint=("python", "-m", "exporters.app.demo"),
+        command=("--host", "0.0.0.0", "--port", "8080"),
+        read_only=True,
+    ),
+    Service(
+        name="prometheus",
+        port=9090,
+        image=IMAGES["prometheus"],
+        healthcheck=_wget_check(9090, "/-/healthy"),
+        command=(
+            "--config.file=/etc/prometheus/prometheus.yml",
+            "--storage.tsdb.path=/prometheus",
+            "--web.listen-address=:9090",
+        ),
+        volumes=(
+            "./prometheus.yml:/etc/prometheus/prometheus.yml:ro",
+            f"../rules:{CONTAINER_RULES_DIR}:ro",
+            "prometheus-data:/prometheus",
+        ),
+        depends_on=("alertmanager",),
+        publish=True,
+    ),
+    Service(
+        name="alertmanager",
+        port=9093,
+        image=IMAGES["alertmanager"],
+        healthcheck=_wget_check(9093, "/-/healthy"),
+        command=(
+            f"--config.file={ALERTMANAGER_CONFIG_DIR}/alertmanager.yml",
+            "--storage.path=/alertmanager",
+            "--web.listen-address=:9093",
+            "--cluster.listen-address=",
+        ),
+        volumes=(
+            f"../alertmanager:{ALERTMANAGER_CONFIG_DIR}:ro",
+            "alertmanager-data:/alertmanager",
+        ),
+        publish=True,
+    ),
+    Service(
+        name="grafana",
+        port=3000,
+        image=IMAGES["grafana"],
+        scraped=False,
+        healthcheck=_wget_check(3000, "/api/health"),
+        environment=(
+            ("GF_PATHS_PROVISIONING", f"{GRAFANA_ROOT}/provisioning"),
+            (DATASOURCE_URL_ENV, "http://prometheus:9090"),
+            ("GF_SECURITY_ADMIN_PASSWORD__FILE", "/run/secrets/grafana_admin_password"),
+            ("GF_ANALYTICS_REPORTING_ENABLED", "false"),
+            ("GF_ANALYTICS_CHECK_FOR_UPDATES", "false"),
+        ),
+        secrets=("grafana_admin_password",),
+        volumes=(f"../grafana:{GRAFANA_ROOT}:ro", "grafana-data:/var/lib/grafana"),
+        depends_on=("prometheus",),
+        publish=True,
+    ),
+    Service(
+        name="postgres-server",
+        port=5432,
+        image=IMAGES["postgres"],
+        scraped=False,
+        healthcheck=("CMD", "pg_isready", "-U", "postgres", "-h", "127.0.0.1"),
+        environment=(("POSTGRES_PASSWORD_FILE", "/run/secrets/postgres_password"),),
+        secrets=("postgres_password",),
+        volumes=("postgres-data:/var/lib/postgresql/data",),
+    ),
+    Service(
+        name="redis-server",
+        port=6379,
+        image=IMAGES["redis"],
+        scraped=False,
+        healthcheck=("CMD", "redis-cli", "-h", "127.0.0.1", "ping"),
+        command=("redis-server", "--save", "", "--appendonly", "no"),
+    ),
+)
+
+VOLUMES = ("alertmanager-data", "grafana-data", "postgres-data", "prometheus-data")
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # YAML: every value goes through |q
+    )
+    env.filters["q"] = lambda value: json.dumps(value, ensure_ascii=False)
+    return env
+
+
+def _alertmanager_secrets(settings: Settings) -> Service:
+    """Alertmanager with the receivers' secret files mounted where its config names them."""
+    base = next(s for s in SERVICES if s.name == "alertmanager")
+    mount = f"./secrets/alertmanager:{settings.secrets_dir}:ro"
+    return dataclasses.replace(base, volumes=(*base.volumes, mount))
+
+
+def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
+    """``compose/docker-compose.yml`` and the list of secret files it needs."""
+    services = [
+        _alertmanager_secrets(settings) if s.name == "alertmanager" else s for s in SERVICES
+    ]
+    used = {name for s in services for name in s.secrets}
+    env = _env()
+    return {
+        "compose/docker-compose.yml": env.get_template("compose.yml.j2").render(
+            services=services,
+            secrets=sorted(used),
+            volumes=VOLUMES,
+            exporter_image=EXPORTER_IMAGE,
+        ),
+        "compose/secrets/README.md": env.get_template("compose_secrets.md.j2").render(
+            secrets=[s for s in SECRETS if s.name in used],
+            secrets_dir=settings.secrets_dir,
+        ),
+    }

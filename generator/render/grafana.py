@@ -1,0 +1,407 @@
+"""Grafana output: one dashboard per catalogue area, the alerts overview, and provisioning.
+
+Every alert's panel draws that alert's level values as thresholds, so the dashboard and
+the pager never disagree. Dashboards are built as Python data and serialised with
+``json.dumps`` (a JSON template would need escaping everywhere); the provisioning YAML
+comes from the ``grafana_*.yaml.j2`` templates.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from generator.model import (
+    Area,
+    Catalogue,
+    Panel,
+    Settings,
+    Severity,
+    Threshold,
+    dashboard_uid,
+    dashboard_url,
+    runbook_url,
+)
+
+DATASOURCE_UID = "promfleet-prometheus"
+DATASOURCE_URL_ENV = "PROMFLEET_PROMETHEUS_URL"
+SCHEMA_VERSION = 39
+# Where the compose stack mounts grafana/ inside the Grafana container.
+CONTAINER_ROOT = "/etc/promfleet/grafana"
+DASHBOARDS_DIR = "grafana/dashboards"
+
+DATASOURCE_REF = {"type": "prometheus", "uid": "${datasource}"}
+OK_COLOR = "green"
+SEVERITY_COLORS = {Severity.INFO: "blue", Severity.WARNING: "orange", Severity.CRITICAL: "red"}
+PANEL_WIDTH = 12
+PANEL_HEIGHT = 8
+_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # YAML, not HTML: every value goes through |q
+    )
+    # A JSON string is a valid YAML double-quoted scalar: quoting made safe once.
+    env.filters["q"] = lambda value: json.dumps(value, ensure_ascii=False)
+    return env
+
+
+# Thresholds ---------------------------------------------------------------------------
+
+
+def threshold_steps(threshold: Threshold) -> list[dict[str, Any]]:
+    """Grafana's absolute threshold steps for an alert's levels.
+
+    Grafana colours a value with the last step whose value it meets or exceeds, and the
+    first step (value ``null``) stands for minus infinity. For ``>``-style alerts the
+    base is green and each level colours upwards; for ``<``-style alerts (free space,
+    replicas) the base is the most severe level's colour and the steps hand over to the
+    next milder colour, ending in green above the mildest level.
+    """
+    by_value: dict[float, Severity] = {}
+    for level in threshold.levels:
+        known = by_value.get(level.value)
+        if known is None or level.severity.rank > known.rank:
+            by_value[level.value] = level.severity
+    values = sorted(by_value)
+    if threshold.op in ("<", "<="):
+        steps: list[dict[str, Any]] = [
+            {"color": SEVERITY_COLORS[by_value[values[0]]], "value": None}
+        ]
+        for index, value in enumerate(values):
+            above = (
+                SEVERITY_COLORS[by_value[values[index + 1]]]
+                if index + 1 < len(values)
+                else OK_COLOR
+            )
+            steps.append({"color": above, "value": value})
+        return steps
+    steps = [{"color": OK_COLOR, "value": None}]
+    steps.extend({"color": SEVERITY_COLORS[by_value[v]], "value": v} for v in values)
+    return steps
+
+
+def _human_duration(seconds: int) -> str:
+    if seconds == 0:
+        return "0s"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def alert_summary_line(threshold: Threshold) -> str:
+    """One sentence naming each level: shown in the panel description and the runbook."""
+    parts = [
+        f"{level.severity.value} when {threshold.op} {_number(level.value)} "
+        f"for {_human_duration(level.for_seconds)}"
+        for level in sorted(threshold.levels, key=lambda lv: lv.severity.rank)
+    ]
+    return f"Alert {threshold.name}: " + "; ".join(parts) + "."
+
+
+# Panels ----------------------------------------------------------------------------------
+
+
+def _grid(index: int, width: int = PANEL_WIDTH, height: int = PANEL_HEIGHT) -> dict[str, int]:
+    per_row = 24 // width
+    return {
+        "h": height,
+        "w": width,
+        "x": (index % per_row) * width,
+        "y": (index // per_row) * height,
+    }
+
+
+def _link(title: str, url: str) -> dict[str, Any]:
+    return {
+        "asDropdown": False,
+        "icon": "doc",
+        "includeVars": False,
+        "keepTime": False,
+        "tags": [],
+        "targetBlank": True,
+        "title": title,
+        "tooltip": title,
+        "type": "link",
+        "url": url,
+    }
+
+
+def _options(kind: str) -> dict[str, Any]:
+    if kind == "timeseries":
+        return {
+            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+            "tooltip": {"mode": "multi", "sort": "desc"},
+        }
+    if kind in ("stat", "gauge"):
+        return {
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "colorMode": "value",
+        }
+    return {"showHeader": True, "cellHeight": "sm"}
+
+
+def panel_json(
+    panel: Panel,
+    panel_id: int,
+    grid: dict[str, int],
+    *,
+    steps: Sequence[dict[str, Any]] | None = None,
+    description_suffix: str = "",
+    links: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    """One Grafana panel for a catalogue :class:`Panel`; ``steps`` draws thresholds."""
+    custom: dict[str, Any] = {}
+    defaults: dict[str, Any] = {"unit": panel.unit}
+    if steps:
+        defaults["thresholds"] = {"mode": "absolute", "steps": list(steps)}
+        custom["thresholdsStyle"] = {"mode": "dashed" if panel.kind == "timeseries" else "line"}
+        if panel.kind != "timeseries":
+            defaults["color"] = {"mode": "thresholds"}
+    else:
+        defaults["thresholds"] = {"mode": "absolute", "steps": [{"color": OK_COLOR, "value": None}]}
+        custom["thresholdsStyle"] = {"mode": "off"}
+    if panel.kind == "timeseries":
+        custom.update(
+            {"drawStyle": "line", "fillOpacity": 10, "lineWidth": 1, "showPoints": "never"}
+        )
+    defaults["custom"] = custom
+    target: dict[str, Any] = {
+        "datasource": dict(DATASOURCE_REF),
+        "expr": panel.expr,
+        "legendFormat": panel.legend,
+        "refId": "A",
+    }
+    if panel.kind == "table":
+        target.update({"format": "table", "instant": True})
+    description = panel.description.strip()
+    if description_suffix:
+        description = f"{description} {description_suffix}".strip()
+    return {
+        "datasource": dict(DATASOURCE_REF),
+        "description": description,
+        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "gridPos": grid,
+        "id": panel_id,
+        "links": list(links),
+        "options": _options(panel.kind),
+        "targets": [target],
+        "title": panel.title,
+        "type": panel.kind,
+    }
+
+
+# Dashboards ---------------------------------------------------------------------------
+
+
+def _variables() -> list[dict[str, Any]]:
+    def query_var(name: str, label: str, query: str) -> dict[str, Any]:
+        return {
+            "allValue": ".*",
+            "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+            "datasource": dict(DATASOURCE_REF),
+            "definition": query,
+            "hide": 0,
+            "includeAll": True,
+            "label": label,
+            "multi": True,
+            "name": name,
+            "options": [],
+            "query": query,
+            "refresh": 2,
+            "regex": "",
+            "sort": 1,
+            "type": "query",
+        }
+
+    return [
+        {
+            "current": {"selected": False, "text": "Prometheus", "value": DATASOURCE_UID},
+            "hide": 0,
+            "includeAll": False,
+            "label": "Data source",
+            "multi": False,
+            "name": "datasource",
+            "options": [],
+            "query": "prometheus",
+            "refresh": 1,
+            "regex": "",
+            "type": "datasource",
+        },
+        query_var("job", "Job", "label_values(up, job)"),
+        query_var("instance", "Instance", 'label_values(up{job=~"$job"}, instance)'),
+    ]
+
+
+def _dashboard(
+    uid: str,
+    title: str,
+    description: str,
+    tags: list[str],
+    panels: list[dict[str, Any]],
+    links: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "annotations": {
+            "list": [
+                {
+                    "datasource": dict(DATASOURCE_REF),
+                    "enable": True,
+                    "expr": 'ALERTS{alertstate="firing",job=~"$job",instance=~"$instance"}',
+                    "hide": False,
+                    "iconColor": "red",
+                    "name": "Firing alerts",
+                    "step": "60s",
+                    "textFormat": "{{severity}} {{team}}",
+                    "titleFormat": "{{alertname}}",
+                    "useValueForTime": False,
+                }
+            ]
+        },
+        "description": description,
+        "editable": False,
+        "graphTooltip": 1,
+        "links": links,
+        "panels": panels,
+        "refresh": "30s",
+        "schemaVersion": SCHEMA_VERSION,
+        "tags": tags,
+        "templating": {"list": _variables()},
+        "time": {"from": "now-6h", "to": "now"},
+        "timepicker": {},
+        "timezone": "utc",
+        "title": title,
+        "uid": uid,
+        "version": 1,
+    }
+
+
+def area_dashboard(area: Area, settings: Settings) -> dict[str, Any]:
+    """The area's dashboard: one panel per alert (with its thresholds), then extra panels."""
+    panels: list[dict[str, Any]] = []
+    for threshold in area.thresholds:
+        index = len(panels)
+        panels.append(
+            panel_json(
+                threshold.panel,
+                index + 1,
+                _grid(index),
+                steps=threshold_steps(threshold),
+                description_suffix=alert_summary_line(threshold),
+                links=[_link(f"Runbook: {threshold.name}", runbook_url(settings, threshold.name))],
+            )
+        )
+    for extra in area.panels:
+        index = len(panels)
+        panels.append(panel_json(extra, index + 1, _grid(index)))
+    return _dashboard(
+        dashboard_uid(area.name),
+        f"promfleet / {area.title}",
+        area.description,
+        ["promfleet", area.name],
+        panels,
+        [_link("Alerts overview", dashboard_url(settings, "alerts"))],
+    )
+
+
+ALERTS_FIRING = 'ALERTS{alertstate="firing",job=~"$job",instance=~"$instance"}'
+
+
+def alerts_panels() -> list[Panel]:
+    """The overview's panels, from ``ALERTS{alertstate="firing"}``."""
+    return [
+        Panel(
+            title="Firing alerts by severity",
+            expr=f"count by (severity) ({ALERTS_FIRING})",
+            unit="short",
+            description="How many alerts fire now, per severity (critical pages at once).",
+            legend="{{severity}}",
+            kind="stat",
+            expect_data=False,
+        ),
+        Panel(
+            title="Firing alerts by team",
+            expr=f"count by (team) ({ALERTS_FIRING})",
+            unit="short",
+            description="How many alerts fire now, per owning team.",
+            legend="{{team}}",
+            kind="stat",
+            expect_data=False,
+        ),
+        Panel(
+            title="Firing alerts over time by severity",
+            expr=f"count by (severity) ({ALERTS_FIRING})",
+            unit="short",
+            description="Firing alerts per severity over the selected time range.",
+            legend="{{severity}}",
+            kind="timeseries",
+            expect_data=False,
+        ),
+        Panel(
+            title="Firing alerts",
+            expr=ALERTS_FIRING,
+            unit="none",
+            description="Every firing alert with its labels: alertname, severity, team, instance.",
+            legend="{{alertname}}",
+            kind="table",
+            expect_data=False,
+        ),
+    ]
+
+
+def alerts_dashboard(catalogue: Catalogue, settings: Settings) -> dict[str, Any]:
+    """The alerts overview (uid ``promfleet-alerts``), linking to every area dashboard."""
+    overview = alerts_panels()
+    panels = [
+        panel_json(overview[0], 1, _grid(0)),
+        panel_json(overview[1], 2, _grid(1)),
+        panel_json(overview[2], 3, {"h": PANEL_HEIGHT, "w": 24, "x": 0, "y": PANEL_HEIGHT}),
+        panel_json(overview[3], 4, {"h": 12, "w": 24, "x": 0, "y": 2 * PANEL_HEIGHT}),
+    ]
+    links = [_link(area.title, dashboard_url(settings, area.name)) for area in catalogue.areas]
+    return _dashboard(
+        dashboard_uid("alerts"),
+        "promfleet / Alerts",
+        "What fires now across the fleet, by severity and team.",
+        ["promfleet", "alerts"],
+        panels,
+        links,
+    )
+
+
+def dashboard_text(dashboard: dict[str, Any]) -> str:
+    return json.dumps(dashboard, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
+    """``grafana/``: provisioning YAML, one dashboard per area and ``alerts.json``."""
+    env = _env()
+    out: dict[str, str] = {
+        "grafana/provisioning/datasources/prometheus.yaml": env.get_template(
+            "grafana_datasource.yaml.j2"
+        ).render(
+            uid=DATASOURCE_UID, url_env=DATASOURCE_URL_ENV, scrape_interval=settings.scrape_interval
+        ),
+        "grafana/provisioning/dashboards/promfleet.yaml": env.get_template(
+            "grafana_dashboards.yaml.j2"
+        ).render(path=f"{CONTAINER_ROOT}/dashboards"),
+    }
+    for area in catalogue.areas:
+        if area.name == "alerts":
+            raise ValueError("area name 'alerts' is taken by the alerts overview dashboard")
+        out[f"{DASHBOARDS_DIR}/{area.name}.json"] = dashboard_text(area_dashboard(area, settings))
+    out[f"{DASHBOARDS_DIR}/alerts.json"] = dashboard_text(alerts_dashboard(catalogue, settings))
+    return out

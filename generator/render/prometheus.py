@@ -1,0 +1,140 @@
+"""Prometheus' configuration: ``compose/prometheus.yml``, and :func:`prometheus_config`.
+
+One scrape job per exporter, the job label being the exporter's name (``system``,
+``postgres``, ... plus ``prometheus`` and ``alertmanager`` scraping themselves), every
+rule file the generator writes, and alerting to Alertmanager. The live-stack test
+renders a loopback configuration through the same function.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from generator.model import Catalogue, Settings
+
+_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+# The agreed job names, in the order a reader expects them; other jobs follow sorted.
+JOB_ORDER: tuple[str, ...] = (
+    "system",
+    "postgres",
+    "redis",
+    "probe",
+    "security",
+    "training",
+    "app",
+    "prometheus",
+    "alertmanager",
+)
+# Where the compose stack mounts rules/ inside the Prometheus container.
+CONTAINER_RULES_DIR = "/etc/prometheus/rules"
+
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in a Prometheus duration such as ``15s``, ``1m30s`` or ``500ms``."""
+    total, number, rest = 0.0, "", text.strip()
+    if not rest:
+        raise ValueError("empty duration")
+    index = 0
+    while index < len(rest):
+        char = rest[index]
+        if char.isdigit():
+            number += char
+            index += 1
+            continue
+        unit = "ms" if rest.startswith("ms", index) else char
+        if unit not in _UNITS or not number:
+            raise ValueError(f"not a Prometheus duration: {text!r}")
+        total += int(number) * _UNITS[unit]
+        number, index = "", index + len(unit)
+    if number:
+        raise ValueError(f"not a Prometheus duration (unit missing): {text!r}")
+    return total
+
+
+def rule_files_for(catalogue: Catalogue, directory: str = CONTAINER_RULES_DIR) -> list[str]:
+    """``<directory>/<area>.rules.yml`` per catalogue area, as the rules renderer names them."""
+    return [f"{directory.rstrip('/')}/{area.name}.rules.yml" for area in catalogue.areas]
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # YAML: every value goes through |q
+    )
+    env.filters["q"] = lambda value: json.dumps(value, ensure_ascii=False)
+    return env
+
+
+def _ordered_jobs(targets: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
+    names = [job for job in JOB_ORDER if job in targets]
+    names += sorted(job for job in targets if job not in JOB_ORDER)
+    return [{"name": job, "targets": list(targets[job])} for job in names if targets[job]]
+
+
+def prometheus_config(
+    catalogue: Catalogue,
+    settings: Settings,
+    targets: Mapping[str, list[str]],
+    rule_files: list[str],
+    alertmanagers: list[str],
+) -> str:
+    """Prometheus' YAML: global intervals from ``settings``, one scrape job per ``targets`` key.
+
+    ``targets`` maps a job (exporter name) to ``host:port`` addresses; jobs without an
+    address are left out. ``scrape_timeout`` is capped at ``scrape_interval``, as
+    Prometheus requires (the live stack scrapes every second). ``catalogue`` is part of
+    the shared renderer signature; the jobs come from ``targets``.
+    """
+    for job in targets:
+        if not job or not all(c.isalnum() or c in "_-" for c in job):
+            raise ValueError(f"job name {job!r} must be letters, digits, '_' or '-'")
+    interval = duration_seconds(settings.scrape_interval)
+    timeout = settings.scrape_timeout
+    if duration_seconds(timeout) > interval:
+        timeout = settings.scrape_interval
+    duration_seconds(settings.evaluation_interval)  # refuse a malformed one here, by name
+    return (
+        _env()
+        .get_template("prometheus.yml.j2")
+        .render(
+            settings=settings,
+            scrape_timeout=timeout,
+            rule_files=list(rule_files),
+            alertmanagers=list(alertmanagers),
+            jobs=_ordered_jobs(targets),
+        )
+    )
+
+
+def compose_targets(settings: Settings) -> dict[str, list[str]]:
+    """Scrape addresses inside the compose network, or ``settings.targets`` when given."""
+    from generator.render.compose import SERVICES  # one table of services and ports
+
+    if settings.targets:
+        return {job: list(addresses) for job, addresses in settings.targets}
+    return {s.name: [f"{s.name}:{s.port}"] for s in SERVICES if s.scraped}
+
+
+def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
+    """``compose/prometheus.yml`` for the compose stack."""
+    return {
+        "compose/prometheus.yml": prometheus_config(
+            catalogue,
+            settings,
+            compose_targets(settings),
+            rule_files_for(catalogue),
+            ["alertmanager:9093"],
+        )
+    }

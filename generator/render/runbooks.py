@@ -1,0 +1,144 @@
+"""Runbooks: ``runbooks/<AlertName>.md`` for every alert, and the index ``runbooks/README.md``.
+
+Each runbook names its severity levels with their thresholds, the owning team, and the
+five sections on-call reads (Meaning, Impact, Diagnosis with the PromQL to run,
+Mitigation, Escalation), and links to the alert's dashboard. Its URL is the alert's
+``runbook_url`` (:func:`generator.model.runbook_url`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from generator.model import (
+    Catalogue,
+    Level,
+    Settings,
+    Threshold,
+    dashboard_uid,
+    dashboard_url,
+    runbook_url,
+)
+
+_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+SECTIONS = ("Meaning", "Impact", "Diagnosis", "Mitigation", "Escalation")
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def duration(seconds: int) -> str:
+    """``300`` -> ``5m``; Prometheus' own spelling, as in the rules."""
+    if seconds == 0:
+        return "0s"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def human(value: float, unit: str) -> str:
+    """A threshold as written in the catalogue, with a reading in the panel's unit."""
+    text = _number(value)
+    if unit == "percentunit":
+        return f"{text} ({_number(round(value * 100, 6))}%)"
+    if unit in ("bytes", "decbytes") and value >= 1024:
+        size, index = float(value), 0
+        names = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+        while size >= 1024 and index < len(names) - 1:
+            size, index = size / 1024, index + 1
+        return f"{text} ({_number(round(size, 2))} {names[index]})"
+    if unit == "s" and value >= 60 and float(value).is_integer():
+        return f"{text} ({duration(int(value))})"
+    if unit == "percent":
+        return f"{text}%"
+    return text
+
+
+def step(text: str, index: int) -> str:
+    """One numbered step; later lines are indented so code fences stay inside the item."""
+    marker = f"{index}. "
+    lines = text.strip("\n").splitlines() or [""]
+    pad = " " * len(marker)
+    rest = [f"{pad}{line}" if line.strip() else "" for line in lines[1:]]
+    return "\n".join([marker + lines[0], *rest])
+
+
+def cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def code(text: str) -> str:
+    """Text safe inside inline code (one line, no backticks closing it early)."""
+    return " ".join(str(text).split()).replace("`", "'")
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # Markdown, escaped where it matters by the filters below
+    )
+    env.filters.update(
+        human=human, duration=duration, step=step, cell=cell, code=code, q=json.dumps
+    )
+    return env
+
+
+def _levels(threshold: Threshold) -> list[Level]:
+    return sorted(threshold.levels, key=lambda level: -level.severity.rank)
+
+
+def _tidy(text: str) -> str:
+    """At most one blank line in a row, one newline at the end."""
+    out: list[str] = []
+    for line in text.splitlines():
+        line = line.rstrip()
+        if not line and out and not out[-1]:
+            continue
+        out.append(line)
+    return "\n".join(out).strip("\n") + "\n"
+
+
+def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
+    """``runbooks/<Alert>.md`` per alert plus ``runbooks/README.md``."""
+    env = _env()
+    template = env.get_template("runbook.md.j2")
+    out: dict[str, str] = {}
+    rows: list[dict[str, Any]] = []
+    for area, threshold in catalogue.thresholds():
+        path = f"runbooks/{threshold.name}.md"
+        if path in out:
+            raise ValueError(f"alert {threshold.name!r} appears twice in the catalogue")
+        out[path] = _tidy(
+            template.render(
+                t=threshold,
+                area=area,
+                levels=_levels(threshold),
+                dashboard_uid=dashboard_uid(area.name),
+                dashboard_url=dashboard_url(settings, area.name),
+                alerts_dashboard_url=dashboard_url(settings, "alerts"),
+                runbook_url=runbook_url(settings, threshold.name),
+            )
+        )
+        rows.append(
+            {
+                "name": threshold.name,
+                "area": area.title,
+                "team": threshold.team.value,
+                "severities": ", ".join(lv.severity.value for lv in _levels(threshold)),
+                "summary": threshold.summary,
+            }
+        )
+    rows.sort(key=lambda row: str(row["name"]))
+    out["runbooks/README.md"] = _tidy(env.get_template("runbook_index.md.j2").render(rows=rows))
+    return out

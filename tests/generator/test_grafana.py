@@ -1,0 +1,263 @@
+"""Dashboards: the renderer on a small catalogue, the linter on bad dashboards, the real output."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generator import lint
+from generator.model import (
+    AlertTest,
+    Area,
+    Catalogue,
+    Level,
+    Panel,
+    Receiver,
+    RecordingRule,
+    RoutingPolicy,
+    Runbook,
+    Settings,
+    Severity,
+    SeverityPolicy,
+    Team,
+
+    Threshold,
+)
+from generator.model import TestSeries as Series
+from generator.render import grafana
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _test() -> AlertTest:
+    series = (Series('promfleet_system_load1{instance="h:9101",job="system"}', "9x10"),)
+    return AlertTest(firing=series, quiet=series, labels=(("instance", "h:9101"),), value=9)
+
+
+def _runbook() -> Runbook:
+    return Runbook(
+        meaning="The machine has more runnable work than CPUs.",
+        impact="Requests queue; latency grows.",
+        diagnosis=(
+            "Look at the top consumers:\n```sh\nps -eo pid,pcpu,comm --sort=-pcpu | head\n```",
+            'Check the load: `promfleet_system_load1{instance="h:9101"}`.',
+        ),
+        mitigation=("Move work elsewhere.", "Add CPUs."),
+        escalation="Page the ops lead after 30 minutes.",
+    )
+
+
+def small_catalogue() -> Catalogue:
+    """Two areas: a ``>`` alert with two levels, a ``<`` alert, and an extra panel."""
+    load = Threshold(
+        name="HostLoadHigh",
+        signal="instance:promfleet_system_load1:per_cpu",
+        op=">",
+        levels=(
+            Level(Severity.WARNING, 1.5, 300, 3600, _test()),
+            Level(Severity.CRITICAL, 3, 600, 1800, _test()),
+        ),
+        team=Team.OPS,
+        summary="Load per CPU is high on {{ $labels.instance }}",
+        description="Load per CPU is {{ $value }}.",
+        runbook=_runbook(),
+        panel=Panel(
+            title="Load per CPU",
+            expr='instance:promfleet_system_load1:per_cpu{job=~"$job",instance=~"$instance"}',
+            unit="short",
+            description="1-minute load average divided by the number of CPUs.",
+        ),
+    )
+    disk = Threshold(
+        name="DiskSpaceLow",
+        signal="instance:promfleet_system_filesystem_avail:ratio",
+        op="<",
+        levels=(
+            Level(Severity.WARNING, 0.2, 600, 3600, _test()),
+            Level(Severity.CRITICAL, 0.05, 300, 1800, _test()),
+        ),
+        team=Team.OPS,
+        summary="Disk almost full",
+        description="Free space ratio is {{ $value }}.",
+        runbook=_runbook(),
+        panel=Panel(
+            title="Free space",
+            expr='instance:promfleet_system_filesystem_avail:ratio{job=~"$job",instance=~"$instance"}',
+            unit="percentunit",
+            description="Share of the filesystem still available to users.",
+            kind="gauge",
+        ),
+    )
+    db = Threshold(
+        name="PostgresDown",
+        signal="promfleet_postgres_up",
+        op="==",
+        levels=(Level(Severity.CRITICAL, 0, 60, 900, _test()),),
+        team=Team.ENGINEERING,
+        summary="PostgreSQL is down",
+        description="The exporter cannot reach {{ $labels.target }}.",
+        runbook=_runbook(),
+        panel=Panel(
+            title="PostgreSQL up",
+            expr='promfleet_postgres_up{job=~"$job",instance=~"$instance"}',
+            unit="bool",
+            description="1 when the exporter reaches the database.",
+            kind="stat",
+        ),
+    )
+    system = Area(
+        name="system",
+        title="System",
+        description="Hosts: CPU, memory, disks.",
+        recording_rules=(
+            RecordingRule("instance:promfleet_system_load1:per_cpu", "promfleet_system_load1"),
+        ),
+        thresholds=(load, disk),
+        panels=(
+            Panel(
+                title="Network received",
+                expr='sum by (instance) (rate(promfleet_system_network_receive_bytes_total{job=~"$job",instance=~"$instance"}[$__rate_interval]))',
+                unit="Bps",
+                description="Bytes received per second, all interfaces.",
+            ),
+        ),
+    )
+    database = Area(
+        name="database",
+        title="Database",
+        description="PostgreSQL and Redis.",
+        recording_rules=(),
+        thresholds=(db,),
+    )
+    routing = RoutingPolicy(
+        receivers=(Receiver("ops-pager", "webhook", (("url", "http://127.0.0.1:1/"),)),),
+        routes=((Team.OPS, Severity.CRITICAL, "ops-pager"),),
+        severities=(SeverityPolicy(Severity.CRITICAL, 0, 60),),
+        default_receiver="ops-pager",
+        deadmans_switch_receiver="ops-pager",
+    )
+    return Catalogue(areas=(system, database), routing=routing)
+
+
+SETTINGS = Settings(runbook_base_url="https://runbooks.example/rb", dashboard_base_url="http://grafana.example/d")
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, Any]:
+    out = grafana.render(small_catalogue(), SETTINGS)
+    return {path: json.loads(text) for path, text in out.items() if path.endswith(".json")}
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict[str, Any]:
+    return lint.load_schema()
+
+
+def _panel(dashboard: dict[str, Any], title: str) -> dict[str, Any]:
+    return next(p for p in dashboard["panels"] if p["title"] == title)
+
+
+def test_one_dashboard_per_area_plus_the_alerts_overview(rendered: dict[str, Any]) -> None:
+    assert sorted(rendered) == [
+        "grafana/dashboards/alerts.json",
+        "grafana/dashboards/database.json",
+        "grafana/dashboards/system.json",
+    ]
+    assert rendered["grafana/dashboards/system.json"]["uid"] == "promfleet-system"
+    assert rendered["grafana/dashboards/alerts.json"]["uid"] == "promfleet-alerts"
+
+
+def test_rendered_dashboards_are_lint_clean_and_schema_valid(
+    rendered: dict[str, Any], schema: dict[str, Any]
+) -> None:
+    assert lint.lint_dashboards(rendered, schema) == {}
+
+
+def test_an_upper_threshold_is_drawn_green_then_orange_then_red(rendered: dict[str, Any]) -> None:
+    panel = _panel(rendered["grafana/dashboards/system.json"], "Load per CPU")
+    defaults = panel["fieldConfig"]["defaults"]
+    assert defaults["thresholds"] == {
+        "mode": "absolute",
+        "steps": [
+            {"color": "green", "value": None},
+            {"color": "orange", "value": 1.5},
+            {"color": "red", "value": 3},
+        ],
+    }
+    assert defaults["custom"]["thresholdsStyle"]["mode"] in ("line", "dashed")
+
+
+def test_a_lower_threshold_is_red_below_critical_and_green_above_warning(
+    rendered: dict[str, Any],
+) -> None:
+    panel = _panel(rendered["grafana/dashboards/system.json"], "Free space")
+    steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert steps == [
+        {"color": "red", "value": None},
+        {"color": "orange", "value": 0.05},
+        {"color": "green", "value": 0.2},
+    ]
+
+
+def test_alert_panels_link_their_runbook_and_describe_every_level(rendered: dict[str, Any]) -> None:
+    panel = _panel(rendered["grafana/dashboards/system.json"], "Load per CPU")
+    assert [link["url"] for link in panel["links"]] == ["https://runbooks.example/rb/HostLoadHigh.md"]
+    assert "warning when > 1.5 for 5m" in panel["description"]
+    assert "critical when > 3 for 10m" in panel["description"]
+
+
+def test_extra_panels_follow_the_alert_panels_without_thresholds(rendered: dict[str, Any]) -> None:
+    dashboard = rendered["grafana/dashboards/system.json"]
+    assert [p["title"] for p in dashboard["panels"]] == ["Load per CPU", "Free space", "Network received"]
+    extra = dashboard["panels"][2]
+    assert extra["fieldConfig"]["defaults"]["thresholds"]["steps"] == [{"color": "green", "value": None}]
+
+
+def test_the_alerts_overview_counts_firing_alerts_by_severity_and_team_and_lists_them(
+    rendered: dict[str, Any],
+) -> None:
+    dashboard = rendered["grafana/dashboards/alerts.json"]
+    exprs = {p["title"]: p["targets"][0]["expr"] for p in dashboard["panels"]}
+    assert 'alertstate="firing"' in exprs["Firing alerts by severity"]
+    assert exprs["Firing alerts by severity"].startswith("count by (severity)")
+    assert exprs["Firing alerts by team"].startswith("count by (team)")
+    table = _panel(dashboard, "Firing alerts")
+    assert table["type"] == "table" and table["targets"][0]["format"] == "table"
+    assert [link["url"] for link in dashboard["links"]] == [
+        "http://grafana.example/d/promfleet-system",
+        "http://grafana.example/d/promfleet-database",
+    ]
+
+
+def test_dashboards_follow_the_grafana_conventions(rendered: dict[str, Any]) -> None:
+    for dashboard in rendered.values():
+        assert dashboard["schemaVersion"] == 39
+        assert dashboard["editable"] is False
+        assert "id" not in dashboard and "rows" not in dashboard
+        names = [v["name"] for v in dashboard["templating"]["list"]]
+        assert names == ["datasource", "job", "instance"]
+        for panel in dashboard["panels"]:
+            assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+            assert panel["type"] in ("timeseries", "stat", "gauge", "table")
+
+
+def test_provisioning_names_the_fixed_datasource_uid_and_an_overridable_url() -> None:
+    import yaml
+
+    out = grafana.render(small_catalogue(), SETTINGS)
+    datasource = yaml.safe_load(out["grafana/provisioning/datasources/prometheus.yaml"])
+    (entry,) = datasource["datasources"]
+    assert entry["uid"] == "promfleet-prometheus"
+    assert entry["url"] == "${PROMFLEET_PROMETHEUS_URL}"
+    provider = yaml.safe_load(out["grafana/provisioning/dashboards/promfleet.yaml"])
+    (prov,) = provider["providers"]
+    assert prov["type"] == "file"
+    assert prov["options"]["path"].endswith("/dashboards")
+
+
+def test_rendering_twice_gives_the_same_bytes() -> None:
+    assert grafana.render(small_catalogue(), SETTINGS) == grafana.render(small_catalogue(), SETTINGS)
