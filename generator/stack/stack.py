@@ -74,6 +74,8 @@ class Status:
     firing: Mapping[str, int]
 
     def line(self) -> str:
+        if self.targets_total == 0:
+            return f"{time.strftime('%H:%M:%S')} Prometheus is discovering its targets"
         firing = sum(self.firing.values())
         by_sev = " ".join(f"{sev}={n}" for sev, n in sorted(self.firing.items()))
         text = (f"{time.strftime('%H:%M:%S')} targets up {self.targets_up}/"
