@@ -75,7 +75,8 @@ def _build(args: argparse.Namespace, detach: bool) -> Stack:
     except ValueError as err:
         raise SystemExit(str(err)) from err
     for member in skipped:
-        print(f"skipping {member.name}: module {member.module} is not in this checkout")
+        print(f"skipping {member.name}: {member.module} is not in this checkout "
+              "(or defines no EXPORTER yet)")
     ports = {k: int(v) for k, v in _parse_pairs(args.port, "--port").items()}
     settings: dict[str, Any] = {
         k: yaml.safe_load(v) if v else v for k, v in _parse_pairs(args.set, "--set").items()}

@@ -43,7 +43,19 @@ class Member:
         return (sys.executable, *out)
 
     def available(self) -> bool:
-        return _present(self.module)
+        """Whether this checkout has the member: its module, and for an exporter served
+        by the runtime, an ``EXPORTER`` in it (a module being written may lack one)."""
+        if not _present(self.module):
+            return False
+        if self.argv:
+            return True
+        from exporters.registry import ExporterNotFound, load_exporter
+
+        try:
+            load_exporter(self.name)
+        except ExporterNotFound:
+            return False
+        return True
 
 
 def _pg_dsn(environ: Mapping[str, str]) -> str:
