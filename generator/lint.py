@@ -509,9 +509,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--schema", type=Path, default=SCHEMA_PATH)
     parser.add_argument("--runbook-base-url", default=None)
     parser.add_argument("--dashboard-base-url", default=None)
+    parser.add_argument(
+        "--no-catalogue",
+        action="store_true",
+        help="take the alert names from rules/ only (for trees other than this repository)",
+    )
     args = parser.parse_args(argv)
 
-    names, settings = _catalogue_alerts()
+    names, settings = ([], None) if args.no_catalogue else _catalogue_alerts()
     settings = settings or Settings()
     overrides = {
         key: value
