@@ -105,6 +105,7 @@ class ExporterProcess:
         # Files, not pipes: a chatty exporter never blocks on a full pipe; closed in __exit__.
         self._stdout = tempfile.TemporaryFile()  # noqa: SIM115
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
+        self._kept: dict[int, str] = {}
 
     @property
     def command(self) -> list[str]:
@@ -191,21 +192,21 @@ class ExporterProcess:
         self.returncode = self._proc.returncode
         return self.returncode
 
+    def _read(self, handle: Any) -> str:
+        if handle.closed:  # after exit: what was kept when the files were closed
+            return self._kept.get(id(handle), "")
+        handle.flush()
+        handle.seek(0)
+        return str(handle.read().decode("utf-8", errors="replace"))
+
     def logs(self) -> str:
-        """Everything the process wrote so far, stdout then stderr."""
-        parts = []
-        for handle in (self._stdout, self._stderr):
-            handle.flush()
-            handle.seek(0)
-            parts.append(handle.read().decode("utf-8", errors="replace"))
-        return "".join(parts)
+        """Everything the process wrote so far (also after exit), stdout then stderr."""
+        return self._read(self._stdout) + self._read(self._stderr)
 
     def log_records(self) -> list[dict[str, Any]]:
         """The structured log lines (JSON objects) written to stderr."""
-        self._stderr.flush()
-        self._stderr.seek(0)
         records = []
-        for line in self._stderr.read().decode("utf-8", errors="replace").splitlines():
+        for line in self._read(self._stderr).splitlines():
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
@@ -224,8 +225,9 @@ class ExporterProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-        self._stdout.close()
-        self._stderr.close()
+        for handle in (self._stdout, self._stderr):
+            self._kept[id(handle)] = self._read(handle)
+            handle.close()
 
 
 def run_exporter(
