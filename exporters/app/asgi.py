@@ -87,13 +87,20 @@ class PrometheusMiddleware:
         return ""
 
 
-def metrics_app(instr: Instrumentation) -> ASGIApp:
-    """An ASGI app answering every request with the exposition (mount it at /metrics)."""
+class MetricsApp:
+    """An ASGI app answering every request with the exposition.
 
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    A class, not a function, so routers that take either a request handler or an
+    ASGI app (Starlette's ``Route``) see an ASGI app.
+    """
+
+    def __init__(self, instr: Instrumentation) -> None:
+        self.instr = instr
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        body = render(instr.registry)
+        body = render(self.instr.registry)
         await send(
             {
                 "type": "http.response.start",
@@ -103,4 +110,7 @@ def metrics_app(instr: Instrumentation) -> ASGIApp:
         )
         await send({"type": "http.response.body", "body": body})
 
-    return app
+
+def metrics_app(instr: Instrumentation) -> ASGIApp:
+    """The exposition as an ASGI app (``Route("/metrics", metrics_app(instr))``)."""
+    return MetricsApp(instr)

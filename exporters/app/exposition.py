@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, generate_latest, multiprocess, start_http_server
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.metrics_core import Metric
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -23,11 +25,30 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
+class WithoutCreated:
+    """``registry`` without the ``*_created`` series (Prometheus ignores them in this format).
+
+    Left in, each would be a gauge family of its own in the text format, doubling the
+    series count of every counter and histogram for nothing.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        for metric in self._registry.collect():
+            if any(sample.name.endswith("_created") for sample in metric.samples):
+                metric.samples = [s for s in metric.samples if not s.name.endswith("_created")]
+            yield metric
+
+
 def exposition_registry(registry: CollectorRegistry) -> CollectorRegistry:
     """What ``/metrics`` renders: a merging registry in multi-process mode, else ``registry``."""
     path = multiprocess_dir()
     if path is None:
-        return registry
+        filtered = CollectorRegistry()
+        filtered.register(WithoutCreated(registry))
+        return filtered
     merged = CollectorRegistry()
     multiprocess.MultiProcessCollector(merged, path=path)  # type: ignore[no-untyped-call]
     return merged
