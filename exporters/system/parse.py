@@ -64,15 +64,20 @@ def parse_meminfo(text: str) -> dict[str, int]:
     return out
 
 
-def parse_vmstat(
-    text: str, keys: frozenset[str] = frozenset({"pswpin", "pswpout"})
-) -> dict[str, int]:
-    """The chosen counters of /proc/vmstat (``name value`` lines)."""
+def parse_vmstat(text: str, keys: tuple[str, ...] = ("pswpin", "pswpout")) -> dict[str, int]:
+    """The chosen counters of /proc/vmstat (``name value`` lines); absent ones are left out.
+
+    The file has some 150 lines and two are wanted: finding them beats splitting it all.
+    """
+    text = "\n" + text
     out: dict[str, int] = {}
-    for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if name in keys:
-            out[name] = int(value)
+    for key in keys:
+        at = text.find(f"\n{key} ")
+        if at < 0:
+            continue
+        start = at + len(key) + 2
+        end = text.find("\n", start)
+        out[key] = int(text[start : end if end >= 0 else len(text)])
     return out
 
 

@@ -170,3 +170,8 @@ def test_the_fixture_exposition_publishes_exactly_the_declared_families() -> Non
 
 def test_promtool_finds_nothing_to_lint_in_the_fixture_exposition() -> None:
     assert promtool_check_metrics(scrape_text(fixture_collectors())) == []  # type: ignore[arg-type]
+
+
+def test_vmstat_parser_finds_the_swap_counters_anywhere_in_the_file_and_skips_absent_ones() -> None:
+    assert parse.parse_vmstat("pswpin 7\npgfault 1\npswpout 9") == {"pswpin": 7, "pswpout": 9}
+    assert parse.parse_vmstat("xpswpin 7\n") == {}
