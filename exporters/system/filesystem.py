@@ -10,18 +10,19 @@ one parked thread, never a hung scrape or a growing pile of threads.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import re
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, wait
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client.core import Metric
 
-from exporters.spec import BlockingCollector, ScrapeContext
+from exporters.spec import Collector, ScrapeContext
 from exporters.system import parse
 from exporters.system.collectors import gauge, read_text
 from exporters.system.metrics import SPECS
@@ -90,7 +91,7 @@ class DaemonPool:
                 self._idle += 1
 
 
-class FilesystemCollector(BlockingCollector):
+class FilesystemCollector(Collector):
     """Size, free and available bytes and inodes per mount point.
 
     promfleet_system_filesystem_avail_bytes{device="/dev/vda",fstype="ext4",mountpoint="/"} 1.2e+10
@@ -125,7 +126,9 @@ class FilesystemCollector(BlockingCollector):
         with self._lock:
             return sorted(p for p, f in self._stuck.items() if not f.done())
 
-    def collect_blocking(self, ctx: ScrapeContext) -> Iterable[Metric]:
+    async def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
+        # Runs on the event loop: the mount table is procfs (never blocks) and each
+        # statvfs goes to the daemon pool, awaited with the per-mount timeout.
         mounts, dropped = self.mounts()
         calls: dict[str, Future[Any]] = {}
         stuck_now: set[str] = set()
@@ -139,7 +142,14 @@ class FilesystemCollector(BlockingCollector):
                     calls[mount.mountpoint] = self.pool.submit(self.statvfs, mount.mountpoint)
         timeout = min(self.config.stat_timeout_s, ctx.remaining())
         if calls:
-            _, not_done = wait(calls.values(), timeout=timeout)
+            waiting = [asyncio.wrap_future(f) for f in calls.values()]
+            await asyncio.wait(waiting, timeout=timeout)
+            for wrapper in waiting:
+                # Detach from calls still running, so their late result is dropped
+                # quietly even if this event loop is gone by then.
+                if not wrapper.done():
+                    wrapper.cancel()
+            not_done = {f for f in calls.values() if not f.done()}
             if not_done:
                 with self._lock:
                     for point, future in calls.items():
