@@ -1,0 +1,376 @@
+"""PostgreSQL exporter against real servers: conditions made on them, faults through a proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import psycopg
+import pytest
+
+from exporters import postgres
+from exporters.postgres import PostgresConfig, PostgresTarget
+from exporters.spec import ScrapeContext
+from exporters.targets import Target
+from tests.database.conftest import exposition, scrape_text
+from tests.database.proxy import FaultProxy
+from tests.database.servers import SHARED_PG_DSN, OwnPostgres
+from tests.helpers import declaration_problems, promtool_check_metrics, sample_value
+
+# Families a lone primary without replicas, slots or pg_stat_statements cannot publish.
+ABSENT_ON_A_LONE_PRIMARY = (
+    "promfleet_postgres_replication_lag_bytes",
+    "promfleet_postgres_replication_lag_seconds",
+    "promfleet_postgres_replica_lag_bytes",
+    "promfleet_postgres_replica_lag_seconds",
+    "promfleet_postgres_replication_slot_active",
+    "promfleet_postgres_replication_slot_retained_bytes",
+    "promfleet_postgres_statements_slow",
+    "promfleet_postgres_statements_worst_mean_seconds",
+    "promfleet_postgres_table_size_bytes",
+    "promfleet_postgres_table_live_tuples",
+    "promfleet_postgres_table_dead_tuples",
+    "promfleet_postgres_table_vacuum_age_seconds",
+    "promfleet_postgres_table_xid_age",
+)
+
+# Grace for the event loop to hand control back on a loaded 2-core machine.
+SCHEDULING_GRACE_S = 0.25
+
+
+def via_proxy(proxy: FaultProxy, dsn: str = SHARED_PG_DSN) -> str:
+    params = dict(part.split("=", 1) for part in dsn.split())
+    params.update(host="127.0.0.1", port=str(proxy.port))
+    return " ".join(f"{k}={v}" for k, v in params.items())
+
+
+def value(text: str, name: str, **labels: str) -> float | None:
+    return sample_value(text, f"promfleet_postgres_{name}", {"target": "main", **labels})
+
+
+def collector(dsn: str, app: str, **cfg: Any) -> PostgresTarget:
+    return PostgresTarget(Target("main", dsn), PostgresConfig(application_name=app, **cfg))
+
+
+def count_sessions(app: str, dsn: str = SHARED_PG_DSN) -> int:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (app,)
+        ).fetchone()
+    return int(row[0]) if row else -1
+
+
+def test_a_scrape_of_the_shared_server_publishes_the_declared_families(unique: str) -> None:
+    async def go() -> str:
+        c = collector(SHARED_PG_DSN, unique)
+        try:
+            return await scrape_text(c)
+        finally:
+            await c.close()
+
+    text = asyncio.run(go())
+    assert value(text, "up") == 1.0
+    assert value(text, "max_connections") is not None and value(text, "max_connections") > 0
+    problems = declaration_problems(text, postgres.METRICS,
+                                    allow_missing=ABSENT_ON_A_LONE_PRIMARY)
+    assert problems == []
+    assert promtool_check_metrics(text) == []
+
+
+def test_connections_are_counted_against_max_connections_minus_reserved_slots(
+    own_pg: OwnPostgres, unique: str
+) -> None:
+    async def go() -> str:
+        holders = [await psycopg.AsyncConnection.connect(own_pg.dsn, application_name=unique)
+                   for _ in range(12)]
+        c = collector(own_pg.dsn, unique + "_exp")
+        try:
+            return await scrape_text(c)
+        finally:
+            await c.close()
+            for h in holders:
+                await h.close()
+
+    text = asyncio.run(go())
+    assert value(text, "max_connections") == 20.0
+    assert value(text, "reserved_connections") == 3.0
+    idle = value(text, "connections", database="postgres", state="idle") or 0.0
+    assert idle >= 12.0
+
+
+def test_a_long_pg_sleep_is_the_oldest_active_query(own_pg: OwnPostgres, unique: str) -> None:
+    async def go() -> str:
+        sleeper = await psycopg.AsyncConnection.connect(own_pg.dsn, autocommit=True)
+        task = asyncio.ensure_future(sleeper.execute("SELECT pg_sleep(5)"))
+        c = collector(own_pg.dsn, unique)
+        try:
+            await asyncio.sleep(1.2)
+            return await scrape_text(c)
+        finally:
+            await c.close()
+            sleeper.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await sleeper.close()
+
+    text = asyncio.run(go())
+    oldest = value(text, "oldest_query_seconds", state="active")
+    assert oldest is not None and oldest >= 1.0
+
+
+def test_a_lock_wait_is_counted_by_mode_and_the_holder_is_idle_in_transaction(
+    own_pg: OwnPostgres, unique: str
+) -> None:
+    async def go() -> str:
+        setup = await psycopg.AsyncConnection.connect(own_pg.dsn, autocommit=True)
+        await setup.execute(f"CREATE TABLE {unique} (id int)")
+        holder = await psycopg.AsyncConnection.connect(own_pg.dsn)
+        await holder.execute(f"LOCK TABLE {unique} IN ACCESS EXCLUSIVE MODE")
+        waiter = await psycopg.AsyncConnection.connect(own_pg.dsn, autocommit=True)
+        task = asyncio.ensure_future(waiter.execute(f"SELECT * FROM {unique}"))
+        c = collector(own_pg.dsn, unique)
+        try:
+            await asyncio.sleep(1.1)
+            return await scrape_text(c)
+        finally:
+            await c.close()
+            await holder.rollback()
+            await asyncio.gather(task, return_exceptions=True)
+            await setup.execute(f"DROP TABLE {unique}")
+            for conn in (holder, waiter, setup):
+                await conn.close()
+
+    text = asyncio.run(go())
+    assert (value(text, "locks_waiting", mode="AccessShareLock") or 0.0) >= 1.0
+    assert value(text, "locks_waiting", mode="RowExclusiveLock") == 0.0
+    held = value(text, "oldest_transaction_seconds", state="idle_in_transaction")
+    assert held is not None and held >= 1.0
+    assert (value(text, "connections", database="postgres", state="idle_in_transaction")
+            or 0.0) >= 1.0
+
+
+def test_a_deadlock_is_counted_in_its_database(own_pg: OwnPostgres, unique: str) -> None:
+    async def deadlock() -> None:
+        setup = await psycopg.AsyncConnection.connect(own_pg.dsn, autocommit=True)
+        await setup.execute(f"CREATE TABLE {unique} (id int PRIMARY KEY)")
+        await setup.execute(f"INSERT INTO {unique} VALUES (1), (2)")
+        a = await psycopg.AsyncConnection.connect(own_pg.dsn)
+        b = await psycopg.AsyncConnection.connect(own_pg.dsn)
+        await a.execute(f"UPDATE {unique} SET id = id WHERE id = 1")
+        await b.execute(f"UPDATE {unique} SET id = id WHERE id = 2")
+        results = await asyncio.gather(
+            a.execute(f"UPDATE {unique} SET id = id WHERE id = 2"),
+            b.execute(f"UPDATE {unique} SET id = id WHERE id = 1"),
+            return_exceptions=True,
+        )
+        assert any(isinstance(r, psycopg.errors.DeadlockDetected) for r in results)
+        for conn in (a, b):
+            await conn.rollback()
+            await conn.close()
+        await setup.execute(f"DROP TABLE {unique}")
+        await setup.close()
+
+    async def deadlocks(c: PostgresTarget) -> float:
+        text = await scrape_text(c)
+        return value(text, "database_deadlocks_total", database="postgres") or 0.0
+
+    async def go() -> tuple[float, float]:
+        c = collector(own_pg.dsn, unique)
+        try:
+            before = await deadlocks(c)
+            await deadlock()
+            after = before
+            # Backends flush their statistics at most once a second: poll, bounded.
+            for _ in range(30):
+                after = await deadlocks(c)
+                if after > before:
+                    break
+                await asyncio.sleep(0.2)
+            return before, after
+        finally:
+            await c.close()
+
+    before, after = asyncio.run(go())
+    assert after == before + 1
+
+
+def test_slow_statements_come_from_pg_stat_statements_without_query_text(
+    own_pg: OwnPostgres, unique: str
+) -> None:
+    async def go() -> str:
+        conn = await psycopg.AsyncConnection.connect(own_pg.dsn, autocommit=True)
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        await conn.execute("SELECT pg_stat_statements_reset()")
+        for _ in range(2):
+            await conn.execute("SELECT pg_sleep(0.25) AS canary_statement_text")
+        await conn.close()
+        c = collector(own_pg.dsn, unique, slow_threshold_seconds=0.1)
+        try:
+            return await scrape_text(c)
+        finally:
+            await c.close()
+
+    text = asyncio.run(go())
+    assert value(text, "statements_available") == 1.0
+    assert (value(text, "statements_slow") or 0.0) >= 1.0
+    worst = value(text, "statements_worst_mean_seconds")
+    assert worst is not None and worst >= 0.25
+    assert "canary_statement_text" not in text and "pg_sleep" not in text
+    assert "queryid" not in text
+
+
+def test_largest_tables_report_dead_tuples_and_the_cap_counts_the_rest(
+    own_pg: OwnPostgres, unique: str
+) -> None:
+    async def go() -> str:
+        conn = await psycopg.AsyncConnection.connect(own_pg.dsn, autocommit=True)
+        for i in range(3):
+            await conn.execute(
+                f"CREATE TABLE {unique}_{i} (v int) WITH (autovacuum_enabled = off)"
+            )
+        await conn.execute(f"INSERT INTO {unique}_0 SELECT generate_series(1, 20000)")
+        await conn.execute(f"DELETE FROM {unique}_0 WHERE v % 2 = 0")
+        # A backend's table counters reach the shared statistics for sure when it ends.
+        await conn.close()
+        conn = await psycopg.AsyncConnection.connect(own_pg.dsn, autocommit=True)
+        c = collector(own_pg.dsn, unique, tables_limit=1)
+        try:
+            text = ""
+            # Backends flush their statistics at most once a second: poll, bounded.
+            for _ in range(30):
+                text = await scrape_text(c)
+                if (value(text, "table_dead_tuples", table=f"public.{unique}_0") or 0) > 0:
+                    break
+                await asyncio.sleep(0.2)
+            return text
+        finally:
+            await c.close()
+            for i in range(3):
+                await conn.execute(f"DROP TABLE {unique}_{i}")
+            await conn.close()
+
+    text = asyncio.run(go())
+    dead = value(text, "table_dead_tuples", table=f"public.{unique}_0")
+    assert dead is not None and dead >= 9000
+    assert (value(text, "dropped_series", set="table") or 0.0) >= 2.0
+
+
+# --- faults ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["refuse", "reset", "blackhole", "slow"])
+def test_up_drops_to_zero_within_the_deadline_and_returns_without_a_restart(
+    pg_proxy: FaultProxy, unique: str, mode: str
+) -> None:
+    async def go() -> tuple[float, float, float, float]:
+        c = collector(via_proxy(pg_proxy), unique)
+        try:
+            first = value(await scrape_text(c, 2.0), "up")
+            pg_proxy.set(mode, delay=0.4)  # type: ignore[arg-type]
+            ctx = ScrapeContext.with_timeout(0.6)
+            text = exposition(await c.collect(ctx))
+            late = time.monotonic() - ctx.deadline
+            down = value(text, "up")
+            pg_proxy.set("pass")
+            again = value(await scrape_text(c, 2.0), "up")
+            return first or -1, down or 0.0, again or -1, late
+        finally:
+            await c.close()
+
+    first, down, again, late = asyncio.run(go())
+    assert first == 1.0
+    assert down == 0.0
+    assert late <= SCHEDULING_GRACE_S, f"scrape outlived its deadline by {late:.3f}s"
+    assert again == 1.0
+
+
+def test_a_thousand_scrapes_against_a_flapping_target_leak_no_connection(
+    pg_proxy: FaultProxy, unique: str
+) -> None:
+    async def go() -> tuple[set[float], float, int]:
+        c = collector(via_proxy(pg_proxy), unique)
+        seen: set[float] = set()
+        try:
+            pg_proxy.flap(0.05)
+            started = time.monotonic()
+            for _ in range(250):  # 250 rounds of 4 concurrent scrapes: 1,000 scrapes
+                texts = await asyncio.gather(*(scrape_text(c, 0.3) for _ in range(4)))
+                seen.update(value(t, "up") or 0.0 for t in texts)
+                if time.monotonic() - started > 60:
+                    break
+            pg_proxy.set("pass")
+            final = value(await scrape_text(c, 3.0), "up") or 0.0
+            while_open = await asyncio.to_thread(count_sessions, unique)
+            return seen, final, while_open
+        finally:
+            await c.close()
+
+    seen, final, while_open = asyncio.run(go())
+    assert seen == {0.0, 1.0}
+    assert final == 1.0
+    assert while_open == 1
+    assert count_sessions(unique) == 0
+
+
+def test_concurrent_scrapes_share_one_batch_on_one_connection(
+    pg_proxy: FaultProxy, unique: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches = 0
+    original = PostgresTarget._batch
+
+    async def counting(self: PostgresTarget, deadline: float) -> Any:
+        nonlocal batches
+        batches += 1
+        return await original(self, deadline)
+
+    monkeypatch.setattr(PostgresTarget, "_batch", counting)
+
+    async def go() -> list[str]:
+        c = collector(via_proxy(pg_proxy), unique)
+        try:
+            pg_proxy.set("slow", delay=0.05)
+            return await asyncio.gather(*(scrape_text(c, 5.0) for _ in range(10)))
+        finally:
+            await c.close()
+
+    texts = asyncio.run(go())
+    assert [value(t, "up") for t in texts] == [1.0] * 10
+    assert batches == 1
+    assert pg_proxy.accepted == 1
+
+
+def test_a_canary_password_never_appears_in_metrics_logs_or_errors(
+    pg_proxy: FaultProxy, unique: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    canary = "Canary-Pw-" + unique
+    with psycopg.connect(SHARED_PG_DSN, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {unique} LOGIN PASSWORD '{canary}'")
+    try:
+        dsn = f"postgresql://{unique}:{canary}@127.0.0.1:{pg_proxy.port}/postgres"
+        caplog.set_level(logging.DEBUG)
+
+        async def go() -> list[str]:
+            c = PostgresTarget(Target("main", dsn), PostgresConfig(application_name=unique))
+            out = [repr(c), repr(c._target)]
+            try:
+                out.append(await scrape_text(c))
+                for mode in ("refuse", "reset", "blackhole"):
+                    pg_proxy.set(mode)  # type: ignore[arg-type]
+                    out.append(await scrape_text(c, 0.5))
+                    snap = await c._batch(time.monotonic() + 0.5)
+                    out.append(snap.error)
+            finally:
+                await c.close()
+            return out
+
+        outputs = asyncio.run(go())
+    finally:
+        with psycopg.connect(SHARED_PG_DSN, autocommit=True) as admin:
+            admin.execute(f"DROP ROLE IF EXISTS {unique}")
+    assert "promfleet_postgres_up{target=\"main\"} 1.0" in outputs[2]
+    everything = "\n".join(outputs) + "\n".join(
+        f"{r.getMessage()} {r.__dict__}" for r in caplog.records
+    )
+    assert canary not in everything
+    assert any("error" in r.__dict__ for r in caplog.records)  # the failure was logged
