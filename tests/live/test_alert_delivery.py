@@ -128,8 +128,8 @@ def test_a_critical_alert_inhibits_its_warning_twin_on_the_same_instance(
 
 
 def _target_down_threshold(catalogue: Catalogue) -> Threshold:
-    found = [t for _, t in catalogue.thresholds() if "up" in metric_names(t.signal)]
-    assert found, "no catalogue alert reads `up` (target down)"
+    found = [t for _, t in catalogue.thresholds() if metric_names(t.signal) == {"up"}]
+    assert found, "no catalogue alert is on `up` alone (target down)"
     return sorted(found, key=lambda t: t.name)[0]
 
 
