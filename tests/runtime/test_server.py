@@ -122,7 +122,7 @@ def test_openmetrics_is_served_when_asked_for_and_gzip_when_allowed() -> None:
         assert status == 200
         assert headers["content-type"].startswith("application/openmetrics-text")
         assert text.endswith("# EOF\n")
-        names = {f.name for f in openmetrics_families(text)}
+        names = {f.name for f in openmetrics_families(text)}  # type: ignore[no-untyped-call]
         assert {f"{NS}_events", f"{NS}_value", SUCCESS, "process_cpu_seconds"} <= names
 
         status, headers, text = scrape(
@@ -172,7 +172,7 @@ def test_the_landing_page_lists_the_exporter_its_collectors_and_links() -> None:
 
 def test_sigterm_during_a_slow_scrape_lets_it_finish_and_exits_zero() -> None:
     with ExporterProcess(DEMO, "--demo.sleep=2s") as proc:
-        result: dict[str, object] = {}
+        result: dict[str, tuple[int, dict[str, str], str]] = {}
 
         def slow_scrape() -> None:
             result["scrape"] = scrape(proc.url + "/metrics", headers={TIMEOUT_HEADER: "10"})
@@ -183,7 +183,7 @@ def test_sigterm_during_a_slow_scrape_lets_it_finish_and_exits_zero() -> None:
         proc.signal(signal.SIGTERM)
         worker.join(timeout=15)
         assert proc.wait_exit(timeout=15) == 0
-    status, _, text = result["scrape"]  # type: ignore[misc]
+    status, _, text = result["scrape"]
     assert status == 200
     assert sample_value(text, SUCCESS, {"collector": "slow"}) == 1.0
     assert sample_value(text, f"{NS}_slow_value") == 1.0
