@@ -493,7 +493,7 @@ def _catalogue_alerts() -> tuple[list[str], Settings | None]:
             elif isinstance(loaded, Sequence):
                 names = [t.name for area in loaded for t in getattr(area, "thresholds", ())]
         settings_module = importlib.import_module("generator.settings")
-        settings_loader = getattr(settings_module, "load", None)
+        settings_loader = getattr(settings_module, "load_settings", None)
         if callable(settings_loader):
             candidate = settings_loader()
             if isinstance(candidate, Settings):

@@ -24,6 +24,7 @@ from generator.model import (
     Threshold,
     dashboard_uid,
     dashboard_url,
+    format_duration,
     runbook_url,
 )
 
@@ -90,12 +91,7 @@ def threshold_steps(threshold: Threshold) -> list[dict[str, Any]]:
 
 
 def _human_duration(seconds: int) -> str:
-    if seconds == 0:
-        return "0s"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    return format_duration(seconds)
 
 
 def _number(value: float) -> str:

@@ -9,6 +9,7 @@ Mitigation, Escalation), and links to the alert's dashboard. Its URL is the aler
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from generator.model import (
     Threshold,
     dashboard_uid,
     dashboard_url,
+    format_duration,
     runbook_url,
 )
 
@@ -34,12 +36,7 @@ def _number(value: float) -> str:
 
 def duration(seconds: int) -> str:
     """``300`` -> ``5m``; Prometheus' own spelling, as in the rules."""
-    if seconds == 0:
-        return "0s"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    return format_duration(seconds)
 
 
 def human(value: float, unit: str) -> str:
@@ -60,13 +57,43 @@ def human(value: float, unit: str) -> str:
     return text
 
 
+def _fences_on_own_lines(text: str) -> list[str]:
+    """``On the host: ```sh`` becomes two lines: a fence only opens at a line's start."""
+    lines: list[str] = []
+    for line in text.strip("\n").splitlines():
+        at = line.find("```")
+        if at > 0 and line[:at].strip():
+            lines.extend([line[:at].rstrip(), line[at:]])
+        else:
+            lines.append(line)
+    return lines
+
+
 def step(text: str, index: int) -> str:
     """One numbered step; later lines are indented so code fences stay inside the item."""
     marker = f"{index}. "
-    lines = text.strip("\n").splitlines() or [""]
+    lines = _fences_on_own_lines(text) or [""]
     pad = " " * len(marker)
     rest = [f"{pad}{line}" if line.strip() else "" for line in lines[1:]]
     return "\n".join([marker + lines[0], *rest])
+
+
+_TEMPLATE_FIELD = re.compile(r"\{\{\s*(.*?)\s*\}\}")
+
+
+def untemplate(text: str) -> str:
+    """Alert text without Prometheus template syntax: ``{{ $labels.instance }}`` -> `<instance>`."""
+
+    def repl(match: re.Match[str]) -> str:
+        inner = match.group(1)
+        label = re.fullmatch(r"\$labels\.(\w+)", inner)
+        if label:
+            return f"`<{label.group(1)}>`"
+        if inner.startswith("$value"):
+            return "`<value>`"
+        return f"`{inner}`"
+
+    return _TEMPLATE_FIELD.sub(repl, text)
 
 
 def cell(text: str) -> str:
@@ -89,7 +116,13 @@ def _env() -> jinja2.Environment:
         autoescape=False,  # Markdown, escaped where it matters by the filters below
     )
     env.filters.update(
-        human=human, duration=duration, step=step, cell=cell, code=code, q=json.dumps
+        human=human,
+        duration=duration,
+        step=step,
+        cell=cell,
+        code=code,
+        untemplate=untemplate,
+        q=json.dumps,
     )
     return env
 
@@ -136,7 +169,7 @@ def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
                 "area": area.title,
                 "team": threshold.team.value,
                 "severities": ", ".join(lv.severity.value for lv in _levels(threshold)),
-                "summary": threshold.summary,
+                "summary": untemplate(threshold.summary),
             }
         )
     rows.sort(key=lambda row: str(row["name"]))

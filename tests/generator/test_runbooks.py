@@ -209,3 +209,13 @@ def test_the_command_line_exits_non_zero_and_names_the_problem(
     (tree / "runbooks" / "PostgresDown.md").unlink()
     assert lint.main(args) == 1
     assert "runbooks/PostgresDown.md is missing" in capsys.readouterr().out
+
+
+def test_a_fence_written_after_text_is_moved_to_its_own_line() -> None:
+    text = runbooks.step("On the host: ```sh\ntop -b -n 1\n```", 3)
+    assert text == "3. On the host:\n   ```sh\n   top -b -n 1\n   ```"
+
+
+def test_prometheus_template_fields_read_as_placeholders_in_a_runbook() -> None:
+    text = "CPU on {{ $labels.instance }} is {{ $value | humanizePercentage }} busy"
+    assert runbooks.untemplate(text) == "CPU on `<instance>` is `<value>` busy"

@@ -1,0 +1,273 @@
+"""The compose stack and Prometheus' configuration, checked with docker-compose and promtool."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+
+from exporters import registry
+from generator.model import Catalogue, Settings
+from generator.render import compose, prometheus
+
+ROOT = Path(__file__).resolve().parents[2]
+JOBS = [
+    "system",
+    "postgres",
+    "redis",
+    "probe",
+    "security",
+    "training",
+    "app",
+    "prometheus",
+    "alertmanager",
+]
+
+
+def _sibling(name: str) -> ModuleType:
+    path = Path(__file__).with_name(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_promfleet_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+small_catalogue = _sibling("test_grafana").small_catalogue
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    assert path, f"{name} is not installed (Debian package; `make setup` installs it)"
+    return path
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> Catalogue:
+    return small_catalogue()
+
+
+@pytest.fixture(scope="module")
+def stack(catalogue: Catalogue) -> dict[str, str]:
+    return {**compose.render(catalogue, Settings()), **prometheus.render(catalogue, Settings())}
+
+
+@pytest.fixture(scope="module")
+def services(stack: dict[str, str]) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(stack["compose/docker-compose.yml"])["services"]
+    return data
+
+
+def _compose_config(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
+    """``docker-compose config -q`` in a copy of the compose/ layout (no engine needed)."""
+    (tmp_path / "compose").mkdir(exist_ok=True)
+    path = tmp_path / "compose" / "docker-compose.yml"
+    path.write_text(text, encoding="utf-8")
+    return subprocess.run(
+        [_tool("docker-compose"), "-f", str(path), "config", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path / "compose",
+    )
+
+
+def test_docker_compose_accepts_the_rendered_file(stack: dict[str, str], tmp_path: Path) -> None:
+    result = _compose_config(tmp_path, stack["compose/docker-compose.yml"])
+    assert result.returncode == 0, result.stderr
+
+
+def test_docker_compose_rejects_a_broken_file(stack: dict[str, str], tmp_path: Path) -> None:
+    broken = stack["compose/docker-compose.yml"].replace("healthcheck:", "healthchek:", 1)
+    result = _compose_config(tmp_path, broken)
+    assert result.returncode != 0
+    assert "healthchek" in result.stderr
+
+
+def test_the_stack_has_every_exporter_and_the_servers(services: dict[str, Any]) -> None:
+    expected = {*JOBS, "grafana", "postgres-server", "redis-server"}
+    assert set(services) == expected
+
+
+def test_exporters_are_built_from_the_dockerfile_and_run_as_a_non_root_user(
+    services: dict[str, Any],
+) -> None:
+    for name in registry.EXPORTERS:
+        service = services[name]
+        assert service["build"] == {"context": "..", "dockerfile": "compose/Dockerfile"}
+        assert service["command"][0] == name
+        assert not service["user"].startswith(("0:", "root"))
+        assert service["read_only"] is True
+
+
+def test_images_are_pinned_to_exact_versions(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        image = service["image"]
+        tag = image.rpartition(":")[2]
+        # PostgreSQL's releases are major.minor (15.6); everything else major.minor.patch.
+        exact = r"v?\d+\.\d+\.\d+" if not image.startswith("postgres:") else r"\d+\.\d+"
+        assert re.fullmatch(exact + r"(-[a-z0-9]+)?", tag), f"{name}: {image} is not exact"
+    assert services["prometheus"]["image"] == "prom/prometheus:v2.42.0"
+    assert services["alertmanager"]["image"] == "prom/alertmanager:v0.25.0"
+
+
+def test_every_service_has_a_healthcheck(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        assert service["healthcheck"]["test"][0] == "CMD", name
+
+
+def test_no_secret_is_written_inline(stack: dict[str, str], services: dict[str, Any]) -> None:
+    secretish = re.compile(r"PASSWORD|DSN|TOKEN|SECRET|KEY|_URL$", re.I)
+    for name, service in services.items():
+        for key, value in (service.get("environment") or {}).items():
+            if secretish.search(key) and key != "PROMFLEET_PROMETHEUS_URL":
+                assert key.endswith("_FILE"), f"{name}: {key} must name a file"
+                assert value.startswith("/run/secrets/"), f"{name}: {key}={value}"
+    top = yaml.safe_load(stack["compose/docker-compose.yml"])["secrets"]
+    for secret in top.values():
+        assert set(secret) == {"file"}
+    assert "postgresql://" not in stack["compose/docker-compose.yml"]
+
+
+def test_alertmanager_gets_its_config_and_the_receivers_secret_files(
+    services: dict[str, Any],
+) -> None:
+    volumes = services["alertmanager"]["volumes"]
+    assert f"./secrets/alertmanager:{Settings().secrets_dir}:ro" in volumes
+    config_dir = compose.ALERTMANAGER_CONFIG_DIR
+    assert f"../alertmanager:{config_dir}:ro" in volumes
+    assert f"--config.file={config_dir}/alertmanager.yml" in services["alertmanager"]["command"]
+
+
+def test_grafana_mounts_its_provisioning_from_the_repository(services: dict[str, Any]) -> None:
+    grafana = services["grafana"]
+    env = grafana["environment"]
+    mount = next(v for v in grafana["volumes"] if v.startswith("../grafana:"))
+    root = mount.split(":")[1]
+    assert env["GF_PATHS_PROVISIONING"] == f"{root}/provisioning"
+    assert env["PROMFLEET_PROMETHEUS_URL"] == "http://prometheus:9090"
+
+
+def test_the_secrets_directory_is_ignored_by_git_except_its_readme(stack: dict[str, str]) -> None:
+    lines = stack["compose/secrets/.gitignore"].splitlines()
+    assert "*" in lines and "!README.md" in lines
+    for name in ("postgres_password", "grafana_admin_password"):
+        assert f"`{name}`" in stack["compose/secrets/README.md"]
+
+
+def test_exporter_ports_are_the_exporters_default_ports() -> None:
+    """Every exporter written so far agrees with the compose table (and so with Prometheus)."""
+    checked = 0
+    for service in compose.SERVICES:
+        if service.name not in registry.EXPORTERS:
+            continue
+        try:
+            exporter = registry.load_exporter(service.name)
+        except registry.ExporterNotFound:
+            continue  # not written yet; the table's port is then the one it must take
+        assert service.port == exporter.default_port, service.name
+        checked += 1
+    assert checked >= 3  # system, postgres and redis exist
+
+
+def test_the_dockerfile_runs_promfleet_exporter_as_a_non_root_user() -> None:
+    text = (ROOT / "compose" / "Dockerfile").read_text(encoding="utf-8")
+    base = re.search(r"^FROM (\S+)", text, re.M)
+    assert base and re.search(r":\d+\.\d+\.\d+", base.group(1))
+    user = re.findall(r"^USER (\S+)", text, re.M)
+    assert user and user[-1].split(":")[0] not in ("0", "root")
+    assert 'ENTRYPOINT ["promfleet-exporter"]' in text
+
+
+# Prometheus' configuration ---------------------------------------------------------------
+
+
+def test_the_compose_prometheus_config_scrapes_every_job_and_loads_every_area(
+    stack: dict[str, str], catalogue: Catalogue
+) -> None:
+    config = yaml.safe_load(stack["compose/prometheus.yml"])
+    assert [job["job_name"] for job in config["scrape_configs"]] == JOBS
+    assert config["rule_files"] == [
+        f"/etc/prometheus/rules/{area.name}.rules.yml" for area in catalogue.areas
+    ]
+    assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
+        "alertmanager:9093"
+    ]
+    assert config["global"]["scrape_interval"] == Settings().scrape_interval
+
+
+def _promtool_check(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [_tool("promtool"), "check", "config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_promtool_accepts_a_rendered_loopback_config(catalogue: Catalogue, tmp_path: Path) -> None:
+    rules = tmp_path / "system.rules.yml"
+    rules.write_text(
+        "groups:\n  - name: system\n    rules:\n      - record: job:up:sum\n"
+        "        expr: sum by (job) (up)\n",
+        encoding="utf-8",
+    )
+    settings = Settings(scrape_interval="1s", evaluation_interval="1s", scrape_timeout="10s")
+    text = prometheus.prometheus_config(
+        catalogue,
+        settings,
+        {
+            "system": ["127.0.0.1:41001"],
+            "prometheus": ["127.0.0.1:41002"],
+            "custom": ["127.0.0.1:1"],
+        },
+        [str(rules)],
+        ["127.0.0.1:41003"],
+    )
+    path = tmp_path / "prometheus.yml"
+    path.write_text(text, encoding="utf-8")
+    result = _promtool_check(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    config = yaml.safe_load(text)
+    assert config["global"]["scrape_timeout"] == "1s"  # capped at the interval
+    assert [job["job_name"] for job in config["scrape_configs"]] == [
+        "system",
+        "prometheus",
+        "custom",
+    ]
+
+
+def test_promtool_rejects_a_config_whose_rule_file_is_missing(
+    catalogue: Catalogue, tmp_path: Path
+) -> None:
+    text = prometheus.prometheus_config(
+        catalogue, Settings(), {"system": ["127.0.0.1:1"]}, [str(tmp_path / "gone.rules.yml")], []
+    )
+    path = tmp_path / "prometheus.yml"
+    path.write_text(text, encoding="utf-8")
+    assert _promtool_check(path).returncode != 0
+
+
+def test_a_job_name_that_would_break_the_yaml_is_refused(catalogue: Catalogue) -> None:
+    with pytest.raises(ValueError, match="job name"):
+        prometheus.prometheus_config(catalogue, Settings(), {'a"b': ["x:1"]}, [], [])
+
+
+def test_durations_are_read_the_way_prometheus_writes_them() -> None:
+    assert prometheus.duration_seconds("1m30s") == 90
+    assert prometheus.duration_seconds("500ms") == 0.5
+    with pytest.raises(ValueError):
+        prometheus.duration_seconds("15")
+
+
+def test_compose_re_exports_the_prometheus_config_function() -> None:
+    assert compose.prometheus_config is prometheus.prometheus_config
