@@ -192,6 +192,9 @@ class RoutingPolicy:
     default_receiver: str
     deadmans_switch_receiver: str
     watchdog_alert: str = "Watchdog"
+    # The alert whose firing mutes, on the same instance, every alert marked
+    # ``inhibited_by_target_down``.
+    target_down_alert: str = "PromfleetTargetDown"
     group_by: tuple[str, ...] = ("alertname", "instance", "severity")
     inhibit_equal: tuple[str, ...] = ("alertname", "instance")
     digest_window: tuple[str, str] = ("09:00", "09:30")  # daily, UTC

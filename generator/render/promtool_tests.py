@@ -1,0 +1,217 @@
+"""Renders ``rules/tests/<area>.test.yml``: promtool unit tests for every alert level.
+
+Each level gets a test group fed with its ``firing`` series (silent before ``for``,
+firing after it, with exact labels and annotations) and one fed with its ``quiet``
+series (silent, or only the lower levels ``quiet_value`` trips). Expected annotations
+are expanded from the catalogue's templates with the test's value
+(``generator.gotemplate``). :func:`coverage` counts the cases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from generator import gotemplate
+from generator.model import Area, Catalogue, Level, Settings, Threshold, format_duration
+from generator.render import render_template
+from generator.render.rules import alert_annotations, rule_labels
+from generator.settings import effective_for_seconds
+from generator.validate import eval_plan, trips
+
+
+class TestPlanError(ValueError):
+    """A test that would evaluate exactly on a ``for`` boundary of another level."""
+
+
+@dataclass(frozen=True)
+class Coverage:
+    levels: int
+    firing: int  # levels with a firing case
+    silent: int  # levels with at least one silent case
+    always_firing: tuple[str, ...]  # levels without a silent case by design (the Watchdog)
+
+    def summary(self) -> str:
+        line = (
+            f"promtool tests: {self.levels} alert levels, {self.firing} with a firing case, "
+            f"{self.silent} with a silent case"
+        )
+        if self.always_firing:
+            line += f" (always firing by design: {', '.join(self.always_firing)})"
+        return line
+
+
+def _expected(
+    area: Area,
+    threshold: Threshold,
+    value: float,
+    labels: tuple[tuple[str, str], ...],
+    elapsed: int,
+    step: int,
+    settings: Settings,
+) -> list[dict[str, Any]]:
+    """Alerts of ``threshold`` firing ``elapsed`` seconds after its condition became true."""
+    alerts = []
+    for level in sorted(threshold.levels, key=lambda lv: lv.severity.rank):
+        if not trips(value, threshold.op, level.value):
+            continue
+        hold = -(-effective_for_seconds(level.for_seconds, settings) // step) * step
+        if elapsed == hold and hold > 0:
+            raise TestPlanError(
+                f"{threshold.name} ({level.severity}): a test looks exactly at its for "
+                "boundary; give the levels' for values a gap of at least two intervals"
+            )
+        if elapsed < hold:
+            continue
+        series_labels = dict(labels)
+        text = {
+            name: gotemplate.expand(template, series_labels, value)
+            for name, template in alert_annotations(area, threshold, settings)
+        }
+        alerts.append(
+            {
+                "labels": tuple(
+                    sorted((dict(labels) | dict(rule_labels(threshold, level))).items())
+                ),
+                "annotations": tuple(sorted(text.items())),
+            }
+        )
+    return alerts
+
+
+def _level_groups(
+    area: Area, threshold: Threshold, level: Level, settings: Settings
+) -> list[dict[str, Any]]:
+    test = level.test
+    step = test.interval_seconds
+    plan = eval_plan(test, effective_for_seconds(level.for_seconds, settings))
+    name = f"{threshold.name} {level.severity.value}"
+    cases = []
+    if plan.before is not None:
+        cases.append(
+            {
+                "eval_time": format_duration(plan.before),
+                "alertname": threshold.name,
+                "alerts": _expected(
+                    area,
+                    threshold,
+                    test.value,
+                    test.labels,
+                    plan.before - plan.start,
+                    step,
+                    settings,
+                ),
+            }
+        )
+    cases.append(
+        {
+            "eval_time": format_duration(plan.fire),
+            "alertname": threshold.name,
+            "alerts": _expected(
+                area, threshold, test.value, test.labels, plan.fire - plan.start, step, settings
+            ),
+        }
+    )
+    groups = [
+        {
+            "name": f"{name}: silent before for, then fires"
+            if plan.before is not None
+            else f"{name}: fires",
+            "interval": format_duration(step),
+            "series": test.firing,
+            "alert_tests": cases,
+            "expr_tests": [],
+        }
+    ]
+    if test.quiet:
+        quiet_alerts = (
+            []
+            if test.quiet_value is None
+            else _expected(
+                area,
+                threshold,
+                test.quiet_value,
+                test.labels,
+                plan.fire - plan.start,
+                step,
+                settings,
+            )
+        )
+        groups.append(
+            {
+                "name": f"{name}: silent below the threshold",
+                "interval": format_duration(step),
+                "series": test.quiet,
+                "alert_tests": [
+                    {
+                        "eval_time": format_duration(plan.fire),
+                        "alertname": threshold.name,
+                        "alerts": quiet_alerts,
+                    }
+                ],
+                "expr_tests": [],
+            }
+        )
+    return groups
+
+
+def _recording_groups(area: Area) -> list[dict[str, Any]]:
+    groups = []
+    for rule in area.recording_rules:
+        if not rule.test_series:
+            continue
+        groups.append(
+            {
+                "name": f"recording rule {rule.record}",
+                "interval": "1m",
+                "series": rule.test_series,
+                "alert_tests": [],
+                "expr_tests": [
+                    {
+                        "expr": rule.record,
+                        "eval_time": "10m",
+                        "samples": [(labels, value) for labels, value in rule.test_expect],
+                    }
+                ],
+            }
+        )
+    return groups
+
+
+def test_groups(area: Area, settings: Settings) -> list[dict[str, Any]]:
+    groups = _recording_groups(area)
+    for threshold in area.thresholds:
+        for level in sorted(threshold.levels, key=lambda lv: lv.severity.rank):
+            groups.extend(_level_groups(area, threshold, level, settings))
+    return groups
+
+
+def coverage(catalogue: Catalogue) -> Coverage:
+    """How many alert levels have a firing case and a silent case in the generated tests."""
+    levels = firing = silent = 0
+    always: list[str] = []
+    for _, threshold in catalogue.thresholds():
+        for level in threshold.levels:
+            levels += 1
+            firing += 1  # every level gets a firing group (validation requires its series)
+            has_silent = bool(level.test.quiet) or level.for_seconds > 0
+            silent += has_silent
+            if not has_silent:
+                always.append(f"{threshold.name} {level.severity.value}")
+    return Coverage(levels, firing, silent, tuple(always))
+
+
+def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
+    out = {}
+    for area in catalogue.areas:
+        groups = test_groups(area, settings)
+        if not groups:
+            continue
+        out[f"rules/tests/{area.name}.test.yml"] = render_template(
+            "promtool_tests.yml.j2",
+            area=area,
+            rule_file=f"../{area.name}.rules.yml",
+            evaluation_interval="1m",
+            groups=groups,
+        )
+    return out

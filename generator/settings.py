@@ -1,0 +1,149 @@
+"""Generator settings: defaults from :class:`generator.model.Settings`, then a YAML file,
+then ``--set key=value`` pairs, checked once and frozen.
+
+A value given as text is parsed by the field's type: ``true``/``false`` for booleans,
+a YAML mapping ``{job: [address, ...]}`` for ``targets``, text otherwise. Duration
+settings must read like ``15s`` or ``1m30s``; URLs like ``http://...``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from generator.model import Settings
+
+_DURATION = re.compile(r"^(0|(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?)$")
+DURATION_FIELDS = frozenset(
+    {
+        "scrape_interval",
+        "evaluation_interval",
+        "scrape_timeout",
+        "alertmanager_group_wait",
+        "alertmanager_group_interval",
+        "alertmanager_repeat_interval",
+        "alertmanager_resolve_timeout",
+        "alert_for_override",
+    }
+)
+URL_FIELDS = frozenset({"runbook_base_url", "dashboard_base_url", "webhook_override_url"})
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used; the message names every bad key."""
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in a Prometheus duration (``1h30m`` -> 5400.0); ValueError when malformed."""
+    if not text or not _DURATION.match(text):
+        raise ValueError(f"not a duration like 15s or 1m30s: {text!r}")
+    total = 0.0
+    for number, unit in re.findall(r"(\d+)(ms|d|h|m|s)", text):
+        total += int(number) * {"d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}[unit]
+    return total
+
+
+def _coerce(name: str, current: Any, value: Any) -> Any:
+    """Turn a YAML or command-line value into the type of the field's default."""
+    if isinstance(current, bool):
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in {"true", "yes", "1", "on"}:
+            return True
+        if text in {"false", "no", "0", "off"}:
+            return False
+        raise ValueError(f"expected true or false, got {value!r}")
+    if name == "targets":
+        if isinstance(value, str):
+            value = yaml.safe_load(value) if value.strip() else {}
+        if not isinstance(value, Mapping):
+            raise ValueError("expected a mapping of job to a list of addresses")
+        out = []
+        for job, addresses in sorted(value.items()):
+            if isinstance(addresses, str):
+                addresses = [addresses]
+            if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
+                raise ValueError(f"targets.{job}: expected a list of host:port strings")
+            out.append((str(job), tuple(addresses)))
+        return tuple(out)
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"expected text, got {type(value).__name__}")
+    return str(value)
+
+
+def _check(settings: Settings) -> list[str]:
+    problems = []
+    for name in sorted(DURATION_FIELDS):
+        value = getattr(settings, name)
+        if value == "" and name.startswith(("alertmanager_", "alert_for")):
+            continue  # empty: no override
+        try:
+            duration_seconds(value)
+        except ValueError as err:
+            problems.append(f"{name}: {err}")
+    for name in sorted(URL_FIELDS):
+        value = getattr(settings, name)
+        if value == "" and name == "webhook_override_url":
+            continue
+        if not re.match(r"^https?://[^\s]+$", value):
+            problems.append(f"{name}: expected an http:// or https:// URL, got {value!r}")
+    if settings.secrets_dir == "":
+        problems.append("secrets_dir: must not be empty")
+    return problems
+
+
+def load_settings(
+    file: str | Path | None = None, pairs: Iterable[str] = (), base: Settings | None = None
+) -> Settings:
+    """Settings from ``base`` (defaults), a YAML file and ``key=value`` pairs, in that order.
+
+    Raises :class:`SettingsError` naming every unknown key, malformed pair and bad value.
+    """
+    settings = base or Settings()
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    if file is not None:
+        try:
+            loaded = yaml.safe_load(Path(file).read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as err:
+            raise SettingsError(f"cannot read settings file {file}: {err}") from err
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, Mapping):
+            raise SettingsError(f"settings file {file}: expected a mapping of key: value")
+        values.update({str(k): v for k, v in loaded.items()})
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            problems.append(f"--set {pair!r}: expected key=value")
+            continue
+        values[key.strip()] = value
+    changes: dict[str, Any] = {}
+    for key, value in sorted(values.items()):
+        if key not in fields:
+            problems.append(f"{key}: unknown setting (known: {', '.join(sorted(fields))})")
+            continue
+        try:
+            changes[key] = _coerce(key, getattr(settings, key), value)
+        except ValueError as err:
+            problems.append(f"{key}: {err}")
+    if not problems:
+        settings = dataclasses.replace(settings, **changes)
+        problems = _check(settings)
+    if problems:
+        raise SettingsError("bad settings:\n  " + "\n  ".join(problems))
+    return settings
+
+
+def effective_for_seconds(for_seconds: int, settings: Settings) -> int:
+    """A level's ``for``, or ``alert_for_override`` when that is set."""
+    if settings.alert_for_override:
+        return int(duration_seconds(settings.alert_for_override))
+    return for_seconds

@@ -1,0 +1,475 @@
+"""Catalogue validation: collects every problem and raises one :class:`CatalogueError`.
+
+Checked: unique alert, recording-rule and area names; ``level:metric:operation``
+recording names; durations and cooldowns; PromQL that parses; every metric used is
+declared by an exporter, made by a recording rule or listed as external by its area;
+a warning trips before its critical twin; summary, description, runbook and owner;
+annotations use only the allowed Go-template subset; unit tests that carry the
+inhibition ``equal`` labels, trip their level, and last long enough; routing that has
+a receiver for every (team, severity) an alert uses. Nothing is written when it fails.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import promql_parser
+
+from generator import gotemplate
+from generator.model import (
+    AlertTest,
+    Area,
+    Catalogue,
+    Comparison,
+    Level,
+    Panel,
+    RoutingPolicy,
+    Severity,
+    Team,
+    TestSeries,
+    Threshold,
+)
+
+ALERT_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+RECORD_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z_][a-zA-Z0-9_]*$")
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+RESERVED_LABELS = frozenset({"alertname", "severity", "team", "__name__"})
+MAX_FOR_SECONDS = 86_400
+MAX_COOLDOWN_SECONDS = 7 * 86_400
+# Grafana's range variables, replaced by a plain duration before a panel query is parsed.
+_GRAFANA_VARS = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h"}
+_SERIES_VALUE = re.compile(
+    r"^(?:_|stale|[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?|[-+]?Inf|NaN)"
+    r"(?:([-+](?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?)?x(\d+))?$"
+)
+
+
+class CatalogueError(ValueError):
+    """The catalogue cannot be rendered; ``problems`` lists every reason, one a line."""
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__(
+            f"catalogue has {len(self.problems)} problem(s):\n  " + "\n  ".join(self.problems)
+        )
+
+
+def known_metrics_from_exporters() -> frozenset[str]:
+    """Every series name any exporter or metric source declares (runtime families too)."""
+    from exporters.registry import all_metric_specs  # the exporters package is optional here
+
+    names: set[str] = set()
+    for specs in all_metric_specs(on_missing=lambda _name, _reason: None).values():
+        for spec in specs:
+            names.update(spec.sample_names())
+    return frozenset(names)
+
+
+def trips(value: float, op: Comparison, threshold: float) -> bool:
+    """Whether ``value <op> threshold`` holds (the alert condition on one sample)."""
+    return {
+        ">": value > threshold,
+        ">=": value >= threshold,
+        "<": value < threshold,
+        "<=": value <= threshold,
+        "==": value == threshold,
+        "!=": value != threshold,
+    }[op]
+
+
+@dataclass(frozen=True)
+class EvalPlan:
+    """When a level's promtool test looks: before ``for`` has elapsed, and after it."""
+
+    start: int  # seconds: first evaluation at which the condition holds
+    before: int | None  # pending, not yet firing (None when ``for`` is 0)
+    fire: int  # firing, two intervals past the boundary
+
+
+def eval_plan(test: AlertTest, for_seconds: int) -> EvalPlan:
+    """Evaluation times that stay clear of the ``for`` boundary (promtool versions differ
+    exactly there)."""
+    step = test.interval_seconds
+    start = -(-test.warmup_seconds // step) * step
+    hold = -(-for_seconds // step) * step
+    fire = start + hold + 2 * step
+    if for_seconds == 0:
+        before = None
+    elif hold >= 3 * step:
+        before = start + hold - 2 * step
+    else:
+        before = start
+    return EvalPlan(start, before, fire)
+
+
+def series_samples(values: str) -> int:
+    """How many samples promtool's expanding notation yields (``0+1x10`` -> 11)."""
+    total = 0
+    for token in values.split():
+        match = _SERIES_VALUE.match(token)
+        if not match:
+            raise ValueError(f"not promtool series notation: {token!r}")
+        if match.group(2) is None:
+            total += 1
+        elif token.startswith("_"):
+            total += int(match.group(2))
+        else:
+            total += int(match.group(2)) + 1
+    return total
+
+
+def metric_names(expr: str) -> list[tuple[str, bool]]:
+    """(name, is_regex) for every selector in ``expr``; raises ValueError if it won't parse."""
+    tree = promql_parser.parse(expr)
+    found: list[tuple[str, bool]] = []
+
+    def visit(node: object) -> None:
+        if isinstance(node, promql_parser.VectorSelector):
+            if node.name:
+                found.append((node.name, False))
+            for matcher in node.matchers.matchers:
+                if matcher.name != "__name__":
+                    continue
+                op = str(matcher.op)
+                if op.endswith(".Equal"):
+                    found.append((matcher.value, False))
+                elif op.endswith(".Re"):
+                    found.append((matcher.value, True))
+
+    promql_parser.walk(tree, pre_visit=visit)
+    return found
+
+
+def _panel_expr(expr: str) -> str:
+    for var, value in _GRAFANA_VARS.items():
+        expr = expr.replace(var, value)
+    return expr
+
+
+class _Checker:
+    def __init__(self, catalogue: Catalogue, known: frozenset[str] | None) -> None:
+        self.catalogue = catalogue
+        self.known = known
+        self.problems: list[str] = []
+        self.records = frozenset(r.record for a in catalogue.areas for r in a.recording_rules)
+
+    def add(self, where: str, what: str) -> None:
+        self.problems.append(f"{where}: {what}")
+
+    # -- names ---------------------------------------------------------------------------
+
+    def names(self) -> None:
+        areas = Counter(a.name for a in self.catalogue.areas)
+        for name, count in sorted(areas.items()):
+            if count > 1:
+                self.add(f"area {name}", f"defined {count} times")
+        alerts = Counter(t.name for _, t in self.catalogue.thresholds())
+        for name, count in sorted(alerts.items()):
+            if count > 1:
+                self.add(
+                    f"alert {name}",
+                    f"duplicate alert name: {count} thresholds share it "
+                    "(a warning and its critical twin are two Levels of one Threshold)",
+                )
+        records = Counter(r.record for a in self.catalogue.areas for r in a.recording_rules)
+        for name, count in sorted(records.items()):
+            if count > 1:
+                self.add(
+                    f"recording rule {name}", f"duplicate recording rule: defined {count} times"
+                )
+
+    # -- PromQL and metrics ---------------------------------------------------------------
+
+    def expr(self, where: str, expr: str, area: Area) -> None:
+        if not expr.strip():
+            self.add(where, "empty PromQL expression")
+            return
+        try:
+            used = metric_names(expr)
+        except (ValueError, TypeError) as err:
+            self.add(where, f"PromQL does not parse: {err} in {expr!r}")
+            return
+        if self.known is None:
+            return
+        allowed = self.known | self.records | frozenset(area.external_metrics)
+        for name, is_regex in used:
+            if is_regex:
+                try:
+                    pattern = re.compile(name)
+                except re.error as err:
+                    self.add(where, f"bad __name__ regex {name!r}: {err}")
+                    continue
+                if not any(pattern.fullmatch(known) for known in allowed):
+                    self.add(
+                        where,
+                        f"__name__=~{name!r} matches no metric an exporter declares, a "
+                        f"recording rule makes, or area {area.name} lists as external",
+                    )
+            elif name not in allowed:
+                self.add(
+                    where,
+                    f"metric {name} is not declared by any exporter, made by a recording "
+                    f"rule, or listed as external by area {area.name}",
+                )
+
+    # -- one area -------------------------------------------------------------------------
+
+    def area(self, area: Area) -> None:
+        where = f"area {area.name}"
+        if not LABEL_NAME.match(area.name):
+            self.add(where, "area name must be a plain identifier (it names files and uids)")
+        if not area.title.strip() or not area.description.strip():
+            self.add(where, "title and description are required")
+        for rule in area.recording_rules:
+            self.recording(area, rule.record, rule.expr, rule.labels)
+        for threshold in area.thresholds:
+            self.threshold(area, threshold)
+        for panel in area.panels:
+            self.panel(f"{where} panel {panel.title!r}", panel, area)
+
+    def recording(
+        self, area: Area, record: str, expr: str, labels: tuple[tuple[str, str], ...]
+    ) -> None:
+        where = f"recording rule {record}"
+        if not RECORD_NAME.match(record):
+            self.add(where, "name must read level:metric:operation (e.g. instance:x:ratio)")
+        self.expr(where, expr, area)
+        self.labels(where, labels)
+
+    def labels(self, where: str, labels: tuple[tuple[str, str], ...]) -> None:
+        for name, _ in labels:
+            if not LABEL_NAME.match(name) or name.startswith("__"):
+                self.add(where, f"bad label name {name!r}")
+        names = Counter(name for name, _ in labels)
+        for name, count in names.items():
+            if count > 1:
+                self.add(where, f"label {name!r} given {count} times")
+
+    def panel(self, where: str, panel: Panel, area: Area) -> None:
+        if not panel.title.strip() or not panel.description.strip():
+            self.add(where, "panel needs a title and a description")
+        self.expr(where, _panel_expr(panel.expr), area)
+
+    def threshold(self, area: Area, t: Threshold) -> None:
+        where = f"alert {t.name}"
+        if not ALERT_NAME.match(t.name):
+            self.add(where, "alert name must be CamelCase letters and digits")
+        if not isinstance(t.team, Team):
+            self.add(where, f"owner team must be one of {', '.join(x.value for x in Team)}")
+        if not t.summary.strip():
+            self.add(where, "missing summary")
+        if not t.description.strip():
+            self.add(where, "missing description")
+        rb = t.runbook
+        for section, text in (
+            ("meaning", rb.meaning),
+            ("impact", rb.impact),
+            ("escalation", rb.escalation),
+        ):
+            if not text.strip():
+                self.add(where, f"runbook section {section} is empty")
+        for section, steps in (("diagnosis", rb.diagnosis), ("mitigation", rb.mitigation)):
+            if not steps or not all(s.strip() for s in steps):
+                self.add(where, f"runbook section {section} needs at least one step")
+        self.labels(where, t.static_labels)
+        for name, _ in t.static_labels:
+            if name in RESERVED_LABELS:
+                self.add(where, f"static label {name!r} is set by the generator")
+        self.panel(f"{where} panel", t.panel, area)
+        if not t.levels:
+            self.add(where, "no levels")
+            return
+        severities = Counter(level.severity for level in t.levels)
+        for severity, count in severities.items():
+            if count > 1:
+                self.add(where, f"severity {severity} given {count} times")
+        self.ordering(where, t)
+        for level in t.levels:
+            self.level(area, t, level)
+
+    def ordering(self, where: str, t: Threshold) -> None:
+        if len(t.levels) < 2:
+            return
+        if t.op in ("==", "!="):
+            self.add(where, f"several levels need an ordering comparison, not {t.op!r}")
+            return
+        ranked = sorted(t.levels, key=lambda lv: lv.severity.rank)
+        for lower, higher in itertools.pairwise(ranked):
+            if lower.severity == higher.severity:
+                continue
+            ok = lower.value < higher.value if t.op in (">", ">=") else lower.value > higher.value
+            if not ok:
+                direction = "lower" if t.op in (">", ">=") else "higher"
+                self.add(
+                    where,
+                    f"{lower.severity} ({lower.value}) must trip before {higher.severity} "
+                    f"({higher.value}): for {t.op!r} its value must be {direction}",
+                )
+
+    def level(self, area: Area, t: Threshold, level: Level) -> None:
+        where = f"alert {t.name} ({level.severity})"
+        if not isinstance(level.severity, Severity):
+            self.add(where, "severity must be a Severity")
+        self.expr(where, t.condition(level), area)
+        if not (0 <= level.for_seconds <= MAX_FOR_SECONDS) or int(level.for_seconds) != (
+            level.for_seconds
+        ):
+            self.add(where, f"for_seconds {level.for_seconds} must be whole seconds in 0..86400")
+        self.cooldown(where, t, level)
+        self.test(where, t, level)
+
+    def cooldown(self, where: str, t: Threshold, level: Level) -> None:
+        routing = self.catalogue.routing
+        if not (60 <= level.cooldown_seconds <= MAX_COOLDOWN_SECONDS):
+            self.add(where, f"cooldown_seconds {level.cooldown_seconds} must be in 60..604800")
+            return
+        if t.name == routing.watchdog_alert:
+            return  # the dead man's switch route takes its heartbeat from the cooldown
+        policy = {p.severity: p for p in routing.severities}.get(level.severity)
+        if policy is not None and level.cooldown_seconds < policy.group_interval_seconds:
+            self.add(
+                where,
+                f"cooldown {level.cooldown_seconds}s is shorter than the {level.severity} "
+                f"group_interval ({policy.group_interval_seconds}s): Alertmanager only "
+                "repeats on a group_interval tick, so it would never be honoured",
+            )
+        if (
+            level.severity == Severity.INFO
+            and level.cooldown_seconds < 86_400
+            and (policy is not None and policy.digest)
+        ):
+            self.add(where, "an info level goes to the daily digest: its cooldown must be ≥ 1d")
+
+    def test(self, where: str, t: Threshold, level: Level) -> None:
+        test = level.test
+        carried = dict(test.labels) | dict(t.static_labels)
+        self.labels(f"{where} test", test.labels)
+        for name in self.catalogue.routing.inhibit_equal:
+            if name != "alertname" and name not in carried:
+                self.add(
+                    where,
+                    f"test labels miss {name!r}, a label of the inhibition equal list: every "
+                    "alert must carry it (add it as a static label where the expression "
+                    "aggregates it away)",
+                )
+        for name, _ in test.labels:
+            if name in RESERVED_LABELS:
+                self.add(where, f"test label {name!r} is set by the generator; leave it out")
+        # Prometheus expands $labels from the series, before rule labels are added.
+        names = frozenset(dict(test.labels))
+        for field, text in (("summary", t.summary), ("description", t.description)):
+            for problem in gotemplate.template_problems(text, names):
+                self.add(where, f"{field}: {problem}")
+        if not trips(test.value, t.op, level.value):
+            self.add(
+                where,
+                f"test value {test.value} does not trip the level ({t.op} {level.value})",
+            )
+        if test.quiet_value is not None and trips(test.quiet_value, t.op, level.value):
+            self.add(where, f"test quiet_value {test.quiet_value} trips the level it should not")
+        if test.interval_seconds <= 0 or test.warmup_seconds < 0:
+            self.add(where, "test interval must be positive and warmup not negative")
+            return
+        if t.name != self.catalogue.routing.watchdog_alert and (not test.firing or not test.quiet):
+            self.add(where, "test needs firing and quiet series")
+        plan = eval_plan(test, level.for_seconds)
+        for kind, series in (("firing", test.firing), ("quiet", test.quiet)):
+            for s in series:
+                self.series(f"{where} {kind} series", s, plan.fire, test.interval_seconds)
+
+    def series(self, where: str, s: TestSeries, horizon: int, step: int) -> None:
+        try:
+            tree = promql_parser.parse(s.series)
+        except (ValueError, TypeError) as err:
+            self.add(where, f"series {s.series!r} does not parse: {err}")
+            return
+        if not isinstance(tree, promql_parser.VectorSelector) or not tree.name:
+            self.add(where, f"series {s.series!r} must be a plain metric{{labels}}")
+        try:
+            samples = series_samples(s.values)
+        except ValueError as err:
+            self.add(where, str(err))
+            return
+        if (samples - 1) * step < horizon:
+            self.add(
+                where,
+                f"series {s.series!r} ends at {(samples - 1) * step}s but the test looks at "
+                f"{horizon}s: give it at least {horizon // step + 1} samples",
+            )
+
+    # -- routing --------------------------------------------------------------------------
+
+    def routing(self, policy: RoutingPolicy) -> None:
+        names = Counter(r.name for r in policy.receivers)
+        for name, count in names.items():
+            if count > 1:
+                self.add(f"receiver {name}", f"defined {count} times")
+        for name in (policy.default_receiver, policy.deadmans_switch_receiver):
+            if name not in names:
+                self.add("routing", f"receiver {name!r} is not defined")
+        routed = {(team, severity) for team, severity, _ in policy.routes}
+        for team, severity, receiver in policy.routes:
+            if receiver not in names:
+                self.add(
+                    "routing", f"route ({team}, {severity}) names unknown receiver {receiver!r}"
+                )
+        pairs = Counter((team, severity) for team, severity, _ in policy.routes)
+        for (team, severity), count in sorted(pairs.items()):
+            if count > 1:
+                self.add("routing", f"({team}, {severity}) is routed {count} times")
+        for severity in Severity:
+            if severity not in {p.severity for p in policy.severities}:
+                self.add("routing", f"no delivery policy for severity {severity}")
+        alerts = {t.name: t for _, t in self.catalogue.thresholds()}
+        if any(t.inhibited_by_target_down for t in alerts.values()) and (
+            policy.target_down_alert not in alerts
+        ):
+            self.add(
+                "routing",
+                f"the target-down alert {policy.target_down_alert!r} is not in the catalogue",
+            )
+        if policy.watchdog_alert not in alerts:
+            self.add(
+                "routing", f"the watchdog alert {policy.watchdog_alert!r} is not in the catalogue"
+            )
+        for name, t in sorted(alerts.items()):
+            if name == policy.watchdog_alert:
+                continue
+            for level in t.levels:
+                if (t.team, level.severity) not in routed:
+                    self.add(
+                        f"alert {name} ({level.severity})",
+                        f"no route for team {t.team} at severity {level.severity}",
+                    )
+
+    def run(self) -> None:
+        self.names()
+        for area in self.catalogue.areas:
+            self.area(area)
+        self.routing(self.catalogue.routing)
+
+
+def problems(catalogue: Catalogue, known_metrics: frozenset[str] | None = None) -> list[str]:
+    """Every problem in ``catalogue``; ``known_metrics`` None skips the metric check."""
+    checker = _Checker(catalogue, known_metrics)
+    checker.run()
+    return checker.problems
+
+
+def validate(
+    catalogue: Catalogue,
+    known_metrics: frozenset[str] | None = None,
+    known: Callable[[], frozenset[str]] = known_metrics_from_exporters,
+) -> Catalogue:
+    """Return ``catalogue`` unchanged, or raise :class:`CatalogueError` listing every problem.
+
+    ``known_metrics`` defaults to what the exporters declare (``known()``).
+    """
+    found = problems(catalogue, known_metrics if known_metrics is not None else known())
+    if found:
+        raise CatalogueError(found)
+    return catalogue
