@@ -27,6 +27,7 @@ from generator.model import (
     format_duration,
     runbook_url,
 )
+from generator.render import MARKER
 
 DATASOURCE_UID = "promfleet-prometheus"
 DATASOURCE_URL_ENV = "PROMFLEET_PROMETHEUS_URL"
@@ -267,7 +268,8 @@ def _dashboard(
                 }
             ]
         },
-        "description": description,
+        # JSON has no comments: the generator's marker rides in the description.
+        "description": f"{description} ({MARKER}: the source is generator/)",
         "editable": False,
         "graphTooltip": 1,
         "links": links,
@@ -389,11 +391,14 @@ def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
         "grafana/provisioning/datasources/prometheus.yaml": env.get_template(
             "grafana_datasource.yaml.j2"
         ).render(
-            uid=DATASOURCE_UID, url_env=DATASOURCE_URL_ENV, scrape_interval=settings.scrape_interval
+            marker=MARKER,
+            uid=DATASOURCE_UID,
+            url_env=DATASOURCE_URL_ENV,
+            scrape_interval=settings.scrape_interval,
         ),
         "grafana/provisioning/dashboards/promfleet.yaml": env.get_template(
             "grafana_dashboards.yaml.j2"
-        ).render(path=f"{CONTAINER_ROOT}/dashboards"),
+        ).render(marker=MARKER, path=f"{CONTAINER_ROOT}/dashboards"),
     }
     for area in catalogue.areas:
         if area.name == "alerts":

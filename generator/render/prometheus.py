@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 
 from generator.model import Catalogue, Settings
+from generator.render import MARKER
 
 _TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -109,6 +110,7 @@ def prometheus_config(
         _env()
         .get_template("prometheus.yml.j2")
         .render(
+            marker=MARKER,
             settings=settings,
             scrape_timeout=timeout,
             rule_files=list(rule_files),

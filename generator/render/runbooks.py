@@ -25,6 +25,7 @@ from generator.model import (
     format_duration,
     runbook_url,
 )
+from generator.render import MARKER
 
 _TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 SECTIONS = ("Meaning", "Impact", "Diagnosis", "Mitigation", "Escalation")
@@ -154,6 +155,7 @@ def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
             raise ValueError(f"alert {threshold.name!r} appears twice in the catalogue")
         out[path] = _tidy(
             template.render(
+                marker=MARKER,
                 t=threshold,
                 area=area,
                 levels=_levels(threshold),
@@ -173,5 +175,7 @@ def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
             }
         )
     rows.sort(key=lambda row: str(row["name"]))
-    out["runbooks/README.md"] = _tidy(env.get_template("runbook_index.md.j2").render(rows=rows))
+    out["runbooks/README.md"] = _tidy(
+        env.get_template("runbook_index.md.j2").render(marker=MARKER, rows=rows)
+    )
     return out
