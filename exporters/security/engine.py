@@ -1,0 +1,403 @@
+"""The security exporter's counting core: decoded blocks of lines in, counters out.
+
+:class:`Engine` is fed complete lines (bytes) per configured log by the tailer, parses
+each once, runs the detectors and keeps the counters the collectors publish. It is
+thread-safe: the tail thread feeds it, scrapes read :meth:`Engine.snapshot`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from exporters.security.detect import (
+    ATTACK_KINDS,
+    SENSITIVE_KINDS,
+    BruteForcePolicy,
+    BruteForceWindow,
+    VerdictCache,
+    scan_sensitive,
+)
+from exporters.security.parse import FieldMap, Parser, Record, make_parser, parse_timestamp
+
+SKIP_REASONS = ("parse_error", "invalid_utf8", "too_long", "truncated")
+AUTH_REASONS = (
+    "bad_password",
+    "unknown_user",
+    "expired_token",
+    "invalid_token",
+    "mfa_failed",
+    "account_locked",
+    "http_401",
+    "other",
+)
+DENIED_CODES = ("401", "403")
+EVENT_CATEGORIES = (
+    "auth_failure",
+    "access_denied",
+    "rate_limited",
+    "attack",
+    "brute_force",
+    "privilege_escalation",
+    "token_revocation",
+    "config_change",
+    "cross_tenant",
+    "sensitive_data",
+)
+ADMIN_ROLES = frozenset({"admin", "administrator", "root", "superuser", "owner", "sysadmin"})
+
+# event value -> category; "role_change" counts only when the new role is an admin one.
+DEFAULT_EVENTS: Mapping[str, str] = MappingProxyType(
+    {
+        **dict.fromkeys(
+            (
+                "auth_failure",
+                "auth_failed",
+                "authentication_failure",
+                "authentication_failed",
+                "login_failed",
+                "login_failure",
+                "invalid_credentials",
+            ),
+            "auth_failure",
+        ),
+        **dict.fromkeys(("access_denied", "forbidden", "permission_denied"), "access_denied"),
+        **dict.fromkeys(("rate_limited", "throttled", "too_many_requests"), "rate_limited"),
+        **dict.fromkeys(("privilege_escalation", "sudo_to_root"), "privilege_escalation"),
+        **dict.fromkeys(
+            ("role_change", "role_changed", "role_granted", "permission_granted", "grant_role"),
+            "role_change",
+        ),
+        **dict.fromkeys(
+            ("token_revoked", "token_revocation", "session_revoked", "api_key_revoked"),
+            "token_revocation",
+        ),
+        **dict.fromkeys(
+            ("config_change", "config_changed", "configuration_changed", "settings_changed"),
+            "config_change",
+        ),
+        **dict.fromkeys(("cross_tenant_access", "tenant_violation"), "cross_tenant"),
+    }
+)
+EVENT_TARGETS = (*EVENT_CATEGORIES, "role_change")
+REASON_ALIASES: Mapping[str, str] = MappingProxyType(
+    {
+        **{r: r for r in AUTH_REASONS},
+        "invalid_password": "bad_password",
+        "wrong_password": "bad_password",
+        "bad_credentials": "bad_password",
+        "invalid_credentials": "bad_password",
+        "no_such_user": "unknown_user",
+        "user_not_found": "unknown_user",
+        "token_expired": "expired_token",
+        "bad_token": "invalid_token",
+        "invalid_signature": "invalid_token",
+        "mfa_required": "mfa_failed",
+        "otp_failed": "mfa_failed",
+        "locked": "account_locked",
+        "locked_out": "account_locked",
+    }
+)
+_STATUS = {
+    **{code: code for code in ("401", "403", "429")},
+    **{int(code): code for code in ("401", "403", "429")},
+}
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """One followed file: its label name, path, format and field mapping."""
+
+    name: str
+    path: str
+    format: str = "json"
+    pattern: str = ""
+    fields: FieldMap = field(default_factory=FieldMap)
+    events: Mapping[str, str] = field(default_factory=lambda: DEFAULT_EVENTS)
+    rotated: tuple[str, ...] = ()  # where copytruncate/rename leave the previous file
+
+    def parser(self) -> Parser:
+        return make_parser(self.format, self.pattern)
+
+
+@dataclass
+class LogCounts:
+    lines: int = 0
+    skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SKIP_REASONS, 0))
+    rotations: dict[str, int] = field(default_factory=lambda: {"rename": 0, "truncate": 0})
+    present: bool = False
+    offset: int = 0
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A consistent copy of every counter, taken under the engine's lock."""
+
+    logs: Mapping[str, LogCounts]
+    auth_failures: Mapping[str, int]
+    denied: Mapping[str, int]
+    rate_limited: int
+    attacks: Mapping[str, int]
+    sensitive: Mapping[str, int]
+    events: Mapping[str, int]
+    privilege_escalations: int
+    token_revocations: int
+    config_changes: int
+    cross_tenant: int
+    brute_force_sources: int
+    brute_force_detections: int
+    brute_force_tracked: int
+    brute_force_evictions: int
+
+
+class Engine:
+    """Parses and counts; ``on_detection(source, when)`` is told of each new brute forcer."""
+
+    def __init__(
+        self,
+        logs: tuple[LogConfig, ...],
+        policy: BruteForcePolicy | None = None,
+        clock: Callable[[], float] = time.time,
+        on_detection: Callable[[str, float], None] | None = None,
+    ) -> None:
+        self.logs = {log.name: log for log in logs}
+        self._parsers = {log.name: log.parser() for log in logs}
+        self.counts = {log.name: LogCounts() for log in logs}
+        self.clock = clock
+        self.on_detection = on_detection
+        self.window = BruteForceWindow(policy or BruteForcePolicy())
+        self.cache = VerdictCache()
+        self.lock = threading.Lock()
+        self.auth_failures = dict.fromkeys(AUTH_REASONS, 0)
+        self.denied = dict.fromkeys(DENIED_CODES, 0)
+        self.attacks = dict.fromkeys(ATTACK_KINDS, 0)
+        self.sensitive = dict.fromkeys(SENSITIVE_KINDS, 0)
+        self.events = dict.fromkeys(EVENT_CATEGORIES, 0)
+        self.rate_limited = 0
+        self.privilege_escalations = 0
+        self.token_revocations = 0
+        self.config_changes = 0
+        self.cross_tenant = 0
+        self._last_time_text: Any = None
+        self._last_time_value: float | None = None
+
+    # Feeding ---------------------------------------------------------------------------
+
+    def skip(self, log: str, reason: str, lines: int = 1) -> None:
+        """Count lines dropped before parsing (too long, lost to a truncation)."""
+        with self.lock:
+            counts = self.counts[log]
+            counts.lines += lines
+            counts.skipped[reason] += lines
+
+    def process(self, log: str, block: bytes) -> None:
+        """Count every line of ``block`` (complete lines, separated by ``\\n``)."""
+        try:
+            text = block.decode("utf-8")
+        except UnicodeDecodeError:
+            self._process_mixed(log, block)
+            return
+        with self.lock:
+            self._process_text(log, text, block, 0)
+
+    def _process_mixed(self, log: str, block: bytes) -> None:
+        good: list[str] = []
+        bad = 0
+        for raw in block.split(b"\n"):
+            try:
+                good.append(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                bad += 1
+        text = "\n".join(good)
+        with self.lock:
+            self._process_text(log, text, text.encode("utf-8"), bad)
+
+    def _process_text(self, log: str, text: str, raw: bytes, invalid_utf8: int) -> None:
+        counts = self.counts[log]
+        if invalid_utf8:
+            counts.lines += invalid_utf8
+            counts.skipped["invalid_utf8"] += invalid_utf8
+        self.events["sensitive_data"] += scan_sensitive(text.lower(), raw, self.sensitive)
+        parse = self._parsers[log]
+        config = self.logs[log]
+        fm = config.fields
+        status_key, event_key = fm.status, fm.event
+        tenant_key, target_key = fm.tenant, fm.target_tenant
+        request_keys, agent_key = fm.request_fields, fm.user_agent
+        verdicts = self.cache.values
+        agents = self.cache.agents
+        seen = errors = 0
+        # The loop below runs once per line: lookups are hoisted, and a line is only
+        # handed to the slower paths when one of its fields is interesting.
+        for line in text.split("\n"):
+            if not line:
+                continue
+            seen += 1
+            record = parse(line)
+            if record is None:
+                if line.isspace():
+                    seen -= 1
+                else:
+                    errors += 1
+                continue
+            get = record.get
+            try:
+                code = _STATUS.get(get(status_key)) if status_key else None
+                event = get(event_key) if event_key else None
+                if code is not None or event is not None:
+                    self._special(record, fm, config.events, code, event)
+                if tenant_key and target_key:
+                    tenant = get(tenant_key)
+                    if tenant:
+                        target = get(target_key)
+                        if target and tenant != target:
+                            self._cross_tenant(tenant, target)
+                found: tuple[str, ...] = ()
+                for key in request_keys:
+                    value = get(key)
+                    if value:
+                        verdict = verdicts.get(value)
+                        if verdict is None:
+                            verdict = self.cache.value(value) if value.__class__ is str else ()
+                        if verdict:
+                            found = found + verdict
+                if agent_key:
+                    agent = get(agent_key)
+                    if agent:
+                        scanner = agents.get(agent)
+                        if scanner is None:
+                            scanner = agent.__class__ is str and self.cache.agent(agent)
+                        if scanner:
+                            found = (*found, "scanner")
+            except TypeError:  # an unhashable value (list, object) where text was expected
+                continue
+            if found:
+                self._attack(found)
+        counts.lines += seen
+        counts.skipped["parse_error"] += errors
+
+    def _attack(self, kinds: tuple[str, ...]) -> None:
+        attacks = self.attacks
+        for kind in set(kinds):
+            attacks[kind] += 1
+        self.events["attack"] += 1
+
+    def _cross_tenant(self, tenant: object, target: object) -> None:
+        if tenant.__class__ is str and target.__class__ is str:
+            self.cross_tenant += 1
+            self.events["cross_tenant"] += 1
+
+    def _special(
+        self,
+        record: Record,
+        fm: FieldMap,
+        events_map: Mapping[str, str],
+        code: str | None,
+        event: object,
+    ) -> None:
+        """A line with a denied/limited status or an event field."""
+        events = self.events
+        failure = ""
+        if code == "429":
+            self.rate_limited += 1
+            events["rate_limited"] += 1
+        elif code is not None:
+            self.denied[code] += 1
+            events["access_denied"] += 1
+            if code == "401":
+                failure = "http_401"
+        if isinstance(event, str):
+            category = events_map.get(event)
+            if category is not None:
+                failure = self._event(category, record, fm) or failure
+        if failure:
+            self._failure(failure, record, fm)
+
+    def _event(self, category: str, record: Record, fm: FieldMap) -> str:
+        """Count one categorised event; returns an auth-failure reason or ``""``."""
+        events = self.events
+        if category == "role_change":
+            role = record.get(fm.role) if fm.role else None
+            if not (isinstance(role, str) and role.lower() in ADMIN_ROLES):
+                return ""
+            category = "privilege_escalation"
+        if category == "auth_failure":
+            reason = record.get(fm.reason) if fm.reason else None
+            label = REASON_ALIASES.get(reason, "other") if isinstance(reason, str) else "other"
+            return label
+        events[category] += 1
+        if category == "privilege_escalation":
+            self.privilege_escalations += 1
+        elif category == "token_revocation":
+            self.token_revocations += 1
+        elif category == "config_change":
+            self.config_changes += 1
+        elif category == "cross_tenant":
+            self.cross_tenant += 1
+        elif category == "rate_limited":
+            self.rate_limited += 1
+        return ""
+
+    def _failure(self, reason: str, record: Record, fm: FieldMap) -> None:
+        self.auth_failures[reason] += 1
+        self.events["auth_failure"] += 1
+        source = record.get(fm.source) if fm.source else None
+        if not (isinstance(source, str) and source and source != "-"):
+            user = record.get(fm.user) if fm.user else None
+            if not (isinstance(user, str) and user and user != "-"):
+                return
+            source = "user:" + user
+        when = self._time(record.get(fm.time) if fm.time else None)
+        if self.window.failure(source, when):
+            self.events["brute_force"] += 1
+            if self.on_detection is not None:
+                self.on_detection(source, when)
+
+    def _time(self, value: Any) -> float:
+        if value is None:
+            return self.clock()
+        if value.__class__ is str and value == self._last_time_text:
+            stamp = self._last_time_value
+        else:
+            stamp = parse_timestamp(value)
+            if value.__class__ is str:
+                self._last_time_text, self._last_time_value = value, stamp
+        return self.clock() if stamp is None else stamp
+
+    # Reading ---------------------------------------------------------------------------
+
+    def expire(self) -> None:
+        with self.lock:
+            self.window.expire(self.clock())
+
+    def snapshot(self) -> Snapshot:
+        with self.lock:
+            now = self.clock()
+            self.window.expire(now)
+            return Snapshot(
+                logs={
+                    name: LogCounts(
+                        c.lines, dict(c.skipped), dict(c.rotations), c.present, c.offset, c.size
+                    )
+                    for name, c in self.counts.items()
+                },
+                auth_failures=dict(self.auth_failures),
+                denied=dict(self.denied),
+                rate_limited=self.rate_limited,
+                attacks=dict(self.attacks),
+                sensitive=dict(self.sensitive),
+                events=dict(self.events),
+                privilege_escalations=self.privilege_escalations,
+                token_revocations=self.token_revocations,
+                config_changes=self.config_changes,
+                cross_tenant=self.cross_tenant,
+                brute_force_sources=self.window.offending(now),
+                brute_force_detections=self.window.detections,
+                brute_force_tracked=len(self.window),
+                brute_force_evictions=self.window.evictions,
+            )
