@@ -453,7 +453,8 @@ def rule_alerts(rules_dir: Path) -> dict[str, list[tuple[str, str]]]:
 
 
 def check_links(root: Path, settings: Settings, alerts: Iterable[str] = ()) -> LinkReport:
-    """Every alert has its runbook; every link in runbooks and rule annotations resolves.
+    """Every alert has its runbook; every link in runbooks, rule annotations and dashboards
+    (dashboard and panel links) resolves.
 
     ``alerts`` adds names (from the catalogue) to those found in ``rules/``.
     """
@@ -472,6 +473,15 @@ def check_links(root: Path, settings: Settings, alerts: Iterable[str] = ()) -> L
         text = path.read_text(encoding="utf-8")
         for link in markdown_links(text):
             checker.check(f"runbooks/{path.name}", link, path.parent)
+    dashboards, _ = read_dashboards(root / "grafana" / "dashboards")
+    for name, dashboard in sorted(dashboards.items()):
+        if not isinstance(dashboard, Mapping):
+            continue
+        holders = [dashboard, *(p for p in dashboard.get("panels", []) if isinstance(p, Mapping))]
+        for holder in holders:
+            for link in holder.get("links", []) or []:
+                if isinstance(link, Mapping) and link.get("url"):
+                    checker.check(f"grafana/dashboards/{name}", str(link["url"]), root)
     return LinkReport(tuple(checker.problems), tuple(sorted(checker.external)), checker.checked)
 
 

@@ -219,3 +219,9 @@ def test_a_fence_written_after_text_is_moved_to_its_own_line() -> None:
 def test_prometheus_template_fields_read_as_placeholders_in_a_runbook() -> None:
     text = "CPU on {{ $labels.instance }} is {{ $value | humanizePercentage }} busy"
     assert runbooks.untemplate(text) == "CPU on `<instance>` is `<value>` busy"
+
+
+def test_dashboard_and_panel_links_are_checked_too(tree: Path) -> None:
+    (tree / "runbooks" / "HostLoadHigh.md").unlink()
+    problems = lint.check_links(tree, SETTINGS).problems
+    assert any(p.startswith("grafana/dashboards/system.json:") for p in problems)
