@@ -337,12 +337,6 @@ class _Checker:
                 f"group_interval ({policy.group_interval_seconds}s): Alertmanager only "
                 "repeats on a group_interval tick, so it would never be honoured",
             )
-        if (
-            level.severity == Severity.INFO
-            and level.cooldown_seconds < 86_400
-            and (policy is not None and policy.digest)
-        ):
-            self.add(where, "an info level goes to the daily digest: its cooldown must be ≥ 1d")
 
     def test(self, where: str, t: Threshold, level: Level) -> None:
         test = level.test

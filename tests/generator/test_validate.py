@@ -97,7 +97,9 @@ def test_a_metric_listed_as_external_by_the_area_is_accepted() -> None:
 
 
 def test_a_name_regex_must_match_at_least_one_known_metric() -> None:
-    good = renamed(MEMORY_HIGH, "RegexOk", signal='{__name__=~"promfleet_.+_scrape_collector_success"}')
+    good = renamed(
+        MEMORY_HIGH, "RegexOk", signal='{__name__=~"promfleet_.+_scrape_collector_success"}'
+    )
     bad = renamed(MEMORY_HIGH, "RegexBad", signal='{__name__=~"nothing_matches_.+"}')
     text = found(with_area(area(good, bad)))
     assert "RegexOk" not in text
@@ -139,12 +141,17 @@ def test_bad_durations_and_cooldowns_are_named() -> None:
     text = found(with_area(area(bad_for, short, under_tick)))
     assert "NegativeFor (warning): for_seconds -5" in text
     assert "ShortCooldown (warning): cooldown_seconds 10 must be in 60..604800" in text
-    assert "UnderGroupInterval (warning): cooldown 120s is shorter than the warning group_interval" in text
+    assert (
+        "UnderGroupInterval (warning): cooldown 120s is shorter than the warning group_interval"
+        in text
+    )
 
 
 def test_missing_texts_runbook_sections_and_owner_are_named() -> None:
     runbook = dataclasses.replace(CPU_HIGH.runbook, meaning="", mitigation=())
-    bad = renamed(CPU_HIGH, "Undocumented", summary="", description=" ", runbook=runbook, team="ops")
+    bad = renamed(
+        CPU_HIGH, "Undocumented", summary="", description=" ", runbook=runbook, team="ops"
+    )
     text = found(with_area(area(bad)))
     for expected in (
         "missing summary",
@@ -208,7 +215,9 @@ def test_an_unrouted_team_and_severity_is_refused() -> None:
         real.routing, routes=tuple(r for r in real.routing.routes if r[1] != Severity.CRITICAL)
     )
     text = "\n".join(problems(dataclasses.replace(real, routing=routing), KNOWN))
-    assert "alert SystemDiskSpaceHigh (critical): no route for team ops at severity critical" in text
+    assert (
+        "alert SystemDiskSpaceHigh (critical): no route for team ops at severity critical" in text
+    )
 
 
 def test_eval_plan_stays_two_intervals_clear_of_the_for_boundary() -> None:
