@@ -1,0 +1,154 @@
+"""The demo service as a real process: chaos on demand, health JSON, and two workers' merged metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from exporters.app import METRICS
+from tests.helpers import (
+    REPO_ROOT,
+    assert_matches_declaration,
+    free_port,
+    promtool_check_metrics,
+    sample_value,
+    scrape,
+)
+
+REQUESTS = "promfleet_app_http_requests_total"
+ITEM = {"method": "GET", "route": "/api/items/{item_id}", "tenant": ""}
+
+
+@contextmanager
+def demo(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``python -m exporters.app.demo`` on a free port; yields its base URL."""
+    port = free_port()
+    full_env = {**os.environ, **(env or {})}
+    full_env["PYTHONPATH"] = str(REPO_ROOT)
+    with tempfile.TemporaryFile() as logs:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "exporters.app.demo", "--port", str(port), *args],
+            cwd=REPO_ROOT,
+            env=full_env,
+            stdout=logs,
+            stderr=logs,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(200):  # bounded: up to 20 s
+                if proc.poll() is not None:
+                    break
+                try:
+                    if scrape(f"{url}/healthz", timeout=1)[0] == 200:
+                        break
+                except OSError:
+                    time.sleep(0.1)
+            if proc.poll() is not None:
+                logs.seek(0)
+                raise AssertionError(f"demo exited: {logs.read().decode(errors='replace')}")
+            yield url
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def post(url: str, body: dict[str, object] | None = None) -> tuple[int, str]:
+    data = json.dumps(body).encode() if body is not None else b""
+    request = urllib.request.Request(url, data=data, method="POST")
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def test_chaos_error_rate_half_fails_exactly_every_other_request() -> None:
+    with demo() as url:
+        assert post(f"{url}/chaos?error_rate=0.5")[0] == 200
+        statuses = [scrape(f"{url}/api/items/{i}")[0] for i in range(10)]
+        text = scrape(f"{url}/metrics")[2]
+    assert statuses.count(500) == 5 and statuses.count(200) == 5
+    assert sample_value(text, REQUESTS, {**ITEM, "status": "5xx"}) == 5
+    assert sample_value(text, REQUESTS, {**ITEM, "status": "2xx"}) == 5
+
+
+def test_failed_logins_jobs_and_health_are_driven_on_demand() -> None:
+    with demo("--job-interval", "0.2") as url:
+        assert post(f"{url}/api/login", {"user": "u", "password": "wrong"})[0] == 401
+        assert post(f"{url}/api/login", {"user": "u", "password": "demo"})[0] == 200
+        assert post(f"{url}/api/jobs/report/run?fail=1")[0] == 202
+        assert post(f"{url}/chaos", {"job_failure_rate": 1, "dependency.redis": False})[0] == 200
+        status, _, body = scrape(f"{url}/healthz")
+        assert (status, json.loads(body)["status"]) == (200, "degraded")
+        assert post(f"{url}/chaos?health=unhealthy")[0] == 200
+        assert scrape(f"{url}/healthz")[0] == 503
+        assert post(f"{url}/chaos?error_rate=7")[0] == 400
+        failures = None
+        for _ in range(50):  # the scheduler runs every 0.2 s; bounded wait for a failed run
+            text = scrape(f"{url}/metrics")[2]
+            labels = {"job_name": "demo-sync", "outcome": "failure"}
+            failures = sample_value(text, "promfleet_app_job_runs_total", labels)
+            if failures:
+                break
+            time.sleep(0.1)
+    logins = "promfleet_app_logins_total"
+    assert sample_value(text, logins, {"outcome": "failure", "reason": "bad_password"}) == 1
+    assert sample_value(text, logins, {"outcome": "success", "reason": "ok"}) == 1
+    runs = "promfleet_app_job_runs_total"
+    assert sample_value(text, runs, {"job_name": "report", "outcome": "failure"}) == 1
+    assert failures is not None and failures >= 1
+    assert promtool_check_metrics(text) == []
+    not_exercised = {
+        "promfleet_app_http_exceptions_total",
+        "promfleet_app_workflows_started_total",
+        "promfleet_app_workflows_completed_total",
+        "promfleet_app_workflows_failed_total",
+        "promfleet_app_workflow_duration_seconds",
+        "promfleet_app_external_requests_total",
+        "promfleet_app_external_request_duration_seconds",
+        "promfleet_app_external_quota_used",
+        "promfleet_app_external_quota_limit",
+        "promfleet_app_deliveries_total",
+    }
+    assert_matches_declaration(text, METRICS, allow_missing=not_exercised)
+
+
+def test_two_worker_processes_publish_one_merged_exposition(tmp_path: Path) -> None:
+    multiproc = tmp_path / "metrics"
+    multiproc.mkdir()
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(multiproc)}
+    pids: dict[str, int] = {}
+    sent = 0
+    with demo("--workers", "2", env=env) as url:
+        for i in range(400):  # a fresh connection each: the kernel spreads them over workers
+            request = urllib.request.Request(
+                f"{url}/api/items/{i}", headers={"Connection": "close"}
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                pid = response.headers["X-Worker-Pid"]
+            pids[pid] = pids.get(pid, 0) + 1
+            sent += 1
+            if len(pids) == 2 and sent >= 20:
+                break
+        texts = [scrape(f"{url}/metrics")[2] for _ in range(4)]
+    assert len(pids) == 2, f"requests reached only worker(s) {sorted(pids)}"
+    # Whichever worker answers /metrics, it counts what both served.
+    for text in texts:
+        assert sample_value(text, REQUESTS, {**ITEM, "status": "2xx"}) == sent
+        count = "promfleet_app_http_request_duration_seconds_count"
+        assert sample_value(text, count, {"method": "GET", "route": "/api/items/{item_id}"}) == sent
+    assert len(list(multiproc.iterdir())) >= 2  # each worker wrote its own files
