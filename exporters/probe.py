@@ -109,7 +109,9 @@ class ProbeTarget:
 
 @dataclass(frozen=True)
 class ProbeConfig:
-    timeout_offset_seconds: float = 0.5
+    # The runtime already keeps its scrape.timeout-offset back from Prometheus' timeout;
+    # this is the extra time kept for building the families after the probe returns.
+    timeout_offset_seconds: float = 0.1
     dependencies_limit: int = 16
 
 
@@ -402,7 +404,7 @@ def parse_targets(value: Any) -> tuple[ProbeTarget, ...]:
 OPTIONS: tuple[Option, ...] = (
     Option("targets", "endpoints to probe: a list of {name, url, ...}", (), parse_targets,
            structured=True),
-    Option("timeout-offset", "kept back from the scrape deadline for the probe's timeout", 0.5,
+    Option("timeout-offset", "kept back from the scrape deadline for the probe's timeout", 0.1,
            parse_duration),
     Option("dependencies.limit", "most dependencies reported per target", 16,
            parse_positive_int),
@@ -413,7 +415,7 @@ OPTIONS: tuple[Option, ...] = (
 
 def config_from(settings: Settings) -> ProbeConfig:
     return ProbeConfig(
-        timeout_offset_seconds=float(settings.get("timeout-offset", 0.5)),
+        timeout_offset_seconds=float(settings.get("timeout-offset", 0.1)),
         dependencies_limit=int(settings.get("dependencies.limit", 16)),
     )
 
