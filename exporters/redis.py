@@ -9,6 +9,7 @@ recorded ``INFO`` text.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -36,6 +37,12 @@ from exporters.targets import SingleFlight, Target, redact, resolve_targets, tar
 from exporters.targets import work_deadline as _work_deadline
 
 NS = "promfleet_redis"
+# No CLIENT SETINFO round trips on connect (driver_info=None on redis-py 7+).
+_NO_SETINFO: dict[str, None] = (
+    {"driver_info": None}
+    if "driver_info" in inspect.signature(AbstractConnection.__init__).parameters
+    else {"lib_name": None, "lib_version": None}
+)
 log = logging.getLogger("promfleet.exporters.redis")
 ROLES = ("master", "slave")
 
@@ -256,8 +263,7 @@ class RedisTarget(Collector):
             retry=Retry(NoBackoff(), 0),  # a dead Redis must cost milliseconds, not seconds
             retry_on_error=[],
             client_name=self.config.client_name,
-            lib_name=None,
-            lib_version=None,
+            **_NO_SETINFO,
             health_check_interval=0,
         )
 

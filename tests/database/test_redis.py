@@ -1,0 +1,288 @@
+"""Redis exporter against real servers: evictions, replication, RDB failure, faults, leaks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from exporters import redis as redis_exporter
+from exporters.redis import RedisConfig, RedisTarget, parse_info
+from exporters.spec import ScrapeContext
+from exporters.targets import Target
+from tests.database.conftest import exposition, scrape_text
+from tests.database.proxy import FaultProxy
+from tests.database.servers import SHARED_REDIS_URL, OwnRedis
+from tests.helpers import declaration_problems, promtool_check_metrics, sample_value
+
+SCHEDULING_GRACE_S = 0.25
+ABSENT_ON_A_LONE_MASTER = (
+    "promfleet_redis_replica_lag_bytes",
+    "promfleet_redis_replica_lag_seconds",
+    "promfleet_redis_master_link_up",
+    "promfleet_redis_master_last_io_seconds",
+    "promfleet_redis_db_keys",
+    "promfleet_redis_db_keys_expiring",
+)
+
+
+def value(text: str, name: str, target: str = "main", **labels: str) -> float | None:
+    return sample_value(text, f"promfleet_redis_{name}", {"target": target, **labels})
+
+
+def collector(url: str, name: str = "main") -> RedisTarget:
+    return RedisTarget(Target(name, url), RedisConfig())
+
+
+def scrape_once(url: str, timeout: float = 5.0) -> str:
+    async def go() -> str:
+        c = collector(url)
+        try:
+            return await scrape_text(c, timeout)
+        finally:
+            await c.close()
+
+    return asyncio.run(go())
+
+
+def test_info_parsing_keeps_fields_and_drops_section_headers() -> None:
+    info = parse_info(
+        "# Server\r\nredis_version:7.0.15\r\n\r\n# Keyspace\r\ndb0:keys=3,expires=1\r\n"
+    )
+    assert info == {"redis_version": "7.0.15", "db0": "keys=3,expires=1"}
+
+
+def test_a_scrape_of_the_shared_server_publishes_the_declared_families() -> None:
+    text = scrape_once(SHARED_REDIS_URL)
+    assert value(text, "up") == 1.0
+    assert value(text, "replication_role", role="master") == 1.0
+    problems = declaration_problems(text, redis_exporter.METRICS,
+                                    allow_missing=ABSENT_ON_A_LONE_MASTER)
+    assert problems == []
+    assert promtool_check_metrics(text) == []
+
+
+def test_filling_past_maxmemory_evicts_keys_and_counts_hits_and_misses(
+    own_redis: OwnRedis,
+) -> None:
+    client = own_redis.client()
+    client.flushall()
+    payload = b"x" * 10_000
+    pipe = client.pipeline(transaction=False)
+    for i in range(1_000):  # 10 MB into a 4 MB maxmemory
+        pipe.set(f"fill:{i}", payload)
+    pipe.execute()
+    client.get("fill:999")
+    client.get("absent-key")
+    text = scrape_once(own_redis.url)
+    assert (value(text, "evicted_keys_total") or 0.0) > 0
+    assert value(text, "memory_max_bytes") == 4 * 1024 * 1024
+    used = value(text, "memory_used_bytes") or 0.0
+    assert 0 < used <= 4 * 1024 * 1024 * 1.1
+    assert (value(text, "keyspace_hits_total") or 0.0) >= 1
+    assert (value(text, "keyspace_misses_total") or 0.0) >= 1
+    keys = value(text, "db_keys", db="db0")
+    assert keys is not None and 0 < keys < 1_000
+
+
+def test_rejected_connections_are_counted_against_maxclients() -> None:
+    server = OwnRedis("--maxclients", "3").start()
+    no_retry = Retry(NoBackoff(), 0)
+
+    async def go() -> tuple[int, str]:
+        c = collector(server.url)
+        try:
+            await scrape_text(c)  # the exporter holds its slot before the others arrive
+            clients = [redis.Redis(port=server.port, socket_timeout=2, retry=no_retry)
+                       for _ in range(6)]
+            refused = 0
+            for client in clients:
+                try:
+                    client.ping()
+                except redis.ConnectionError:
+                    refused += 1
+            text = await scrape_text(c)
+            for client in clients:
+                client.close()
+            return refused, text
+        finally:
+            await c.close()
+
+    try:
+        refused, text = asyncio.run(go())
+    finally:
+        server.stop()
+    assert refused >= 1
+    assert value(text, "max_clients") == 3.0
+    assert (value(text, "rejected_connections_total") or 0.0) >= refused
+
+
+def test_a_replica_reports_its_master_link_going_down(own_redis: OwnRedis) -> None:
+    # Our own server: start the full sync at once instead of after the default 5 s.
+    own_redis.client().config_set("repl-diskless-sync-delay", 0)
+    with FaultProxy("127.0.0.1", own_redis.port) as proxy:
+        replica = OwnRedis("--replicaof", "127.0.0.1", str(proxy.port)).start()
+        try:
+            link = None
+            for _ in range(100):  # the first sync takes a moment; bounded
+                text = scrape_once(replica.url)
+                link = value(text, "master_link_up")
+                if link == 1.0:
+                    break
+                time.sleep(0.1)
+            assert link == 1.0
+            assert value(text, "replication_role", role="slave") == 1.0
+            master = scrape_once(own_redis.url)
+            assert value(master, "connected_replicas") == 1.0
+            assert value(master, "replica_lag_bytes", replica="0") is not None
+            proxy.set("refuse")
+            for _ in range(50):
+                text = scrape_once(replica.url)
+                link = value(text, "master_link_up")
+                if link == 0.0:
+                    break
+                time.sleep(0.1)
+            assert link == 0.0
+        finally:
+            replica.stop()
+
+
+def test_a_failing_rdb_save_is_reported(tmp_path: Path) -> None:
+    doomed = tmp_path / "rdb"
+    doomed.mkdir()
+    server = OwnRedis("--dir", str(doomed)).start()
+    try:
+        client = server.client()
+        doomed.rmdir()  # the server's working directory is gone: a save has nowhere to go
+        client.set("k", "v")
+        with pytest.raises(redis.ResponseError):
+            client.save()
+        client.bgsave()
+        text = ""
+        for _ in range(50):
+            text = scrape_once(server.url)
+            if value(text, "rdb_last_bgsave_ok") == 0.0:
+                break
+            time.sleep(0.1)
+    finally:
+        server.stop()
+    assert value(text, "rdb_last_bgsave_ok") == 0.0
+    assert (value(text, "rdb_changes_since_last_save") or 0.0) >= 1
+
+
+@pytest.mark.parametrize("mode", ["refuse", "reset", "blackhole", "slow"])
+def test_up_drops_to_zero_within_the_deadline_and_returns_without_a_restart(
+    redis_proxy: FaultProxy, mode: str
+) -> None:
+    async def go() -> tuple[float, float, float, float]:
+        c = collector(f"redis://127.0.0.1:{redis_proxy.port}/0")
+        try:
+            first = value(await scrape_text(c, 2.0), "up")
+            redis_proxy.set(mode, delay=0.4)  # type: ignore[arg-type]
+            ctx = ScrapeContext.with_timeout(0.6)
+            text = exposition(await c.collect(ctx))
+            late = time.monotonic() - ctx.deadline
+            down = value(text, "up")
+            redis_proxy.set("pass")
+            again = value(await scrape_text(c, 2.0), "up")
+            return first or -1, down or 0.0, again or -1, late
+        finally:
+            await c.close()
+
+    first, down, again, late = asyncio.run(go())
+    assert (first, down, again) == (1.0, 0.0, 1.0)
+    assert late <= SCHEDULING_GRACE_S, f"scrape outlived its deadline by {late:.3f}s"
+
+
+def test_a_refused_redis_costs_milliseconds_not_retries(redis_proxy: FaultProxy) -> None:
+    redis_proxy.set("refuse")
+
+    async def go() -> tuple[float, float]:
+        c = collector(f"redis://127.0.0.1:{redis_proxy.port}/0")
+        try:
+            ctx = ScrapeContext.with_timeout(5.0)
+            text = exposition(await c.collect(ctx))
+            up = value(text, "up")
+            return -1.0 if up is None else up, ctx.remaining()
+        finally:
+            await c.close()
+
+    up, remaining = asyncio.run(go())
+    assert up == 0.0
+    # With retries on, redis-py would spend seconds of the 5 s here; none is spent.
+    assert remaining > 4.0
+
+
+def test_scrapes_against_a_flapping_target_leak_no_connection(
+    redis_proxy: FaultProxy, unique: str
+) -> None:
+    shared = redis.Redis.from_url(SHARED_REDIS_URL)
+
+    def ours() -> int:
+        return sum(1 for c in shared.client_list() if c.get("name") == unique)
+
+    async def go() -> tuple[set[float], float, int]:
+        c = RedisTarget(Target("main", f"redis://127.0.0.1:{redis_proxy.port}/0"),
+                        RedisConfig(client_name=unique))
+        seen: set[float] = set()
+        try:
+            redis_proxy.flap(0.03)
+            started = time.monotonic()
+            for _ in range(250):  # 1,000 scrapes, 4 at a time
+                texts = await asyncio.gather(*(scrape_text(c, 0.3) for _ in range(4)))
+                seen.update(value(t, "up") or 0.0 for t in texts)
+                if time.monotonic() - started > 60:
+                    break
+            redis_proxy.set("pass")
+            final = value(await scrape_text(c, 3.0), "up") or 0.0
+            return seen, final, await asyncio.to_thread(ours)
+        finally:
+            await c.close()
+
+    seen, final, while_open = asyncio.run(go())
+    assert seen == {0.0, 1.0}
+    assert final == 1.0
+    assert while_open == 1
+    deadline = time.monotonic() + 5
+    while ours() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ours() == 0
+    shared.close()
+
+
+def test_a_canary_password_never_appears_in_metrics_logs_or_errors(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    canary = "Canary-Redis-Pw-7f3a"
+    caplog.set_level(logging.DEBUG)
+    server = OwnRedis("--requirepass", "the-right-one").start()
+
+    async def go() -> list[str]:
+        with FaultProxy("127.0.0.1", server.port) as proxy:
+            c = collector(f"redis://:{canary}@127.0.0.1:{proxy.port}/0")
+            out = [repr(c), repr(c._target)]
+            try:
+                out.append(await scrape_text(c, 1.0))  # WRONGPASS: must not echo it
+                out.append((await c._batch(time.monotonic() + 1.0)).error)
+                proxy.set("reset")
+                out.append((await c._batch(time.monotonic() + 0.5)).error)
+            finally:
+                await c.close()
+            return out
+
+    try:
+        outputs = asyncio.run(go())
+    finally:
+        server.stop()
+    assert value(outputs[2], "up") == 0.0
+    assert outputs[3] != "" and outputs[4] != ""
+    everything = "\n".join(outputs) + "\n".join(
+        f"{r.getMessage()} {r.__dict__}" for r in caplog.records
+    )
+    assert canary not in everything
