@@ -140,7 +140,10 @@ class VerdictCache:
 _MASKED = re.compile(r"[*x#.\-]+|\[?(?:redacted|filtered|masked|hidden|removed)\]?|<redacted>")
 _VALUE = r"[ \t]*[:=][ \t]*\\?[\"']?"
 _SENSITIVE: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("password", re.compile(r"pass(?:word|wd|phrase)?\\?[\"']?" + _VALUE + r"([^\s\"'\\&,;}]{3,})")),
+    (
+        "password",
+        re.compile(r"pass(?:word|wd|phrase)?\\?[\"']?" + _VALUE + r"([^\s\"'\\&,;}]{3,})"),
+    ),
     ("password", re.compile(r"pwd\\?[\"']?" + _VALUE + r"([^\s\"'\\&,;}]{3,})")),
     ("api_key", re.compile(r"key\\?[\"']?" + _VALUE + r"([a-z0-9_\-+/]{16,})")),
     ("api_key", re.compile(r"akia[0-9a-z]{16}(?![0-9a-z])")),
@@ -192,8 +195,8 @@ def scan_sensitive(lowered: str, raw: bytes, counts: dict[str, int]) -> int:
         end = start + len(_CARD_RUN)
         while end < len(mapped) and mapped[end] == 48:
             end += 1
-        for match in _CARD.finditer(raw, max(0, start - 1), min(len(raw), end + 1)):
-            digits = match.group(0).replace(b" ", b"").replace(b"-", b"")
+        for card in _CARD.finditer(raw, max(0, start - 1), min(len(raw), end + 1)):
+            digits = card.group(0).replace(b" ", b"").replace(b"-", b"")
             if 13 <= len(digits) <= 19 and luhn_ok(digits):
                 counts["card_number"] += 1
                 found += 1

@@ -102,7 +102,7 @@ REASON_ALIASES: Mapping[str, str] = MappingProxyType(
         "locked_out": "account_locked",
     }
 )
-_STATUS = {
+_STATUS: dict[object, str] = {
     **{code: code for code in ("401", "403", "429")},
     **{int(code): code for code in ("401", "403", "429")},
 }
@@ -130,6 +130,7 @@ class LogCounts:
     skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SKIP_REASONS, 0))
     rotations: dict[str, int] = field(default_factory=lambda: {"rename": 0, "truncate": 0})
     present: bool = False
+    read_errors: int = 0
     offset: int = 0
     size: int = 0
 
@@ -163,8 +164,10 @@ class Engine:
         logs: tuple[LogConfig, ...],
         policy: BruteForcePolicy | None = None,
         clock: Callable[[], float] = time.time,
-        on_detection: Callable[[str, float], None] | None = None,
+        on_detection: Callable[[str, float], object] | None = None,
+        max_line_chars: int = 65536,
     ) -> None:
+        self.max_line_chars = max_line_chars
         self.logs = {log.name: log for log in logs}
         self._parsers = {log.name: log.parser() for log in logs}
         self.counts = {log.name: LogCounts() for log in logs}
@@ -231,13 +234,17 @@ class Engine:
         request_keys, agent_key = fm.request_fields, fm.user_agent
         verdicts = self.cache.values
         agents = self.cache.agents
-        seen = errors = 0
+        seen = errors = too_long = 0
+        max_len = self.max_line_chars
         # The loop below runs once per line: lookups are hoisted, and a line is only
         # handed to the slower paths when one of its fields is interesting.
         for line in text.split("\n"):
             if not line:
                 continue
             seen += 1
+            if len(line) > max_len:
+                too_long += 1
+                continue
             record = parse(line)
             if record is None:
                 if line.isspace():
@@ -280,6 +287,7 @@ class Engine:
                 self._attack(found)
         counts.lines += seen
         counts.skipped["parse_error"] += errors
+        counts.skipped["too_long"] += too_long
 
     def _attack(self, kinds: tuple[str, ...]) -> None:
         attacks = self.attacks
@@ -382,7 +390,13 @@ class Engine:
             return Snapshot(
                 logs={
                     name: LogCounts(
-                        c.lines, dict(c.skipped), dict(c.rotations), c.present, c.offset, c.size
+                        c.lines,
+                        dict(c.skipped),
+                        dict(c.rotations),
+                        c.present,
+                        c.read_errors,
+                        c.offset,
+                        c.size,
                     )
                     for name, c in self.counts.items()
                 },

@@ -91,7 +91,9 @@ class FieldMap:
         return cls(**values)
 
 
-_scan_json = json.scanner.make_scanner(json.JSONDecoder())
+_scan_json: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
+    json.JSONDecoder()  # type: ignore[arg-type]
+)
 
 
 def parse_json(line: str) -> Record | None:

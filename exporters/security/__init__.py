@@ -1,0 +1,462 @@
+"""The security exporter: access and authentication logs turned into security metrics.
+
+This package owns the exporter's declaration (``METRICS``, ``EXPORTER``), its options
+and its collectors. The work is split by concern: ``parse`` (formats), ``detect``
+(attack patterns, secrets, brute force), ``engine`` (counting), ``tail`` (following
+files), ``denylist`` (the automated response). It is one of the stateful exporters: a
+background thread tails the logs continuously and scrapes read the counters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client.core import Metric
+
+from exporters.security.denylist import DenyList
+from exporters.security.detect import ATTACK_KINDS, SENSITIVE_KINDS, BruteForcePolicy
+from exporters.security.engine import (
+    AUTH_REASONS,
+    DEFAULT_EVENTS,
+    DENIED_CODES,
+    EVENT_CATEGORIES,
+    EVENT_TARGETS,
+    SKIP_REASONS,
+    Engine,
+    LogConfig,
+    Snapshot,
+)
+from exporters.security.parse import FORMATS, FieldMap, make_parser
+from exporters.security.tail import LogFollower, PositionFile, Tailer
+from exporters.spec import (
+    BlockingCollector,
+    Collector,
+    ExporterDef,
+    MetricSpec,
+    Option,
+    OptionError,
+    ScrapeContext,
+    Settings,
+    parse_duration,
+    parse_positive_int,
+    parse_str,
+)
+
+NS = "promfleet_security"
+_STATEFUL = " Counted continuously between scrapes by the log tailer."
+
+
+def _m(name: str, kind: Any, help_text: str, labels: tuple[str, ...] = ()) -> MetricSpec:
+    stateful = _STATEFUL if kind == "counter" else ""
+    return MetricSpec(f"{NS}_{name}", kind, help_text + stateful, labels)
+
+
+METRICS: tuple[MetricSpec, ...] = (
+    _m("log_lines_total", "counter", "Non-blank lines read from each log.", ("log",)),
+    _m(
+        "log_lines_skipped_total",
+        "counter",
+        "Lines skipped, by reason (parse_error, invalid_utf8, too_long, truncated).",
+        ("log", "reason"),
+    ),
+    _m(
+        "log_rotations_total",
+        "counter",
+        "Rotations seen, by kind (rename, truncate).",
+        ("log", "kind"),
+    ),
+    _m("log_read_errors_total", "counter", "Errors opening or reading a log.", ("log",)),
+    _m("log_file_present", "gauge", "1 when the log file exists and is open.", ("log",)),
+    _m("log_offset_bytes", "gauge", "Offset of the last complete line read in the log.", ("log",)),
+    _m("log_size_bytes", "gauge", "Size of the log file at the last read.", ("log",)),
+    _m(
+        "auth_failures_total",
+        "counter",
+        "Authentication failures, by reason (401 responses count as http_401).",
+        ("reason",),
+    ),
+    _m("http_denied_responses_total", "counter", "HTTP 401 and 403 responses.", ("code",)),
+    _m(
+        "rate_limited_total", "counter", "Rate-limited requests (HTTP 429 or a rate_limited event)."
+    ),
+    _m(
+        "attacks_total",
+        "counter",
+        "Requests carrying an attack pattern, by kind, in the URL-decoded path, query, body "
+        "or user agent.",
+        ("kind",),
+    ),
+    _m(
+        "brute_force_sources",
+        "gauge",
+        "Sources with at least the configured failures within the window, now (tracked by "
+        "the log tailer).",
+    ),
+    _m("brute_force_detections_total", "counter", "Times a source started a brute-force run."),
+    _m(
+        "brute_force_tracked_sources",
+        "gauge",
+        "Sources in the bounded brute-force window (tracked by the log tailer).",
+    ),
+    _m(
+        "brute_force_evictions_total",
+        "counter",
+        "Sources dropped from the full brute-force window (the oldest go first).",
+    ),
+    _m(
+        "privilege_escalations_total",
+        "counter",
+        "Privilege escalations (a role or permission raised to an admin one).",
+    ),
+    _m("token_revocations_total", "counter", "Token, session and API key revocations."),
+    _m("config_changes_total", "counter", "Configuration changes."),
+    _m(
+        "cross_tenant_attempts_total",
+        "counter",
+        "Requests by one tenant for another tenant's resource.",
+    ),
+    _m(
+        "sensitive_data_total",
+        "counter",
+        "Secrets written to the logs, by kind (never the secret itself).",
+        ("kind",),
+    ),
+    _m("events_total", "counter", "Security events of every category.", ("category",)),
+    _m("denylist_entries", "gauge", "Sources in the deny-list file now."),
+    _m("denylist_additions_total", "counter", "Sources added to the deny-list."),
+    _m(
+        "denylist_write_errors_total",
+        "counter",
+        "Failed rewrites of the deny-list file.",
+    ),
+    _m("position_write_errors_total", "counter", "Failed rewrites of the position file."),
+)
+
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
+def parse_logs(value: Any) -> tuple[LogConfig, ...]:
+    """The ``logs`` option: a list of ``{name, path, format, pattern, fields, events, rotated}``."""
+    if value is None or value == "":
+        return ()
+    if not isinstance(value, list):
+        raise ValueError("expected a list of logs")
+    out: list[LogConfig] = []
+    for index, entry in enumerate(value):
+        if not isinstance(entry, dict):
+            raise ValueError(f"log {index}: expected a mapping")
+        unknown = set(entry) - {"name", "path", "format", "pattern", "fields", "events", "rotated"}
+        if unknown:
+            raise ValueError(f"log {index}: unknown keys {sorted(unknown)}")
+        name = str(entry.get("name", ""))
+        if not _NAME.fullmatch(name):
+            raise ValueError(f"log {index}: name {name!r} must match {_NAME.pattern}")
+        path = entry.get("path")
+        if not isinstance(path, str) or not path:
+            raise ValueError(f"log {name}: path is required")
+        fmt = str(entry.get("format", "json"))
+        if fmt not in FORMATS:
+            raise ValueError(f"log {name}: format {fmt!r} is not one of {FORMATS}")
+        pattern = str(entry.get("pattern", ""))
+        try:
+            make_parser(fmt, pattern)
+            fields = FieldMap.for_format(fmt, _mapping(entry.get("fields"), f"log {name}: fields"))
+        except ValueError as err:
+            raise ValueError(f"log {name}: {err}") from err
+        events = dict(DEFAULT_EVENTS)
+        for event, category in _mapping(entry.get("events"), f"log {name}: events").items():
+            if category not in EVENT_TARGETS:
+                raise ValueError(f"log {name}: event category {category!r} not in {EVENT_TARGETS}")
+            events[event] = category
+        rotated = entry.get("rotated", [])
+        if isinstance(rotated, str):
+            rotated = [rotated]
+        if not isinstance(rotated, list) or not all(isinstance(r, str) for r in rotated):
+            raise ValueError(f"log {name}: rotated must be a list of paths")
+        out.append(LogConfig(name, path, fmt, pattern, fields, events, tuple(rotated)))
+    names = [log.name for log in out]
+    if len(set(names)) != len(names):
+        raise ValueError("log names must be unique")
+    if len(out) > 32:
+        raise ValueError("at most 32 logs")
+    return tuple(out)
+
+
+def _mapping(value: Any, what: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{what}: expected a mapping")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _start_at(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in ("end", "beginning"):
+        raise ValueError(f"expected end or beginning, got {value!r}")
+    return text
+
+
+def _networks(value: Any) -> tuple[str, ...]:
+    import ipaddress
+
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ValueError("expected a list of networks")
+    out = []
+    for item in items:
+        text = str(item).strip()
+        if text:
+            try:
+                ipaddress.ip_network(text, strict=False)
+            except ValueError as err:
+                raise ValueError(f"bad network {text!r}") from err
+            out.append(text)
+    return tuple(out)
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "logs",
+        "Logs to follow: a list of {name, path, format: json|combined|regex, pattern, fields: "
+        "{source, path, query, body, status, event, user, tenant, target_tenant, user_agent, "
+        "reason, role, time}, events: {event value: category}, rotated: [paths]}.",
+        [],
+        parse_logs,
+        structured=True,
+    ),
+    Option(
+        "start-at", "Where a log with no saved position starts: end or beginning.", "end", _start_at
+    ),
+    Option(
+        "position.file", "File that keeps each log's read position across restarts.", "", parse_str
+    ),
+    Option(
+        "poll-interval",
+        "How often idle logs are checked for new lines.",
+        0.25,
+        parse_duration,
+    ),
+    Option(
+        "line.max-bytes",
+        "Longer lines are skipped and counted as too_long.",
+        65536,
+        parse_positive_int,
+    ),
+    Option(
+        "brute-force.failures",
+        "Failures from one source that make a brute-force run.",
+        5,
+        parse_positive_int,
+    ),
+    Option(
+        "brute-force.window", "Window the brute-force failures must fall in.", 300.0, parse_duration
+    ),
+    Option(
+        "brute-force.max-sources",
+        "Most sources tracked at once (the oldest are evicted).",
+        100_000,
+        parse_positive_int,
+    ),
+    Option(
+        "denylist.file",
+        "nginx deny-list file to write offending sources to (off when empty).",
+        "",
+        parse_str,
+    ),
+    Option("denylist.ttl", "How long a source stays in the deny-list.", 3600.0, parse_duration),
+    Option("denylist.max-entries", "Most entries in the deny-list.", 10_000, parse_positive_int),
+    Option(
+        "denylist.never",
+        "Networks never written to the deny-list.",
+        ("127.0.0.0/8", "::1/128"),
+        _networks,
+        structured=True,
+    ),
+)
+
+
+@dataclass
+class SecurityState:
+    """What ``build`` starts and ``close`` stops: the engine, its tailer and deny-list."""
+
+    engine: Engine
+    tailer: Tailer
+    denylist: DenyList | None
+
+    def snapshot(self) -> Snapshot:
+        return self.engine.snapshot()
+
+    def stop(self) -> None:
+        self.tailer.stop()
+
+
+def _family(name: str, values: Mapping[tuple[str, ...], float]) -> Metric:
+    """A fresh family of ``promfleet_security_<name>`` with one sample per label tuple."""
+    family = _SPECS[name].family()
+    for key, value in values.items():
+        family.add_metric(list(key), value)
+    return family  # type: ignore[no-any-return]
+
+
+_SPECS = {spec.name.removeprefix(NS + "_"): spec for spec in METRICS}
+
+
+class LogsCollector(BlockingCollector):
+    """Tailing health, per configured log::
+
+    promfleet_security_log_lines_total{log="nginx"} 120345.0
+    promfleet_security_log_lines_skipped_total{log="nginx",reason="parse_error"} 3.0
+    promfleet_security_log_rotations_total{log="nginx",kind="rename"} 1.0
+    """
+
+    name = "logs"
+
+    def __init__(self, state: SecurityState) -> None:
+        self.state = state
+
+    def collect_blocking(self, ctx: ScrapeContext) -> Iterable[Metric]:
+        snap = self.state.snapshot()
+        logs = snap.logs
+        yield _family("log_lines_total", {(n,): c.lines for n, c in logs.items()})
+        yield _family(
+            "log_lines_skipped_total",
+            {(n, r): c.skipped[r] for n, c in logs.items() for r in SKIP_REASONS},
+        )
+        yield _family(
+            "log_rotations_total",
+            {(n, k): v for n, c in logs.items() for k, v in c.rotations.items()},
+        )
+        yield _family("log_read_errors_total", {(n,): c.read_errors for n, c in logs.items()})
+        yield _family("log_file_present", {(n,): float(c.present) for n, c in logs.items()})
+        yield _family("log_offset_bytes", {(n,): c.offset for n, c in logs.items()})
+        yield _family("log_size_bytes", {(n,): c.size for n, c in logs.items()})
+        yield _family("position_write_errors_total", {(): self.state.tailer.position_errors})
+
+
+class DetectionsCollector(BlockingCollector):
+    """What the logs say, from small fixed label sets::
+
+    promfleet_security_auth_failures_total{reason="bad_password"} 42.0
+    promfleet_security_attacks_total{kind="sql_injection"} 7.0
+    promfleet_security_brute_force_sources 2.0
+    """
+
+    name = "detections"
+
+    def __init__(self, state: SecurityState) -> None:
+        self.state = state
+
+    def collect_blocking(self, ctx: ScrapeContext) -> Iterable[Metric]:
+        snap = self.state.snapshot()
+        yield _family("auth_failures_total", {(r,): snap.auth_failures[r] for r in AUTH_REASONS})
+        yield _family("http_denied_responses_total", {(c,): snap.denied[c] for c in DENIED_CODES})
+        yield _family("rate_limited_total", {(): snap.rate_limited})
+        yield _family("attacks_total", {(k,): snap.attacks[k] for k in ATTACK_KINDS})
+        yield _family("brute_force_sources", {(): snap.brute_force_sources})
+        yield _family("brute_force_detections_total", {(): snap.brute_force_detections})
+        yield _family("brute_force_tracked_sources", {(): snap.brute_force_tracked})
+        yield _family("brute_force_evictions_total", {(): snap.brute_force_evictions})
+        yield _family("privilege_escalations_total", {(): snap.privilege_escalations})
+        yield _family("token_revocations_total", {(): snap.token_revocations})
+        yield _family("config_changes_total", {(): snap.config_changes})
+        yield _family("cross_tenant_attempts_total", {(): snap.cross_tenant})
+        yield _family("sensitive_data_total", {(k,): snap.sensitive[k] for k in SENSITIVE_KINDS})
+        yield _family("events_total", {(c,): snap.events[c] for c in EVENT_CATEGORIES})
+
+
+class DenyListCollector(BlockingCollector):
+    """The automated response::
+
+    promfleet_security_denylist_entries 3.0
+    promfleet_security_denylist_additions_total 5.0
+    """
+
+    name = "denylist"
+
+    def __init__(self, state: SecurityState) -> None:
+        self.state = state
+
+    def collect_blocking(self, ctx: ScrapeContext) -> Iterable[Metric]:
+        deny = self.state.denylist
+        yield _family("denylist_entries", {(): len(deny) if deny is not None else 0})
+        yield _family("denylist_additions_total", {(): deny.additions if deny is not None else 0})
+        yield _family("denylist_write_errors_total", {(): deny.write_errors if deny is not None else 0})
+
+
+def start(settings: Settings) -> SecurityState:
+    """Build the engine, the deny-list and the tailer from settings, and start tailing."""
+    logs: tuple[LogConfig, ...] = settings["logs"]
+    policy = BruteForcePolicy(
+        failures=settings["brute-force.failures"],
+        window_seconds=settings["brute-force.window"],
+        max_sources=settings["brute-force.max-sources"],
+    )
+    if policy.window_seconds <= 0:
+        raise OptionError("brute-force.window: must be more than zero")
+    denylist = None
+    if settings["denylist.file"]:
+        denylist = DenyList(
+            settings["denylist.file"],
+            ttl_seconds=settings["denylist.ttl"],
+            max_entries=settings["denylist.max-entries"],
+            never=settings["denylist.never"],
+        )
+    engine = Engine(
+        logs,
+        policy,
+        on_detection=(lambda source, when: denylist.add(source, when)) if denylist is not None else None,
+        max_line_chars=settings["line.max-bytes"],
+    )
+    positions = PositionFile(settings["position.file"]) if settings["position.file"] else None
+    saved = positions.load() if positions else {}
+    followers = [
+        LogFollower(
+            log,
+            engine,
+            max_line_bytes=settings["line.max-bytes"],
+            start_at_end=settings["start-at"] == "end",
+            saved=saved.get(log.name),
+        )
+        for log in logs
+    ]
+    tailer = Tailer(
+        engine,
+        followers,
+        poll_seconds=max(0.01, settings["poll-interval"]),
+        positions=positions,
+        housekeeping=denylist.flush if denylist is not None else None,
+    )
+    tailer.run_once()  # the first pass before the first scrape: files open, positions taken
+    if denylist is not None:
+        denylist.flush()
+    tailer.start()
+    return SecurityState(engine, tailer, denylist)
+
+
+def build(settings: Settings) -> Sequence[Collector]:
+    state = start(settings)
+    return (LogsCollector(state), DetectionsCollector(state), DenyListCollector(state))
+
+
+def close(collectors: Sequence[Collector]) -> None:
+    for collector in collectors:
+        if isinstance(collector, LogsCollector):
+            collector.state.stop()
+            return
+
+
+EXPORTER = ExporterDef(
+    name="security",
+    namespace=NS,
+    description="Access and authentication logs turned into security metrics (tailed "
+    "continuously).",
+    metrics=METRICS,
+    options=OPTIONS,
+    build=build,
+    close=close,
+    default_port=9105,
+)
