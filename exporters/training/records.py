@@ -50,6 +50,7 @@ class JobRecord:
     started_at: float | None = None
     ended_at: float | None = None
     gpus: tuple[int, ...] = ()
+    eval_metric_name: str | None = None  # for people: never a label
 
     kind = "job"
 
@@ -160,6 +161,12 @@ def _name(value: Any, field: str, strings: bool) -> str:
     return value
 
 
+def _text(value: Any, field: str, strings: bool) -> str:
+    if not isinstance(value, str) or len(value) > 200:
+        raise _Invalid(f"{field}: expected text of at most 200 characters")
+    return value
+
+
 def _choice(choices: tuple[str, ...]) -> Callable[[Any, str, bool], str]:
     def parse(value: Any, field: str, strings: bool) -> str:
         if value not in choices:
@@ -206,6 +213,7 @@ _FIELDS: dict[str, tuple[_Field, ...]] = {
         ("started_at", _NON_NEGATIVE, False),
         ("ended_at", _NON_NEGATIVE, False),
         ("gpus", _gpus, False),
+        ("eval_metric_name", _text, False),
     ),
     "model": (
         ("model", _name, True),

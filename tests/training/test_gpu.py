@@ -1,0 +1,130 @@
+"""The NVML GPU collector against a fake NVML library: values, missing drivers, lost GPUs."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from exporters.training.gpu import GpuCollector
+from tests.training.fake_nvml import (
+    NVML_ERROR_DRIVER_NOT_LOADED,
+    NVML_ERROR_LIBRARY_NOT_FOUND,
+    NVML_ERROR_NO_PERMISSION,
+    FakeGpu,
+    FakeNvml,
+    NVMLError,
+)
+from tests.training.families import collect, exposition, value
+
+NS = "promfleet_training"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_each_gpu_reports_utilisation_memory_temperature_and_power_in_base_units() -> None:
+    nvml = FakeNvml(gpus=[FakeGpu(utilisation_percent=87), FakeGpu(temperature=91, memory_used=1)])
+    families = collect(GpuCollector(nvml))
+    assert value(families, f"{NS}_gpu_devices") == 2
+    assert value(families, f"{NS}_gpu_utilisation_ratio", {"gpu": "0"}) == pytest.approx(0.87)
+    assert value(families, f"{NS}_gpu_memory_used_bytes", {"gpu": "0"}) == 10 * 2**30
+    assert value(families, f"{NS}_gpu_memory_total_bytes", {"gpu": "1"}) == 80 * 2**30
+    assert value(families, f"{NS}_gpu_memory_used_bytes", {"gpu": "1"}) == 1
+    assert value(families, f"{NS}_gpu_temperature_celsius", {"gpu": "1"}) == 91
+    assert value(families, f"{NS}_gpu_power_watts", {"gpu": "0"}) == 250
+    assert value(families, f"{NS}_gpu_info", {"gpu": "0", "name": "NVIDIA Fake 80GB"}) == 1
+    assert "gpu_unavailable_info" not in exposition(families)
+
+
+def test_a_board_that_cannot_report_power_still_reports_everything_else() -> None:
+    nvml = FakeNvml(gpus=[FakeGpu(power_milliwatts=None)])
+    families = collect(GpuCollector(nvml))
+    assert value(families, f"{NS}_gpu_power_watts", {"gpu": "0"}) is None
+    assert value(families, f"{NS}_gpu_temperature_celsius", {"gpu": "0"}) == 60
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (NVML_ERROR_LIBRARY_NOT_FOUND, "library_not_found"),
+        (NVML_ERROR_DRIVER_NOT_LOADED, "driver_not_loaded"),
+        (NVML_ERROR_NO_PERMISSION, "no_permission"),
+        (999, "nvml_error"),
+    ],
+)
+def test_a_host_without_a_working_driver_says_why_and_is_not_an_error(
+    error: int, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    collector = GpuCollector(FakeNvml(init_error=error))
+    with caplog.at_level(logging.INFO, logger="promfleet.exporters.training"):
+        families = collect(collector)  # does not raise: the collector succeeds
+        collect(collector)
+    assert value(families, f"{NS}_gpu_devices") == 0
+    assert value(families, f"{NS}_gpu_unavailable_info", {"reason": reason}) == 1
+    lines = [r for r in caplog.records if r.getMessage() == "no GPU metrics"]
+    assert len(lines) == 1, "the reason is logged once, not on every scrape"
+    assert lines[0].fields["reason"] == reason  # type: ignore[attr-defined]
+
+
+def test_nvml_that_sees_no_gpu_reports_no_devices() -> None:
+    families = collect(GpuCollector(FakeNvml(gpus=[])))
+    assert value(families, f"{NS}_gpu_devices") == 0
+    assert value(families, f"{NS}_gpu_unavailable_info", {"reason": "no_devices"}) == 1
+
+
+def test_a_disabled_collector_never_touches_nvml() -> None:
+    nvml = FakeNvml(gpus=[FakeGpu()])
+    families = collect(GpuCollector(nvml, enabled=False))
+    assert nvml.init_calls == 0
+    assert value(families, f"{NS}_gpu_unavailable_info", {"reason": "disabled"}) == 1
+
+
+def test_a_failed_initialisation_is_retried_only_after_the_retry_interval() -> None:
+    clock = Clock()
+    nvml = FakeNvml(init_error=NVML_ERROR_DRIVER_NOT_LOADED, gpus=[FakeGpu()])
+    collector = GpuCollector(nvml, retry_s=60, clock=clock)
+    collect(collector)
+    collect(collector)
+    assert nvml.init_calls == 1
+    nvml.init_error = None  # the driver got loaded
+    clock.now += 61
+    families = collect(collector)
+    assert nvml.init_calls == 2
+    assert value(families, f"{NS}_gpu_devices") == 1
+    assert "gpu_unavailable_info" not in exposition(families)
+
+
+def test_a_gpu_lost_mid_scrape_fails_the_collector_loudly() -> None:
+    nvml = FakeNvml(gpus=[FakeGpu(lost=True)])
+    with pytest.raises(NVMLError):
+        collect(GpuCollector(nvml))
+
+
+def test_close_shuts_nvml_down_once() -> None:
+    nvml = FakeNvml(gpus=[FakeGpu()])
+    collector = GpuCollector(nvml)
+    collect(collector)
+    collector.close()
+    collector.close()
+    assert nvml.shutdown_calls == 1
+
+
+def test_the_real_nvml_binding_either_reports_gpus_or_says_why_there_are_none() -> None:
+    collector = GpuCollector()  # the installed nvidia-ml-py, against this host's driver
+    families = collect(collector)
+    devices = value(families, f"{NS}_gpu_devices")
+    assert devices is not None
+    if devices == 0:
+        text = exposition(families)
+        assert f"{NS}_gpu_unavailable_info{{reason=" in text
+    else:
+        for index in range(int(devices)):
+            total = value(families, f"{NS}_gpu_memory_total_bytes", {"gpu": str(index)})
+            assert total is not None and total > 0
+    collector.close()
