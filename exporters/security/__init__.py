@@ -382,9 +382,12 @@ class DenyListCollector(BlockingCollector):
 
     def collect_blocking(self, ctx: ScrapeContext) -> Iterable[Metric]:
         deny = self.state.denylist
-        yield _family("denylist_entries", {(): len(deny) if deny is not None else 0})
-        yield _family("denylist_additions_total", {(): deny.additions if deny is not None else 0})
-        yield _family("denylist_write_errors_total", {(): deny.write_errors if deny is not None else 0})
+        entries, additions, errors = (
+            (len(deny), deny.additions, deny.write_errors) if deny is not None else (0, 0, 0)
+        )
+        yield _family("denylist_entries", {(): entries})
+        yield _family("denylist_additions_total", {(): additions})
+        yield _family("denylist_write_errors_total", {(): errors})
 
 
 def start(settings: Settings) -> SecurityState:
@@ -408,7 +411,7 @@ def start(settings: Settings) -> SecurityState:
     engine = Engine(
         logs,
         policy,
-        on_detection=(lambda source, when: denylist.add(source, when)) if denylist is not None else None,
+        on_detection=denylist.add if denylist is not None else None,
         max_line_chars=settings["line.max-bytes"],
     )
     positions = PositionFile(settings["position.file"]) if settings["position.file"] else None

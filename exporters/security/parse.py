@@ -35,7 +35,7 @@ Record = dict[str, Any]
 Parser = Callable[[str], "Record | None"]
 
 _DEFAULT_FIELDS: dict[str, dict[str, str]] = {
-    "json": {name: name for name in LOGICAL_FIELDS},
+    "json": {**{name: name for name in LOGICAL_FIELDS}, "source": "ip"},
     "combined": {
         "source": "remote_addr",
         "path": "path",

@@ -1,0 +1,195 @@
+"""The counting engine: a million lines with a known answer, and counts that add up."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exporters.security.detect import BruteForcePolicy
+from exporters.security.engine import DEFAULT_EVENTS, SKIP_REASONS, Engine, LogConfig
+from exporters.security.parse import FieldMap
+
+T0 = 1_714_560_000  # 2024-05-01T10:40:00Z
+
+
+def json_log(name: str = "app") -> LogConfig:
+    return LogConfig(name, "/unused", "json", fields=FieldMap.for_format("json"))
+
+
+def feed(engine: Engine, data: bytes, log: str = "app", block: int = 1 << 20) -> None:
+    """Feed complete lines in blocks, as the tailer does."""
+    start = 0
+    while start < len(data):
+        end = data.rfind(b"\n", start, start + block)
+        end = len(data) - 1 if end == -1 else end
+        engine.process(log, data[start : end + 1])
+        start = end + 1
+
+
+def line(**fields: object) -> str:
+    return json.dumps(fields, separators=(",", ":"))
+
+
+# One period of 20 lines with known contributions; the million-line log repeats it.
+PERIOD = [
+    line(time=T0, ip="10.0.0.1", path="/api/v1/items/1", query="page=1", status=200, ua="Mozilla/5.0"),
+    line(time=T0, ip="10.0.0.2", path="/api/v1/items/2", status=200, user_agent="curl/8.0"),
+    line(time=T0, ip="10.0.0.3", path="/login", status=401),
+    line(time=T0, ip="10.0.0.4", path="/admin", status=403),
+    line(time=T0, ip="10.0.0.5", path="/api", status=429),
+    line(time=T0, ip="10.0.0.6", path="/q", query="id=1%27%20UNION%20SELECT%201--", status=200),
+    line(time=T0, ip="10.0.0.7", path="/../../etc/passwd", status=404),
+    line(time=T0, ip="10.0.0.8", path="/", user_agent="sqlmap/1.7", status=200),
+    line(time=T0, ip="10.0.0.9", event="login_failed", reason="wrong_password", user="bob"),
+    line(time=T0, ip="10.0.0.9", event="role_changed", role="admin", user="bob"),
+    line(time=T0, ip="10.0.0.9", event="role_changed", role="viewer", user="bob"),
+    line(time=T0, event="token_revoked", user="bob"),
+    line(time=T0, event="config_changed", user="ops"),
+    line(time=T0, ip="10.0.0.10", tenant="acme", target_tenant="globex", path="/t/globex"),
+    line(time=T0, ip="10.0.0.10", tenant="acme", target_tenant="acme", path="/t/acme"),
+    line(time=T0, msg="user signup", body="password=hunter22&card=4111111111111111"),
+    "this is not json",
+    '{"unterminated": ',
+    "",  # blank: not a line
+    line(time=T0, ip="10.0.0.11", path="/search", query="q=%3Cscript%3E", status=200),
+]
+PERIODS = 50_000  # 20 x 50,000 = 1,000,000 physical lines, 950,000 non-blank
+
+
+@pytest.mark.slow
+def test_a_million_lines_give_exactly_the_known_counts() -> None:
+    engine = Engine(
+        (json_log(),), BruteForcePolicy(failures=5, window_seconds=300), clock=lambda: T0 + 1.0
+    )
+    data = ("\n".join(PERIOD * PERIODS) + "\n").encode()
+    feed(engine, data)
+    snap = engine.snapshot()
+    n = PERIODS
+    assert snap.logs["app"].lines == 19 * n
+    assert snap.logs["app"].skipped == {**dict.fromkeys(SKIP_REASONS, 0), "parse_error": 2 * n}
+    assert snap.denied == {"401": n, "403": n}
+    assert snap.rate_limited == n
+    assert snap.auth_failures["http_401"] == n
+    assert snap.auth_failures["bad_password"] == n
+    assert sum(snap.auth_failures.values()) == 2 * n
+    assert snap.attacks == {
+        "sql_injection": n,
+        "xss": n,
+        "path_traversal": n,
+        "command_injection": 0,
+        "auth_bypass": 0,
+        "scanner": n,
+    }
+    assert snap.privilege_escalations == n
+    assert snap.token_revocations == n
+    assert snap.config_changes == n
+    assert snap.cross_tenant == n
+    assert snap.sensitive["password"] == n
+    assert snap.sensitive["card_number"] == n
+    # 10.0.0.3 and 10.0.0.9 fail once per period, all at the same second: each crosses 5
+    # failures once and then stays offending (no second detection while it goes on).
+    assert snap.brute_force_detections == 2
+    assert snap.brute_force_tracked == 2
+    assert snap.brute_force_sources == 2
+    assert snap.events["attack"] == 4 * n
+    assert snap.events["brute_force"] == 2
+
+
+def test_blocks_cut_anywhere_between_lines_give_the_same_counts() -> None:
+    data = ("\n".join(PERIOD * 50) + "\n").encode()
+    whole, pieces = Engine((json_log(),)), Engine((json_log(),))
+    feed(whole, data)
+    feed(pieces, data, block=97)
+    assert whole.snapshot() == pieces.snapshot()
+
+
+def test_invalid_utf8_and_too_long_lines_are_counted_by_reason_and_the_rest_still_count() -> None:
+    engine = Engine((json_log(),), max_line_chars=200)
+    data = b"\n".join(
+        [
+            line(status=401, ip="10.0.0.1").encode(),
+            b'{"status": 403, "ip": "\xff\xfe"}',
+            line(status=403, path="x" * 300).encode(),
+            line(status=429).encode(),
+        ]
+    )
+    engine.process("app", data + b"\n")
+    snap = engine.snapshot()
+    assert snap.logs["app"].lines == 4
+    assert snap.logs["app"].skipped["invalid_utf8"] == 1
+    assert snap.logs["app"].skipped["too_long"] == 1
+    assert snap.denied == {"401": 1, "403": 0}
+    assert snap.rate_limited == 1
+
+
+def test_custom_field_names_and_event_names_come_from_the_config() -> None:
+    fields = FieldMap.for_format("json", {"source": "client", "event": "action", "status": "code"})
+    events = {**DEFAULT_EVENTS, "sso_denied": "auth_failure", "grant": "privilege_escalation"}
+    engine = Engine((LogConfig("sso", "/unused", "json", fields=fields, events=events),))
+    engine.process(
+        "sso",
+        b'{"client": "10.1.1.1", "action": "sso_denied"}\n{"action": "grant"}\n{"code": "401"}\n',
+    )
+    snap = engine.snapshot()
+    assert snap.auth_failures["other"] == 1
+    assert snap.auth_failures["http_401"] == 1
+    assert snap.privilege_escalations == 1
+
+
+def test_the_offending_sources_gauge_follows_the_clock() -> None:
+    now = [float(T0)]
+    engine = Engine(
+        (json_log(),), BruteForcePolicy(failures=3, window_seconds=60), clock=lambda: now[0]
+    )
+    detected: list[str] = []
+    engine.on_detection = lambda source, when: detected.append(source)
+    text = "".join(line(ip="192.0.2.7", status=401, time=T0 + i) + "\n" for i in range(3))
+    engine.process("app", text.encode())
+    assert detected == ["192.0.2.7"]
+    now[0] = T0 + 30
+    assert engine.snapshot().brute_force_sources == 1
+    now[0] = T0 + 61
+    assert engine.snapshot().brute_force_sources == 0
+
+
+LINES = st.one_of(
+    st.text(max_size=120).map(lambda s: s.replace("\n", " ").encode("utf-8", "surrogatepass")),
+    st.binary(max_size=120).map(lambda b: b.replace(b"\n", b" ")),
+    st.dictionaries(
+        st.sampled_from(["ip", "status", "event", "path", "query", "tenant", "target_tenant"]),
+        st.one_of(
+            st.integers(),
+            st.text(max_size=30),
+            st.sampled_from([401, 403, 429, "login_failed", "role_changed", "../etc/passwd"]),
+            st.lists(st.integers(), max_size=2),
+            st.none(),
+        ),
+    ).map(lambda d: json.dumps(d).encode()),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(LINES, max_size=40))
+def test_any_bytes_are_counted_without_raising_and_the_counts_add_up(lines: list[bytes]) -> None:
+    engine = Engine((json_log(),))
+    engine.process("app", b"\n".join(lines) + b"\n")
+    snap = engine.snapshot()
+    expected_lines = invalid = 0
+    for raw in lines:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            invalid += 1
+            continue
+        expected_lines += bool(text) and not text.isspace()
+    counts = snap.logs["app"]
+    assert counts.lines == expected_lines + invalid
+    assert counts.skipped["invalid_utf8"] == invalid
+    parsed = counts.lines - sum(counts.skipped.values())
+    assert parsed >= 0
+    assert sum(snap.denied.values()) + snap.rate_limited <= parsed
+    assert snap.events["attack"] <= parsed
+    assert sum(snap.auth_failures.values()) == snap.events["auth_failure"]
