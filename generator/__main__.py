@@ -33,6 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent
 OWNED_DIRS = ("rules", "alertmanager", "grafana", "runbooks", "compose")
 
 
+# libyaml's safe loader parses back large outputs ten times faster than the pure-Python one.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class OutputError(ValueError):
     """Rendered output that cannot be written: empty, unparsable, unmarked, or clashing."""
 
@@ -72,7 +76,7 @@ def check_output(path: str, text: str) -> list[str]:
     suffix = Path(path).suffix
     try:
         if suffix in (".yml", ".yaml"):
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_YAML_LOADER)
             if not data:
                 problems.append(f"{path}: YAML parses to nothing")
         elif suffix == ".json" and not json.loads(text):
