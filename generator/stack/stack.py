@@ -351,6 +351,10 @@ class Stack:
                   "--storage.tsdb.retention.time=1d",
                   f"--web.listen-address={self.address('prometheus')}",
                   "--web.enable-lifecycle",
+                  # An alert that fires before Alertmanager is discovered (about 5 s)
+                  # is dropped; resending each evaluation delivers it at once after.
+                  f"--rules.alert.resend-delay="
+                  f"{self.settings.get('evaluation_interval', '5s')}",
                   "--log.format=json"),
             ready_url=f"{self.prometheus_url}/-/ready",
             url=self.prometheus_url,

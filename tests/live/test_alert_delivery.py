@@ -85,12 +85,13 @@ def stack(live_stack: StartLiveStack, twin: tuple[Threshold, ReplayExporter]) ->
     return live
 
 
-def _assert_runbook_resolves(delivery: Delivery) -> None:
+def _assert_runbook_resolves(stack: LiveStack, delivery: Delivery) -> None:
     url = delivery.annotations.get("runbook_url", "")
     assert url, f"{delivery.name} has no runbook_url: {delivery.annotations}"
     name = PurePosixPath(urllib.parse.urlparse(url).path).name
     assert name == f"{delivery.name}.md"
     assert (REPO_ROOT / "runbooks" / name).is_file(), f"{url} names no file in runbooks/"
+    assert (stack.out_dir / "runbooks" / name).is_file(), f"{url}: not rendered"
 
 
 def test_a_critical_alert_inhibits_its_warning_twin_on_the_same_instance(
@@ -101,7 +102,7 @@ def test_a_critical_alert_inhibits_its_warning_twin_on_the_same_instance(
                                     severity="critical", instance=replay.address)
     assert critical.receiver == expected_receiver(catalogue, threshold.team, "critical")
     assert critical.labels["team"] == threshold.team
-    _assert_runbook_resolves(critical)
+    _assert_runbook_resolves(stack, critical)
 
     # The warning is true too: Prometheus fires it, Alertmanager holds it back.
     selector = (f'ALERTS{{alertname="{threshold.name}",severity="warning",'
@@ -151,4 +152,4 @@ def test_a_stopped_exporter_pages_its_team_with_severity_and_a_runbook_that_exis
     assert severity in {level.severity.value for level in threshold.levels}
     assert delivery.labels["team"] == threshold.team
     assert delivery.receiver == expected_receiver(catalogue, threshold.team, severity)
-    _assert_runbook_resolves(delivery)
+    _assert_runbook_resolves(stack, delivery)
