@@ -296,6 +296,12 @@ class PostgresTarget(Collector):
     async def close(self) -> None:
         await self._discard()
 
+    def close_now(self) -> None:
+        """Synchronous close for shutdown: ends the session without awaiting."""
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.closed:
+            conn.pgconn.finish()
+
     # --- one batch -------------------------------------------------------------------
 
     async def _batch(self, deadline: float) -> Snapshot:
@@ -350,10 +356,10 @@ class PostgresTarget(Collector):
             return
         self._was_up = healthy
         if healthy:
-            log.info("target up", extra={"target": self.target})
+            log.info("target up", extra={"fields": {"target": self.target}})
         else:
             log.warning("target scrape failed",
-                        extra={"target": self.target, "error": snap.error})
+                        extra={"fields": {"target": self.target, "error": snap.error}})
 
 
 def _first_line(err: BaseException) -> str:
@@ -514,10 +520,11 @@ def probe(settings: Settings, name: str, collectors: Sequence[Collector]) -> Seq
     raise KeyError(name)
 
 
-async def close(collectors: Sequence[Collector]) -> None:
+def close(collectors: Sequence[Collector]) -> None:
+    """Called by the runtime at shutdown, outside any await: close without waiting."""
     for collector in collectors:
         if isinstance(collector, PostgresTarget):
-            await collector.close()
+            collector.close_now()
 
 
 def _check_options() -> None:

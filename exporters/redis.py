@@ -275,6 +275,13 @@ class RedisTarget(Collector):
     async def close(self) -> None:
         await self._discard()
 
+    def close_now(self) -> None:
+        """Synchronous close for shutdown: drops the socket without awaiting."""
+        conn, self._conn = self._conn, None
+        writer = getattr(conn, "_writer", None)
+        if writer is not None:
+            writer.close()
+
     async def _batch(self, deadline: float) -> Snapshot:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -311,10 +318,10 @@ class RedisTarget(Collector):
         if snap.up != self._was_up:
             self._was_up = snap.up
             if snap.up:
-                log.info("target up", extra={"target": self.target})
+                log.info("target up", extra={"fields": {"target": self.target}})
             else:
                 log.warning("target scrape failed",
-                            extra={"target": self.target, "error": snap.error})
+                            extra={"fields": {"target": self.target, "error": snap.error}})
         return families(self.target, snap, self.config)
 
 
@@ -348,10 +355,11 @@ def probe(settings: Settings, name: str, collectors: Sequence[Collector]) -> Seq
     raise KeyError(name)
 
 
-async def close(collectors: Sequence[Collector]) -> None:
+def close(collectors: Sequence[Collector]) -> None:
+    """Called by the runtime at shutdown, outside any await: close without waiting."""
     for collector in collectors:
         if isinstance(collector, RedisTarget):
-            await collector.close()
+            collector.close_now()
 
 
 EXPORTER = ExporterDef(
