@@ -338,7 +338,7 @@ def _inhibited_by(url: str, labels: Labels, want: bool) -> bool:
         mine = [a for a in alerts if a["labels"] == dict(labels)]
         assert len(mine) == 1, mine
         state = bool(mine[0]["status"]["inhibitedBy"])
-        if (want and state) or (not want and state) or time.monotonic() > deadline:
+        if state or time.monotonic() > deadline:  # muted shows up; unmuted must stay
             return state
         time.sleep(0.2)
 
