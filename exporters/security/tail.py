@@ -266,6 +266,13 @@ class LogFollower:
             fh = open(self.config.path, "rb")  # noqa: SIM115 - kept open while following
         except FileNotFoundError:
             self.counts.present = False
+            if self.first_open:
+                # Absent at start: whatever appears later is new, read from its start;
+                # a file we had been reading may have been rotated away meanwhile.
+                self.first_open = False
+                saved, self.saved = self.saved, None
+                if saved is not None:
+                    self._finish_rotated(saved)
             return False
         except OSError as err:
             self._error("open", err)
@@ -290,7 +297,10 @@ class LogFollower:
         if same and head_ok and size >= saved.offset:
             opened.seek(saved.offset)
             return
-        # Rotated while we were stopped: finish the old file from where we left it.
+        self._finish_rotated(saved)
+
+    def _finish_rotated(self, saved: Position) -> None:
+        """Rotated while we were stopped: finish the old file from where we left it."""
         for candidate in self._rotated_paths():
             if self._drain_from(candidate, saved.offset, (saved.head_length, saved.head_sha256)):
                 return
@@ -324,6 +334,9 @@ class LogFollower:
             return False
         current = self.current
         assert current is not None
+        # Before reading on: was the file truncated (smaller, or a different head)?
+        if os.fstat(current.fh.fileno()).st_size < current.read_pos or current.head_changed():
+            self._truncated(current)
         if self._read(current, budget):
             self._update_gauges(current)
             return True

@@ -35,7 +35,9 @@ def line(**fields: object) -> str:
 
 # One period of 20 lines with known contributions; the million-line log repeats it.
 PERIOD = [
-    line(time=T0, ip="10.0.0.1", path="/api/v1/items/1", query="page=1", status=200, ua="Mozilla/5.0"),
+    line(
+        time=T0, ip="10.0.0.1", path="/api/v1/items/1", query="page=1", status=200, ua="Mozilla/5.0"
+    ),
     line(time=T0, ip="10.0.0.2", path="/api/v1/items/2", status=200, user_agent="curl/8.0"),
     line(time=T0, ip="10.0.0.3", path="/login", status=401),
     line(time=T0, ip="10.0.0.4", path="/admin", status=403),
