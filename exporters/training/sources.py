@@ -109,8 +109,7 @@ class RedisSource:
             retry_on_error=[],
             health_check_interval=0,
             client_name="promfleet-exporter-training",
-            lib_name=None,
-            lib_version=None,
+            driver_info=None,  # no CLIENT SETINFO round trip on connect
         )
 
     async def close(self) -> None:

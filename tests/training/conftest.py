@@ -1,4 +1,4 @@
-"""Fixtures of the training exporter's tests: a real Redis with a private key prefix, a fake NVML."""
+"""Training test fixtures: the shared Redis under a private key prefix, deleted afterwards."""
 
 from __future__ import annotations
 

@@ -46,42 +46,42 @@ class FakeNvml:
     NVML_ERROR_LIBRARY_NOT_FOUND: int = NVML_ERROR_LIBRARY_NOT_FOUND
     NVML_TEMPERATURE_GPU: int = NVML_TEMPERATURE_GPU
 
-    def nvmlInit(self) -> None:  # noqa: N802 - pynvml's names
+    def nvmlInit(self) -> None:
         self.init_calls += 1
         if self.init_error is not None:
             raise NVMLError(self.init_error)
 
-    def nvmlShutdown(self) -> None:  # noqa: N802
+    def nvmlShutdown(self) -> None:
         self.shutdown_calls += 1
 
-    def nvmlDeviceGetCount(self) -> int:  # noqa: N802
+    def nvmlDeviceGetCount(self) -> int:
         return len(self.gpus)
 
-    def nvmlDeviceGetHandleByIndex(self, index: int) -> FakeGpu:  # noqa: N802
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> FakeGpu:
         return self.gpus[index]
 
     def _check(self, gpu: FakeGpu) -> None:
         if gpu.lost:
             raise NVMLError(NVML_ERROR_GPU_IS_LOST)
 
-    def nvmlDeviceGetName(self, gpu: FakeGpu) -> bytes:  # noqa: N802 - older bindings: bytes
+    def nvmlDeviceGetName(self, gpu: FakeGpu) -> bytes:
         self._check(gpu)
         return gpu.name.encode()
 
-    def nvmlDeviceGetUtilizationRates(self, gpu: FakeGpu) -> Any:  # noqa: N802
+    def nvmlDeviceGetUtilizationRates(self, gpu: FakeGpu) -> Any:
         self._check(gpu)
         return SimpleNamespace(gpu=gpu.utilisation_percent, memory=0)
 
-    def nvmlDeviceGetMemoryInfo(self, gpu: FakeGpu) -> Any:  # noqa: N802
+    def nvmlDeviceGetMemoryInfo(self, gpu: FakeGpu) -> Any:
         self._check(gpu)
         return SimpleNamespace(used=gpu.memory_used, total=gpu.memory_total)
 
-    def nvmlDeviceGetTemperature(self, gpu: FakeGpu, sensor: int) -> int:  # noqa: N802
+    def nvmlDeviceGetTemperature(self, gpu: FakeGpu, sensor: int) -> int:
         self._check(gpu)
         assert sensor == NVML_TEMPERATURE_GPU
         return gpu.temperature
 
-    def nvmlDeviceGetPowerUsage(self, gpu: FakeGpu) -> int:  # noqa: N802
+    def nvmlDeviceGetPowerUsage(self, gpu: FakeGpu) -> int:
         self._check(gpu)
         if gpu.power_milliwatts is None:
             raise NVMLError(NVML_ERROR_NOT_SUPPORTED)

@@ -27,7 +27,9 @@ def registry_of(families: Iterable[Metric]) -> CollectorRegistry:
     return registry
 
 
-def value(families: Iterable[Metric], name: str, labels: Mapping[str, str] | None = None) -> float | None:
+def value(
+    families: Iterable[Metric], name: str, labels: Mapping[str, str] | None = None
+) -> float | None:
     return registry_of(families).get_sample_value(name, dict(labels or {}))
 
 

@@ -28,23 +28,50 @@ SCHEMA = json.loads(SCHEMA_PATH.read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 JOB: dict[str, Any] = {
-    "schema_version": 1, "kind": "job", "updated_at": 1000.0, "job_id": "run-1",
-    "model": "resnet50", "state": "running", "progress": 0.5, "epoch": 3, "step": 120,
-    "loss": 0.4, "eval_metric": 0.8, "eval_metric_name": "top1", "samples_per_second": 900,
-    "started_at": 900.0, "gpus": [1, 0],
+    "schema_version": 1,
+    "kind": "job",
+    "updated_at": 1000.0,
+    "job_id": "run-1",
+    "model": "resnet50",
+    "state": "running",
+    "progress": 0.5,
+    "epoch": 3,
+    "step": 120,
+    "loss": 0.4,
+    "eval_metric": 0.8,
+    "eval_metric_name": "top1",
+    "samples_per_second": 900,
+    "started_at": 900.0,
+    "gpus": [1, 0],
 }
 MODEL: dict[str, Any] = {
-    "schema_version": 1, "kind": "model", "updated_at": 1000.0, "model": "resnet50",
-    "state": "loading", "load_progress": 0.2, "memory_bytes": 1e9, "accuracy": 0.9,
+    "schema_version": 1,
+    "kind": "model",
+    "updated_at": 1000.0,
+    "model": "resnet50",
+    "state": "loading",
+    "load_progress": 0.2,
+    "memory_bytes": 1e9,
+    "accuracy": 0.9,
     "accuracy_floor": 0.85,
 }
 DRIFT: dict[str, Any] = {
-    "schema_version": 1, "kind": "drift", "updated_at": 1000.0, "model": "resnet50",
-    "drift_type": "concept", "detections": 2, "last_detection_at": 990.0,
+    "schema_version": 1,
+    "kind": "drift",
+    "updated_at": 1000.0,
+    "model": "resnet50",
+    "drift_type": "concept",
+    "detections": 2,
+    "last_detection_at": 990.0,
 }
 FEDERATED: dict[str, Any] = {
-    "schema_version": 1, "kind": "federated", "updated_at": 1000.0, "model": "fraud",
-    "participants_connected": 8, "participants_expected": 10, "rounds": 4,
+    "schema_version": 1,
+    "kind": "federated",
+    "updated_at": 1000.0,
+    "model": "fraud",
+    "participants_connected": 8,
+    "participants_expected": 10,
+    "rounds": 4,
 }
 
 
@@ -52,7 +79,11 @@ def test_each_kind_of_valid_document_becomes_its_typed_record() -> None:
     job = parse_record(JOB)
     assert isinstance(job, JobRecord)
     assert (job.job_id, job.model, job.state, job.progress, job.gpus) == (
-        "run-1", "resnet50", "running", 0.5, (0, 1)
+        "run-1",
+        "resnet50",
+        "running",
+        0.5,
+        (0, 1),
     )
     assert isinstance(parse_record(MODEL), ModelRecord)
     assert isinstance(parse_record(DRIFT), DriftRecord)
@@ -79,7 +110,9 @@ def test_each_kind_of_valid_document_becomes_its_typed_record() -> None:
         ({"gpus": list(range(65))}, "invalid"),
     ],
 )
-def test_a_bad_job_document_is_rejected_with_its_reason(change: dict[str, Any], reason: str) -> None:
+def test_a_bad_job_document_is_rejected_with_its_reason(
+    change: dict[str, Any], reason: str
+) -> None:
     parsed = parse_record({**JOB, **change})
     assert isinstance(parsed, Rejection)
     assert parsed.reason == reason
@@ -111,9 +144,13 @@ def test_the_published_json_schema_accepts_every_example_record() -> None:
 
 
 _values = st.one_of(
-    st.none(), st.booleans(), st.integers(-5, 300), st.floats(-2, 2, allow_nan=False),
-    st.sampled_from(["", "run-1", "resnet50", "bad name", "running", "loaded", "concept",
-                     "completed", "x" * 70]),
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 300),
+    st.floats(-2, 2, allow_nan=False),
+    st.sampled_from(
+        ["", "run-1", "resnet50", "bad name", "running", "loaded", "concept", "completed", "x" * 70]
+    ),
     st.lists(st.integers(-1, 300), max_size=3),
 )
 

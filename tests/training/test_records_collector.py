@@ -28,7 +28,11 @@ class Clock:
 def make(tmp_path: Path, **cfg: float) -> tuple[RecordsCollector, StatusWriter, Clock]:
     clock = Clock()
     config = RecordsConfig(**cfg)  # type: ignore[arg-type]
-    return RecordsCollector(config, directory=str(tmp_path), clock=clock), StatusWriter(tmp_path), clock
+    return (
+        RecordsCollector(config, directory=str(tmp_path), clock=clock),
+        StatusWriter(tmp_path),
+        clock,
+    )
 
 
 def job_series(families: list, name: str, job: str, model: str = "m1") -> float | None:  # type: ignore[type-arg]
@@ -46,8 +50,18 @@ def test_a_job_is_queued_runs_finishes_and_its_series_leave_after_the_retention_
     assert job_series(families, "job_running", "run-1") is None, "pending jobs have no job series"
 
     started = time.time()
-    writer.job("run-1", model="m1", state="running", progress=0.25, epoch=1, step=50,
-               loss=0.7, eval_metric=0.6, samples_per_second=120, started_at=started)
+    writer.job(
+        "run-1",
+        model="m1",
+        state="running",
+        progress=0.25,
+        epoch=1,
+        step=50,
+        loss=0.7,
+        eval_metric=0.6,
+        samples_per_second=120,
+        started_at=started,
+    )
     families = collect(collector)
     assert value(families, f"{NS}_pending_jobs") == 0
     assert value(families, f"{NS}_jobs", {"model": "m1", "state": "running"}) == 1
@@ -71,7 +85,10 @@ def test_a_job_is_queued_runs_finishes_and_its_series_leave_after_the_retention_
     assert job_series(families, "job_progress_ratio", "run-1") is None
     assert "job_id=" not in exposition(families)
     assert value(families, f"{NS}_jobs", {"model": "m1", "state": "completed"}) is None
-    assert value(families, f"{NS}_records_rejected", {"source": "directory", "reason": "outdated"}) == 0
+    assert (
+        value(families, f"{NS}_records_rejected", {"source": "directory", "reason": "outdated"})
+        == 0
+    )
 
 
 def test_a_failed_job_counts_as_failed_until_its_retention_window_ends(tmp_path: Path) -> None:
@@ -111,15 +128,27 @@ def test_bad_files_are_counted_by_reason_and_each_is_logged_once(
     with caplog.at_level(logging.WARNING, logger="promfleet.exporters.training"):
         families = collect(collector)
         collect(collector)
-    expected = {"malformed": 2, "unsupported_version": 1, "invalid": 1, "too_large": 1,
-                "outdated": 0, "unreadable": 0}
+    expected = {
+        "malformed": 2,
+        "unsupported_version": 1,
+        "invalid": 1,
+        "too_large": 1,
+        "outdated": 0,
+        "unreadable": 0,
+    }
     for reason, count in expected.items():
-        assert value(families, f"{NS}_records_rejected",
-                     {"source": "directory", "reason": reason}) == count, reason
+        assert (
+            value(families, f"{NS}_records_rejected", {"source": "directory", "reason": reason})
+            == count
+        ), reason
     assert value(families, f"{NS}_jobs", {"model": "m1", "state": "running"}) == 1
     logged = [r for r in caplog.records if r.getMessage() == "status record rejected"]
     assert sorted(r.fields["record"] for r in logged) == [  # type: ignore[attr-defined]
-        "broken.json", "future.json", "huge.json", "list.json", "wrong.json"
+        "broken.json",
+        "future.json",
+        "huge.json",
+        "list.json",
+        "wrong.json",
     ]
 
 
@@ -152,16 +181,30 @@ def test_more_files_than_records_max_are_not_read_and_are_counted(tmp_path: Path
 
 def test_models_drift_monitors_and_coordinators_are_published(tmp_path: Path) -> None:
     collector, writer, _ = make(tmp_path)
-    writer.model("m1", state="loading", load_progress=0.4, load_seconds=30, memory_bytes=2e9,
-                 accuracy=0.91, accuracy_floor=0.9)
+    writer.model(
+        "m1",
+        state="loading",
+        load_progress=0.4,
+        load_seconds=30,
+        memory_bytes=2e9,
+        accuracy=0.91,
+        accuracy_floor=0.9,
+    )
     writer.drift("m1", drift_type="concept", detections=3, last_detection_at=1.7e9)
-    writer.federated("fed", participants_connected=7, participants_expected=10, rounds=12,
-                     last_aggregation_at=1.7e9)
+    writer.federated(
+        "fed",
+        participants_connected=7,
+        participants_expected=10,
+        rounds=12,
+        last_aggregation_at=1.7e9,
+    )
     writer.job("r1", model="m1", state="running", gpus=[0, 3])
     writer.job("r2", model="m1", state="running", gpus=[3])
     families = collect(collector)
-    states = {s: value(families, f"{NS}_model_state", {"model": "m1", "state": s})
-              for s in ("loading", "loaded", "failed", "unloaded")}
+    states = {
+        s: value(families, f"{NS}_model_state", {"model": "m1", "state": s})
+        for s in ("loading", "loaded", "failed", "unloaded")
+    }
     assert states == {"loading": 1, "loaded": 0, "failed": 0, "unloaded": 0}
     assert value(families, f"{NS}_model_load_progress_ratio", {"model": "m1"}) == 0.4
     assert value(families, f"{NS}_model_load_duration_seconds", {"model": "m1"}) == 30

@@ -31,8 +31,12 @@ def test_a_reader_never_sees_half_a_record_while_writers_replace_files_concurren
         while not stop.is_set() and step < MAX_WRITES and time.monotonic() < deadline:
             step += 1
             writers[index].job(
-                f"run-{index}", model="resnet50", state="running", step=step,
-                progress=step / MAX_WRITES, eval_metric_name="top1",
+                f"run-{index}",
+                model="resnet50",
+                state="running",
+                step=step,
+                progress=step / MAX_WRITES,
+                eval_metric_name="top1",
                 note=padding * 40,
             )
             written[index] = step
