@@ -1,0 +1,187 @@
+"""Application middleware: server CPU per request with it and without it, side by side.
+
+Each server variant runs as its own process on a free loopback port and answers the
+same bounded load (``PROMFLEET_BENCH_REQUESTS`` keep-alive GETs of ``/items/{id}`` from
+this process); its CPU is read with psutil before and after. The variants: aiohttp
+plain and with ``exporters.app.aiohttp_middleware``; FastAPI under uvicorn plain, with
+``exporters.app.asgi.PrometheusMiddleware`` and with prometheus-fastapi-instrumentator.
+Rounds alternate the variants and the median per variant is reported.
+
+``python -m bench.bench_app serve VARIANT PORT`` is the server side.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import common
+
+REQUESTS = int(os.environ.get("PROMFLEET_BENCH_REQUESTS", "3000"))
+ROUNDS = int(os.environ.get("PROMFLEET_BENCH_ROUNDS", "3"))
+WARMUP = 300
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+AIM_OVERHEAD_S = 15e-6
+VARIANTS = ("aiohttp", "aiohttp+promfleet", "fastapi", "fastapi+promfleet", "fastapi+instrumentator")
+
+
+# --- server side -------------------------------------------------------------------------
+
+
+def _serve_aiohttp(port: int, instrumented: bool) -> None:
+    from aiohttp import web
+    from prometheus_client import CollectorRegistry
+
+    async def item(request: web.Request) -> web.Response:
+        return web.json_response({"id": request.match_info["item_id"]})
+
+    async def ready(request: web.Request) -> web.Response:
+        return web.json_response({"ok": "yes"})
+
+    app = web.Application()
+    if instrumented:
+        from exporters.app import Instrumentation
+        from exporters.app.aiohttp_middleware import setup
+
+        setup(app, Instrumentation(registry=CollectorRegistry()))
+    app.router.add_get("/items/{item_id}", item)
+    app.router.add_get("/ready", ready)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def _serve_fastapi(port: int, mode: str) -> None:
+    import uvicorn
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: str) -> dict[str, str]:
+        return {"id": item_id}
+
+    @app.get("/ready")
+    async def ready() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    served: Any = app
+    if mode == "promfleet":
+        from prometheus_client import CollectorRegistry
+
+        from exporters.app import Instrumentation
+        from exporters.app.asgi import PrometheusMiddleware
+
+        served = PrometheusMiddleware(app, Instrumentation(registry=CollectorRegistry()))
+    elif mode == "instrumentator":
+        from prometheus_fastapi_instrumentator import Instrumentator
+
+        Instrumentator().instrument(app).expose(app)
+    uvicorn.run(served, host="127.0.0.1", port=port, log_level="error", access_log=False)
+
+
+def serve(variant: str, port: int) -> None:
+    if variant.startswith("aiohttp"):
+        _serve_aiohttp(port, instrumented=variant.endswith("+promfleet"))
+    else:
+        mode = variant.partition("+")[2]
+        _serve_fastapi(port, mode)
+
+
+# --- client side -------------------------------------------------------------------------
+
+
+def _measure(variant: str) -> float:
+    """Server CPU seconds per request for one variant under REQUESTS keep-alive GETs."""
+    port = common.free_port()
+    argv = [sys.executable, "-m", "bench.bench_app", "serve", variant, str(port)]
+    url = f"http://127.0.0.1:{port}"
+    env = {"PYTHONPATH": str(REPO_ROOT)}
+    with common.started(argv, f"{url}/ready", env=env, cwd=str(REPO_ROOT)) as server:
+        with common.Scraper(f"{url}/items/42") as client:
+            for _ in range(WARMUP):
+                client.get()
+            before = common.cpu_seconds(server.process)
+            for _ in range(REQUESTS):
+                client.get()
+            after = common.cpu_seconds(server.process)
+    return (after - before) / REQUESTS
+
+
+def run() -> str:
+    for module in ("fastapi", "uvicorn", "prometheus_fastapi_instrumentator"):
+        try:
+            __import__(module)
+        except ImportError as err:
+            raise common.Skip(f"{module} is not installed (pip install -e '.[test]')") from err
+    per_request: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    for _ in range(ROUNDS):
+        for variant in VARIANTS:
+            per_request[variant].append(_measure(variant))
+    median = {v: statistics.median(values) for v, values in per_request.items()}
+    ours_aiohttp = median["aiohttp+promfleet"] - median["aiohttp"]
+    ours_asgi = median["fastapi+promfleet"] - median["fastapi"]
+    theirs = median["fastapi+instrumentator"] - median["fastapi"]
+
+    def within_aim(ours: float, _reference: float | None) -> bool:
+        return ours <= AIM_OVERHEAD_S
+
+    def cheaper(ours: float, reference: float | None) -> bool:
+        return reference is not None and ours < reference
+
+    aims: Callable[[float, float | None], bool] = within_aim
+    rows = [
+        common.Row("aiohttp: CPU per request, plain", median["aiohttp"], None, "{:.1f} µs", 1e6),
+        common.Row(
+            "aiohttp: CPU per request, with middleware",
+            median["aiohttp+promfleet"],
+            None,
+            "{:.1f} µs",
+            1e6,
+        ),
+        common.Row(
+            "aiohttp: middleware overhead per request",
+            ours_aiohttp,
+            None,
+            "{:.1f} µs",
+            1e6,
+            aims,
+            "<= 15 µs",
+        ),
+        common.Row("FastAPI: CPU per request, plain", median["fastapi"], None, "{:.1f} µs", 1e6),
+        common.Row(
+            "FastAPI: CPU per request, instrumented",
+            median["fastapi+promfleet"],
+            median["fastapi+instrumentator"],
+            "{:.1f} µs",
+            1e6,
+        ),
+        common.Row(
+            "FastAPI: overhead per request",
+            ours_asgi,
+            theirs,
+            "{:.1f} µs",
+            1e6,
+            lambda o, r: within_aim(o, r) and cheaper(o, r),
+            "<= 15 µs and below the instrumentator",
+        ),
+    ]
+    return (
+        "## Application middleware (`exporters.app`)\n\n"
+        f"{REQUESTS} keep-alive GETs of `/items/{{id}}` per variant after {WARMUP} warm-up "
+        f"requests, {ROUNDS} rounds alternating the variants, median server CPU (user + "
+        "system, psutil). Overhead = instrumented minus plain on the same app. The "
+        "reference column is prometheus-fastapi-instrumentator on the same FastAPI app "
+        "under uvicorn.\n\n"
+        + common.table(rows, "promfleet", "instrumentator")
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "serve":
+        serve(sys.argv[2], int(sys.argv[3]))
+    else:
+        print(run())
