@@ -390,7 +390,7 @@ def read_status(prometheus_url: str) -> Status:
     active: Sequence[Mapping[str, Any]] = targets["activeTargets"]
     up = [t for t in active if t.get("health") == "up"]
     down = tuple(sorted(f"{t['labels'].get('job')}/{t['labels'].get('instance')}"
-                        for t in active if t.get("health") != "up"))
+                        for t in active if t.get("health") == "down"))
     alerts = http_json(f"{prometheus_url}/api/v1/alerts")["data"]["alerts"]
     firing = Counter(a["labels"].get("severity", "none") for a in alerts
                      if a.get("state") == "firing")
