@@ -134,8 +134,8 @@ SERVICES: tuple[Service, ...] = (
         depends_on=("redis-server",),
     ),
     _exporter("probe", 9115, depends_on=("app",)),
-    _exporter("security", 9102),
-    _exporter("training", 9103),
+    _exporter("security", 9105),
+    _exporter("training", 9108),
     Service(
         name="app",
         port=8080,
