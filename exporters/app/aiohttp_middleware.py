@@ -31,7 +31,7 @@ def middleware(
     instr: Instrumentation, exclude: frozenset[str] = frozenset({"/metrics"})
 ) -> Middleware:
     """The middleware recording requests, durations, in-flight and unhandled exceptions."""
-    in_flight = instr.metrics.http_in_flight
+    in_flight = instr.in_flight
     header = instr.config.tenant_header
     tenants = bool(instr.config.tenants)
     record = instr.record_request

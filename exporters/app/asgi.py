@@ -42,7 +42,7 @@ class PrometheusMiddleware:
         self.app = app
         self.instr = instr
         self.exclude = exclude
-        self._in_flight = instr.metrics.http_in_flight
+        self._in_flight = instr.in_flight
         self._tenant_header = instr.config.tenant_header.lower().encode("latin-1")
         self._tenants = bool(instr.config.tenants)
 

@@ -15,12 +15,14 @@ import functools
 import inspect
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from exporters.app.exposition import multiprocess_dir
 from exporters.app.metrics import (
     DELIVERY_CHANNELS,
     INF,
@@ -216,7 +218,10 @@ class Instrumentation:
     ) -> None:
         self.config = config or InstrumentationConfig()
         self.registry = registry if registry is not None else REGISTRY
-        self.metrics = AppMetrics(self.registry, self.config)
+        self.metrics = AppMetrics(self.registry, self.config, fast_http=multiprocess_dir() is None)
+        self.in_flight = self.metrics.http_in_flight
+        stats = self.metrics.http_stats
+        self._bounds = stats.bounds if stats is not None else ()
         self.metrics.start_time.set(time.time())
         self._starts = _RunningStarts()
         # (method, route, status, tenant) -> (requests child, duration child)
@@ -228,7 +233,11 @@ class Instrumentation:
     def record_request(
         self, method: str, route: str, status: int, seconds: float, tenant: str = ""
     ) -> None:
-        """Count one served request; the hot path of both middlewares."""
+        """Count one served request; the hot path of both middlewares.
+
+        Call it from the event loop thread (where the middlewares run): in one process
+        the request series are plain cells without locks (``httpstats``).
+        """
         key = (
             method,
             route,
@@ -238,16 +247,27 @@ class Instrumentation:
         children = self._http_children.get(key)
         if children is None:
             children = self._http_child(key)
-        children[0].inc()
-        children[1].observe(seconds)
+        if self._bounds:
+            children[0][0] += 1
+            durations = children[1]
+            durations[bisect_left(self._bounds, seconds)] += 1
+            durations[-1] += seconds
+        else:
+            children[0].inc()
+            children[1].observe(seconds)
 
     def _http_child(self, key: tuple[str, str, str, str]) -> tuple[Any, Any]:
         method, route, status, tenant = key
         method = _METHODS.get(method, OTHER)
         route = self.metrics.route_guard(route)
-        children = (
-            self.metrics.http_requests.labels(method, route, status, tenant),
-            self.metrics.http_duration.labels(method, route),
+        stats = self.metrics.http_stats
+        children: tuple[Any, Any] = (
+            stats.cells(method, route, status, tenant)
+            if stats is not None
+            else (
+                self.metrics.http_requests.labels(method, route, status, tenant),
+                self.metrics.http_duration.labels(method, route),
+            )
         )
         # Bounded: methods x guarded routes x status classes x tenants; the raw
         # method is a key only until it maps to "other".

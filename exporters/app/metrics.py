@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from exporters.app.httpstats import HttpStats, InFlight
 from exporters.spec import MetricSpec
 
 NAMESPACE = "promfleet_app"
@@ -240,8 +241,11 @@ class AppMetrics:
     progress, the newest/oldest time for timestamps.
     """
 
-    def __init__(self, registry: CollectorRegistry, config: InstrumentationConfig) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, config: InstrumentationConfig, fast_http: bool = True
+    ) -> None:
         self.config = config
+        self.fast_http = fast_http
         specs = {spec.name: spec for spec in METRICS}
 
         def counter(name: str) -> Counter:
@@ -266,9 +270,23 @@ class AppMetrics:
                 multiprocess_mode=mode,  # type: ignore[arg-type]
             )
 
-        self.http_requests = counter("http_requests_total")
-        self.http_duration = histogram("http_request_duration_seconds", HTTP_BUCKETS)
-        self.http_in_flight = gauge("http_requests_in_flight", "livesum")
+        # Requests: plain-Python cells in one process (see httpstats), shared files with
+        # several; ``http_in_flight`` has inc()/dec() either way.
+        self.http_stats: HttpStats | None = None
+        self.http_in_flight: Gauge | InFlight
+        if fast_http:
+            self.http_stats = HttpStats(
+                specs[_n("http_requests_total")],
+                specs[_n("http_request_duration_seconds")],
+                specs[_n("http_requests_in_flight")],
+                HTTP_BUCKETS,
+            )
+            registry.register(self.http_stats)
+            self.http_in_flight = self.http_stats.in_flight
+        else:
+            self.http_requests = counter("http_requests_total")
+            self.http_duration = histogram("http_request_duration_seconds", HTTP_BUCKETS)
+            self.http_in_flight = gauge("http_requests_in_flight", "livesum")
         self.http_exceptions = counter("http_exceptions_total")
         self.start_time = gauge("start_time_seconds", "livemax")
         self.dropped = counter("label_values_dropped_total")

@@ -1,4 +1,4 @@
-"""The demo service as a real process: chaos on demand, health JSON, and two workers' merged metrics."""
+"""The demo service as a process: chaos on demand, health JSON, two workers merged on one port."""
 
 from __future__ import annotations
 

@@ -186,3 +186,19 @@ async def test_outbound_calls_are_measured_by_target_name_with_outcome_and_quota
     assert value(instr, "promfleet_app_external_quota_limit", target="partner") == 100
     count = "promfleet_app_external_request_duration_seconds_count"
     assert value(instr, count, target="partner") == 2
+
+
+def test_request_durations_fall_in_inclusive_buckets_and_the_count_matches() -> None:
+    instr = fresh()
+    for seconds in (0.005, 0.0051, 2.0, 60.0):
+        instr.record_request("GET", "/x", 200, seconds)
+    name = "promfleet_app_http_request_duration_seconds"
+    labels = {"method": "GET", "route": "/x"}
+    assert value(instr, f"{name}_bucket", **labels, le="0.005") == 1
+    assert value(instr, f"{name}_bucket", **labels, le="0.01") == 2
+    assert value(instr, f"{name}_bucket", **labels, le="2.5") == 3
+    assert value(instr, f"{name}_bucket", **labels, le="+Inf") == 4
+    assert value(instr, f"{name}_count", **labels) == 4
+    assert value(instr, f"{name}_sum", **labels) == pytest.approx(62.0101)
+    requests = "promfleet_app_http_requests_total"
+    assert value(instr, requests, method="GET", route="/x", status="2xx", tenant="") == 4
