@@ -72,9 +72,11 @@ POLICY = RoutingPolicy(
         SeverityPolicy(Severity.CRITICAL, group_wait_seconds=10, group_interval_seconds=300),
         # Warning: within the hour.
         SeverityPolicy(Severity.WARNING, group_wait_seconds=300, group_interval_seconds=900),
-        # Info: gathered all day, delivered inside the daily digest window.
+        # Info: gathered all day, delivered inside the daily digest window. The
+        # group_interval must be well under the window's length, or no flush tick need
+        # ever fall inside it and the digest would never be sent.
         SeverityPolicy(
-            Severity.INFO, group_wait_seconds=900, group_interval_seconds=3600, digest=True
+            Severity.INFO, group_wait_seconds=900, group_interval_seconds=300, digest=True
         ),
     ),
     default_receiver="ops-chat",

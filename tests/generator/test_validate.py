@@ -233,3 +233,14 @@ def test_series_samples_counts_promtools_expanding_notation() -> None:
     assert series_samples("40000000000-50000000x80") == 81
     with pytest.raises(ValueError):
         series_samples("1+x")
+
+
+def test_a_digest_whose_group_interval_outlasts_its_window_is_refused() -> None:
+    real = load()
+    severities = tuple(
+        dataclasses.replace(p, group_interval_seconds=3600) if p.digest else p
+        for p in real.routing.severities
+    )
+    bad = dataclasses.replace(real, routing=dataclasses.replace(real.routing, severities=severities))
+    text = found(bad)
+    assert "group_interval (3600s) is longer than the digest window (1800s)" in text
