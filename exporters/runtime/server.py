@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from exporters.runtime.config import RuntimeConfig
+from exporters.runtime.exposition import TextRenderer
 from exporters.runtime.pool import WorkerPool
 from exporters.runtime.scrape import Scraper
 from exporters.runtime.webconfig import BasicAuth, WebConfigWatcher
@@ -84,6 +84,7 @@ class App:
         self.scraper = Scraper(
             served.exporter.namespace, self.pool, multi_target=served.exporter.multi_target
         )
+        self.renderer = TextRenderer()
         self.inflight = 0
         self.idle = asyncio.Event()
         self.idle.set()
@@ -168,7 +169,7 @@ class App:
             body = generate_openmetrics(families)  # type: ignore[no-untyped-call]
             content_type = OPENMETRICS_CONTENT_TYPE
         else:
-            body = generate_latest(families)  # type: ignore[arg-type,unused-ignore]
+            body = self.renderer.render(families.families)
             content_type = TEXT_CONTENT_TYPE
         headers = {"Content-Type": content_type}
         if _accepts_gzip(request.headers.get("Accept-Encoding", "")):
