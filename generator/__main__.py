@@ -14,9 +14,11 @@ the generator writes to. Only this module writes files.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import yaml
@@ -35,6 +37,25 @@ OWNED_DIRS = ("rules", "alertmanager", "grafana", "runbooks", "compose")
 
 # libyaml's safe loader parses back large outputs ten times faster than the pure-Python one.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for one generator run.
+
+    A run keeps hundreds of thousands of objects alive at once (the catalogue, rendered
+    data, each output parsed back), and every full collection walks them all: at 1,000
+    thresholds that made the cost per threshold grow with the catalogue and doubled the
+    time. The run itself makes almost no garbage cycles (a few thousand objects at 1,000
+    thresholds, the same peak memory), so nothing is lost by collecting them afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class OutputError(ValueError):
@@ -88,6 +109,11 @@ def check_output(path: str, text: str) -> list[str]:
 
 def render_all(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
     """Every plug-in's output, checked, by path (sorted)."""
+    with gc_paused():
+        return _render_all(catalogue, settings)
+
+
+def _render_all(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
     outputs: dict[str, str] = {}
     owner: dict[str, str] = {}
     problems: list[str] = []
@@ -181,9 +207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        settings = load_settings(args.settings, args.pairs)
-        catalogue = validate(load())
-        outputs = render_all(catalogue, settings)
+        with gc_paused():
+            settings = load_settings(args.settings, args.pairs)
+            catalogue = validate(load())
+            outputs = render_all(catalogue, settings)
     except (SettingsError, CatalogueError, OutputError) as err:
         print(f"generator: {err}", file=sys.stderr)
         return 2
