@@ -26,32 +26,71 @@ class Stat:
     procs_blocked: int
 
 
+def _line_value(text: str, key: str) -> str | None:
+    """The rest of the line ``key`` starts (``key`` includes its separator), or None."""
+    if text.startswith(key):
+        start = len(key)
+    else:
+        at = text.find("\n" + key)
+        if at < 0:
+            return None
+        start = at + 1 + len(key)
+    end = text.find("\n", start)
+    return text[start : end if end >= 0 else len(text)]
+
+
+def _int_field(text: str, key: str) -> int:
+    rest = _line_value(text, key)
+    return int(rest.split()[0]) if rest and rest.strip() else 0
+
+
 def parse_stat(text: str) -> Stat:
-    """/proc/stat: per-CPU ticks by mode, boot time, running and blocked task counts."""
+    """/proc/stat: per-CPU ticks by mode, boot time, running and blocked task counts.
+
+    The cpu lines come first; the rest is found by key, never split: the ``intr`` line
+    alone holds thousands of numbers.
+    """
     cpus: dict[str, tuple[int, ...]] = {}
-    boot_time = procs_running = procs_blocked = 0
     n_modes = len(CPU_MODES)
-    for line in text.splitlines():
-        if line.startswith("cpu"):
-            fields = line.split()
-            name = fields[0]
-            if name == "cpu":
-                continue  # the sum over CPUs; PromQL sums, the exporter does not
-            ticks = [int(v) for v in fields[1 : 1 + n_modes]]
-            ticks.extend([0] * (n_modes - len(ticks)))  # old kernels lack steal
-            cpus[name[3:]] = tuple(ticks)
-        elif line.startswith("btime "):
-            boot_time = int(line.split()[1])
-        elif line.startswith("procs_running "):
-            procs_running = int(line.split()[1])
-        elif line.startswith("procs_blocked "):
-            procs_blocked = int(line.split()[1])
-    return Stat(cpus, boot_time, procs_running, procs_blocked)
+    start = 0
+    size = len(text)
+    while text.startswith("cpu", start):
+        end = text.find("\n", start)
+        if end < 0:
+            end = size
+        fields = text[start:end].split()
+        start = end + 1
+        name = fields[0]
+        if name == "cpu":
+            continue  # the sum over CPUs; PromQL sums, the exporter does not
+        ticks = [int(v) for v in fields[1 : 1 + n_modes]]
+        ticks.extend([0] * (n_modes - len(ticks)))  # old kernels lack steal
+        cpus[name[3:]] = tuple(ticks)
+    return Stat(
+        cpus,
+        _int_field(text, "btime "),
+        _int_field(text, "procs_running "),
+        _int_field(text, "procs_blocked "),
+    )
 
 
-def parse_meminfo(text: str) -> dict[str, int]:
-    """/proc/meminfo as ``{key: bytes}`` (the file's kB are kibibytes)."""
+def parse_meminfo(text: str, keys: tuple[str, ...] | None = None) -> dict[str, int]:
+    """/proc/meminfo as ``{key: bytes}`` (the file's kB are kibibytes).
+
+    With ``keys``, only those are looked up (absent ones are left out): the collector
+    wants 8 of some 50 lines.
+    """
     out: dict[str, int] = {}
+    if keys is not None:
+        for key in keys:
+            rest = _line_value(text, key + ":")
+            if rest is None:
+                continue
+            parts = rest.split()
+            if parts:
+                value = int(parts[0])
+                out[key] = value * 1024 if len(parts) > 1 and parts[1] == "kB" else value
+        return out
     for line in text.splitlines():
         key, sep, rest = line.partition(":")
         if not sep:
@@ -69,15 +108,11 @@ def parse_vmstat(text: str, keys: tuple[str, ...] = ("pswpin", "pswpout")) -> di
 
     The file has some 150 lines and two are wanted: finding them beats splitting it all.
     """
-    text = "\n" + text
     out: dict[str, int] = {}
     for key in keys:
-        at = text.find(f"\n{key} ")
-        if at < 0:
-            continue
-        start = at + len(key) + 2
-        end = text.find("\n", start)
-        out[key] = int(text[start : end if end >= 0 else len(text)])
+        rest = _line_value(text, key + " ")
+        if rest is not None:
+            out[key] = int(rest)
     return out
 
 
