@@ -209,7 +209,7 @@ class _Selection:
     would redo the same work.
     """
 
-    __slots__ = ("devices", "names", "kept", "dropped")
+    __slots__ = ("devices", "dropped", "kept", "names")
 
     def __init__(self, devices: DeviceFilter) -> None:
         self.devices = devices
