@@ -8,7 +8,6 @@ keeps or returns the text it matched, only a kind from a small fixed set.
 from __future__ import annotations
 
 import re
-from collections import deque
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
@@ -219,13 +218,14 @@ class BruteForcePolicy:
 class BruteForceWindow:
     """Per-source sliding windows of failure times, bounded in the number of sources.
 
-    Each source keeps at most ``failures`` timestamps (only the last N matter). The dict
-    is ordered by last failure, so expiry and eviction both take from the front.
+    Each source keeps a tuple of at most ``failures`` timestamps (only the last N
+    matter; a tuple is a tenth of a deque's size). The dict is ordered by last failure,
+    so expiry and eviction both take from the front.
     """
 
     def __init__(self, policy: BruteForcePolicy) -> None:
         self.policy = policy
-        self._windows: dict[str, deque[float]] = {}
+        self._windows: dict[str, tuple[float, ...]] = {}
         self._offenders: dict[str, float] = {}  # source -> when it stops offending
         self.detections = 0
         self.evictions = 0
@@ -236,14 +236,16 @@ class BruteForceWindow:
     def failure(self, source: str, when: float) -> bool:
         """Record one failure; True when this failure makes ``source`` newly offending."""
         windows = self._windows
+        needed = self.policy.failures
         window = windows.pop(source, None)
         if window is None:
             if len(windows) >= self.policy.max_sources:
                 self._evict_one()
-            window = deque(maxlen=self.policy.failures)
-        window.append(when)
+            window = (when,)
+        else:
+            window = (*window[1 - needed :], when) if needed > 1 else (when,)
         windows[source] = window
-        if len(window) < self.policy.failures:
+        if len(window) < needed:
             return False
         oldest = min(window)
         if max(window) - oldest > self.policy.window_seconds:
