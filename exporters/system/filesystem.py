@@ -115,20 +115,41 @@ class FilesystemCollector(Collector):
         self.pool = pool or DaemonPool()
         self._stuck: dict[str, Future[Any]] = {}  # mount point -> its call still running
         self._lock = threading.Lock()
+        self._mounts_text: str | None = None
+        self._mounts: tuple[list[parse.Mount], int] = ([], 0)
 
     def mounts(self) -> tuple[list[parse.Mount], int]:
-        """The mount points to report, and how many the cap dropped."""
-        return select_mounts(
-            parse.parse_mounts(read_text(f"{self.proc_root}/self/mounts")), self.config
-        )
+        """The mount points to report, and how many the cap dropped.
+
+        The answer is reused while the mount table's text is unchanged (mounts change
+        rarely; parsing and matching the table on every scrape would redo the same work).
+        """
+        text = read_text(f"{self.proc_root}/self/mounts")
+        if text != self._mounts_text:
+            self._mounts = select_mounts(parse.parse_mounts(text), self.config)
+            self._mounts_text = text
+        return list(self._mounts[0]), self._mounts[1]
 
     def stuck_mount_points(self) -> list[str]:
         with self._lock:
             return sorted(p for p, f in self._stuck.items() if not f.done())
 
+    def _stat_each(self, calls: list[tuple[str, Future[Any]]]) -> None:
+        """statvfs every mount in turn on one worker; a cancelled one is skipped."""
+        for point, future in calls:
+            if not future.set_running_or_notify_cancel():
+                continue  # handed to a call of its own (see collect)
+            try:
+                future.set_result(self.statvfs(point))
+            except BaseException as err:  # handed to the reader: device_error
+                future.set_exception(err)
+
     async def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
-        # Runs on the event loop: the mount table is procfs (never blocks) and each
-        # statvfs goes to the daemon pool, awaited with the per-mount timeout.
+        # Runs on the event loop: the mount table is procfs (never blocks). Every
+        # statvfs of this scrape runs in turn on one pooled thread (one hop, not one
+        # per mount), awaited with the per-mount timeout. If that runs out, the call
+        # in progress marks its mount stuck, and the mounts it had not reached get a
+        # call and a timeout of their own, so one hung mount never hides the others.
         mounts, dropped = self.mounts()
         calls: dict[str, Future[Any]] = {}
         stuck_now: set[str] = set()
@@ -139,16 +160,19 @@ class FilesystemCollector(Collector):
                 if mount.mountpoint in self._stuck:
                     stuck_now.add(mount.mountpoint)
                 else:
-                    calls[mount.mountpoint] = self.pool.submit(self.statvfs, mount.mountpoint)
-        timeout = min(self.config.stat_timeout_s, ctx.remaining())
+                    calls[mount.mountpoint] = Future()
         if calls:
-            waiting = [asyncio.wrap_future(f) for f in calls.values()]
-            await asyncio.wait(waiting, timeout=timeout)
-            for wrapper in waiting:
-                # Detach from calls still running, so their late result is dropped
-                # quietly even if this event loop is gone by then.
-                if not wrapper.done():
-                    wrapper.cancel()
+            timeout = min(self.config.stat_timeout_s, ctx.remaining())
+            await _wait([self.pool.submit(self._stat_each, list(calls.items()))], timeout)
+            late = [point for point, future in calls.items() if not future.done()]
+            retried = []
+            for point in late:
+                if calls[point].cancel():  # not reached by the batch
+                    calls[point] = self.pool.submit(self.statvfs, point)
+                    retried.append(calls[point])
+            if retried:
+                timeout = min(self.config.stat_timeout_s, ctx.remaining())
+                await _wait([*retried, *(calls[p] for p in late)], timeout)
             not_done = {f for f in calls.values() if not f.done()}
             if not_done:
                 with self._lock:
@@ -187,6 +211,17 @@ class FilesystemCollector(Collector):
             fams["filesystem_files"].add_metric(labels, result.f_files)
             fams["filesystem_files_free"].add_metric(labels, result.f_ffree)
         return [*fams.values(), gauge("filesystem_mounts_dropped", dropped)]
+
+
+async def _wait(futures: list[Future[Any]], timeout: float) -> None:
+    """Wait for thread-pool futures until all are done or ``timeout`` passes."""
+    waiting = [asyncio.wrap_future(f) for f in futures]
+    await asyncio.wait(waiting, timeout=timeout)
+    for wrapper in waiting:
+        # Detach from calls still running, so their late result is dropped quietly
+        # even if this event loop is gone by then.
+        if not wrapper.done():
+            wrapper.cancel()
 
 
 def select_mounts(

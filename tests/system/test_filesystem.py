@@ -132,3 +132,41 @@ def test_a_failing_statvfs_sets_device_error_and_leaves_out_the_sizes() -> None:
     assert sample_value(text, "promfleet_system_filesystem_device_error", labels) == 1
     assert sample_value(text, "promfleet_system_filesystem_stuck", labels) == 0
     assert sample_value(text, "promfleet_system_filesystem_avail_bytes", labels) is None
+
+
+def test_a_hung_first_mount_leaves_the_mounts_after_it_measured_in_the_same_scrape() -> None:
+    statvfs = BlockingStatVfs("/")
+    config = FilesystemConfig(
+        DEFAULTS.mount_points_exclude, DEFAULTS.fs_types_exclude, stat_timeout_s=0.2
+    )
+    collector = FilesystemCollector(config, FIXTURE_PROC, statvfs=statvfs)
+    root = {"mountpoint": "/", "device": "/dev/vda1", "fstype": "ext4"}
+    data = {"mountpoint": "/data", "device": "/dev/vdd", "fstype": "xfs"}
+    try:
+        first = scrape_text([collector])
+        assert sample_value(first, "promfleet_system_filesystem_stuck", root) == 1
+        assert sample_value(first, "promfleet_system_filesystem_size_bytes", root) is None
+        assert sample_value(first, "promfleet_system_filesystem_stuck", data) == 0
+        assert sample_value(first, "promfleet_system_filesystem_size_bytes", data) == 4096 * 1000
+        assert statvfs.calls == {"/": 1, "/boot/efi": 1, "/run": 1, "/srv/my data": 1, "/data": 1}
+
+        second = scrape_text([collector])
+        assert sample_value(second, "promfleet_system_filesystem_stuck", root) == 1
+        assert sample_value(second, "promfleet_system_filesystem_size_bytes", data) is not None
+        assert statvfs.calls["/"] == 1 and statvfs.calls["/data"] == 2
+    finally:
+        statvfs.release.set()
+
+
+def test_a_changed_mount_table_is_read_afresh(tmp_path: Path) -> None:
+    (tmp_path / "self").mkdir()
+    mounts = tmp_path / "self" / "mounts"
+    mounts.write_text("/dev/vda1 / ext4 rw 0 0\n")
+    collector = FilesystemCollector(DEFAULTS, str(tmp_path), statvfs=FakeStatVfs())
+    first = scrape_text([collector])
+    assert 'mountpoint="/data"' not in first
+    mounts.write_text("/dev/vda1 / ext4 rw 0 0\n/dev/vdb /data xfs ro 0 0\n")
+    second = scrape_text([collector])
+    labels = {"mountpoint": "/data", "device": "/dev/vdb", "fstype": "xfs"}
+    assert sample_value(second, "promfleet_system_filesystem_readonly", labels) == 1
+    assert sample_value(second, "promfleet_system_filesystem_size_bytes", labels) == 4096 * 1000
