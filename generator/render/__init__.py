@@ -18,6 +18,7 @@ import json
 import pkgutil
 from collections.abc import Callable
 from functools import cache
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,9 @@ def yaml_scalar(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return json.dumps(value)
-    return json.dumps(str(value), ensure_ascii=False)
+    # What json.dumps(text, ensure_ascii=False) returns, without building an encoder per
+    # scalar (a large catalogue quotes some 100,000 of them).
+    return encode_basestring(str(value))
 
 
 def to_json(value: Any) -> str:

@@ -13,7 +13,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from generator.model import Catalogue, Receiver, RoutingPolicy, Settings, Severity, format_duration
+from generator.model import (
+    Catalogue,
+    Receiver,
+    RoutingPolicy,
+    Settings,
+    Severity,
+    Team,
+    format_duration,
+)
 from generator.render import render_template
 
 TITLE = '{{ template "promfleet.title" . }}'
@@ -125,26 +133,31 @@ def route_tree(catalogue: Catalogue, settings: Settings) -> dict[str, Any]:
         )
     ]
     by_severity = {p.severity: p for p in policy.severities}
+    # One pass over the alerts (by name) files each level's leaf under its (team,
+    # severity) route, instead of a scan of every alert for every route.
+    leaves: dict[tuple[Team, Severity], list[dict[str, Any]]] = {}
+    for t in sorted(thresholds, key=lambda x: x.name):
+        if t.name == policy.watchdog_alert:
+            continue
+        for level in t.levels:
+            leaves.setdefault((t.team, level.severity), []).append(
+                _route(
+                    matchers=(f'alertname="{t.name}"',),
+                    repeat_interval=format_duration(level.cooldown_seconds),
+                )
+            )
     for severity in sorted(Severity, key=lambda s: -s.rank):
         sev_policy = by_severity[severity]
         team_routes = []
         for team, route_severity, receiver in policy.routes:
             if route_severity != severity:
                 continue
-            leaves = []
-            for t in sorted(thresholds, key=lambda x: x.name):
-                if t.team != team or t.name == policy.watchdog_alert:
-                    continue
-                for level in t.levels:
-                    if level.severity == severity:
-                        leaves.append(
-                            _route(
-                                matchers=(f'alertname="{t.name}"',),
-                                repeat_interval=format_duration(level.cooldown_seconds),
-                            )
-                        )
             team_routes.append(
-                _route(receiver=receiver, matchers=(f'team="{team.value}"',), routes=tuple(leaves))
+                _route(
+                    receiver=receiver,
+                    matchers=(f'team="{team.value}"',),
+                    routes=tuple(leaves.get((team, severity), ())),
+                )
             )
         digest = sev_policy.digest and settings.info_digest
         children.append(
