@@ -8,6 +8,7 @@ context of the watched web config, so a rotated certificate applies to new conne
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import html
 import logging
@@ -236,6 +237,18 @@ class _TLSAcceptor(asyncio.Protocol):
         pass
 
 
+def settle_heap() -> None:
+    """Collect start-up garbage, then exempt what is left from future collections.
+
+    Modules, collectors and the server are built once and live as long as the process;
+    a full collection would walk every one of them again, a pause of tens of ms that
+    lands on whichever scrape is running (the p99). Frozen, a collection walks only
+    what was allocated since: a scrape's short-lived families.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 async def serve(served: Served, watcher: WebConfigWatcher | None) -> int:
     """Serve until SIGTERM/SIGINT, then finish in-flight scrapes (bounded) and return 0."""
     loop = asyncio.get_running_loop()
@@ -269,6 +282,7 @@ async def serve(served: Served, watcher: WebConfigWatcher | None) -> int:
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    settle_heap()
     addresses = [s.getsockname() for s in server.sockets]
     _log.info(
         "listening",
