@@ -112,6 +112,9 @@ class Panel:
     # False when the query only returns data once something happens (an alert fires,
     # an error occurs); the live stack then does not require data from it.
     expect_data: bool = True
+    # Which of its area's dashboards holds the panel: "" the main one (uid
+    # ``promfleet-<area>``), otherwise a key the area declares in ``Area.dashboards``.
+    dashboard: str = ""
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,18 @@ class Area:
     thresholds: tuple[Threshold, ...]
     panels: tuple[Panel, ...] = ()  # panels beside the alerts' own
     external_metrics: tuple[str, ...] = ()  # series from Prometheus, Alertmanager, ...
+    # Further dashboards the area's panels are split across, as (key, title): the key
+    # makes the uid ``promfleet-<area>-<key>``; panels with no key stay on the main one.
+    dashboards: tuple[tuple[str, str], ...] = ()
+
+    def dashboard_keys(self) -> tuple[str, ...]:
+        """The area's dashboards, main one (``""``) first, in declaration order."""
+        return ("", *(key for key, _ in self.dashboards))
+
+    def dashboard_title(self, key: str = "") -> str:
+        """``Application`` for the main dashboard, ``Application / Jobs`` for another one."""
+        declared = dict(self.dashboards).get(key, "") if key else ""
+        return f"{self.title} / {declared}" if declared else self.title
 
 
 ReceiverKind = Literal["pagerduty", "slack", "email", "webhook", "opsgenie"]
@@ -258,14 +273,15 @@ class Catalogue:
         return tuple((area, t) for area in self.areas for t in area.thresholds)
 
 
-def dashboard_uid(area: str) -> str:
-    """The Grafana uid of an area's dashboard (``promfleet-alerts`` for the overview)."""
-    return f"promfleet-{area}"
+def dashboard_uid(area: str, key: str = "") -> str:
+    """The Grafana uid of an area's dashboard (``promfleet-alerts`` for the overview);
+    ``key`` names one of the area's further dashboards (``promfleet-<area>-<key>``)."""
+    return f"promfleet-{area}-{key}" if key else f"promfleet-{area}"
 
 
 def runbook_url(settings: Settings, alert: str) -> str:
     return f"{settings.runbook_base_url.rstrip('/')}/{alert}.md"
 
 
-def dashboard_url(settings: Settings, area: str) -> str:
-    return f"{settings.dashboard_base_url.rstrip('/')}/{dashboard_uid(area)}"
+def dashboard_url(settings: Settings, area: str, key: str = "") -> str:
+    return f"{settings.dashboard_base_url.rstrip('/')}/{dashboard_uid(area, key)}"

@@ -6,7 +6,9 @@ declared by an exporter, made by a recording rule or listed as external by its a
 a warning trips before its critical twin; summary, description, runbook and owner;
 annotations use only the allowed Go-template subset; unit tests that carry the
 inhibition ``equal`` labels, trip their level, and last long enough; routing that has
-a receiver for every (team, severity) an alert uses. Nothing is written when it fails.
+a receiver for every (team, severity) an alert uses; dashboards an area splits its
+panels across: declared keys only, each used, uids of at most 40 characters. Nothing is
+written when it fails.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from generator.model import (
     Team,
     TestSeries,
     Threshold,
+    dashboard_uid,
 )
 
 ALERT_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
@@ -40,6 +43,8 @@ LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 RESERVED_LABELS = frozenset({"alertname", "severity", "team", "__name__"})
 MAX_FOR_SECONDS = 86_400
 MAX_COOLDOWN_SECONDS = 7 * 86_400
+MAX_UID_CHARS = 40  # Grafana refuses a longer dashboard uid
+DASHBOARD_KEY = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 # Grafana's range variables, replaced by a plain duration before a panel query is parsed.
 _GRAFANA_VARS = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h"}
 _SERIES_VALUE = re.compile(
@@ -230,6 +235,32 @@ class _Checker:
             self.threshold(area, threshold)
         for panel in area.panels:
             self.panel(f"{where} panel {panel.title!r}", panel, area)
+        self.dashboards(area)
+
+    def dashboards(self, area: Area) -> None:
+        where = f"area {area.name}"
+        keys = Counter(key for key, _ in area.dashboards)
+        titles = Counter(title.strip() for _, title in area.dashboards)
+        for key, count in sorted(keys.items()):
+            if count > 1:
+                self.add(where, f"dashboard {key!r} declared {count} times")
+        for title, count in sorted(titles.items()):
+            if count > 1:
+                self.add(where, f"dashboard title {title!r} given {count} times")
+        used = {t.panel.dashboard for t in area.thresholds} | {p.dashboard for p in area.panels}
+        for key, title in area.dashboards:
+            if not DASHBOARD_KEY.match(key):
+                self.add(where, f"dashboard key {key!r} must be lowercase words joined by '-'")
+            if not title.strip():
+                self.add(where, f"dashboard {key!r} needs a title")
+            if key not in used:
+                self.add(where, f"dashboard {key!r} holds no panel")
+        if area.dashboards and "" not in used:
+            self.add(where, "the main dashboard holds no panel (leave one panel's key empty)")
+        for key in area.dashboard_keys():
+            uid = dashboard_uid(area.name, key)
+            if len(uid) > MAX_UID_CHARS:
+                self.add(where, f"dashboard uid {uid!r} is longer than {MAX_UID_CHARS} characters")
 
     def recording(
         self, area: Area, record: str, expr: str, labels: tuple[tuple[str, str], ...]
@@ -253,6 +284,12 @@ class _Checker:
         if not panel.title.strip() or not panel.description.strip():
             self.add(where, "panel needs a title and a description")
         self.expr(where, _panel_expr(panel.expr), area)
+        if panel.dashboard and panel.dashboard not in dict(area.dashboards):
+            self.add(
+                where,
+                f"panel names dashboard {panel.dashboard!r}, which area {area.name} "
+                "does not declare in its dashboards",
+            )
 
     def threshold(self, area: Area, t: Threshold) -> None:
         where = f"alert {t.name}"

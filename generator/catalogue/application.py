@@ -2,7 +2,9 @@
 
 Signals come from the instrumentation library (``promfleet_app_*``, declared in
 ``exporters.app``) and from the probe exporter (``promfleet_probe_*``); recording rules
-turn counters and histograms into ``instance:...`` ratios, means and quantiles.
+turn counters and histograms into ``instance:...`` ratios, means and quantiles. Panels
+are split across three dashboards: requests and health (``promfleet-application``), jobs
+and workflows (``-jobs``), external integrations (``-integrations``).
 """
 
 from __future__ import annotations
@@ -451,6 +453,7 @@ JOB_TOO_LONG = Threshold(
     ),
     panel=Panel(
         title="Oldest job run in progress",
+        dashboard="jobs",
         expr=f"time() - promfleet_app_job_oldest_run_start_time_seconds{{{SEL}}}",
         unit="s",
         description="Seconds since the oldest unfinished run of each job started.",
@@ -506,6 +509,7 @@ JOB_SUCCESS_LOW = Threshold(
     ),
     panel=Panel(
         title="Job success ratio (1 h)",
+        dashboard="jobs",
         expr=f"{JOB_SUCCESS}{{{SEL}}}",
         unit="percentunit",
         description="Share of each job's runs in the last hour that succeeded.",
@@ -552,6 +556,7 @@ QUEUE_BACKLOG = Threshold(
     ),
     panel=Panel(
         title="Queue depth",
+        dashboard="jobs",
         expr=f"promfleet_app_queue_depth{{{SEL}}}",
         unit="short",
         description="Items waiting in each work queue.",
@@ -610,6 +615,7 @@ SCHEDULED_STOPPED = Threshold(
     ),
     panel=Panel(
         title="Time since last successful run",
+        dashboard="jobs",
         expr=f"time() - promfleet_app_job_last_success_time_seconds{{{SEL}}}",
         unit="s",
         description="Seconds since each scheduled job last succeeded.",
@@ -668,6 +674,7 @@ WORKFLOW_FAILING = Threshold(
     ),
     panel=Panel(
         title="Workflow failure ratio",
+        dashboard="jobs",
         expr=f"{WORKFLOW_FAILURES}{{{SEL}}}",
         unit="percentunit",
         description="Share of finished workflows that failed, over 5 minutes.",
@@ -721,6 +728,7 @@ WORKFLOW_SLOW = Threshold(
     ),
     panel=Panel(
         title="Mean workflow completion time",
+        dashboard="jobs",
         expr=f"{WORKFLOW_MEAN}{{{SEL}}}",
         unit="s",
         description="Average time from start to completion of workflows, over 30 minutes.",
@@ -797,6 +805,7 @@ EXTERNAL_UNAVAILABLE = Threshold(
     ),
     panel=Panel(
         title="External API unavailable ratio",
+        dashboard="integrations",
         expr=f"{EXTERNAL_FAILURES}{{{SEL}}}",
         unit="percentunit",
         description="Share of calls to each external API that failed (5xx, timeout, connect).",
@@ -849,6 +858,7 @@ EXTERNAL_SLOW = Threshold(
     ),
     panel=Panel(
         title="External API mean call time",
+        dashboard="integrations",
         expr=f"{EXTERNAL_MEAN}{{{SEL}}}",
         unit="s",
         description="Average duration of calls to each external API, over 5 minutes.",
@@ -900,6 +910,7 @@ QUOTA_HIGH = Threshold(
     ),
     panel=Panel(
         title="External API quota used",
+        dashboard="integrations",
         expr=(
             f"promfleet_app_external_quota_used{{{SEL}}} / "
             f"promfleet_app_external_quota_limit{{{SEL}}}"
@@ -968,6 +979,7 @@ DELIVERY_FAILING = Threshold(
     ),
     panel=Panel(
         title="Delivery failure ratio",
+        dashboard="integrations",
         expr=f"{DELIVERY_FAILURES}{{{SEL}}}",
         unit="percentunit",
         description="Share of webhook and websocket deliveries that failed, over 5 minutes.",
@@ -1139,6 +1151,7 @@ CERT_EXPIRING = Threshold(
     ),
     panel=Panel(
         title="TLS certificate time left",
+        dashboard="integrations",
         expr=f"promfleet_probe_tls_certificate_expiry_timestamp_seconds{{{SEL}}} - time()",
         unit="s",
         description="Seconds until each probed endpoint's certificate expires.",
@@ -1211,6 +1224,29 @@ AREA = Area(
             unit="ops",
             description="Finished background job runs per second, by outcome.",
             legend="{{instance}} {{job_name}} {{outcome}}",
+            dashboard="jobs",
+        ),
+        Panel(
+            title="Job runs in progress",
+            expr=f"sum by (instance, job_name) (promfleet_app_job_running{{{SEL}}})",
+            unit="short",
+            description="Background job and agent runs in progress now, by job name.",
+            legend="{{instance}} {{job_name}}",
+            dashboard="jobs",
+        ),
+        Panel(
+            title="Workflows by outcome",
+            expr=(
+                "label_replace(sum by (instance, workflow) (rate(promfleet_app_workflows_"
+                f'completed_total{{{SEL}}}[$__rate_interval])), "outcome", "completed", "", "")'
+                " or label_replace(sum by (instance, workflow) (rate(promfleet_app_workflows_"
+                f'failed_total{{{SEL}}}[$__rate_interval])), "outcome", "failed", "", "")'
+            ),
+            unit="ops",
+            description="Workflows finished per second, completed or failed.",
+            legend="{{instance}} {{workflow}} {{outcome}}",
+            expect_data=False,
+            dashboard="jobs",
         ),
         Panel(
             title="Logins by outcome",
@@ -1230,5 +1266,30 @@ AREA = Area(
             description="How long each health endpoint took to answer the probe.",
             legend="{{target}}",
         ),
+        Panel(
+            title="External API calls by outcome",
+            expr=(
+                "sum by (instance, target, outcome) "
+                f"(rate(promfleet_app_external_requests_total{{{SEL}}}[$__rate_interval]))"
+            ),
+            unit="reqps",
+            description="Calls to external APIs per second, by configured target and outcome.",
+            legend="{{instance}} {{target}} {{outcome}}",
+            expect_data=False,
+            dashboard="integrations",
+        ),
+        Panel(
+            title="Deliveries by outcome",
+            expr=(
+                "sum by (instance, channel, outcome) "
+                f"(rate(promfleet_app_deliveries_total{{{SEL}}}[$__rate_interval]))"
+            ),
+            unit="ops",
+            description="Webhook and websocket deliveries per second, by channel and outcome.",
+            legend="{{instance}} {{channel}} {{outcome}}",
+            expect_data=False,
+            dashboard="integrations",
+        ),
     ),
+    dashboards=(("jobs", "Jobs and workflows"), ("integrations", "External integrations")),
 )

@@ -1,4 +1,4 @@
-"""Grafana output: one dashboard per catalogue area, the alerts overview, and provisioning.
+"""Grafana output: each catalogue area's dashboards, the alerts overview, and provisioning.
 
 Every alert's panel draws that alert's level values as thresholds, so the dashboard and
 the pager never disagree. Dashboards are built as Python data and serialised with
@@ -287,10 +287,13 @@ def _dashboard(
     }
 
 
-def area_dashboard(area: Area, settings: Settings) -> dict[str, Any]:
-    """The area's dashboard: one panel per alert (with its thresholds), then extra panels."""
+def area_dashboard(area: Area, settings: Settings, key: str = "") -> dict[str, Any]:
+    """One of the area's dashboards (``key`` "" is the main one): a panel per alert placed
+    there (with its thresholds), then the extra panels placed there."""
     panels: list[dict[str, Any]] = []
     for threshold in area.thresholds:
+        if threshold.panel.dashboard != key:
+            continue
         index = len(panels)
         panels.append(
             panel_json(
@@ -303,16 +306,25 @@ def area_dashboard(area: Area, settings: Settings) -> dict[str, Any]:
             )
         )
     for extra in area.panels:
+        if extra.dashboard != key:
+            continue
         index = len(panels)
         panels.append(panel_json(extra, index + 1, _grid(index)))
-    return _dashboard(
-        dashboard_uid(area.name),
-        f"promfleet / {area.title}",
-        area.description,
-        ["promfleet", area.name],
-        panels,
-        [_link("Alerts overview", dashboard_url(settings, "alerts"))],
+    # A split area's dashboards link to each other; an unsplit one only to the overview.
+    links = [_link("Alerts overview", dashboard_url(settings, "alerts"))]
+    links.extend(
+        _link(area.dashboard_title(other), dashboard_url(settings, area.name, other))
+        for other in area.dashboard_keys()
+        if other != key
     )
+    title = f"promfleet / {area.dashboard_title(key)}"
+    tags = ["promfleet", area.name, key] if key else ["promfleet", area.name]
+    return _dashboard(dashboard_uid(area.name, key), title, area.description, tags, panels, links)
+
+
+def dashboard_file(area: str, key: str = "") -> str:
+    """Where an area's dashboard is written: ``<area>.json``, ``<area>-<key>.json``."""
+    return f"{DASHBOARDS_DIR}/{area}-{key}.json" if key else f"{DASHBOARDS_DIR}/{area}.json"
 
 
 ALERTS_FIRING = 'ALERTS{alertstate="firing",job=~"$job",instance=~"$instance"}'
@@ -369,7 +381,11 @@ def alerts_dashboard(catalogue: Catalogue, settings: Settings) -> dict[str, Any]
         panel_json(overview[2], 3, {"h": PANEL_HEIGHT, "w": 24, "x": 0, "y": PANEL_HEIGHT}),
         panel_json(overview[3], 4, {"h": 12, "w": 24, "x": 0, "y": 2 * PANEL_HEIGHT}),
     ]
-    links = [_link(area.title, dashboard_url(settings, area.name)) for area in catalogue.areas]
+    links = [
+        _link(area.dashboard_title(key), dashboard_url(settings, area.name, key))
+        for area in catalogue.areas
+        for key in area.dashboard_keys()
+    ]
     return _dashboard(
         dashboard_uid("alerts"),
         "promfleet / Alerts",
@@ -385,7 +401,7 @@ def dashboard_text(dashboard: dict[str, Any]) -> str:
 
 
 def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
-    """``grafana/``: provisioning YAML, one dashboard per area and ``alerts.json``."""
+    """``grafana/``: provisioning YAML, each area's dashboards and ``alerts.json``."""
     env = _env()
     out: dict[str, str] = {
         "grafana/provisioning/datasources/prometheus.yaml": env.get_template(
@@ -403,6 +419,9 @@ def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
     for area in catalogue.areas:
         if area.name == "alerts":
             raise ValueError("area name 'alerts' is taken by the alerts overview dashboard")
-        out[f"{DASHBOARDS_DIR}/{area.name}.json"] = dashboard_text(area_dashboard(area, settings))
+        for key in area.dashboard_keys():
+            out[dashboard_file(area.name, key)] = dashboard_text(
+                area_dashboard(area, settings, key)
+            )
     out[f"{DASHBOARDS_DIR}/alerts.json"] = dashboard_text(alerts_dashboard(catalogue, settings))
     return out

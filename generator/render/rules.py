@@ -32,7 +32,7 @@ def alert_annotations(
 ) -> tuple[tuple[str, str], ...]:
     """summary, description, runbook_url and dashboard_url (still Go templates)."""
     return (
-        ("dashboard_url", dashboard_url(settings, area.name)),
+        ("dashboard_url", dashboard_url(settings, area.name, threshold.panel.dashboard)),
         ("description", threshold.description),
         ("runbook_url", runbook_url(settings, threshold.name)),
         ("summary", threshold.summary),

@@ -159,8 +159,9 @@ def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
                 t=threshold,
                 area=area,
                 levels=_levels(threshold),
-                dashboard_uid=dashboard_uid(area.name),
-                dashboard_url=dashboard_url(settings, area.name),
+                dashboard_uid=dashboard_uid(area.name, threshold.panel.dashboard),
+                dashboard_url=dashboard_url(settings, area.name, threshold.panel.dashboard),
+                dashboard_title=area.dashboard_title(threshold.panel.dashboard),
                 alerts_dashboard_url=dashboard_url(settings, "alerts"),
                 runbook_url=runbook_url(settings, threshold.name),
             )
