@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from exporters.spec import (
     ExporterDef,
     Option,
@@ -149,6 +147,8 @@ def _flatten(data: Mapping[str, Any], known: set[str], prefix: str = "") -> dict
 def _from_text(option: Option, text: str) -> Any:
     """A flag or environment string as the parser expects it (structured: YAML/JSON text)."""
     if option.structured:
+        import yaml  # on first use: most exporters start without YAML anywhere
+
         try:
             return yaml.safe_load(text)
         except yaml.YAMLError as err:
@@ -195,6 +195,8 @@ def split_flags(
 
 
 def _read_config_file(path: str, known: set[str]) -> tuple[dict[str, Any], list[Problem]]:
+    import yaml  # on first use: most exporters start without a config file
+
     problems: list[Problem] = []
     try:
         text = Path(path).read_text(encoding="utf-8")

@@ -20,9 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import bcrypt
-import yaml
-
 _log = logging.getLogger("promfleet.webconfig")
 
 CLIENT_AUTH_TYPES = (
@@ -92,6 +89,8 @@ def _resolve(base: Path, name: Any) -> str:
 
 def parse_web_config(text: str, base_dir: Path) -> WebConfig:
     """Validate a web config document; relative file names are relative to ``base_dir``."""
+    import yaml  # on first use: only an exporter given a web config reads YAML here
+
     problems: list[str] = []
     try:
         data = yaml.safe_load(text)
@@ -295,7 +294,16 @@ class BasicAuth:
     def __init__(self) -> None:
         self._cache: dict[bytes, bool] = {}
         self._lock = threading.Lock()
-        self._dummy = bcrypt.hashpw(b"promfleet-dummy", bcrypt.gensalt(rounds=4))
+        self._dummy_hash: bytes | None = None
+
+    @property
+    def _dummy(self) -> bytes:
+        """A hash to check unknown users against; made (and bcrypt imported) on first use."""
+        if self._dummy_hash is None:
+            import bcrypt
+
+            self._dummy_hash = bcrypt.hashpw(b"promfleet-dummy", bcrypt.gensalt(rounds=4))
+        return self._dummy_hash
 
     def _key(
         self, header: str | None, users: Mapping[str, str]
@@ -336,6 +344,8 @@ class BasicAuth:
         with self._lock:
             cached = self._cache.get(key)
         if cached is None:
+            import bcrypt  # already loaded by _dummy or here once: a dictionary lookup
+
             # An unknown user still pays for one bcrypt, so timing does not tell users apart.
             cached = bcrypt.checkpw(password, stored) and known
             with self._lock:

@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from prometheus_client.core import Metric
 
 from exporters.spec import BlockingCollector, ScrapeContext
@@ -49,6 +48,8 @@ def parse_process_groups(value: Any) -> tuple[ProcessGroup, ...]:
     if isinstance(value, tuple) and all(isinstance(g, ProcessGroup) for g in value):
         return value
     if isinstance(value, str):
+        import yaml  # on first use: groups come as text only from a flag or the environment
+
         try:
             value = yaml.safe_load(value) if value.strip() else []
         except yaml.YAMLError as err:
