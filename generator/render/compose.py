@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import jinja2
@@ -221,6 +222,7 @@ SERVICES: tuple[Service, ...] = (
 VOLUMES = ("alertmanager-data", "grafana-data", "postgres-data", "prometheus-data")
 
 
+@cache  # one environment per process: compiling the templates costs more than a render
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(_TEMPLATES)),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ PANEL_HEIGHT = 8
 _TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
+@cache  # one environment per process: compiling the templates costs more than a render
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(_TEMPLATES)),

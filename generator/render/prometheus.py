@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,7 @@ def rule_files_for(catalogue: Catalogue, directory: str = CONTAINER_RULES_DIR) -
     return [f"{directory.rstrip('/')}/{area.name}.rules.yml" for area in catalogue.areas]
 
 
+@cache  # one environment per process: compiling the templates costs more than a render
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(_TEMPLATES)),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,7 @@ def code(text: str) -> str:
     return " ".join(str(text).split()).replace("`", "'")
 
 
+@cache  # one environment per process: compiling the templates costs more than a render
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
