@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 SETUP := .venv/.promfleet-setup-done
 
-.PHONY: setup run test bench rules check lint up down clean
+.PHONY: setup run test bench rules check static up down clean
 
 $(SETUP): pyproject.toml .ci/setup
 	@bash .ci/setup
@@ -24,9 +24,10 @@ up: setup
 down:
 	@if [ -x $(PY) ]; then $(PY) -m generator.stack down; else echo "nothing was running"; fi
 
-## test: the whole test suite, against real PostgreSQL, Redis, Prometheus, Alertmanager
-test: setup
-	$(PY) -m pytest
+## test: the static checks, then the whole test suite against real PostgreSQL, Redis,
+## Prometheus and Alertmanager
+test: setup static
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## bench: side-by-side benchmarks against the reference exporters; writes bench/results.md
 bench: setup
@@ -36,9 +37,14 @@ bench: setup
 rules: setup
 	$(PY) -m generator
 
-## check: generated files up to date, lint and types
-check: setup
+## check: generated files up to date, dashboards and links lint clean, README's metrics
+## reference current, ruff and mypy --strict clean
+check: setup static
+
+static: setup
 	$(PY) -m generator --check
+	$(PY) -m generator.lint
+	$(PY) -m exporters.docs --check README.md
 	.venv/bin/ruff check exporters generator tests bench
 	.venv/bin/mypy
 

@@ -241,6 +241,7 @@ def test_a_digest_whose_group_interval_outlasts_its_window_is_refused() -> None:
         dataclasses.replace(p, group_interval_seconds=3600) if p.digest else p
         for p in real.routing.severities
     )
-    bad = dataclasses.replace(real, routing=dataclasses.replace(real.routing, severities=severities))
+    routing = dataclasses.replace(real.routing, severities=severities)
+    bad = dataclasses.replace(real, routing=routing)
     text = found(bad)
     assert "group_interval (3600s) is longer than the digest window (1800s)" in text
