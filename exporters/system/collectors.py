@@ -13,13 +13,12 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import cast
 
 from prometheus_client.core import Metric
 
 from exporters.spec import Collector, ScrapeContext
 from exporters.system import parse
-from exporters.system.metrics import SPECS
+from exporters.system.families import MAKERS
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 _DIGITS = frozenset("0123456789")
@@ -67,9 +66,7 @@ class ProcFileCollector(Collector):
 
 def gauge(name: str, value: float) -> Metric:
     """A label-less gauge family with one sample."""
-    family = SPECS[name].family()
-    family.add_metric([], value)
-    return cast(Metric, family)
+    return MAKERS[name].one(value)
 
 
 class StatCollector(ProcFileCollector):
@@ -93,18 +90,18 @@ class StatCollector(ProcFileCollector):
 
     def read(self, ctx: ScrapeContext) -> list[Metric]:
         stat = parse.parse_stat(read_text(f"{self.proc_root}/stat"))
-        cpu = SPECS["cpu_seconds_total"].family()
+        cpu = MAKERS["cpu_seconds_total"].start()
         tick = 1.0 / self.clk_tck
         for name, ticks in stat.cpu_ticks.items():
             for mode, value in zip(parse.CPU_MODES, ticks, strict=True):
-                cpu.add_metric([name, mode], value * tick)
-        processes = SPECS["processes"].family()
-        processes.add_metric(["running"], stat.procs_running)
-        processes.add_metric(["blocked"], stat.procs_blocked)
+                cpu.add((name, mode), value * tick)
+        processes = MAKERS["processes"].start()
+        processes.add(("running",), stat.procs_running)
+        processes.add(("blocked",), stat.procs_blocked)
         return [
-            cpu,
+            cpu.family,
             gauge("boot_time_seconds", stat.boot_time),
-            processes,
+            processes.family,
             gauge("pids", self.count_pids()),
         ]
 
@@ -168,10 +165,8 @@ class MemInfoCollector(ProcFileCollector):
             used = total - mem.get("MemFree", 0)
         # MemAvailable exists since Linux 3.14; estimate it as free(1) did before.
         available = mem.get("MemAvailable", mem.get("MemFree", 0) + buffers + cached)
-        swap_in = SPECS["swap_in_bytes_total"].family()
-        swap_in.add_metric([], vm.get("pswpin", 0) * self.page_size)
-        swap_out = SPECS["swap_out_bytes_total"].family()
-        swap_out.add_metric([], vm.get("pswpout", 0) * self.page_size)
+        swap_in = MAKERS["swap_in_bytes_total"].one(vm.get("pswpin", 0) * self.page_size)
+        swap_out = MAKERS["swap_out_bytes_total"].one(vm.get("pswpout", 0) * self.page_size)
         return [
             gauge("memory_total_bytes", total),
             gauge("memory_available_bytes", available),
@@ -246,6 +241,18 @@ class DeviceFilter:
         return kept, dropped
 
 
+# (family, DiskStats field), in exposition order.
+DISKSTATS_METRICS: tuple[tuple[str, str], ...] = (
+    ("disk_read_bytes_total", "read_bytes"),
+    ("disk_written_bytes_total", "written_bytes"),
+    ("disk_reads_completed_total", "reads_completed"),
+    ("disk_writes_completed_total", "writes_completed"),
+    ("disk_read_time_seconds_total", "read_time_s"),
+    ("disk_write_time_seconds_total", "write_time_s"),
+    ("disk_io_time_seconds_total", "io_time_s"),
+)
+
+
 class DiskStatsCollector(ProcFileCollector):
     """Disk I/O counters per device from /proc/diskstats.
 
@@ -265,29 +272,14 @@ class DiskStatsCollector(ProcFileCollector):
             d.device: d for d in parse.parse_diskstats(read_text(f"{self.proc_root}/diskstats"))
         }
         kept, dropped = self._selection.select(tuple(stats))
-        fams = {
-            key: SPECS[key].family()
-            for key in (
-                "disk_read_bytes_total",
-                "disk_written_bytes_total",
-                "disk_reads_completed_total",
-                "disk_writes_completed_total",
-                "disk_read_time_seconds_total",
-                "disk_write_time_seconds_total",
-                "disk_io_time_seconds_total",
-            )
-        }
+        columns = [(MAKERS[key].start(), field) for key, field in DISKSTATS_METRICS]
         for name in kept:
             d = stats[name]
-            labels = [name]
-            fams["disk_read_bytes_total"].add_metric(labels, d.read_bytes)
-            fams["disk_written_bytes_total"].add_metric(labels, d.written_bytes)
-            fams["disk_reads_completed_total"].add_metric(labels, d.reads_completed)
-            fams["disk_writes_completed_total"].add_metric(labels, d.writes_completed)
-            fams["disk_read_time_seconds_total"].add_metric(labels, d.read_time_s)
-            fams["disk_write_time_seconds_total"].add_metric(labels, d.write_time_s)
-            fams["disk_io_time_seconds_total"].add_metric(labels, d.io_time_s)
-        return [*fams.values(), gauge("disk_devices_dropped", dropped)]
+            labels = (name,)
+            for builder, field in columns:
+                builder.add(labels, getattr(d, field))
+        fams = [builder.family for builder, _ in columns]
+        return [*fams, gauge("disk_devices_dropped", dropped)]
 
 
 NETDEV_METRICS: tuple[str, ...] = tuple(
@@ -312,9 +304,10 @@ class NetDevCollector(ProcFileCollector):
     def read(self, ctx: ScrapeContext) -> list[Metric]:
         rows = dict(parse.parse_net_dev(read_text(f"{self.proc_root}/net/dev")))
         kept, dropped = self._selection.select(tuple(rows))
-        fams = [SPECS[key].family() for key in NETDEV_METRICS]
+        builders = [MAKERS[key].start() for key in NETDEV_METRICS]
         for name in kept:
-            labels = [name]
-            for family, value in zip(fams, rows[name], strict=True):
-                family.add_metric(labels, value)
+            labels = (name,)
+            for builder, value in zip(builders, rows[name], strict=True):
+                builder.add(labels, value)
+        fams = [builder.family for builder in builders]
         return [*fams, gauge("network_devices_dropped", dropped)]

@@ -25,7 +25,7 @@ from prometheus_client.core import Metric
 from exporters.spec import Collector, ScrapeContext
 from exporters.system import parse
 from exporters.system.collectors import gauge, read_text
-from exporters.system.metrics import SPECS
+from exporters.system.families import MAKERS
 
 # node_exporter 1.5's defaults, plus network filesystems: those are the ones that hang.
 DEFAULT_MOUNT_POINTS_EXCLUDE = (
@@ -89,6 +89,19 @@ class DaemonPool:
                     future.set_exception(err)
             with self._lock:
                 self._idle += 1
+
+
+# In exposition order.
+FILESYSTEM_METRICS: tuple[str, ...] = (
+    "filesystem_size_bytes",
+    "filesystem_free_bytes",
+    "filesystem_avail_bytes",
+    "filesystem_files",
+    "filesystem_files_free",
+    "filesystem_readonly",
+    "filesystem_device_error",
+    "filesystem_stuck",
+)
 
 
 class FilesystemCollector(Collector):
@@ -181,36 +194,27 @@ class FilesystemCollector(Collector):
                             self._stuck[point] = future
                             stuck_now.add(point)
 
-        keys = (
-            "filesystem_size_bytes",
-            "filesystem_free_bytes",
-            "filesystem_avail_bytes",
-            "filesystem_files",
-            "filesystem_files_free",
-            "filesystem_readonly",
-            "filesystem_device_error",
-            "filesystem_stuck",
-        )
-        fams = {key: SPECS[key].family() for key in keys}
+        builders = [MAKERS[key].start() for key in FILESYSTEM_METRICS]
+        size, free, avail, files, files_free, readonly, device_error, stuck = builders
         for mount in mounts:
-            labels = [mount.mountpoint, mount.device, mount.fstype]
+            labels = (mount.mountpoint, mount.device, mount.fstype)
             point = mount.mountpoint
             result: Any = None
             if point not in stuck_now:
                 future = calls[point]
                 if future.exception() is None:
                     result = future.result()
-            fams["filesystem_stuck"].add_metric(labels, 1.0 if point in stuck_now else 0.0)
-            fams["filesystem_device_error"].add_metric(labels, 0.0 if result is not None else 1.0)
-            fams["filesystem_readonly"].add_metric(labels, 1.0 if mount.readonly else 0.0)
+            stuck.add(labels, 1.0 if point in stuck_now else 0.0)
+            device_error.add(labels, 0.0 if result is not None else 1.0)
+            readonly.add(labels, 1.0 if mount.readonly else 0.0)
             if result is None:
                 continue
-            fams["filesystem_size_bytes"].add_metric(labels, result.f_blocks * result.f_frsize)
-            fams["filesystem_free_bytes"].add_metric(labels, result.f_bfree * result.f_frsize)
-            fams["filesystem_avail_bytes"].add_metric(labels, result.f_bavail * result.f_frsize)
-            fams["filesystem_files"].add_metric(labels, result.f_files)
-            fams["filesystem_files_free"].add_metric(labels, result.f_ffree)
-        return [*fams.values(), gauge("filesystem_mounts_dropped", dropped)]
+            size.add(labels, result.f_blocks * result.f_frsize)
+            free.add(labels, result.f_bfree * result.f_frsize)
+            avail.add(labels, result.f_bavail * result.f_frsize)
+            files.add(labels, result.f_files)
+            files_free.add(labels, result.f_ffree)
+        return [*(b.family for b in builders), gauge("filesystem_mounts_dropped", dropped)]
 
 
 async def _wait(futures: list[Future[Any]], timeout: float) -> None:

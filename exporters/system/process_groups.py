@@ -18,7 +18,7 @@ from prometheus_client.core import Metric
 from exporters.spec import BlockingCollector, ScrapeContext
 from exporters.system import parse
 from exporters.system.collectors import CLK_TCK, PAGE_SIZE, read_text
-from exporters.system.metrics import SPECS
+from exporters.system.families import MAKERS
 
 _GROUP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 
@@ -179,19 +179,17 @@ class ProcessGroupCollector(BlockingCollector):
             "process_start_time_seconds",
             "process_group_members",
         )
-        fams = {key: SPECS[key].family() for key in keys}
+        b = {key: MAKERS[key].start() for key in keys}
         tick = 1.0 / self.clk_tck
         for name, t in totals.items():
-            fams["process_group_members"].add_metric([name], t.count)
+            b["process_group_members"].add((name,), t.count)
             if t.sampled == 0:
                 continue  # nothing running: only the count (0) says so
-            fams["process_cpu_seconds_total"].add_metric([name, "user"], t.user_ticks * tick)
-            fams["process_cpu_seconds_total"].add_metric([name, "system"], t.system_ticks * tick)
-            fams["process_resident_memory_bytes"].add_metric([name], t.rss_pages * self.page_size)
-            fams["process_open_fds"].add_metric([name], t.open_fds)
-            fams["process_threads"].add_metric([name], t.threads)
+            b["process_cpu_seconds_total"].add((name, "user"), t.user_ticks * tick)
+            b["process_cpu_seconds_total"].add((name, "system"), t.system_ticks * tick)
+            b["process_resident_memory_bytes"].add((name,), t.rss_pages * self.page_size)
+            b["process_open_fds"].add((name,), t.open_fds)
+            b["process_threads"].add((name,), t.threads)
             assert t.oldest_start_ticks is not None
-            fams["process_start_time_seconds"].add_metric(
-                [name], boot_time + t.oldest_start_ticks * tick
-            )
-        return list(fams.values())
+            b["process_start_time_seconds"].add((name,), boot_time + t.oldest_start_ticks * tick)
+        return [builder.family for builder in b.values()]
