@@ -1,8 +1,9 @@
 """Database servers the tests own: a throw-away PostgreSQL cluster and redis-server processes.
 
-Shared servers come from ``PROMFLEET_TEST_PG_DSN`` / ``PROMFLEET_TEST_REDIS_URL`` or the
-local defaults; servers needing special settings (a small ``max_connections``,
-``pg_stat_statements`` preloaded, a ``maxmemory``) are started here on free ports.
+Shared servers come from :mod:`tests.services` (the environment, a testcontainers
+container where Docker runs, or the local defaults); servers needing special settings
+(a small ``max_connections``, ``pg_stat_statements`` preloaded, a ``maxmemory``) are
+started here on free ports.
 """
 
 from __future__ import annotations
@@ -18,12 +19,11 @@ from pathlib import Path
 import psycopg
 import redis
 
+from tests import services
 from tests.helpers import free_port
 
-SHARED_PG_DSN = os.environ.get(
-    "PROMFLEET_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
-)
-SHARED_REDIS_URL = os.environ.get("PROMFLEET_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+SHARED_PG_DSN = services.PG_DSN
+SHARED_REDIS_URL = services.REDIS_URL
 
 
 def _as_postgres(cmd: list[str]) -> list[str]:
