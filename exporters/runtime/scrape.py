@@ -16,9 +16,9 @@ from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
 
 from prometheus_client.core import Metric
-from prometheus_client.process_collector import ProcessCollector
 
 from exporters.runtime.pool import WorkerPool
+from exporters.runtime.process import ProcessMetrics
 from exporters.runtime.selfmetrics import scrape_metrics
 from exporters.spec import Collector, ScrapeContext
 
@@ -62,7 +62,7 @@ class Scraper:
         self.pool = pool
         self.multi_target = multi_target
         self._success_spec, self._duration_spec = scrape_metrics(namespace, multi_target)
-        self._process = ProcessCollector(registry=None)
+        self._process = ProcessMetrics()
         self._failing: dict[tuple[str, str], str] = {}  # (collector, target) -> error class
         self._stuck: dict[tuple[str, str], list[Future[Any]]] = {}
 
