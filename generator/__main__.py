@@ -18,13 +18,14 @@ import contextlib
 import gc
 import json
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import yaml
 
 from generator.catalogue import load
 from generator.model import Catalogue, Settings
+from generator.parseback import load_yaml
 from generator.render import MARKER, plugins
 from generator.render.promtool_tests import coverage
 from generator.settings import SettingsError, load_settings
@@ -33,10 +34,6 @@ from generator.validate import CatalogueError, validate
 ROOT = Path(__file__).resolve().parent.parent
 # Directories whose marked files belong to the generator (stale ones are removed).
 OWNED_DIRS = ("rules", "alertmanager", "grafana", "runbooks", "compose")
-
-
-# libyaml's safe loader parses back large outputs ten times faster than the pure-Python one.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @contextlib.contextmanager
@@ -97,7 +94,7 @@ def check_output(path: str, text: str) -> list[str]:
     suffix = Path(path).suffix
     try:
         if suffix in (".yml", ".yaml"):
-            data = yaml.load(text, Loader=_YAML_LOADER)
+            data = load_yaml(text)
             if not data:
                 problems.append(f"{path}: YAML parses to nothing")
         elif suffix == ".json" and not json.loads(text):
@@ -140,15 +137,18 @@ def _render_all(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
     return dict(sorted(outputs.items()))
 
 
-def marked_files(root: Path) -> set[str]:
-    """Relative paths of generator-marked files under the owned directories of ``root``."""
+def marked_files(root: Path, skip: Collection[str] = ()) -> set[str]:
+    """Relative paths of generator-marked files under the owned directories of ``root``.
+
+    Paths in ``skip`` (the outputs of this run, already read to compare) are not read again.
+    """
     found = set()
     for directory in OWNED_DIRS:
         base = root / directory
         if not base.is_dir():
             continue
         for file in base.rglob("*"):
-            if not file.is_file():
+            if file.relative_to(root).as_posix() in skip or not file.is_file():
                 continue
             try:
                 head = file.read_text(encoding="utf-8")
@@ -168,7 +168,7 @@ def diff(root: Path, outputs: Mapping[str, str]) -> list[str]:
             lines.append(f"missing: {path}")
         elif file.read_text(encoding="utf-8") != text:
             lines.append(f"differs: {path}")
-    for path in sorted(marked_files(root) - set(outputs)):
+    for path in sorted(marked_files(root, skip=outputs.keys())):
         lines.append(f"stale: {path}")
     return lines
 
@@ -186,7 +186,7 @@ def write(root: Path, outputs: Mapping[str, str]) -> tuple[list[str], list[str]]
             handle.write(text)
         tmp.replace(file)
         written.append(path)
-    for path in sorted(marked_files(root) - set(outputs)):
+    for path in sorted(marked_files(root, skip=outputs.keys())):
         (root / path).unlink()
         removed.append(path)
     return written, removed
