@@ -23,9 +23,9 @@ from typing import Any
 
 import jsonschema
 import promql_parser
-import yaml
 
 from generator.model import Settings
+from generator.parseback import load_yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = REPO_ROOT / "tests" / "schemas" / "grafana-dashboard.schema.json"
@@ -441,7 +441,7 @@ def rule_alerts(rules_dir: Path) -> dict[str, list[tuple[str, str]]]:
     """``{alert name: [(annotation, value), ...]}`` from every ``rules/*.rules.yml``."""
     alerts: dict[str, list[tuple[str, str]]] = {}
     for path in sorted(rules_dir.glob("*.rules.yml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
         for group in data.get("groups", []) or []:
             for rule in group.get("rules", []) or []:
                 if "alert" in rule:
