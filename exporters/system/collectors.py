@@ -21,10 +21,9 @@ from exporters.system import parse
 from exporters.system.families import MAKERS
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-_DIGITS = frozenset("0123456789")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
-
+_DIGITS = frozenset("0123456789")
 _READ_CHUNK = 1 << 16
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from exporters.system import parse
 from exporters.system.collectors import (
+    MEMINFO_KEYS,
     DeviceFilter,
     DiskStatsCollector,
     FileFDCollector,
@@ -17,6 +18,7 @@ from exporters.system.collectors import (
     MemInfoCollector,
     NetDevCollector,
     StatCollector,
+    read_text,
 )
 from exporters.system.filesystem import (
     DEFAULT_FS_TYPES_EXCLUDE,
@@ -94,6 +96,32 @@ def test_stat_parser_pads_modes_an_old_kernel_does_not_write() -> None:
 def test_meminfo_values_are_turned_from_kibibytes_into_bytes() -> None:
     mem = parse.parse_meminfo("MemTotal:       16 kB\nHugePages_Total:       3\n")
     assert mem == {"MemTotal": 16 * 1024, "HugePages_Total": 3}
+
+
+def test_meminfo_looked_up_by_key_agrees_with_the_full_parse() -> None:
+    for text in (read("meminfo"), Path("/proc/meminfo").read_text()):
+        full = parse.parse_meminfo(text)
+        keyed = parse.parse_meminfo(text, MEMINFO_KEYS)
+        assert keyed == {k: full[k] for k in MEMINFO_KEYS if k in full}
+    # "Cached" is a key of its own, not the tail of "SwapCached".
+    assert parse.parse_meminfo("SwapCached:  4 kB\n", ("Cached",)) == {}
+    assert parse.parse_meminfo("SwapCached:  4 kB\nCached: 2 kB", ("Cached",)) == {"Cached": 2048}
+
+
+def test_stat_keys_are_found_on_any_line_and_are_zero_when_missing() -> None:
+    text = "cpu  9 9 9 9\ncpu0 1 1 1 1\nintr 5 6 7\nprocs_blocked 3\nbtime 42"
+    stat = parse.parse_stat(text)
+    assert (stat.boot_time, stat.procs_running, stat.procs_blocked) == (42, 0, 3)
+    assert list(stat.cpu_ticks) == ["0"]
+
+
+def test_a_file_larger_than_one_read_is_read_whole(tmp_path: Path) -> None:
+    big = tmp_path / "big"
+    text = "".join(f"line {i} é\n" for i in range(30_000))
+    big.write_text(text, encoding="utf-8")
+    assert read_text(str(big)) == text
+    (tmp_path / "bad").write_bytes(b"ok \xff\n")
+    assert read_text(str(tmp_path / "bad")) == "ok \ufffd\n"
 
 
 def test_loadavg_parser_reads_the_three_averages_and_the_thread_total() -> None:
