@@ -15,7 +15,7 @@ import yaml
 
 from generator.stack.log import log
 from generator.stack.members import default_members, select
-from generator.stack.process import StackError, stop_from_pid_files
+from generator.stack.process import StackError, running_from_pid_file, stop_from_pid_files
 from generator.stack.stack import REPO_ROOT, Stack, StackConfig, read_status
 
 
@@ -53,19 +53,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _running(state_dir: Path) -> bool:
     pids = state_dir / "pids"
-    if not pids.is_dir():
-        return False
-    import psutil
-
-    for pid_file in pids.glob("*.json"):
-        try:
-            record = json.loads(pid_file.read_text(encoding="utf-8"))
-            proc = psutil.Process(int(record["pid"]))
-            if abs(proc.create_time() - float(record["create_time"])) < 0.01:
-                return True
-        except (OSError, ValueError, KeyError, psutil.Error):
-            continue
-    return False
+    return pids.is_dir() and any(running_from_pid_file(p) for p in pids.glob("*.json"))
 
 
 def _build(args: argparse.Namespace, detach: bool) -> Stack:
@@ -87,8 +75,11 @@ def _build(args: argparse.Namespace, detach: bool) -> Stack:
 def _print_urls(stack: Stack) -> None:
     print(f"Prometheus    {stack.prometheus_url}")
     print(f"Alertmanager  {stack.alertmanager_url}")
-    for member in stack.config.members:
+    for member in stack.scraped:
         print(f"{member.name:<13} {stack.member_url(member.name)}")
+    for member in stack.writers:
+        print(f"{member.name:<13} writes {stack.writer_output(member.name)} "
+              f"(read by {member.feeds})")
     print(f"state, logs   {stack.state_dir}")
     sys.stdout.flush()
 
@@ -153,7 +144,9 @@ def _down(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     try:
         info = json.loads((args.state_dir / "stack.json").read_text(encoding="utf-8"))
-        print(read_status(info["urls"]["prometheus"]).line())
+        writers = {name: running_from_pid_file(args.state_dir / "pids" / f"{name}.json")
+                   for name in info.get("writers", {})}
+        print(read_status(info["urls"]["prometheus"], writers).line())
     except (OSError, ValueError, KeyError, StackError) as err:
         print(f"no stack running here ({err})", file=sys.stderr)
         return 1

@@ -1,6 +1,8 @@
-"""Which exporters the live stack runs: the data-driven list of stack members.
+"""Which processes the live stack runs: the data-driven list of stack members.
 
-A member is one exporter process, scraped as one Prometheus job of the same name. A
+A member is one exporter process, scraped as one Prometheus job of the same name, or a
+demo writer (``scraped=False``) that feeds an exporter the data it reads: the training
+status directory and the security log live under the state directory (``.run/``). A
 member whose module is absent from this checkout is skipped, and the stack says so.
 """
 
@@ -16,25 +18,45 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Member:
-    """One exporter of the stack.
+    """One process of the stack.
 
     ``argv`` is run as ``python <argv...>`` with ``{listen}``, ``{host}`` and ``{port}``
     replaced by the address the stack chose (default: ``-m exporters NAME``), and
-    ``{addr:OTHER}`` in argv and env by another member's (or ``prometheus``'s) address;
-    ``module`` is what must be importable for the member to exist. ``env`` is added to
-    the child's environment (it may carry a DSN, so it stays out of repr and logs).
+    ``{addr:OTHER}`` in argv and env by another member's (or ``prometheus``'s) address
+    and ``{state}`` by the state directory; ``module`` is what must be importable for the
+    member to exist. ``env`` is added to the child's environment (it may carry a DSN, so
+    it stays out of repr and logs).
+
+    A writer (``scraped=False``) has no port and no scrape job: it is selected with the
+    member it ``feeds``, runs ``setup_argv`` to completion before any exporter starts (so
+    the first scrape already finds data), then runs ``argv`` until the stack stops, and
+    shows ``output`` (what it writes) in the stack's list.
     """
 
-    name: str  # the Prometheus job label
+    name: str  # the Prometheus job label (a writer: a name of its own, never scraped)
     module: str
     argv: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
     ready_path: str = "/metrics"
     metrics_path: str = "/metrics"
+    scraped: bool = True
+    feeds: str = ""
+    setup_argv: tuple[str, ...] = ()
+    output: str = ""
 
-    def command(self, host: str, port: int) -> tuple[str, ...]:
+    def command(self, host: str, port: int | None) -> tuple[str, ...]:
         args = self.argv or ("-m", "exporters", self.name, "--web.listen-address={listen}")
-        fill = {"{listen}": f"{host}:{port}", "{host}": host, "{port}": str(port)}
+        return self._fill(args, host, port)
+
+    def setup_command(self, host: str, port: int | None) -> tuple[str, ...]:
+        """The one-shot set-up run before the stack starts its exporters; () for none."""
+        return self._fill(self.setup_argv, host, port) if self.setup_argv else ()
+
+    @staticmethod
+    def _fill(args: tuple[str, ...], host: str, port: int | None) -> tuple[str, ...]:
+        fill = {"{host}": host}
+        if port is not None:
+            fill |= {"{listen}": f"{host}:{port}", "{port}": str(port)}
         out = []
         for arg in args:
             for key, value in fill.items():
@@ -86,6 +108,19 @@ def _present(module: str) -> bool:
         return False
 
 
+# Where the demo writers put what the training and security exporters read.
+TRAINING_STATUS_DIR = "{state}/training"
+SECURITY_LOG = "{state}/security/access.log"
+TRAINING_WRITE_INTERVAL = "5s"  # the exporter flags a running job stalled after 15 min
+SECURITY_LINES_PER_SECOND = "2"
+
+
+def _security_logs() -> str:
+    """The security exporter's ``--logs``: the demo access log, and where it rotates to."""
+    return json.dumps([{"name": "access", "path": SECURITY_LOG, "format": "json",
+                        "rotated": [SECURITY_LOG + ".1"]}])
+
+
 def default_members(environ: Mapping[str, str] | None = None) -> tuple[Member, ...]:
     """Every member the stack knows, in start order; the local servers by default.
 
@@ -97,6 +132,9 @@ def default_members(environ: Mapping[str, str] | None = None) -> tuple[Member, .
     def default(key: str, value: str) -> dict[str, str]:
         return {} if key in env else {key: value}
 
+    training_demo = ("-m", "exporters.training.demo", "--directory", TRAINING_STATUS_DIR)
+    security_demo = ("-m", "exporters.security.demo", "--log", SECURITY_LOG,
+                     "--rate", SECURITY_LINES_PER_SECOND)
     return (
         Member("system", "exporters.system"),
         Member("postgres", "exporters.postgres",
@@ -105,8 +143,25 @@ def default_members(environ: Mapping[str, str] | None = None) -> tuple[Member, .
                env=default("PROMFLEET_REDIS_URL", _redis_url(env))),
         Member("probe", "exporters.probe",
                env=default("PROMFLEET_PROBE_TARGETS", _probe_targets())),
-        Member("security", "exporters.security"),
-        Member("training", "exporters.training"),
+        # The demo front door's access log, appended at a bounded rate; the exporter
+        # starts at the beginning of it and keeps its place and deny-list beside it.
+        Member("security-demo", "exporters.security.demo", scraped=False, feeds="security",
+               setup_argv=(*security_demo, "--once"),
+               argv=(*security_demo, "--interval", "1s"),
+               output=SECURITY_LOG),
+        Member("security", "exporters.security",
+               argv=("-m", "exporters", "security", "--web.listen-address={listen}",
+                     f"--logs={_security_logs()}", "--start-at=beginning",
+                     "--position.file={state}/security/positions.json",
+                     "--denylist.file={state}/security/deny.conf")),
+        # A simulated trainer fleet keeps the status directory fresh.
+        Member("training-demo", "exporters.training.demo", scraped=False, feeds="training",
+               setup_argv=(*training_demo, "--once"),
+               argv=(*training_demo, "--interval", TRAINING_WRITE_INTERVAL),
+               output=TRAINING_STATUS_DIR),
+        Member("training", "exporters.training",
+               argv=("-m", "exporters", "training", "--web.listen-address={listen}",
+                     f"--directory={TRAINING_STATUS_DIR}")),
         # The instrumented demo service: its own /metrics, scraped as job "app".
         Member("app", "exporters.app.demo",
                argv=("-m", "exporters.app.demo", "--host", "{host}", "--port", "{port}"),
@@ -119,7 +174,8 @@ def select(
 ) -> tuple[tuple[Member, ...], tuple[Member, ...]]:
     """Split into (members to run, members skipped because their module is absent).
 
-    ``names`` restricts the selection; an unknown name is an error.
+    ``names`` restricts the selection (a writer comes with the member it feeds); an
+    unknown name is an error. A writer whose exporter is skipped is skipped too.
     """
     by_name = {m.name: m for m in members}
     if names is not None:
@@ -127,7 +183,9 @@ def select(
         if unknown:
             raise ValueError(f"unknown stack members: {', '.join(unknown)}; "
                              f"known: {', '.join(by_name)}")
-        members = tuple(by_name[n] for n in names)
-    run = tuple(m for m in members if m.available())
-    skipped = tuple(m for m in members if not m.available())
+        wanted = set(names)
+        members = tuple(m for m in members if m.name in wanted or m.feeds in wanted)
+    present = {m.name for m in members if m.available()}
+    run = tuple(m for m in members if m.name in present and (not m.feeds or m.feeds in present))
+    skipped = tuple(m for m in members if m not in run)
     return run, skipped

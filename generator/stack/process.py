@@ -51,8 +51,8 @@ class ProcessSpec:
 
     name: str
     argv: tuple[str, ...]
-    ready_url: str
-    url: str  # what a human opens
+    ready_url: str  # empty: ready once started (a writer that serves nothing)
+    url: str  # what a human opens (a writer: what it writes)
     env: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold a DSN
     cwd: Path | None = None
 
@@ -147,7 +147,7 @@ def wait_ready(procs: Sequence[RunningProcess], timeout: float) -> None:
                     f"{proc.spec.name} exited with status {proc.popen.returncode} "
                     f"before it was ready; last lines of {proc.log_path}:\n{proc.log_tail()}"
                 )
-            if _http_ok(proc.spec.ready_url, timeout=1.0):
+            if not proc.spec.ready_url or _http_ok(proc.spec.ready_url, timeout=1.0):
                 pending.remove(proc)
         if not pending:
             return
@@ -156,6 +156,16 @@ def wait_ready(procs: Sequence[RunningProcess], timeout: float) -> None:
             tails = "\n".join(f"--- {p.spec.name}:\n{p.log_tail()}" for p in pending)
             raise StackError(f"not ready after {timeout:.0f}s: {names}\n{tails}")
         time.sleep(0.1)
+
+
+def running_from_pid_file(pid_file: Path) -> bool:
+    """Whether the process a pid file names still runs (same pid and start time)."""
+    try:
+        record = json.loads(pid_file.read_text(encoding="utf-8"))
+        proc = psutil.Process(int(record["pid"]))
+        return abs(proc.create_time() - float(record["create_time"])) < 0.01
+    except (OSError, ValueError, KeyError, psutil.Error):
+        return False
 
 
 def stop_from_pid_files(pids_dir: Path, timeout: float = 10.0) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -66,12 +67,14 @@ class StackConfig:
 
 @dataclass(frozen=True)
 class Status:
-    """One look at the stack: targets up out of total, firing alerts by severity."""
+    """One look at the stack: targets up out of total, firing alerts by severity, and
+    which demo writers (not scraped, so not targets) are running."""
 
     targets_up: int
     targets_total: int
     down: tuple[str, ...]
     firing: Mapping[str, int]
+    writers: Mapping[str, bool] = field(default_factory=dict)  # name -> running
 
     def line(self) -> str:
         if self.targets_total == 0:
@@ -82,8 +85,14 @@ class Status:
                 f"{self.targets_total}, alerts firing {firing}")
         if by_sev:
             text += f" ({by_sev})"
+        if self.writers:
+            running = sum(self.writers.values())
+            text += f", writers running {running}/{len(self.writers)}"
         if self.down:
             text += f"; down: {', '.join(self.down)}"
+        stopped = sorted(name for name, alive in self.writers.items() if not alive)
+        if stopped:
+            text += f"; writers stopped: {', '.join(stopped)}"
         return text
 
 
@@ -144,9 +153,24 @@ class Stack:
     def member_url(self, name: str) -> str:
         return f"http://{self.address(name)}/metrics"
 
+    @property
+    def scraped(self) -> tuple[Member, ...]:
+        """The members Prometheus scrapes (every member but the demo writers)."""
+        return tuple(m for m in self.config.members if m.scraped)
+
+    @property
+    def writers(self) -> tuple[Member, ...]:
+        """The demo writers: started and stopped with the stack, never scraped."""
+        return tuple(m for m in self.config.members if not m.scraped)
+
+    def writer_output(self, name: str) -> str:
+        """What writer ``name`` writes (a path under the state directory)."""
+        member = next(m for m in self.config.members if m.name == name)
+        return self.fill(member.output)
+
     def urls(self) -> dict[str, str]:
         out = {"prometheus": self.prometheus_url, "alertmanager": self.alertmanager_url}
-        for member in self.config.members:
+        for member in self.scraped:
             out[member.name] = self.member_url(member.name)
         return out
 
@@ -166,7 +190,7 @@ class Stack:
             shutil.rmtree(sub, ignore_errors=True)
         for sub in (self.out_dir, self.secrets_dir, self.logs_dir, self.pids_dir):
             sub.mkdir(parents=True, exist_ok=True)
-        names = [m.name for m in self.config.members] + ["prometheus", "alertmanager"]
+        names = [m.name for m in self.scraped] + ["prometheus", "alertmanager"]
         for name in names:
             self.ports[name] = self.config.ports.get(name) or free_port(HOST)
         try:
@@ -176,8 +200,10 @@ class Stack:
         except BaseException:
             self.stop()
             raise
+        writers = {m.name: self.writer_output(m.name) for m in self.writers}
         (self.state_dir / "stack.json").write_text(
-            json.dumps({"urls": self.urls(), "ports": self.ports}, indent=2) + "\n",
+            json.dumps({"urls": self.urls(), "ports": self.ports, "writers": writers},
+                       indent=2) + "\n",
             encoding="utf-8")
 
     def _spawn(self, spec: ProcessSpec) -> RunningProcess:
@@ -186,6 +212,15 @@ class Stack:
         return proc
 
     def member_spec(self, member: Member) -> ProcessSpec:
+        if not member.scraped:  # a writer: ready once started (its set-up already ran)
+            return ProcessSpec(
+                name=member.name,
+                argv=tuple(self.fill(a) for a in member.command(HOST, None)),
+                ready_url="",
+                url=self.fill(member.output),
+                env={k: self.fill(v) for k, v in member.env.items()},
+                cwd=REPO_ROOT,
+            )
         listen = self.address(member.name)
         return ProcessSpec(
             name=member.name,
@@ -197,12 +232,33 @@ class Stack:
         )
 
     def fill(self, text: str) -> str:
-        """Replace ``{addr:NAME}`` by the ``host:port`` of member (or server) NAME."""
+        """Replace ``{addr:NAME}`` by the ``host:port`` of member (or server) NAME, and
+        ``{state}`` by the state directory."""
         for name in self.ports:
             text = text.replace(f"{{addr:{name}}}", self.address(name))
-        return text
+        return text.replace("{state}", str(self.state_dir))
+
+    def _set_up(self, member: Member) -> None:
+        """Run a member's one-shot set-up (a writer's first batch) to completion."""
+        argv = member.setup_command(HOST, self.ports.get(member.name))
+        if not argv:
+            return
+        env = {**os.environ, **{k: self.fill(v) for k, v in member.env.items()}}
+        try:
+            done = subprocess.run([self.fill(a) for a in argv], cwd=REPO_ROOT, env=env,
+                                  capture_output=True, text=True, timeout=60, check=False)
+        except subprocess.TimeoutExpired as err:
+            raise StackError(f"{member.name}: set-up did not finish in 60 s") from err
+        if done.returncode != 0:
+            raise StackError(f"{member.name}: set-up failed ({done.returncode}):\n"
+                             f"{done.stderr[-2000:]}{done.stdout[-500:]}")
+        with (self.logs_dir / f"{member.name}.log").open("a", encoding="utf-8") as out:
+            out.write(done.stderr + done.stdout)
+        log("member_set_up", name=member.name)
 
     def _start_members(self) -> None:
+        for member in self.config.members:
+            self._set_up(member)
         started = [self._spawn(self.member_spec(m)) for m in self.config.members]
         wait_ready(started, self.config.ready_timeout_seconds)
 
@@ -219,7 +275,7 @@ class Stack:
 
     def targets(self) -> dict[str, tuple[str, ...]]:
         jobs: dict[str, tuple[str, ...]] = {
-            m.name: (self.address(m.name),) for m in self.config.members}
+            m.name: (self.address(m.name),) for m in self.scraped}
         jobs["prometheus"] = (self.address("prometheus"),)
         jobs["alertmanager"] = (self.address("alertmanager"),)
         for job, addrs in self.config.extra_targets.items():
@@ -381,11 +437,14 @@ class Stack:
         return result
 
     def status(self) -> Status:
-        return read_status(self.prometheus_url)
+        writers = {m.name: m.name in self.processes and self.processes[m.name].alive()
+                   for m in self.writers}
+        return read_status(self.prometheus_url, writers)
 
 
-def read_status(prometheus_url: str) -> Status:
-    """Targets up/total and firing alerts by severity, from Prometheus' API."""
+def read_status(prometheus_url: str, writers: Mapping[str, bool] | None = None) -> Status:
+    """Targets up/total and firing alerts by severity, from Prometheus' API; ``writers``
+    (name -> running) is passed through to the status line."""
     targets = http_json(f"{prometheus_url}/api/v1/targets?state=active")["data"]
     active: Sequence[Mapping[str, Any]] = targets["activeTargets"]
     up = [t for t in active if t.get("health") == "up"]
@@ -394,7 +453,7 @@ def read_status(prometheus_url: str) -> Status:
     alerts = http_json(f"{prometheus_url}/api/v1/alerts")["data"]["alerts"]
     firing = Counter(a["labels"].get("severity", "none") for a in alerts
                      if a.get("state") == "firing")
-    return Status(len(up), len(active), down, dict(firing))
+    return Status(len(up), len(active), down, dict(firing), dict(writers or {}))
 
 
 def _walk_file_keys(node: Any, key: str = "") -> list[tuple[str, str]]:

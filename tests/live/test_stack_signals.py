@@ -1,8 +1,10 @@
 """The whole stack live: every target up, every recording rule and dashboard query has
 data, and the Watchdog reaches the dead man's switch.
 
-One stack for the module: every exporter present in this checkout (against the local
-PostgreSQL and Redis), Prometheus and Alertmanager, rendered with 1 s intervals.
+One stack for the module, as ``make run`` starts it: every exporter present in this
+checkout (against the local PostgreSQL and Redis), the demo writers that feed the
+training status directory and the security log, Prometheus and Alertmanager, rendered
+with 1 s intervals.
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ EXPECTED_EMPTY_RULES: dict[str, tuple[str, str]] = {
     r":promfleet_app_(http_errors|deliveries|external_request|workflow)": (
         "counts what the demo app did: errors, deliveries, outbound calls and workflows "
         "need traffic, which the application live test drives", ""),
+    # Per-GPU series exist only for devices NVML reports; the demo trainers name GPUs in
+    # their records, but no utilisation, memory or temperature can be read without one.
+    r"promfleet_training_gpu_(utilisation|memory|temperature|power|info)": (
+        "this host has no GPU (NVML reports none)", "promfleet_training_gpu_devices == 0"),
+    r"^instance_model:promfleet_training_model_accuracy:drop1d$": (
+        "compares accuracy with a day ago, and the stack starts with empty Prometheus "
+        "storage", "absent(promfleet_training_model_accuracy_ratio offset 1d)"),
 }
 
 
@@ -85,7 +94,7 @@ def _declared_by() -> dict[str, str]:
 def test_every_target_the_stack_scrapes_is_up(stack: LiveStack) -> None:
     result = stack.query("up")
     jobs = {r["metric"]["job"] for r in result}
-    expected = {m.name for m in stack.members} | {"prometheus", "alertmanager"}
+    expected = {m.name for m in stack.members if m.scraped} | {"prometheus", "alertmanager"}
     assert jobs == expected
     down = [r["metric"] for r in result if r["value"][1] != "1"]
     assert down == [], f"targets down: {down}"
@@ -100,7 +109,7 @@ def test_every_recording_rule_returns_data_when_the_stack_runs_its_inputs(
     assert rules, "no recording rules in rules/*.rules.yml"
     records = {r["record"] for r in rules}
     declared = _declared_by()
-    members = {m.name for m in stack.members} | {"prometheus", "alertmanager"}
+    members = {m.name for m in stack.members if m.scraped} | {"prometheus", "alertmanager"}
 
     def missing_sources(expr: str, seen: frozenset[str] = frozenset()) -> set[str]:
         """Sources outside the stack that ``expr`` reads, through other rules too."""
@@ -169,7 +178,7 @@ def test_every_dashboard_panel_query_parses_and_returns_data_on_the_live_prometh
     queries = _dashboard_queries(stack.out_dir)
     assert queries, "no panel queries in grafana/dashboards/*.json"
     catalogue_panels = _catalogue_panels(load_catalogue())
-    members = {m.name for m in stack.members} | {"prometheus", "alertmanager"}
+    members = {m.name for m in stack.members if m.scraped} | {"prometheus", "alertmanager"}
     declared = _declared_by()
     deadline = time.monotonic() + DATA_TIMEOUT_S
     no_data: list[str] = []
@@ -199,3 +208,38 @@ def test_the_watchdog_reaches_the_dead_mans_switch_receiver(stack: LiveStack) ->
     routing = load_catalogue().routing
     delivery = stack.wait_for_alert(routing.watchdog_alert, timeout=30)
     assert delivery.receiver == routing.deadmans_switch_receiver
+
+
+def _value(stack: LiveStack, promql: str) -> float:
+    result = stack.wait_for_data(promql, timeout=DATA_TIMEOUT_S)
+    assert result, f"no data for {promql}"
+    return sum(float(r["value"][1]) for r in result)
+
+
+def test_the_demo_writers_keep_the_training_status_directory_and_security_log_fresh(
+    stack: LiveStack,
+) -> None:
+    writers = {m.name: m.feeds for m in stack.members if not m.scraped}
+    if not {"training", "security"} & set(writers.values()):
+        pytest.skip("neither the training nor the security exporter is in this checkout")
+    running = {name: stack.stack.processes[name].alive() for name in writers}
+    assert all(running.values()), f"demo writers not running: {running}"
+    if "training" in writers.values():
+        kinds = stack.query('promfleet_training_records{job="training",source="directory"} > 0')
+        assert {r["metric"]["kind"] for r in kinds} == {"job", "model", "drift", "federated"}
+        assert _value(stack, 'sum(promfleet_training_records_rejected{job="training"})') == 0
+        states = stack.query('sum by (state) (promfleet_training_jobs{job="training"}) > 0')
+        assert {r["metric"]["state"] for r in states} >= {"running", "pending", "failed"}
+        # The writer rewrites every 5 s: no running job's record is ever older than that
+        # by much (the stall alert waits for 15 minutes).
+        assert _value(stack, "max(instance_job_id:promfleet_training_job_update_age:seconds)") < 30
+    if "security" in writers.values():
+        lines = 'promfleet_security_log_lines_total{job="security",log="access"}'
+        first = _value(stack, lines)
+        assert first > 0, "the set-up batch was not read from the beginning of the log"
+        assert stack.wait_for_data(f"{lines} > {first}", timeout=DATA_TIMEOUT_S), (
+            "the log stopped growing")
+        skipped = 'sum(promfleet_security_log_lines_skipped_total{job="security"})'
+        assert _value(stack, skipped) == 0, "the demo wrote lines the exporter cannot parse"
+        sensitive = 'sum(promfleet_security_sensitive_data_total{job="security"})'
+        assert _value(stack, sensitive) == 0, "the demo log holds something like a secret"
