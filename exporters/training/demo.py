@@ -111,7 +111,7 @@ def _jobs(now: float) -> list[dict[str, Any]]:
         out.append(_job(trainer, cycle - 1, now))
         out.append(_job(trainer, cycle, now))
     # The queue breathes between 2 and 5 jobs over an hour.
-    waiting = 3 + round(_wobble(now, 3600, 1.6))
+    waiting = round(3.5 + _wobble(now, 3600, 1.5))
     for index in range(waiting):
         model = QUEUED_MODELS[index % len(QUEUED_MODELS)]
         out.append(
