@@ -78,13 +78,14 @@ class Status:
 
     def line(self) -> str:
         if self.targets_total == 0:
-            return f"{time.strftime('%H:%M:%S')} Prometheus is discovering its targets"
-        firing = sum(self.firing.values())
-        by_sev = " ".join(f"{sev}={n}" for sev, n in sorted(self.firing.items()))
-        text = (f"{time.strftime('%H:%M:%S')} targets up {self.targets_up}/"
-                f"{self.targets_total}, alerts firing {firing}")
-        if by_sev:
-            text += f" ({by_sev})"
+            text = f"{time.strftime('%H:%M:%S')} Prometheus is discovering its targets"
+        else:
+            firing = sum(self.firing.values())
+            text = (f"{time.strftime('%H:%M:%S')} targets up {self.targets_up}/"
+                    f"{self.targets_total}, alerts firing {firing}")
+            by_sev = " ".join(f"{sev}={n}" for sev, n in sorted(self.firing.items()))
+            if by_sev:
+                text += f" ({by_sev})"
         if self.writers:
             running = sum(self.writers.values())
             text += f", writers running {running}/{len(self.writers)}"
