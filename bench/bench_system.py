@@ -8,6 +8,7 @@ sample, p50/p99 latency and RSS, each with the ratio to node_exporter, and the a
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -19,6 +20,29 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 AIM_CPU_PER_SAMPLE_RATIO = 1.5
 AIM_P99_S = 0.015
 AIM_RSS_BYTES = 45e6
+
+
+# What every promfleet exporter's RSS starts from: the interpreter with the runtime's
+# dependencies imported, before any exporter code runs.
+_FLOOR_SCRIPT = (
+    "import asyncio, aiohttp.web, prometheus_client\n"
+    "print(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')))"
+)
+
+
+def import_floor_rss_bytes() -> float:
+    """Peak RSS of a bare interpreter that imports asyncio, aiohttp.web and prometheus-client."""
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", _FLOOR_SCRIPT],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError) as err:
+        raise common.BenchError(f"could not measure the import floor: {err}") from err
+    return int(out.stdout.strip()) * 1024.0
 
 
 def run() -> str:
@@ -42,6 +66,15 @@ def run() -> str:
         got = common.measure_side_by_side({"ours": ours, "node": ref}, scrapes=SCRAPES)
     o, n = got["ours"], got["node"]
     rows = common.measurement_rows(o, n)
+    rows.append(
+        common.Row(
+            "peak RSS of the imports alone (asyncio, aiohttp, prometheus-client)",
+            import_floor_rss_bytes(),
+            None,
+            "{:.1f} MB",
+            1e-6,
+        )
+    )
     aims = [
         common.Row(
             "CPU per sample (aim)",
