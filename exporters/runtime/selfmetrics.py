@@ -7,7 +7,8 @@ Every exporter namespace ``NS`` publishes, besides its domain ``METRICS``::
     # TYPE NS_scrape_collector_duration_seconds gauge
     NS_scrape_collector_duration_seconds{collector="cpu"} 0.0021
 
-plus prometheus-client's ``process_*`` families (CPU, RSS, fds, start time).
+plus the ``process_*`` families of prometheus-client's ProcessCollector (CPU, RSS, fds, start
+time), made by :mod:`exporters.runtime.process`.
 """
 
 from __future__ import annotations
