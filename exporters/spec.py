@@ -205,7 +205,8 @@ class ExporterDef:
     collectors; it raises :class:`OptionError` for settings it cannot accept.
     ``probe`` (optional) is called per ``/probe?target=NAME`` request and returns the
     collectors for that one target, or raises ``KeyError`` for an unknown target.
-    ``close`` (optional) releases what ``build`` opened (connections) at shutdown.
+    ``close`` (optional) releases what ``build`` opened (connections) at shutdown; it
+    may return an awaitable, which the runtime awaits (bounded) before exiting.
     """
 
     name: str

@@ -11,6 +11,7 @@ import asyncio
 import gc
 import gzip
 import html
+import inspect
 import logging
 import signal
 import ssl
@@ -307,7 +308,12 @@ async def serve(served: Served, watcher: WebConfigWatcher | None) -> int:
         )
     await runner.cleanup()
     if served.exporter.close is not None:
-        served.exporter.close(served.collectors)
+        closing = served.exporter.close(served.collectors)
+        if inspect.isawaitable(closing):  # drivers' close is often a coroutine
+            try:
+                await asyncio.wait_for(closing, timeout=SHUTDOWN_GRACE_S)
+            except TimeoutError:
+                _log.warning("exporter close cut off at shutdown")
     app.pool.shutdown(wait=False)
     _log.info("stopped", extra={"fields": {"drain_s": round(time.monotonic() - started, 3)}})
     return 0

@@ -249,3 +249,13 @@ def test_no_secret_reaches_the_logs_the_scrape_or_the_landing_page(tmp_path: Pat
     assert "collector failed" in logs and "<redacted>" in logs
     for text in (logs, metrics, landing, help_text.stdout, help_text.stderr):
         assert secret not in text
+
+
+def test_sigterm_awaits_the_exporters_asynchronous_close(tmp_path: Path) -> None:
+    marker = tmp_path / "closed"
+    with ExporterProcess(DEMO, env={"PROMFLEET_DEMO_CLOSE_MARKER": str(marker)}) as proc:
+        status, _, _ = scrape(proc.url + "/metrics")
+        assert status == 200
+        proc.signal(signal.SIGTERM)
+        assert proc.wait_exit(timeout=15) == 0
+    assert marker.read_text() == "closed 4 collectors\n"
