@@ -63,6 +63,7 @@ class LiveStack:
 
     @property
     def members(self) -> tuple[Member, ...]:
+        """Every member started, demo writers (``scraped=False``) included."""
         return self.stack.config.members
 
     def address(self, name: str) -> str:
@@ -111,7 +112,9 @@ def _require_binaries() -> None:
 
 def resolve_members(members: Sequence[str | Member] | str) -> tuple[Member, ...]:
     """Names (from :func:`default_members`) or :class:`Member` objects; ``"all"`` means every
-    member whose module exists. A named member that is absent skips the test, naming it."""
+    member whose module exists. A named exporter brings the demo writer that feeds it
+    (``"training"`` starts ``training-demo`` too); a :class:`Member` object comes alone, so
+    a test that owns its data passes one. A named member that is absent skips the test."""
     known = default_members()
     if members == "all":
         present, skipped = select(known)
@@ -124,8 +127,9 @@ def resolve_members(members: Sequence[str | Member] | str) -> tuple[Member, ...]
             out.append(item)
             continue
         present, skipped = select(known, (item,))
-        if skipped:
-            pytest.skip(f"exporter {item!r} is not in this checkout ({skipped[0].module})")
+        absent = [m for m in skipped if m.name == item]
+        if absent:
+            pytest.skip(f"exporter {item!r} is not in this checkout ({absent[0].module})")
         out.extend(present)
     return tuple(out)
 
