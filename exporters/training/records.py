@@ -119,6 +119,12 @@ class FederatedRecord:
 Record = JobRecord | ModelRecord | DriftRecord | FederatedRecord
 
 
+# What json.loads raises on hostile input: bad syntax or UTF-8 (ValueError subclasses), an
+# integer over the interpreter's digit limit (ValueError), nesting deeper than the C
+# scanner's recursion limit (RecursionError). Each makes one bad record, never a failed scrape.
+_UNDECODABLE = (ValueError, RecursionError)
+
+
 class _Invalid(ValueError):
     """One field's problem; becomes a Rejection with reason ``invalid``."""
 
@@ -127,7 +133,10 @@ def _number(value: Any, field: str, *, strings: bool) -> float:
     if isinstance(value, bool):
         raise _Invalid(f"{field}: expected a number, got a boolean")
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError as err:  # a JSON integer of hundreds of digits
+            raise _Invalid(f"{field}: expected a finite number") from err
     elif strings and isinstance(value, str):
         try:
             number = float(value.strip())
@@ -182,7 +191,7 @@ def _gpus(value: Any, field: str, strings: bool) -> tuple[int, ...]:
         if text.startswith("["):
             try:
                 value = json.loads(text)
-            except json.JSONDecodeError as err:
+            except _UNDECODABLE as err:
                 raise _Invalid(f"{field}: not a JSON list") from err
         else:
             value = [part.strip() for part in text.split(",") if part.strip()]
@@ -261,7 +270,7 @@ def parse_record(document: Mapping[str, Any], *, strings: bool = False) -> Recor
     if version_number != SCHEMA_VERSION:
         return Rejection("unsupported_version", f"schema_version {version_number:g}")
     kind = document.get("kind")
-    if kind not in _FIELDS:
+    if not isinstance(kind, str) or kind not in _FIELDS:
         return Rejection("invalid", f"kind: expected one of {', '.join(KINDS)}")
     values: dict[str, Any] = {}
     try:
@@ -282,7 +291,7 @@ def parse_json(data: bytes) -> Record | Rejection:
     """A record from a file's bytes (UTF-8 JSON)."""
     try:
         document = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except _UNDECODABLE as err:
         return Rejection("malformed", f"not UTF-8 JSON: {type(err).__name__}")
     if not isinstance(document, dict):
         return Rejection("malformed", "not a JSON object")

@@ -172,3 +172,61 @@ def test_the_parser_and_the_json_schema_agree_on_what_is_a_valid_record(
     # The schema cannot know that "NaN" is not a number: numbers here are JSON numbers.
     accepted = not isinstance(parse_record(document), Rejection)
     assert accepted == VALIDATOR.is_valid(document), document
+
+
+_NESTED = b"[" * 50_000  # deeper than the JSON scanner's recursion limit
+_DIGITS = "1" + "0" * 400  # an integer no float can hold
+_JOB_TEXT = '{"schema_version":1,"kind":"job","updated_at":1,"job_id":"a","model":"m",'
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (_NESTED, "malformed"),
+        (b'{"a":' * 20_000, "malformed"),
+        (b"1" * 5000, "malformed"),  # over the interpreter's integer digit limit
+        (b'{"schema_version":1,"kind":[]}', "invalid"),
+        (b'{"schema_version":1,"kind":{"job":1}}', "invalid"),
+        (f'{{"schema_version":{_DIGITS}}}'.encode(), "malformed"),
+        (f'{_JOB_TEXT}"state":"running","step":{_DIGITS}}}'.encode(), "invalid"),
+        (f'{_JOB_TEXT}"state":"running","gpus":[{_DIGITS}]}}'.encode(), "invalid"),
+        (f'{_JOB_TEXT}"state":"running","note":{"[" * 30_000}'.encode(), "malformed"),
+    ],
+    ids=[
+        "nested-arrays",
+        "nested-objects",
+        "huge-integer",
+        "kind-a-list",
+        "kind-an-object",
+        "huge-version",
+        "huge-step",
+        "huge-gpu-index",
+        "nested-extra-field",
+    ],
+)
+def test_hostile_json_is_rejected_with_a_reason_instead_of_raising(
+    data: bytes, reason: str
+) -> None:
+    parsed = parse_json(data)
+    assert isinstance(parsed, Rejection)
+    assert parsed.reason == reason
+
+
+@pytest.mark.parametrize(
+    "gpus",
+    [b"[" * 50_000, b"[" + b"1" * 5000 + b"]", f"[{_DIGITS}]".encode()],
+    ids=["nested", "over-digit-limit", "huge-index"],
+)
+def test_a_hostile_gpu_list_in_a_redis_hash_is_invalid_instead_of_raising(gpus: bytes) -> None:
+    fields = {
+        b"schema_version": b"1",
+        b"kind": b"job",
+        b"updated_at": b"1",
+        b"job_id": b"a",
+        b"model": b"m",
+        b"state": b"running",
+        b"gpus": gpus,
+    }
+    parsed = parse_hash(fields)
+    assert isinstance(parsed, Rejection)
+    assert parsed.reason == "invalid"

@@ -231,3 +231,19 @@ def test_a_missing_directory_is_reported_down_without_failing_the_scrape(
     assert len([r for r in caplog.records if r.getMessage() == "status source unreadable"]) == 1
     (tmp_path / "absent").mkdir()
     assert value(collect(collector), f"{NS}_source_up", {"source": "directory"}) == 1
+
+
+def test_one_hostile_file_is_counted_and_the_other_records_are_still_published(
+    tmp_path: Path,
+) -> None:
+    collector, writer, _ = make(tmp_path)
+    writer.job("ok", model="m1", state="running", progress=0.5)
+    (tmp_path / "nested.json").write_bytes(b"[" * 50_000)
+    (tmp_path / "digits.json").write_bytes(b"9" * 5000)
+    (tmp_path / "kind.json").write_text('{"schema_version": 1, "kind": ["job"]}')
+    families = collect(collector)
+    assert job_series(families, "job_progress_ratio", "ok") == 0.5
+    rejected = {"source": "directory", "reason": "malformed"}
+    assert value(families, f"{NS}_records_rejected", rejected) == 2
+    invalid = {"source": "directory", "reason": "invalid"}
+    assert value(families, f"{NS}_records_rejected", invalid) == 1
