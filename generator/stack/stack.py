@@ -2,7 +2,8 @@
 
 Everything lives under one state directory (``.run/`` for ``make run``): the generator's
 output rendered with loopback settings, the Prometheus config, placeholder secret files,
-both servers' storage, logs and pid files. :class:`Stack` is used by ``make run``/``up``
+both servers' storage, the demo writers' data (``training/`` status records,
+``security/access.log``), logs and pid files. :class:`Stack` is used by ``make run``/``up``
 and by the live tests alike.
 """
 
