@@ -57,17 +57,21 @@ class _Families:
 class _Waiting:
     """Runs a scrape's collector coroutines and waits for all of them or the deadline.
 
-    Each run notes its own end time and counts itself down; the last one to end, or
-    the deadline's timer, wakes the scrape. Per collector that is one task step, where
-    asyncio.wait's done callbacks and a callback to time each run cost a third more.
+    Each run notes when it starts and ends and counts itself down; the last one to
+    end, or the deadline's timer, wakes the scrape. Per collector that is one task
+    step, where asyncio.wait's done callbacks and a callback to time each run cost a
+    third more. A run's own start matters: collectors that read procfs run on the
+    event loop one after another, and timing each from the scrape's start would
+    charge every collector with the ones that ran before it.
     """
 
-    __slots__ = ("_loop", "_pending", "_waiter", "ends")
+    __slots__ = ("_loop", "_pending", "_waiter", "ends", "starts")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._pending = 0
         self._waiter: asyncio.Future[None] = loop.create_future()
+        self.starts: dict[asyncio.Task[Any], float] = {}
         self.ends: dict[asyncio.Task[Any], float] = {}
 
     def start(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
@@ -76,10 +80,12 @@ class _Waiting:
         return self._loop.create_task(self._run(coro))
 
     async def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        task = asyncio.current_task()
+        if task is not None:
+            self.starts[task] = time.monotonic()
         try:
             return await coro
         finally:
-            task = asyncio.current_task()
             if task is not None:
                 self.ends[task] = time.monotonic()
             self._pending -= 1
@@ -158,7 +164,7 @@ class Scraper:
             runs.append((collector, key, new_task, new_tracker))
 
         await waiting.wait(max(0.0, deadline - time.monotonic()))
-        ends = waiting.ends
+        starts, ends = waiting.starts, waiting.ends
 
         success = self._success_spec.family()
         duration = self._duration_spec.family()
@@ -174,7 +180,7 @@ class Scraper:
             elif not task.done():
                 task.cancel()
                 error = f"DeadlineExceeded: no result within {timeout_s:.3g}s"
-                elapsed = now - start
+                elapsed = now - starts.get(task, now)
                 if tracker is not None:
                     pending = [f for f in tracker.futures if not f.done()]
                     for future in pending:
@@ -182,7 +188,7 @@ class Scraper:
                     if pending:
                         self._stuck[key] = pending
             else:
-                elapsed = ends.get(task, now) - start
+                elapsed = ends.get(task, now) - starts.get(task, start)
                 exc = task.exception() if not task.cancelled() else asyncio.CancelledError()
                 if exc is not None:
                     error = f"{type(exc).__name__}: {exc}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -22,6 +23,20 @@ class Sleeping(Collector):
     async def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
         if self.seconds:
             await asyncio.sleep(self.seconds)
+        family = GaugeMetricFamily(f"{NS}_{self.name}", "A value.")
+        family.add_metric([], self.seconds)
+        return [family]
+
+
+class Hogging(Collector):
+    """Holds the event loop without awaiting, as a collector reading procfs there does."""
+
+    def __init__(self, name: str, seconds: float) -> None:
+        self.name = name
+        self.seconds = seconds
+
+    async def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
+        time.sleep(self.seconds)
         family = GaugeMetricFamily(f"{NS}_{self.name}", "A value.")
         family.add_metric([], self.seconds)
         return [family]
@@ -55,6 +70,14 @@ def test_each_collector_is_timed_by_its_own_end() -> None:
     durations = got[f"{NS}_scrape_collector_duration_seconds"]
     assert durations["soon"] >= 0.05
     assert 0.0 <= durations["now"] < durations["soon"]
+
+
+def test_a_collector_run_after_another_on_the_event_loop_is_not_charged_with_its_time() -> None:
+    got = _scrape([Hogging("hog", 0.3), Sleeping("quick", 0.0)], timeout_s=60.0)
+    durations = got[f"{NS}_scrape_collector_duration_seconds"]
+    assert durations["hog"] >= 0.3
+    # The quick one waited 0.3 s for the loop, but ran for a moment only.
+    assert durations["quick"] < 0.15
 
 
 def test_a_collector_past_the_deadline_is_cut_off_and_the_others_are_served() -> None:
