@@ -68,14 +68,18 @@ RECORDING_RULES = (
     ),
     RecordingRule(
         JOB_SUCCESS,
-        'sum without (outcome) (rate(promfleet_app_job_runs_total{outcome="success"}[1h]))\n'
+        # A job whose every run failed has no success series: it counts as 0, not absent.
+        '(sum without (outcome) (rate(promfleet_app_job_runs_total{outcome="success"}[1h]))\n'
+        "  or 0 * sum without (outcome) (rate(promfleet_app_job_runs_total[1h])))\n"
         "/ sum without (outcome) (rate(promfleet_app_job_runs_total[1h]))",
     ),
     RecordingRule(
         WORKFLOW_FAILURES,
+        # A workflow that never completed has no completed series: it counts as 0.
         "sum without (tenant) (rate(promfleet_app_workflows_failed_total[5m]))\n"
-        "/ (sum without (tenant) (rate(promfleet_app_workflows_completed_total[5m]))\n"
-        "   + sum without (tenant) (rate(promfleet_app_workflows_failed_total[5m])))",
+        "/ (sum without (tenant) (rate(promfleet_app_workflows_failed_total[5m]))\n"
+        "   + (sum without (tenant) (rate(promfleet_app_workflows_completed_total[5m]))\n"
+        "      or 0 * sum without (tenant) (rate(promfleet_app_workflows_failed_total[5m]))))",
     ),
     RecordingRule(
         WORKFLOW_MEAN,
