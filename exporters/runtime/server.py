@@ -13,6 +13,7 @@ import gzip
 import html
 import inspect
 import logging
+import math
 import signal
 import ssl
 import time
@@ -58,7 +59,8 @@ def scrape_timeout(header: str | None, runtime: RuntimeConfig) -> float:
             seconds = float(header)
         except ValueError:
             seconds = 0.0
-        if seconds > 0:
+        # "inf" or "nan" would mean no deadline at all: a hung collector would hang the scrape.
+        if seconds > 0 and math.isfinite(seconds):
             offset = runtime.timeout_offset_s
             return seconds - offset if seconds > offset else seconds / 2
     return runtime.default_timeout_s

@@ -80,6 +80,18 @@ def test_a_collector_sleeping_past_the_deadline_is_cut_off_and_the_scrape_answer
     assert sample_value(text, f"{NS}_slow_value") is None
 
 
+def test_a_timeout_header_that_is_not_a_finite_positive_number_falls_back_to_the_default() -> None:
+    with ExporterProcess(DEMO, "--demo.sleep=60s", "--scrape.default-timeout=0.5s") as proc:
+        for header in ("inf", "nan", "-3"):
+            # Without a deadline the sleeping collector would hold the scrape for 60 s.
+            status, _, text = scrape(
+                proc.url + "/metrics", headers={TIMEOUT_HEADER: header}, timeout=5.0
+            )
+            assert status == 200, header
+            assert sample_value(text, SUCCESS, {"collector": "slow"}) == 0.0, header
+            assert sample_value(text, SUCCESS, {"collector": "value"}) == 1.0, header
+
+
 def test_a_stuck_blocking_collector_does_not_delay_the_next_scrapes() -> None:
     with ExporterProcess(DEMO, "--demo.block=120s", "--scrape.timeout-offset=0.2") as proc:
         for _ in range(6):
