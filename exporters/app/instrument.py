@@ -25,6 +25,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from exporters.app.exposition import multiprocess_dir
 from exporters.app.metrics import (
     DELIVERY_CHANNELS,
+    EXTERNAL_OUTCOMES,
     INF,
     LOGIN_REASONS,
     OTHER,
@@ -227,6 +228,10 @@ class Instrumentation:
         # (method, route, status, tenant) -> (requests child, duration child)
         self._http_children: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
         self._exception_children: dict[tuple[str, str], Any] = {}
+        # Label values whose every outcome series exists (bounded by the label guards).
+        self._jobs_seen: set[str] = set()
+        self._workflows_seen: set[tuple[str, str]] = set()
+        self._external_outcomes = frozenset(EXTERNAL_OUTCOMES)
 
     # HTTP -------------------------------------------------------------------------------
 
@@ -293,7 +298,22 @@ class Instrumentation:
 
     def job(self, name: str) -> JobRun:
         """Track one run of a background job or agent (``with``, ``async with``, decorator)."""
-        return JobRun(self, self.metrics.job_guard(name))
+        return JobRun(self, self._job_label(name))
+
+    def _job_label(self, name: str) -> str:
+        """The guarded job name, its outcome series created at 0 the first time.
+
+        A job whose runs all fail still has a success series (at 0), so its success
+        ratio is 0 rather than absent, and ``rate()`` sees its first run.
+        """
+        job = self.metrics.job_guard(name)
+        if job not in self._jobs_seen:
+            m = self.metrics
+            for outcome in ("success", "failure"):
+                m.job_runs.labels(job, outcome)
+            m.job_running.labels(job)
+            self._jobs_seen.add(job)
+        return job
 
     def scheduled_job(self, name: str, interval_seconds: float) -> JobRun:
         """Declare a job meant to succeed every ``interval_seconds``; returns its tracker.
@@ -303,11 +323,10 @@ class Instrumentation:
         """
         if interval_seconds <= 0:
             raise ValueError("interval_seconds must be positive")
-        job = self.metrics.job_guard(name)
+        job = self._job_label(name)
         self.metrics.job_interval.labels(job).set(interval_seconds)
         self.metrics.job_last_success.labels(job).set(time.time())
         self.metrics.job_oldest_start.labels(job).set(INF)
-        self.metrics.job_running.labels(job)
         return JobRun(self, job)
 
     def set_queue_depth(self, queue: str, depth: float) -> None:
@@ -317,21 +336,37 @@ class Instrumentation:
 
     def workflow(self, name: str, tenant: str | None = None) -> WorkflowRun:
         """Track one workflow within this process (``with``, ``async with``, decorator)."""
-        return WorkflowRun(self, self.metrics.workflow_guard(name), self.tenant(tenant))
+        wf, label = self._workflow_labels(name, self.tenant(tenant))
+        return WorkflowRun(self, wf, label)
+
+    def _workflow_labels(self, name: str, tenant: str) -> tuple[str, str]:
+        """(guarded workflow, tenant label), their three counters created at 0 the first time.
+
+        A workflow that never completes still has a completed series (at 0), so its
+        failure ratio is 1 rather than absent.
+        """
+        wf = self.metrics.workflow_guard(name)
+        key = (wf, tenant)
+        if key not in self._workflows_seen:
+            m = self.metrics
+            for counter in (m.workflows_started, m.workflows_completed, m.workflows_failed):
+                counter.labels(wf, tenant)
+            self._workflows_seen.add(key)
+        return key
 
     def workflow_started(self, name: str, tenant: str | None = None) -> None:
         """For workflows that span processes: count a start here, the end elsewhere."""
-        wf = self.metrics.workflow_guard(name)
-        self.metrics.workflows_started.labels(wf, self.tenant(tenant)).inc()
+        wf, label = self._workflow_labels(name, self.tenant(tenant))
+        self.metrics.workflows_started.labels(wf, label).inc()
 
     def workflow_completed(self, name: str, seconds: float, tenant: str | None = None) -> None:
-        wf = self.metrics.workflow_guard(name)
-        self.metrics.workflows_completed.labels(wf, self._tenant_label(tenant)).inc()
+        wf, label = self._workflow_labels(name, self._tenant_label(tenant))
+        self.metrics.workflows_completed.labels(wf, label).inc()
         self.metrics.workflow_duration.labels(wf).observe(seconds)
 
     def workflow_failed(self, name: str, tenant: str | None = None) -> None:
-        wf = self.metrics.workflow_guard(name)
-        self.metrics.workflows_failed.labels(wf, self._tenant_label(tenant)).inc()
+        wf, label = self._workflow_labels(name, self._tenant_label(tenant))
+        self.metrics.workflows_failed.labels(wf, label).inc()
 
     def _tenant_label(self, tenant: str | None) -> str:
         # Already a label value ("" or "other") when it comes from a WorkflowRun.
@@ -363,8 +398,12 @@ class Instrumentation:
         return self.metrics.target_guard(name)
 
     def record_external(self, target: str, outcome: str, seconds: float) -> None:
-        self.metrics.external_requests.labels(target, outcome).inc()
-        self.metrics.external_duration.labels(target).observe(seconds)
+        """Count one outbound call; a target past the cap becomes "other", an outcome
+        outside the closed set "error" (the client trace passes values already bounded)."""
+        name = self.metrics.target_guard(target)
+        label = outcome if outcome in self._external_outcomes else "error"
+        self.metrics.external_requests.labels(name, label).inc()
+        self.metrics.external_duration.labels(name).observe(seconds)
 
     def set_quota(self, target: str, used: float, limit: float) -> None:
         name = self.metrics.target_guard(target)

@@ -211,12 +211,16 @@ class InstrumentationConfig:
 
 
 class LabelGuard:
-    """Caps the distinct values of one label; the overflow becomes "other" and is counted."""
+    """Caps the distinct values of one label; the overflow becomes "other" and is counted.
+
+    "other" itself always passes, uncounted: a value the guard already replaced may come
+    back through it (a helper handing its label to another) and is not a second drop.
+    """
 
     def __init__(self, label: str, limit: int, dropped: Counter) -> None:
         self._label = label
         self._limit = limit
-        self._seen: set[str] = set()
+        self._seen: set[str] = {OTHER}
         self._dropped = dropped.labels(label=label)
         self._lock = threading.Lock()
 
@@ -226,7 +230,7 @@ class LabelGuard:
         with self._lock:
             if value in self._seen:
                 return value
-            if len(self._seen) < self._limit:
+            if len(self._seen) <= self._limit:  # "other" is in the set, beyond the limit
                 self._seen.add(value)
                 return value
         self._dropped.inc()

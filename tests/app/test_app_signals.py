@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 import pytest
 from aiohttp import web
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from exporters.app import Instrumentation, InstrumentationConfig
 from exporters.app.client import trace_config
@@ -202,3 +202,48 @@ def test_request_durations_fall_in_inclusive_buckets_and_the_count_matches() -> 
     assert value(instr, f"{name}_sum", **labels) == pytest.approx(62.0101)
     requests = "promfleet_app_http_requests_total"
     assert value(instr, requests, method="GET", route="/x", status="2xx", tenant="") == 4
+
+
+def test_a_job_whose_runs_all_fail_still_publishes_a_success_series_at_zero() -> None:
+    instr = fresh()
+    with pytest.raises(RuntimeError), instr.job("import"):
+        raise RuntimeError("every run fails")
+    runs = "promfleet_app_job_runs_total"
+    assert value(instr, runs, job_name="import", outcome="failure") == 1
+    # Present at 0, so the success ratio is 0 and not an absent series.
+    assert value(instr, runs, job_name="import", outcome="success") == 0
+
+
+def test_a_workflow_that_only_fails_still_publishes_a_completed_series_at_zero() -> None:
+    instr = fresh()
+    instr.workflow_failed("refund")
+    labels = {"workflow": "refund", "tenant": ""}
+    assert value(instr, "promfleet_app_workflows_failed_total", **labels) == 1
+    assert value(instr, "promfleet_app_workflows_completed_total", **labels) == 0
+    assert value(instr, "promfleet_app_workflows_started_total", **labels) == 0
+
+
+def test_a_value_replaced_by_other_is_counted_as_dropped_once_per_use() -> None:
+    instr = fresh(max_label_values=1)
+    with instr.workflow("checkout"):
+        pass
+    with instr.workflow("refund"):  # past the cap: "other", one drop
+        pass
+    dropped = "promfleet_app_label_values_dropped_total"
+    assert value(instr, dropped, label="workflow") == 1
+    other = {"workflow": "other", "tenant": ""}
+    assert value(instr, "promfleet_app_workflows_completed_total", **other) == 1
+
+
+def test_outbound_calls_recorded_directly_keep_target_and_outcome_bounded() -> None:
+    instr = fresh(max_label_values=2)
+    for target in ("payments", "maps", "https://user:pw@api.example/v1"):
+        instr.record_external(target, "success", 0.1)
+    instr.record_external("payments", "teapot", 0.1)
+    calls = "promfleet_app_external_requests_total"
+    assert value(instr, calls, target="payments", outcome="success") == 1
+    assert value(instr, calls, target="other", outcome="success") == 1
+    assert value(instr, calls, target="payments", outcome="error") == 1
+    assert value(instr, "promfleet_app_label_values_dropped_total", label="target") == 1
+    text = generate_latest(instr.registry).decode()
+    assert "example" not in text and "teapot" not in text
