@@ -149,11 +149,13 @@ def build(settings: Settings) -> Sequence[Collector]:
     return collectors
 
 
-def close(collectors: Sequence[Collector]) -> None:
-    """Shut NVML down (the Redis pool closes with the process)."""
+async def close(collectors: Sequence[Collector]) -> None:
+    """Shut NVML down and close the Redis pool (the runtime awaits this, bounded)."""
     for collector in collectors:
         if isinstance(collector, GpuCollector):
             collector.close()
+        elif isinstance(collector, RecordsCollector):
+            await collector.close()
 
 
 EXPORTER = ExporterDef(

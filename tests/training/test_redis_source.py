@@ -9,7 +9,8 @@ from pathlib import Path
 
 import redis
 
-from exporters.spec import ScrapeContext
+from exporters.spec import ScrapeContext, Settings
+from exporters.training import build, close
 from exporters.training.collector import RecordsCollector, RecordsConfig
 from exporters.training.sources import RedisSource, SourceResult
 from exporters.training.status import StatusWriter, redis_key, to_hash
@@ -142,3 +143,28 @@ def test_a_redis_that_never_answers_is_cut_off_at_the_deadline() -> None:
         elapsed = time.monotonic() - started
     assert not result.up and result.error == "deadline exceeded"
     assert elapsed < 2.0
+
+
+def test_the_exporters_close_hangs_up_its_redis_connection(
+    redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    def connections() -> int:
+        clients = redis_client.client_list()
+        return sum(1 for c in clients if c.get("name") == "promfleet-exporter-training")
+
+    settings = Settings(
+        "training",
+        {"redis.url": REDIS_URL, "redis.key-prefix": redis_prefix, "gpu.enabled": False},
+    )
+    collectors = build(settings)
+
+    async def scrape_then_close() -> tuple[int, int]:
+        for collector in collectors:
+            await collector.collect(ScrapeContext.with_timeout(5))
+        during = connections()
+        await close(collectors)
+        return during, connections()
+
+    during, after = asyncio.run(scrape_then_close())
+    assert during >= 1
+    assert after == during - 1
