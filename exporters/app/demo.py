@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -26,8 +27,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from aiohttp import web
+
 DEPENDENCIES = ("database", "redis")
 HEALTH_STATES = ("healthy", "degraded", "unhealthy")
+# Job runs started by requests and not finished yet (each removes itself when done).
+BACKGROUND = web.AppKey("background", set[asyncio.Task[None]])
 
 
 def log(event: str, **fields: Any) -> None:
@@ -117,7 +122,6 @@ class DemoConfig:
 
 def build_app(config: DemoConfig, instr: Any = None) -> Any:
     """The aiohttp application, instrumented; ``instr`` defaults to a fresh one."""
-    from aiohttp import web
     from prometheus_client import CollectorRegistry
 
     from exporters.app import Instrumentation, InstrumentationConfig
@@ -153,7 +157,9 @@ def build_app(config: DemoConfig, instr: Any = None) -> Any:
         try:
             body = await request.json()
         except json.JSONDecodeError as err:
-            raise web.HTTPBadRequest(text="expected a JSON body\n") from err
+            raise web.HTTPBadRequest(text="expected a JSON object\n") from err
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest(text="expected a JSON object\n")
         chaos: Chaos = state["chaos"]
         if login_failures.hit(chaos.login_failure_rate) or body.get("password") != "demo":
             instr.login(False, "bad_password")
@@ -163,7 +169,12 @@ def build_app(config: DemoConfig, instr: Any = None) -> Any:
         return web.json_response({"token": "demo-token"})
 
     async def run_job(request: web.Request) -> web.Response:
-        seconds = min(float(request.query.get("seconds", "0")), 600.0)
+        try:
+            seconds = float(request.query.get("seconds", "0"))
+        except ValueError as err:
+            raise web.HTTPBadRequest(text="seconds must be a number\n") from err
+        if not (math.isfinite(seconds) and 0 <= seconds <= 600):
+            raise web.HTTPBadRequest(text="seconds must be between 0 and 600\n")
         fail = request.query.get("fail", "0") in {"1", "true"}
         name = request.match_info["name"]
 
@@ -174,7 +185,10 @@ def build_app(config: DemoConfig, instr: Any = None) -> Any:
                     if fail:
                         raise RuntimeError("demo: job failed on request")
 
-        request.app["background"].add(asyncio.create_task(job()))
+        background = request.app[BACKGROUND]
+        task = asyncio.create_task(job())
+        background.add(task)
+        task.add_done_callback(background.discard)  # a finished run is not kept
         return web.json_response({"job": name, "seconds": seconds, "fail": fail}, status=202)
 
     async def checkout(request: web.Request) -> web.Response:
@@ -234,14 +248,13 @@ def build_app(config: DemoConfig, instr: Any = None) -> Any:
         task = asyncio.create_task(loop())
         yield
         task.cancel()
-        for pending in [task, *app["background"]]:
+        for pending in [task, *app[BACKGROUND]]:
             pending.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pending
 
     app = web.Application()
-    app["background"] = set()
-    app["instr"] = instr
+    app[BACKGROUND] = set()
     setup(app, instr)
     app.router.add_get("/", index)
     app.router.add_get("/api/items/{item_id}", get_item)
@@ -259,7 +272,6 @@ def build_app(config: DemoConfig, instr: Any = None) -> Any:
 
 
 def serve(config: DemoConfig) -> None:
-    from aiohttp import web
     from prometheus_client import disable_created_metrics
 
     from exporters.app.exposition import mark_process_dead

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -10,11 +11,16 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
+import aiohttp
+import pytest
+from aiohttp import web
+
 from exporters.app import METRICS
+from exporters.app.demo import BACKGROUND, DemoConfig, build_app
 from tests.helpers import (
     REPO_ROOT,
     assert_matches_declaration,
@@ -152,3 +158,57 @@ def test_two_worker_processes_publish_one_merged_exposition(tmp_path: Path) -> N
         count = "promfleet_app_http_request_duration_seconds_count"
         assert sample_value(text, count, {"method": "GET", "route": "/api/items/{item_id}"}) == sent
     assert len(list(multiproc.iterdir())) >= 2  # each worker wrote its own files
+
+
+@asynccontextmanager
+async def demo_in_process() -> AsyncIterator[tuple[str, web.Application]]:
+    """The demo app served by this test's event loop on a free port."""
+    app = build_app(DemoConfig(job_interval_seconds=3600))
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}", app
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.anyio
+async def test_finished_background_jobs_are_not_kept_by_the_demo() -> None:
+    async with demo_in_process() as (url, app), aiohttp.ClientSession() as session:
+        for _ in range(5):
+            async with session.post(f"{url}/api/jobs/import/run?seconds=0") as response:
+                assert response.status == 202
+        for _ in range(100):  # bounded: the runs finish within a few loop turns
+            if not app[BACKGROUND]:
+                break
+            await asyncio.sleep(0.01)
+        async with session.get(f"{url}/metrics") as response:
+            text = await response.text()
+    assert app[BACKGROUND] == set()
+    runs = {"job_name": "import", "outcome": "success"}
+    assert sample_value(text, "promfleet_app_job_runs_total", runs) == 5
+
+
+@pytest.mark.anyio
+async def test_bad_input_to_the_demo_is_a_400_not_an_unhandled_exception() -> None:
+    async with demo_in_process() as (url, _), aiohttp.ClientSession() as session:
+        statuses = []
+        for path, body in (
+            ("/api/login", "[1, 2]"),
+            ("/api/login", "not json"),
+            ("/api/jobs/report/run?seconds=abc", ""),
+            ("/api/jobs/report/run?seconds=nan", ""),
+            ("/api/jobs/report/run?seconds=-5", ""),
+            ("/api/jobs/report/run?seconds=601", ""),
+            ("/chaos?latency_seconds=inf", ""),
+        ):
+            headers = {"Content-Type": "application/json"}
+            async with session.post(f"{url}{path}", data=body, headers=headers) as response:
+                statuses.append(response.status)
+        async with session.get(f"{url}/metrics") as response:
+            text = await response.text()
+    assert statuses == [400] * 7
+    assert "promfleet_app_http_exceptions_total{" not in text
+    assert 'promfleet_app_job_runs_total{job_name="report"' not in text
