@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,11 +23,13 @@ from starlette.routing import Route
 from exporters.app import METRICS, Instrumentation, InstrumentationConfig
 from exporters.app.aiohttp_middleware import setup
 from exporters.app.asgi import PrometheusMiddleware, metrics_app
+from exporters.app.exposition import serve
 from tests.helpers import (
     assert_matches_declaration,
     free_port,
     promtool_check_metrics,
     sample_value,
+    scrape,
 )
 
 pytestmark = pytest.mark.anyio
@@ -261,3 +264,42 @@ def test_the_asgi_middleware_imports_no_web_framework() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_aiohttp_tenant_label_takes_only_configured_tenants() -> None:
+    instr = fresh(tenants=frozenset({"acme"}))
+    async with aiohttp_server(instr) as url, aiohttp.ClientSession() as session:
+        assert await get(session, f"{url}/items/1", headers={"X-Tenant": "acme"}) == 200
+        assert await get(session, f"{url}/items/2", headers={"X-Tenant": "user-42@evil"}) == 200
+        assert await get(session, f"{url}/items/3") == 200
+        text = await metrics_text(session, url)
+    base = {"method": "GET", "route": "/items/{item_id}", "status": "2xx"}
+    assert sample_value(text, REQUESTS, {**base, "tenant": "acme"}) == 1
+    assert sample_value(text, REQUESTS, {**base, "tenant": "other"}) == 1
+    assert sample_value(text, REQUESTS, {**base, "tenant": ""}) == 1
+    assert "evil" not in text
+
+
+def test_metrics_served_on_a_port_of_their_own_leave_out_created_series() -> None:
+    before = time.time()
+    instr = fresh()
+    after = time.time()
+    instr.record_request("GET", "/items/{item_id}", 200, 0.01)
+    with instr.job("nightly"):
+        pass
+    server, thread = serve(instr.registry, 0)
+    try:
+        status, _, text = scrape(f"http://127.0.0.1:{server.server_port}/metrics")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert status == 200
+    labels = {"method": "GET", "route": "/items/{item_id}", "status": "2xx", "tenant": ""}
+    assert sample_value(text, REQUESTS, labels) == 1
+    runs = {"job_name": "nightly", "outcome": "success"}
+    assert sample_value(text, "promfleet_app_job_runs_total", runs) == 1
+    started = sample_value(text, "promfleet_app_start_time_seconds")
+    assert started is not None and before <= started <= after
+    assert "_created" not in text
+    assert promtool_check_metrics(text) == []
