@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Iterable
 from typing import Any, TextIO
+from urllib.parse import unquote
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -24,13 +26,44 @@ _LEVELS = {
 _NAMES = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warn"}
 
 
+# The password inside a URL (``scheme://user:PASSWORD@host``) or a libpq key/value DSN
+# (``password=PASSWORD`` or ``password='PASS WORD'``).
+_URL_PASSWORD = re.compile(r"://[^/@\s:]*:([^@\s]+)@")
+_DSN_PASSWORD = re.compile(r"\bpassword\s*=\s*(?:'((?:[^'\\]|\\.)*)'|(\S+))")
+
+
+def secret_fragments(secret: str) -> set[str]:
+    """The secret itself and the password inside it, if it is a URL or a DSN.
+
+    A driver's error may quote part of a DSN (its password, or the DSN re-ordered)
+    rather than the whole string, so the password is redacted on its own too.
+    """
+    out = {secret}
+    for match in _URL_PASSWORD.finditer(secret):
+        out.add(match.group(1))
+        out.add(unquote(match.group(1)))
+    for match in _DSN_PASSWORD.finditer(secret):
+        quoted = match.group(1)
+        out.add(re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else match.group(2))
+    return out
+
+
 class JsonFormatter(logging.Formatter):
-    """Formats a record as one JSON line, replacing every known secret value."""
+    """Formats a record as one JSON line, replacing every known secret value.
+
+    Each secret is redacted as given and, when it is a URL or a DSN, its password on
+    its own; also as it appears once JSON-escaped (a quote or backslash in it).
+    """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
+        found: set[str] = set()
+        for secret in secrets:
+            for fragment in secret_fragments(secret):
+                found.add(fragment)
+                found.add(json.dumps(fragment, ensure_ascii=False)[1:-1])
         # Longest first, so a secret containing another is replaced whole.
-        self._secrets = sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
+        self._secrets = sorted({s for s in found if len(s) >= 3}, key=len, reverse=True)
 
     def redact(self, text: str) -> str:
         for secret in self._secrets:
