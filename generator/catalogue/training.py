@@ -173,7 +173,10 @@ JOB_STALLED = Threshold(
         impact="The job may be hung (a dead data loader, a collective waiting on a lost "
         "worker) while it keeps its GPUs.",
         diagnosis=(
-            f"Which jobs and for how long: `{JOB_UPDATE_AGE}`",
+            f"Which jobs and for how long: `{JOB_UPDATE_AGE}`. A record not rewritten for "
+            "the exporter's --records.max-age (1 hour by default) is outdated: the job leaves "
+            "the metrics, this alert resolves and TrainingStatusRecordsRejected "
+            "(reason outdated) takes over.",
             "Whether its GPUs still work: `promfleet_training_gpu_utilisation_ratio`",
             f"When the record was last written: ```sh\n{STATUS_DIR}\n```",
         ),
@@ -455,10 +458,19 @@ ACCURACY_DROPPED = Threshold(
 
 DRIFT_TYPE = (*MODEL, ("type", "concept"))
 
+# increase() never counts a series' first sample, so a monitor first seen with a count
+# already above zero (it detected drift before its first scrape) would go unnoticed; the
+# monitor's own last-detection time covers that, and old counts stay quiet.
+DRIFT_RECENT = (
+    "or on (instance, job, model, type) ((time() - "
+    'promfleet_training_drift_last_detection_timestamp_seconds{type="concept"} < bool 3600) > 0)'
+)
+
 CONCEPT_DRIFT = Threshold(
     name="TrainingConceptDrift",
     signal=f'{DRIFT}{{type="concept"}}',
     op=">",
+    guard=DRIFT_RECENT,
     levels=(
         Level(
             Severity.WARNING,
@@ -466,11 +478,25 @@ CONCEPT_DRIFT = Threshold(
             for_seconds=0,
             cooldown_seconds=3600,
             test=AlertTest(
-                # One detection a minute: the last hour's increase is never zero.
-                firing=(series("promfleet_training_drift_detections_total", DRIFT_TYPE, "0+1x40"),),
-                quiet=(_const("promfleet_training_drift_detections_total", DRIFT_TYPE, 3),),
+                # A monitor first scraped with one detection, made at t=0: increase() sees
+                # nothing, the last-detection time does.
+                firing=(
+                    _const("promfleet_training_drift_detections_total", DRIFT_TYPE, 1),
+                    _const(
+                        "promfleet_training_drift_last_detection_timestamp_seconds", DRIFT_TYPE, 0
+                    ),
+                ),
+                # Three detections, the last two hours before the monitor was first scraped.
+                quiet=(
+                    _const("promfleet_training_drift_detections_total", DRIFT_TYPE, 3),
+                    _const(
+                        "promfleet_training_drift_last_detection_timestamp_seconds",
+                        DRIFT_TYPE,
+                        -7200,
+                    ),
+                ),
                 labels=DRIFT_TYPE,
-                value=4,
+                value=1,
                 warmup_seconds=120,
             ),
         ),
@@ -482,10 +508,13 @@ CONCEPT_DRIFT = Threshold(
         "concept drift within the last hour: the relation between inputs and outcomes changed."
     ),
     runbook=Runbook(
-        meaning="A drift monitor reported concept drift at least once within the last hour.",
+        meaning="A drift monitor reported concept drift at least once within the last hour "
+        "(its detection count rose, or its last detection time is less than an hour old).",
         impact="The model's predictions degrade as the world it learnt no longer holds.",
         diagnosis=(
             f"How often, per model: `{DRIFT}`",
+            "When the monitor last detected drift: "
+            "`time() - promfleet_training_drift_last_detection_timestamp_seconds`",
             "Whether accuracy follows: `promfleet_training_model_accuracy_ratio`",
         ),
         mitigation=(
@@ -786,6 +815,121 @@ GPU_HOT = Threshold(
     ),
 )
 
+SOURCE = (*HOST, ("source", "directory"))
+REJECTED = (*SOURCE, ("reason", "outdated"))
+
+SOURCE_DOWN = Threshold(
+    name="TrainingStatusSourceDown",
+    signal="promfleet_training_source_up",
+    op="==",
+    levels=(
+        Level(
+            Severity.WARNING,
+            0,
+            for_seconds=300,
+            cooldown_seconds=3600,
+            test=AlertTest(
+                firing=(_const("promfleet_training_source_up", SOURCE, 0),),
+                quiet=(_const("promfleet_training_source_up", SOURCE, 1),),
+                labels=SOURCE,
+                value=0,
+            ),
+        ),
+    ),
+    team=Team.ENGINEERING,
+    summary="The training exporter on {{ $labels.instance }} cannot read its "
+    "{{ $labels.source }} source",
+    description=(
+        "The training exporter on {{ $labels.instance }} has not been able to read its "
+        "{{ $labels.source }} status source for 5 minutes. Every job, model, drift and "
+        "federated series from it is gone, so the training alerts that depend on them "
+        "cannot fire (and the ones that fired have resolved)."
+    ),
+    runbook=Runbook(
+        meaning="The status directory is missing or unreadable, or Redis refuses, times out "
+        "or rejects the exporter's credentials.",
+        impact="Training alerts are blind: a failed or stalled job, a model that cannot load, "
+        "drift and federated problems all go unseen.",
+        diagnosis=(
+            "Which source: `promfleet_training_source_up == 0`",
+            "The reason: the exporter's log line `status source unreadable` (its error field).",
+            f"The directory and its permissions: ```sh\n{STATUS_DIR}\n```",
+            'Redis from the exporter\'s host: ```sh\nredis-cli -u "$REDIS_URL" ping\n```',
+        ),
+        mitigation=(
+            "Recreate the directory or fix its permissions (the exporter needs read and "
+            "execute on it); the exporter reads it again on the next scrape.",
+            "Restore Redis, or correct the URL or password file the exporter was given.",
+        ),
+        escalation=_ESCALATE,
+    ),
+    panel=Panel(
+        title="Status sources up",
+        expr=f"promfleet_training_source_up{{{SEL}}}",
+        unit="short",
+        description="1 when the exporter read the source (directory, redis) in its last scrape.",
+        legend="{{instance}} {{source}}",
+    ),
+)
+
+RECORDS_REJECTED = Threshold(
+    name="TrainingStatusRecordsRejected",
+    signal="promfleet_training_records_rejected",
+    op=">",
+    levels=(
+        Level(
+            Severity.WARNING,
+            0,
+            for_seconds=900,
+            cooldown_seconds=14400,
+            test=AlertTest(
+                firing=(_const("promfleet_training_records_rejected", REJECTED, 2),),
+                quiet=(_const("promfleet_training_records_rejected", REJECTED, 0),),
+                labels=REJECTED,
+                value=2,
+            ),
+        ),
+    ),
+    team=Team.ENGINEERING,
+    summary="{{ $value }} {{ $labels.reason }} status records on {{ $labels.instance }}",
+    description=(
+        "The training exporter on {{ $labels.instance }} has ignored {{ $value }} record(s) "
+        "of its {{ $labels.source }} source as {{ $labels.reason }} for 15 minutes: the jobs "
+        "and models they describe are not monitored. Outdated means a writer stopped "
+        "rewriting its record without ending it (a trainer killed or hung for longer than "
+        "the exporter's records.max-age)."
+    ),
+    runbook=Runbook(
+        meaning="Status records exist that the exporter cannot use: malformed (not a JSON "
+        "object or hash), invalid (a field missing or out of range), unsupported_version, "
+        "outdated (not rewritten within --records.max-age), too_large or unreadable.",
+        impact="What those records describe is invisible: a hung trainer whose record went "
+        "outdated no longer raises TrainingJobStalled, a broken writer's jobs never alert.",
+        diagnosis=(
+            "Which source and reason: `promfleet_training_records_rejected > 0`",
+            "Which records and why: the exporter's log lines `status record rejected` "
+            "(record and detail fields; each is logged once).",
+            f"The oldest records: ```sh\n{STATUS_DIR}\n```",
+        ),
+        mitigation=(
+            "Outdated: find the trainer or server that wrote the record; restart a hung one, "
+            "or remove the record of one that is gone for good (StatusWriter.remove).",
+            "Malformed, invalid or unsupported_version: fix the writer (use the shipped "
+            "StatusWriter, or validate against status.schema.json); the next good write "
+            "replaces the record.",
+        ),
+        escalation=_ESCALATE,
+    ),
+    panel=Panel(
+        title="Status records rejected",
+        expr=f"promfleet_training_records_rejected{{{SEL}}}",
+        unit="short",
+        description="Records the exporter could not use, by source and reason "
+        "(malformed, invalid, outdated, ...).",
+        legend="{{source}} {{reason}}",
+    ),
+)
+
 PANELS = (
     Panel(
         title="Job progress",
@@ -828,15 +972,6 @@ PANELS = (
         expect_data=False,
     ),
     Panel(
-        title="Status records rejected",
-        expr=f"promfleet_training_records_rejected{{{SEL}}} > 0",
-        unit="short",
-        description="Records the exporter could not use, by source and reason "
-        "(malformed, invalid, outdated, ...).",
-        legend="{{source}} {{reason}}",
-        expect_data=False,
-    ),
-    Panel(
         title="GPUs reported",
         expr=f"promfleet_training_gpu_devices{{{SEL}}}",
         unit="short",
@@ -863,6 +998,8 @@ AREA = Area(
         GPU_MEMORY_HIGH,
         GPU_IDLE,
         GPU_HOT,
+        SOURCE_DOWN,
+        RECORDS_REJECTED,
     ),
     panels=PANELS,
 )
