@@ -367,12 +367,22 @@ class _Checker:
         if t.name == routing.watchdog_alert:
             return  # the dead man's switch route takes its heartbeat from the cooldown
         policy = {p.severity: p for p in routing.severities}.get(level.severity)
-        if policy is not None and level.cooldown_seconds < policy.group_interval_seconds:
+        if policy is None or policy.group_interval_seconds <= 0:
+            return
+        tick = policy.group_interval_seconds
+        if level.cooldown_seconds < tick:
             self.add(
                 where,
                 f"cooldown {level.cooldown_seconds}s is shorter than the {level.severity} "
-                f"group_interval ({policy.group_interval_seconds}s): Alertmanager only "
+                f"group_interval ({tick}s): Alertmanager only "
                 "repeats on a group_interval tick, so it would never be honoured",
+            )
+        elif level.cooldown_seconds % tick:
+            self.add(
+                where,
+                f"cooldown {level.cooldown_seconds}s is not a whole number of "
+                f"{level.severity} group_interval ticks ({tick}s): Alertmanager repeats on a "
+                f"tick, so it would resend every {-(-level.cooldown_seconds // tick) * tick}s",
             )
 
     def test(self, where: str, t: Threshold, level: Level) -> None:

@@ -3,10 +3,12 @@
 
 The route tree: the Watchdog goes to the dead man's switch alone; then one route per
 severity (its group_wait and group_interval; info only inside the daily digest window),
-inside it one per team (the receiver), inside that one leaf per alert carrying the
-level's cooldown as ``repeat_interval``. Inhibition: critical mutes warning and info, and
-warning mutes info, of the same alert on the same instance; the target-down alert mutes
-the alerts marked ``inhibited_by_target_down`` on the same instance.
+inside it one per team (the receiver), inside that one leaf per alert whose
+``repeat_interval`` delivers the level's cooldown (:func:`repeat_interval`). Inhibition:
+critical mutes warning and info, and warning mutes info, of the same alert on the same
+series (instance, and the labels that tell a multi-target exporter's targets, GPUs or
+mountpoints apart); the target-down alert mutes the alerts marked
+``inhibited_by_target_down`` on the same instance.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from generator.model import (
     format_duration,
 )
 from generator.render import render_template
+from generator.settings import duration_seconds
 
 TITLE = '{{ template "promfleet.title" . }}'
 TEXT = '{{ template "promfleet.text" . }}'
@@ -118,6 +121,26 @@ def receiver_for(policy: RoutingPolicy, team: str, severity: str, alertname: str
     return policy.default_receiver
 
 
+def repeat_interval(cooldown_seconds: float, group_interval_seconds: float) -> str:
+    """The ``repeat_interval`` that resends every ``cooldown_seconds``.
+
+    Alertmanager resends only on a ``group_interval`` tick, and only when strictly more
+    than ``repeat_interval`` has passed since the last notification was logged (which
+    is a little after the tick that sent it). A repeat_interval equal to the cooldown
+    therefore resends one tick late (15m with a 15m group_interval arrives every 30m);
+    half a tick less lands on the tick the cooldown names. Validation makes every
+    cooldown a whole number of ticks.
+    """
+    half = group_interval_seconds / 2
+    return format_duration(max(cooldown_seconds - half, half))
+
+
+def _group_interval_seconds(seconds: float, settings: Settings) -> float:
+    if settings.alertmanager_group_interval:
+        return duration_seconds(settings.alertmanager_group_interval)
+    return seconds
+
+
 def route_tree(catalogue: Catalogue, settings: Settings) -> dict[str, Any]:
     policy = catalogue.routing
     thresholds = [t for _, t in catalogue.thresholds()]
@@ -129,10 +152,14 @@ def route_tree(catalogue: Catalogue, settings: Settings) -> dict[str, Any]:
             matchers=(f'alertname="{policy.watchdog_alert}"',),
             group_wait="0s",
             group_interval="1m",
-            repeat_interval=format_duration(heartbeat),
+            repeat_interval=repeat_interval(heartbeat, _group_interval_seconds(60, settings)),
         )
     ]
     by_severity = {p.severity: p for p in policy.severities}
+    ticks = {
+        s: _group_interval_seconds(p.group_interval_seconds, settings)
+        for s, p in by_severity.items()
+    }
     # One pass over the alerts (by name) files each level's leaf under its (team,
     # severity) route, instead of a scan of every alert for every route.
     leaves: dict[tuple[Team, Severity], list[dict[str, Any]]] = {}
@@ -143,7 +170,7 @@ def route_tree(catalogue: Catalogue, settings: Settings) -> dict[str, Any]:
             leaves.setdefault((t.team, level.severity), []).append(
                 _route(
                     matchers=(f'alertname="{t.name}"',),
-                    repeat_interval=format_duration(level.cooldown_seconds),
+                    repeat_interval=repeat_interval(level.cooldown_seconds, ticks[level.severity]),
                 )
             )
     for severity in sorted(Severity, key=lambda s: -s.rank):
@@ -166,7 +193,7 @@ def route_tree(catalogue: Catalogue, settings: Settings) -> dict[str, Any]:
                 group_by=("team", "severity") if digest else (),
                 group_wait=format_duration(sev_policy.group_wait_seconds),
                 group_interval=format_duration(sev_policy.group_interval_seconds),
-                repeat_interval=format_duration(86_400) if digest else None,
+                repeat_interval=repeat_interval(86_400, ticks[severity]) if digest else None,
                 active_time_intervals=(DIGEST,) if digest else (),
                 routes=tuple(team_routes),
             )
@@ -176,15 +203,38 @@ def route_tree(catalogue: Catalogue, settings: Settings) -> dict[str, Any]:
         group_by=policy.group_by,
         group_wait="30s",
         group_interval="5m",
-        repeat_interval=format_duration(DEFAULT_REPEAT_SECONDS),
+        repeat_interval=repeat_interval(
+            DEFAULT_REPEAT_SECONDS, _group_interval_seconds(300, settings)
+        ),
         routes=tuple(children),
     )
     return _apply_overrides(root, settings)
 
 
+def series_labels(catalogue: Catalogue) -> tuple[str, ...]:
+    """``equal`` of the severity inhibitions: the policy's labels, then every label that
+    tells apart the series of an alert with several levels.
+
+    A critical must mute the warning of the same series only: one postgres exporter
+    (one ``instance``) watches several targets, one host several GPUs. Both levels of
+    an alert carry the same label names, so a label absent from an alert is absent on
+    both sides and compares equal there.
+    """
+    base = catalogue.routing.inhibit_equal
+    extra = {
+        name
+        for _, t in catalogue.thresholds()
+        if len(t.levels) > 1
+        for level in t.levels
+        for name in (*dict(level.test.labels), *dict(t.static_labels))
+        if name not in base and name not in ("alertname", "severity", "team")
+    }
+    return (*base, *sorted(extra))
+
+
 def inhibit_rules(catalogue: Catalogue) -> list[dict[str, Any]]:
     policy = catalogue.routing
-    equal = policy.inhibit_equal
+    equal = series_labels(catalogue)
     rules = [
         {
             "source": ('severity="critical"',),
@@ -199,7 +249,7 @@ def inhibit_rules(catalogue: Catalogue) -> list[dict[str, Any]]:
             {
                 "source": (f'alertname="{policy.target_down_alert}"',),
                 "target": (f'alertname=~"{"|".join(muted)}"',),
-                "equal": tuple(e for e in equal if e != "alertname"),
+                "equal": tuple(e for e in policy.inhibit_equal if e != "alertname"),
             }
         )
     return rules

@@ -1,7 +1,7 @@
 """Renders ``rules/tests/<area>.test.yml``: promtool unit tests for every alert level.
 
-Each level gets a test group fed with its ``firing`` series (silent before ``for``,
-firing after it, with exact labels and annotations) and one fed with its ``quiet``
+Each level gets a test group fed with its ``firing`` series (silent but pending before
+``for``, firing after it, with exact labels and annotations) and one fed with its ``quiet``
 series (silent, or only the lower levels ``quiet_value`` trips). Expected annotations
 are expanded from the catalogue's templates with the test's value
 (``generator.gotemplate``). :func:`coverage` counts the cases.
@@ -9,6 +9,7 @@ are expanded from the catalogue's templates with the test's value
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +80,25 @@ def _expected(
     return alerts
 
 
+def _pending(threshold: Threshold, level: Level, eval_time: int) -> dict[str, Any]:
+    """The level's alert is pending while it is silent before ``for``: its condition
+    already holds then, so the silence is the ``for`` at work, not a quiet input."""
+    labels = (
+        dict(level.test.labels)
+        | dict(rule_labels(threshold, level))
+        | {"alertname": threshold.name, "alertstate": "pending"}
+    )
+    body = ",".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels.items()))
+    return {
+        "expr": (
+            f'ALERTS{{alertname="{threshold.name}",alertstate="pending",'
+            f'severity="{level.severity.value}"}}'
+        ),
+        "eval_time": format_duration(eval_time),
+        "samples": [(f"ALERTS{{{body}}}", 1)],
+    }
+
+
 def _level_groups(
     area: Area, threshold: Threshold, level: Level, settings: Settings
 ) -> list[dict[str, Any]]:
@@ -120,7 +140,7 @@ def _level_groups(
             "interval": format_duration(step),
             "series": test.firing,
             "alert_tests": cases,
-            "expr_tests": [],
+            "expr_tests": [] if plan.before is None else [_pending(threshold, level, plan.before)],
         }
     ]
     if test.quiet:

@@ -4,10 +4,15 @@ in a real ``prometheus-alertmanager`` on a free port."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import http.server
+import itertools
 import json
 import re
 import shutil
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
@@ -18,8 +23,10 @@ import pytest
 import yaml
 
 from generator.catalogue import load
-from generator.model import Settings
+from generator.catalogue.system import CPU_HIGH
+from generator.model import Area, Catalogue, Settings, SeverityPolicy
 from generator.render.alertmanager import render, secret_files
+from generator.routing import POLICY
 from tests.helpers import free_port
 
 AMTOOL = shutil.which("amtool")
@@ -109,12 +116,19 @@ CPU = alert("SystemCPUHigh", "warning")
 CPU_OTHER = alert("SystemCPUHigh", "warning", instance="host-2:9101")
 RULE_FAILURES = alert("PrometheusRuleEvaluationFailures", "critical")
 DISK = alert("SystemDiskSpaceHigh", "critical")
+# One postgres exporter (one instance) watches several targets.
+PG = {"instance": "pg-exporter:9187", "job": "postgres"}
+PG_CRIT = alert("PostgresConnectionsHigh", "critical", **PG, target="orders")
+PG_WARN = alert("PostgresConnectionsHigh", "warning", **PG, target="orders")
+PG_WARN_OTHER = alert("PostgresConnectionsHigh", "warning", **PG, target="billing")
 
 # (target, firing alongside it, muted?)
 INHIBITION_CASES: list[tuple[str, dict[str, str], list[dict[str, str]], bool]] = [
     ("critical mutes the warning of the same alert", WARN_FDS, [CRIT_FDS], True),
     ("critical does not mute another instance", WARN_FDS_OTHER, [CRIT_FDS], False),
     ("critical does not mute another alert", CPU, [DISK], False),
+    ("critical mutes the warning of the same target", PG_WARN, [PG_CRIT], True),
+    ("critical does not mute another target of the exporter", PG_WARN_OTHER, [PG_CRIT], False),
     ("a critical alone is not muted", CRIT_FDS, [], False),
     ("target down mutes the alerts it blinds", CPU, [TARGET_DOWN], True),
     ("target down does not mute another instance", CPU_OTHER, [TARGET_DOWN], False),
@@ -134,10 +148,17 @@ def test_the_generated_inhibit_rules_mute_exactly_what_they_should(
     assert inhibited(rules, target, [target, *others]) is muted
 
 
-def test_inhibition_equal_names_alertname_and_instance(rendered: Path) -> None:
+def test_severity_inhibition_compares_every_label_that_tells_an_alerts_series_apart(
+    rendered: Path,
+) -> None:
     rules = config(rendered)["inhibit_rules"]
-    assert rules[0]["equal"] == ["alertname", "instance"]
-    assert any(r["equal"] == ["instance"] for r in rules)
+    severity_rules = [r for r in rules if "alertname" in r["equal"]]
+    assert len(severity_rules) == 2
+    for rule in severity_rules:
+        assert rule["equal"][:2] == ["alertname", "instance"]
+        # Multi-level alerts of multi-target exporters and multi-GPU hosts.
+        assert {"target", "gpu"} <= set(rule["equal"])
+    assert any(r["equal"] == ["instance"] for r in rules)  # target down: the whole exporter
 
 
 # amtool ----------------------------------------------------------------------------------
@@ -233,8 +254,29 @@ def leaf_routes(route: Mapping[str, Any], inherited: Mapping[str, Any]) -> Itera
         yield from leaf_routes(child, merged)
 
 
-def test_each_alert_levels_cooldown_is_its_repeat_interval(rendered: Path) -> None:
+def seconds(duration: str) -> float:
+    return sum(
+        float(n) * {"d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}[u]
+        for n, u in re.findall(r"(\d+)(ms|d|h|m|s)", duration)
+    )
+
+
+def resent_every(repeat: float, group_interval: float) -> float:
+    """When Alertmanager resends an unchanged group: on the first group_interval tick at
+    which strictly more than ``repeat`` has passed since the last notification was logged
+    (a few milliseconds after the tick that sent it)."""
+    return (int(repeat // group_interval) + 1) * group_interval
+
+
+def test_resent_every_models_the_tick_after_the_repeat_interval() -> None:
+    assert resent_every(900, 900) == 1800  # a repeat equal to the tick arrives one tick late
+    assert resent_every(450, 900) == 900
+    assert resent_every(1200, 900) == 1800
+
+
+def test_each_alert_levels_cooldown_is_how_often_it_is_resent(rendered: Path) -> None:
     leaves = list(leaf_routes(config(rendered)["route"], {}))
+    checked = 0
     for _, threshold in load().thresholds():
         for level in threshold.levels:
             labels = {"alertname": threshold.name, "severity": level.severity.value}
@@ -248,11 +290,10 @@ def test_each_alert_levels_cooldown_is_its_repeat_interval(rendered: Path) -> No
                 None,
             )
             assert leaf is not None, labels
-            seconds = sum(
-                int(n) * {"d": 86400, "h": 3600, "m": 60, "s": 1}[u]
-                for n, u in re.findall(r"(\d+)([dhms])", leaf["repeat_interval"])
-            )
-            assert seconds == level.cooldown_seconds, (threshold.name, level.severity)
+            every = resent_every(seconds(leaf["repeat_interval"]), seconds(leaf["group_interval"]))
+            assert every == level.cooldown_seconds, (threshold.name, level.severity, leaf)
+            checked += 1
+    assert checked == sum(len(t.levels) for _, t in load().thresholds())
 
 
 def test_info_is_delivered_only_in_the_daily_digest_window(rendered: Path) -> None:
@@ -285,12 +326,10 @@ def _http(url: str, body: Any = None) -> Any:
     return json.loads(text) if text else None
 
 
-@pytest.fixture(scope="module")
-def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextlib.contextmanager
+def running_alertmanager(path: Path, root: Path) -> Iterator[str]:
+    """A real Alertmanager on a free loopback port with the config at ``path``; its URL."""
     assert ALERTMANAGER is not None
-    root = tmp_path_factory.mktemp("am-live")
-    # Receivers become webhooks to a closed port: nothing leaves the machine.
-    path = write(root, Settings(webhook_override_url=f"http://127.0.0.1:{free_port()}/"))
     port = free_port()
     process = subprocess.Popen(
         [
@@ -323,6 +362,15 @@ def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("am-live")
+    # Receivers become webhooks to a closed port: nothing leaves the machine.
+    path = write(root, Settings(webhook_override_url=f"http://127.0.0.1:{free_port()}/"))
+    with running_alertmanager(path, root) as url:
+        yield url
 
 
 def _inhibited_by(url: str, labels: Labels, want: bool) -> bool:
@@ -363,3 +411,101 @@ def test_a_real_alertmanager_inhibits_as_the_pure_evaluation_says(
         [{"labels": labels, "annotations": {"summary": "test"}} for labels in posted],
     )
     assert _inhibited_by(alertmanager, posted[0], muted) is muted
+
+
+# Cooldowns as a real Alertmanager delivers them ------------------------------------------
+
+
+class _Deliveries(http.server.BaseHTTPRequestHandler):
+    """A webhook receiver that records (arrival, alertname) for every notification."""
+
+    log: list[tuple[float, str]]
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        for received in body["alerts"]:
+            self.log.append((time.monotonic(), received["labels"]["alertname"]))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@contextlib.contextmanager
+def webhook_receiver() -> Iterator[tuple[str, list[tuple[float, str]]]]:
+    log: list[tuple[float, str]] = []
+    handler = type("Deliveries", (_Deliveries,), {"log": log})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/", log
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+TICK_SECONDS = 2  # group_interval of the scaled-down policy below
+
+
+def scaled_down_catalogue() -> Catalogue:
+    """Two warnings whose cooldowns are one and two group_interval ticks of 2 s.
+
+    The real policy's ticks are minutes; only the scale differs, the route tree is the
+    renderer's own. (Not validated: validation refuses cooldowns under a minute.)
+    """
+    base = CPU_HIGH.levels[0]
+    alerts = tuple(
+        dataclasses.replace(
+            CPU_HIGH,
+            name=name,
+            levels=(dataclasses.replace(base, cooldown_seconds=ticks * TICK_SECONDS),),
+        )
+        for name, ticks in (("ResentEveryTick", 1), ("ResentEveryTwoTicks", 2))
+    )
+    area = Area("scaled", "Scaled", "Cooldowns of a few seconds.", (), alerts)
+    policy = dataclasses.replace(
+        POLICY,
+        severities=tuple(
+            SeverityPolicy(p.severity, group_wait_seconds=0, group_interval_seconds=TICK_SECONDS)
+            for p in POLICY.severities
+        ),
+    )
+    return Catalogue(areas=(area,), routing=policy)
+
+
+@needs_alertmanager
+def test_a_real_alertmanager_resends_each_alert_every_cooldown(tmp_path: Path) -> None:
+    with webhook_receiver() as (hook, log):
+        path = tmp_path / "alertmanager" / "alertmanager.yml"
+        path.parent.mkdir(parents=True)
+        outputs = render(scaled_down_catalogue(), Settings(webhook_override_url=hook))
+        path.write_text(outputs["alertmanager/alertmanager.yml"], encoding="utf-8")
+        with running_alertmanager(path, tmp_path) as url:
+            _http(
+                f"{url}/api/v2/alerts",
+                [
+                    {
+                        "labels": alert(name, "warning", instance="host-9:9101"),
+                        "annotations": {"summary": "test"},
+                    }
+                    for name in ("ResentEveryTick", "ResentEveryTwoTicks")
+                ],
+            )
+            # Enough deliveries for three gaps each (about 8 s when the cooldowns hold).
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and any(
+                sum(1 for _, n in log if n == name) < 4
+                for name in ("ResentEveryTick", "ResentEveryTwoTicks")
+            ):
+                time.sleep(0.2)
+    for name, ticks in (("ResentEveryTick", 1), ("ResentEveryTwoTicks", 2)):
+        times = [t for t, n in log if n == name]
+        assert len(times) >= 3, (name, log)
+        gaps = sorted(b - a for a, b in itertools.pairwise(times))
+        median = gaps[len(gaps) // 2]
+        # Resent on the cooldown's own tick, not one tick later (the off-by-one-tick
+        # repeat_interval resends every (ticks + 1) ticks).
+        assert abs(median - ticks * TICK_SECONDS) < TICK_SECONDS / 2, (name, gaps)

@@ -135,6 +135,50 @@ def test_each_level_test_file_has_a_silent_and_a_firing_evaluation(out: Path) ->
     ]
 
 
+def test_every_level_with_a_for_is_proven_pending_while_it_is_still_silent(out: Path) -> None:
+    checked = 0
+    for area in load().areas:
+        doc = yaml.safe_load(
+            (out / "rules" / "tests" / f"{area.name}.test.yml").read_text(encoding="utf-8")
+        )
+        groups = {g["name"]: g for g in doc["tests"]}
+        for threshold in area.thresholds:
+            for level in threshold.levels:
+                if level.for_seconds == 0:
+                    continue
+                name = f"{threshold.name} {level.severity.value}: silent before for, then fires"
+                group = groups[name]
+                before = group["alert_rule_test"][0]
+                assert before["exp_alerts"] == [], name
+                (pending,) = group["promql_expr_test"]
+                assert pending["eval_time"] == before["eval_time"], name
+                assert 'alertstate="pending"' in pending["expr"], name
+                (sample,) = pending["exp_samples"]
+                assert f'severity="{level.severity.value}"' in sample["labels"], name
+                checked += 1
+    assert checked == sum(
+        1 for _, t in load().thresholds() for lv in t.levels if lv.for_seconds > 0
+    )
+
+
+@needs_promtool
+def test_promtool_fails_when_the_condition_does_not_hold_while_pending(
+    tmp_path: Path, out: Path
+) -> None:
+    shutil.copytree(out / "rules", tmp_path / "rules")
+    test_file = tmp_path / "rules" / "tests" / "system.test.yml"
+    doc = yaml.safe_load(test_file.read_text(encoding="utf-8"))
+    group = next(g for g in doc["tests"] if g["name"].startswith("SystemCPUHigh warning: silent"))
+    group.pop("alert_rule_test")  # only the pending proof is left to fail
+    for series in group["input_series"]:
+        series["values"] = "1000+48x40"  # 20 % busy: never above the threshold
+    doc["tests"] = [group]
+    test_file.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    result = promtool("test", "rules", "rules/tests/system.test.yml", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "alertstate" in result.stdout + result.stderr
+
+
 def test_rules_files_match_the_prometheusrule_crd_spec(out: Path) -> None:
     schema = rule_spec_schema()
     for path in sorted((out / "rules").glob("*.rules.yml")):

@@ -138,7 +138,15 @@ def test_bad_durations_and_cooldowns_are_named() -> None:
     under_tick = renamed(
         CPU_HIGH, "UnderGroupInterval", levels=level_with(CPU_HIGH, cooldown_seconds=120)
     )
-    text = found(with_area(area(bad_for, short, under_tick)))
+    off_tick = renamed(
+        CPU_HIGH, "OffTickCooldown", levels=level_with(CPU_HIGH, cooldown_seconds=1200)
+    )
+    text = found(with_area(area(bad_for, short, under_tick, off_tick)))
+    assert (
+        "OffTickCooldown (warning): cooldown 1200s is not a whole number of warning "
+        "group_interval ticks (900s): Alertmanager repeats on a tick, so it would resend "
+        "every 1800s" in text
+    )
     assert "NegativeFor (warning): for_seconds -5" in text
     assert "ShortCooldown (warning): cooldown_seconds 10 must be in 60..604800" in text
     assert (
