@@ -11,11 +11,15 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from exporters.registry import EXPORTERS, ExporterNotFound, load_exporter
 from exporters.runtime.config import ConfigError, Problem, help_text, resolve
 from exporters.runtime.logs import setup_logging
 from exporters.spec import OptionError
+
+if TYPE_CHECKING:
+    from exporters.runtime.webconfig import WebConfigWatcher
 
 USAGE = (
     "usage: promfleet-exporter NAME --web.listen-address=HOST:PORT [--config.file=FILE] "
@@ -39,6 +43,18 @@ def _fail(exporter: str, problems: Sequence[Problem]) -> int:
     return 2
 
 
+def _web_config_problems(path: str) -> tuple[WebConfigWatcher | None, list[Problem]]:
+    """The watcher of web config file ``path`` (none when empty), or the problem with it."""
+    if not path:
+        return None, []
+    from exporters.runtime.webconfig import WebConfigError, WebConfigWatcher
+
+    try:
+        return WebConfigWatcher(path), []
+    except WebConfigError as err:
+        return None, [Problem("web.config.file", path, str(err))]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0].startswith("-"):
@@ -53,7 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         runtime, settings, want_help = resolve(exporter, args[1:], os.environ)
     except ConfigError as err:
-        return _fail(exporter.name, err.problems)
+        # The web config is checked too, so one message names every problem.
+        web_file = err.parsed.get("web.config.file") or ""
+        return _fail(exporter.name, [*err.problems, *_web_config_problems(web_file)[1]])
     if want_help:
         print(help_text(exporter))
         return 0
@@ -61,20 +79,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(runtime.log_level, runtime.secret_values)
     # Imported here: the server stack is only needed to serve.
     from exporters.runtime.server import Served, serve
-    from exporters.runtime.webconfig import WebConfigError, WebConfigWatcher
 
-    watcher = None
-    if runtime.web_config_file:
-        try:
-            watcher = WebConfigWatcher(runtime.web_config_file)
-        except WebConfigError as err:
-            return _fail(
-                exporter.name, [Problem("web.config.file", runtime.web_config_file, str(err))]
-            )
+    watcher, problems = _web_config_problems(runtime.web_config_file)
     try:
         collectors = tuple(exporter.build(settings))
     except OptionError as err:
-        return _fail(exporter.name, [Problem("build", "settings", str(err))])
+        problems.append(Problem("build", "settings", str(err)))
+    if problems:
+        return _fail(exporter.name, problems)
     served = Served(exporter=exporter, settings=settings, runtime=runtime, collectors=collectors)
     return asyncio.run(serve(served, watcher))
 

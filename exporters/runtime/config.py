@@ -102,11 +102,21 @@ class Problem:
 
 
 class ConfigError(Exception):
-    """Every problem found while resolving options, reported together."""
+    """Every problem found while resolving options, reported together.
 
-    def __init__(self, exporter: str, problems: Sequence[Problem]) -> None:
+    ``parsed`` holds the runtime options that did parse (``web.config.file`` among
+    them), so the caller can check those files too and report everything at once.
+    """
+
+    def __init__(
+        self,
+        exporter: str,
+        problems: Sequence[Problem],
+        parsed: Mapping[str, Any] | None = None,
+    ) -> None:
         self.exporter = exporter
         self.problems = tuple(problems)
+        self.parsed: Mapping[str, Any] = dict(parsed or {})
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"{exporter}: {len(self.problems)} configuration problem(s):\n{lines}")
 
@@ -309,7 +319,9 @@ def resolve(
         values["web.listen-address"] = ("", exporter.default_port)
 
     if problems:
-        raise ConfigError(exporter.name, problems)
+        runtime_names = {o.name for o in RUNTIME_OPTIONS}
+        parsed = {k: v for k, v in values.items() if k in runtime_names}
+        raise ConfigError(exporter.name, problems, parsed)
 
     host, port = values["web.listen-address"]
     secrets = tuple(

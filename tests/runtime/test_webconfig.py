@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import ssl
 import time
@@ -174,6 +175,29 @@ def test_a_bad_web_config_at_start_exits_2_naming_the_problem(tmp_path: Path) ->
         DEMO, "--web.listen-address=127.0.0.1:0", f"--web.config.file={tmp_path / 'no.yml'}"
     )
     assert missing.returncode == 2 and "cannot read" in missing.stderr
+
+
+def test_a_bad_web_config_is_named_in_the_same_message_as_bad_options_and_build(
+    tmp_path: Path,
+) -> None:
+    web = tmp_path / "web.yml"
+    web.write_text("basic_auth_users:\n  alice: plaintext\n")
+    with_options = run_exporter(
+        DEMO,
+        "--web.listen-address=127.0.0.1:0",
+        f"--web.config.file={web}",
+        "--demo.value=zero",
+    )
+    with_build = run_exporter(
+        DEMO, "--web.listen-address=127.0.0.1:0", f"--web.config.file={web}", "--demo.refuse"
+    )
+    for result, other in ((with_options, "demo.value"), (with_build, "build")):
+        assert result.returncode == 2
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1, result.stderr
+        named = {p["option"] for p in json.loads(lines[0])["problems"]}
+        assert named == {"web.config.file", other}
+        assert "plaintext" not in result.stderr
 
 
 def test_web_config_validation_names_each_problem(tmp_path: Path) -> None:
