@@ -3,7 +3,8 @@
 The NVML binding (``pynvml`` from nvidia-ml-py) is injected, so tests pass a fake one. A
 host without the NVIDIA driver, or whose driver sees no GPU, is not an error: the
 collector publishes ``gpu_devices 0`` and ``gpu_unavailable_info{reason}``, logs the
-reason once, and tries NVML again at most once per ``retry_s``.
+reason once, and tries NVML again at most once per ``retry_s``. A GPU whose queries fail
+(lost from the bus) gets ``gpu_up{gpu} 0`` and no other series; the others are still read.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class GpuCollector(BlockingCollector):
     """Per-GPU gauges from NVML; says why when there is nothing to report.
 
     promfleet_training_gpu_devices 1
+    promfleet_training_gpu_up{gpu="0"} 1
     promfleet_training_gpu_utilisation_ratio{gpu="0"} 0.87
     promfleet_training_gpu_memory_used_bytes{gpu="0"} 6.4e10
     promfleet_training_gpu_power_watts{gpu="0"} 312.5
@@ -75,6 +77,7 @@ class GpuCollector(BlockingCollector):
         self._reason = ""  # why there are no GPUs ("" while NVML works)
         self._next_try = 0.0
         self._logged_reason: str | None = None
+        self._failing: dict[int, str] = {}  # GPU index -> its last NVML error, logged once
 
     def _init(self) -> None:
         """Initialise NVML once; on failure remember why, and when to try again."""
@@ -152,6 +155,7 @@ class GpuCollector(BlockingCollector):
             name: SPECS[f"{NS}_{name}"].family()
             for name in (
                 "gpu_info",
+                "gpu_up",
                 "gpu_utilisation_ratio",
                 "gpu_memory_used_bytes",
                 "gpu_memory_total_bytes",
@@ -160,28 +164,57 @@ class GpuCollector(BlockingCollector):
             )
         }
         for index in range(count):
-            handle = nvml.nvmlDeviceGetHandleByIndex(index)
             gpu = str(index)
-            name = self._query(nvml.nvmlDeviceGetName, handle)
-            if isinstance(name, bytes):
-                name = name.decode("utf-8", "replace")
-            fams["gpu_info"].add_metric([gpu, str(name or "")], {})
-            rates = self._query(nvml.nvmlDeviceGetUtilizationRates, handle)
-            if rates is not None:
-                fams["gpu_utilisation_ratio"].add_metric([gpu], float(rates.gpu) / 100.0)
-            memory = self._query(nvml.nvmlDeviceGetMemoryInfo, handle)
-            if memory is not None:
-                fams["gpu_memory_used_bytes"].add_metric([gpu], float(memory.used))
-                fams["gpu_memory_total_bytes"].add_metric([gpu], float(memory.total))
-            temperature = self._query(
-                nvml.nvmlDeviceGetTemperature, handle, getattr(nvml, "NVML_TEMPERATURE_GPU", 0)
-            )
-            if temperature is not None:
-                fams["gpu_temperature_celsius"].add_metric([gpu], float(temperature))
-            milliwatts = self._query(nvml.nvmlDeviceGetPowerUsage, handle)
-            if milliwatts is not None:
-                fams["gpu_power_watts"].add_metric([gpu], float(milliwatts) / 1000.0)
+            # One GPU's samples are gathered first, so a failure halfway leaves none of them.
+            samples: list[tuple[str, list[str], Any]] = []
+            try:
+                self._device(nvml, index, samples)
+            except nvml.NVMLError as err:
+                fams["gpu_up"].add_metric([gpu], 0.0)
+                self._log_device(index, f"{type(err).__name__}: {err}")
+                continue
+            fams["gpu_up"].add_metric([gpu], 1.0)
+            self._log_device(index, "")
+            for name, labels, sample in samples:
+                fams[name].add_metric(labels, sample)
         return [fam for fam in fams.values() if fam.samples]
+
+    def _device(self, nvml: Any, index: int, out: list[tuple[str, list[str], Any]]) -> None:
+        """Every query of one GPU, appended to ``out``; raises NVMLError when one fails."""
+        handle = nvml.nvmlDeviceGetHandleByIndex(index)
+        gpu = str(index)
+        name = self._query(nvml.nvmlDeviceGetName, handle)
+        if isinstance(name, bytes):
+            name = name.decode("utf-8", "replace")
+        out.append(("gpu_info", [gpu, str(name or "")], {}))
+        rates = self._query(nvml.nvmlDeviceGetUtilizationRates, handle)
+        if rates is not None:
+            out.append(("gpu_utilisation_ratio", [gpu], float(rates.gpu) / 100.0))
+        memory = self._query(nvml.nvmlDeviceGetMemoryInfo, handle)
+        if memory is not None:
+            out.append(("gpu_memory_used_bytes", [gpu], float(memory.used)))
+            out.append(("gpu_memory_total_bytes", [gpu], float(memory.total)))
+        temperature = self._query(
+            nvml.nvmlDeviceGetTemperature, handle, getattr(nvml, "NVML_TEMPERATURE_GPU", 0)
+        )
+        if temperature is not None:
+            out.append(("gpu_temperature_celsius", [gpu], float(temperature)))
+        milliwatts = self._query(nvml.nvmlDeviceGetPowerUsage, handle)
+        if milliwatts is not None:
+            out.append(("gpu_power_watts", [gpu], float(milliwatts) / 1000.0))
+
+    def _log_device(self, index: int, error: str) -> None:
+        """A warning when a GPU starts failing (or fails anew), an info line when it recovers."""
+        before = self._failing.get(index, "")
+        if error == before:
+            return
+        fields: dict[str, Any] = {"collector": self.name, "gpu": index}
+        if error:
+            self._failing[index] = error
+            log.warning("GPU query failed", extra={"fields": {**fields, "error": error}})
+        else:
+            del self._failing[index]
+            log.info("GPU answers again", extra={"fields": fields})
 
     def close(self) -> None:
         with self._lock:

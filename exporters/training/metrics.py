@@ -137,6 +137,13 @@ METRICS: tuple[MetricSpec, ...] = (
     ),
     _m("gpu_info", "info", "The GPU's product name", "gpu", "name"),
     _m(
+        "gpu_up",
+        "gauge",
+        "1 when NVML answered every query for the GPU in this scrape; 0 when it failed "
+        "(a GPU fallen off the bus): its other series are then absent",
+        "gpu",
+    ),
+    _m(
         "gpu_utilisation_ratio",
         "gauge",
         "Share of the last sample period the GPU was busy, 0 to 1",

@@ -24,6 +24,7 @@ NS = "promfleet_training"
 # Families that need a GPU (none in CI) or its absence.
 GPU_FAMILIES = (
     f"{NS}_gpu_info",
+    f"{NS}_gpu_up",
     f"{NS}_gpu_utilisation_ratio",
     f"{NS}_gpu_memory_used_bytes",
     f"{NS}_gpu_memory_total_bytes",

@@ -9,6 +9,7 @@ import pytest
 from exporters.training.gpu import GpuCollector
 from tests.training.fake_nvml import (
     NVML_ERROR_DRIVER_NOT_LOADED,
+    NVML_ERROR_GPU_IS_LOST,
     NVML_ERROR_LIBRARY_NOT_FOUND,
     NVML_ERROR_NO_PERMISSION,
     FakeGpu,
@@ -39,6 +40,7 @@ def test_each_gpu_reports_utilisation_memory_temperature_and_power_in_base_units
     assert value(families, f"{NS}_gpu_temperature_celsius", {"gpu": "1"}) == 91
     assert value(families, f"{NS}_gpu_power_watts", {"gpu": "0"}) == 250
     assert value(families, f"{NS}_gpu_info", {"gpu": "0", "name": "NVIDIA Fake 80GB"}) == 1
+    assert value(families, f"{NS}_gpu_up", {"gpu": "1"}) == 1
     assert "gpu_unavailable_info" not in exposition(families)
 
 
@@ -100,10 +102,45 @@ def test_a_failed_initialisation_is_retried_only_after_the_retry_interval() -> N
     assert "gpu_unavailable_info" not in exposition(families)
 
 
-def test_a_gpu_lost_mid_scrape_fails_the_collector_loudly() -> None:
-    nvml = FakeNvml(gpus=[FakeGpu(lost=True)])
-    with pytest.raises(NVMLError):
-        collect(GpuCollector(nvml))
+def test_a_lost_gpu_is_reported_down_and_the_others_are_still_published(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    nvml = FakeNvml(gpus=[FakeGpu(temperature=70), FakeGpu(lost=True), FakeGpu(temperature=75)])
+    collector = GpuCollector(nvml)
+    with caplog.at_level(logging.INFO, logger="promfleet.exporters.training"):
+        families = collect(collector)
+        collect(collector)
+        nvml.gpus[1].lost = False  # back on the bus (a reset)
+        recovered = collect(collector)
+    assert value(families, f"{NS}_gpu_devices") == 3
+    assert [value(families, f"{NS}_gpu_up", {"gpu": g}) for g in "012"] == [1, 0, 1]
+    assert value(families, f"{NS}_gpu_temperature_celsius", {"gpu": "2"}) == 75
+    text = exposition(families)
+    assert 'gpu="1"' in text
+    assert [line for line in text.splitlines() if 'gpu="1"' in line] == [
+        f'{NS}_gpu_up{{gpu="1"}} 0.0'
+    ], "a failing GPU has no half-read series"
+    failed = [r for r in caplog.records if r.getMessage() == "GPU query failed"]
+    assert len(failed) == 1 and failed[0].fields["gpu"] == 1  # type: ignore[attr-defined]
+    assert len([r for r in caplog.records if r.getMessage() == "GPU answers again"]) == 1
+    assert value(recovered, f"{NS}_gpu_up", {"gpu": "1"}) == 1
+    assert value(recovered, f"{NS}_gpu_temperature_celsius", {"gpu": "1"}) == 60
+
+
+def test_a_gpu_that_fails_after_its_first_answers_leaves_no_partial_series() -> None:
+    nvml = FakeNvml(gpus=[FakeGpu()])
+    calls = []
+
+    def failing_memory(gpu: FakeGpu) -> object:  # name and utilisation answered already
+        calls.append(gpu)
+        raise NVMLError(NVML_ERROR_GPU_IS_LOST)
+
+    nvml.nvmlDeviceGetMemoryInfo = failing_memory  # type: ignore[method-assign]
+    families = collect(GpuCollector(nvml))
+    assert len(calls) == 1
+    assert value(families, f"{NS}_gpu_up", {"gpu": "0"}) == 0
+    assert value(families, f"{NS}_gpu_utilisation_ratio", {"gpu": "0"}) is None
+    assert value(families, f"{NS}_gpu_info", {"gpu": "0", "name": "NVIDIA Fake 80GB"}) is None
 
 
 def test_close_shuts_nvml_down_once() -> None:
