@@ -104,7 +104,7 @@ class ProcessGroupCollector(BlockingCollector):
 
     promfleet_system_process_cpu_seconds_total{group="postgres",mode="user"} 12.5
     promfleet_system_process_resident_memory_bytes{group="postgres"} 8.3e+07
-    promfleet_system_process_count{group="postgres"} 7.0
+    promfleet_system_process_group_members{group="postgres"} 7.0
     """
 
     name = "processes"
@@ -161,6 +161,11 @@ class ProcessGroupCollector(BlockingCollector):
                 fds = self._open_fds(pid)
             except (FileNotFoundError, ProcessLookupError):
                 continue  # the process exited between the listing and the read
+            except PermissionError:
+                # procfs mounted with hidepid=1 lists other users' processes but hides
+                # their files: those cannot be matched, as with hidepid=2 where they
+                # are not listed at all. One unreadable process must not fail the rest.
+                continue
             t.sampled += 1
             t.user_ticks += stat.utime
             t.system_ticks += stat.stime

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from exporters.system import process_groups
 from exporters.system.process_groups import ProcessGroupCollector, parse_process_groups
 from tests.helpers import sample_value
 from tests.system.support import scrape_text
@@ -119,3 +120,24 @@ def test_the_per_group_cap_sums_at_most_that_many_processes_but_counts_all(
             p.wait(timeout=5)
     assert sample_value(text, "promfleet_system_process_group_members", {"group": "many"}) == 3
     assert sample_value(text, "promfleet_system_process_threads", {"group": "many"}) == 2
+
+
+def test_a_process_whose_files_are_hidden_is_skipped_and_the_others_are_still_summed(
+    named_sleeper: tuple[str, subprocess.Popen[bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # procfs with hidepid=1 lists every pid but refuses other users' files; root reads
+    # them anyway, so the refusal is played by the reader for one process.
+    name, proc = named_sleeper
+    hidden = str(os.getppid())
+    real_read = process_groups.read_text
+
+    def read_text(path: str) -> str:
+        if path.startswith(f"/proc/{hidden}/"):
+            raise PermissionError(13, "Permission denied", path)
+        return real_read(path)
+
+    monkeypatch.setattr(process_groups, "read_text", read_text)
+    groups = parse_process_groups([{"name": "sleeper", "comm": f"^{name}$"}])
+    text = scrape_text([ProcessGroupCollector(groups)])
+    assert sample_value(text, "promfleet_system_process_group_members", {"group": "sleeper"}) == 1
+    assert sample_value(text, "promfleet_system_process_threads", {"group": "sleeper"}) == 1
