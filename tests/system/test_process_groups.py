@@ -127,7 +127,7 @@ def test_a_process_whose_files_are_hidden_is_skipped_and_the_others_are_still_su
 ) -> None:
     # procfs with hidepid=1 lists every pid but refuses other users' files; root reads
     # them anyway, so the refusal is played by the reader for one process.
-    name, proc = named_sleeper
+    name, _ = named_sleeper
     hidden = str(os.getppid())
     real_read = process_groups.read_text
 
