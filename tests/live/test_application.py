@@ -1,18 +1,21 @@
 """Real traffic on the demo service fires the application alerts through Alertmanager.
 
 The stack runs the demo service (job ``app``) and the probe exporter watching its
-``/healthz``. The test turns the demo's chaos on (half the requests fail, the health
-endpoint reports unhealthy), drives real requests at it, and waits for the catalogue's
-alerts to reach the receiver the routing policy names for their team and severity.
+``/healthz``. The tests turn the demo's chaos on (half the requests fail, responses
+slow down, jobs fail, the health endpoint reports unhealthy), drive real requests at
+it, and wait for the catalogue's alerts to reach the receiver the routing policy names
+for their team and severity; failed logins are followed into Prometheus.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -24,10 +27,15 @@ pytestmark = pytest.mark.live
 PAGE_TIMEOUT_S = 45.0
 
 
-def _post(url: str) -> int:
-    request = urllib.request.Request(url, data=b"", method="POST")
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return int(response.status)
+def _post(url: str, body: dict[str, str] | None = None) -> int:
+    data = json.dumps(body).encode() if body is not None else b""
+    request = urllib.request.Request(url, data=data, method="POST")
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as err:
+        return err.code
 
 
 def _get(url: str) -> int:
@@ -105,3 +113,80 @@ def test_an_unhealthy_health_endpoint_pages_through_the_probe(
     assert delivery.receiver == expected_receiver(catalogue, "engineering", "critical")
     with urllib.request.urlopen(f"{base}/healthz", timeout=5) as response:
         assert json.loads(response.read())["status"] == "healthy"
+
+
+def test_failing_job_runs_warn_of_a_low_job_success_rate(
+    stack: LiveStack, catalogue: Catalogue
+) -> None:
+    base = f"http://{stack.address('app')}"
+    # Every run of "report" fails: there is no successful run to divide by.
+    for _ in range(4):
+        assert _post(f"{base}/api/jobs/report/run?fail=1") == 202
+        time.sleep(1.2)  # one Prometheus scrape between runs, so the counter is seen rising
+    delivery = stack.wait_for_alert(
+        "AppJobSuccessRateLow", timeout=PAGE_TIMEOUT_S, job_name="report"
+    )
+    assert delivery.labels["severity"] == "warning"
+    assert delivery.receiver == expected_receiver(catalogue, "engineering", "warning")
+
+
+def test_a_scheduled_job_whose_runs_fail_is_reported_stopped(
+    stack: LiveStack, catalogue: Catalogue
+) -> None:
+    base = f"http://{stack.address('app')}"
+    # The stack's demo runs "demo-sync" every 5 s; two intervals without a success trip it.
+    assert _post(f"{base}/chaos?job_failure_rate=1") == 200
+    try:
+        delivery = stack.wait_for_alert(
+            "AppScheduledJobStopped", timeout=PAGE_TIMEOUT_S, job_name="demo-sync"
+        )
+    finally:
+        _post(f"{base}/chaos?job_failure_rate=0")
+    assert delivery.labels["instance"] == stack.address("app")
+    assert delivery.receiver == expected_receiver(catalogue, "engineering", "warning")
+
+
+def test_failed_logins_reach_prometheus_by_reason(stack: LiveStack) -> None:
+    base = f"http://{stack.address('app')}"
+    for _ in range(3):
+        assert _post(f"{base}/api/login", {"user": "u", "password": "wrong"}) == 401
+    assert _post(f"{base}/api/login", {"user": "u", "password": "demo"}) == 200
+    failed = stack.wait_for_data(
+        'promfleet_app_logins_total{job="app",outcome="failure",reason="bad_password"} >= 3'
+    )
+    assert [float(s["value"][1]) for s in failed] == [3.0]
+    ok = stack.query('promfleet_app_logins_total{job="app",outcome="success",reason="ok"}')
+    assert [float(s["value"][1]) for s in ok] == [1.0]
+
+
+def test_slow_responses_warn_of_the_mean_response_time(
+    stack: LiveStack, catalogue: Catalogue
+) -> None:
+    base = f"http://{stack.address('app')}"
+    stop = threading.Event()
+    statuses: list[int] = []
+
+    def drive(worker: int) -> None:
+        for i in range(40):  # bounded: 40 requests of 3 s at most per worker
+            if stop.is_set():
+                return
+            statuses.append(_get(f"{base}/api/items/{worker}-{i}"))
+
+    # 3 s per request from 32 concurrent clients outweighs the fast requests earlier
+    # tests made within the 5-minute window in about 20 s.
+    assert _post(f"{base}/chaos?latency_seconds=3") == 200
+    try:
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            for worker in range(32):
+                pool.submit(drive, worker)
+            try:
+                delivery = stack.wait_for_alert(
+                    "AppSlowResponses", timeout=90, instance=stack.address("app")
+                )
+            finally:
+                stop.set()
+    finally:
+        _post(f"{base}/chaos?latency_seconds=0")
+    assert delivery.labels["severity"] == "warning"
+    assert delivery.receiver == expected_receiver(catalogue, "engineering", "warning")
+    assert statuses and set(statuses) == {200}  # slow, not failing
