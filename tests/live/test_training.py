@@ -3,7 +3,8 @@
 The stack scrapes a real training exporter reading a status directory the test owns.
 A failed job's record pages the engineering on-call receiver (critical) and resolves
 when the record is removed; a running job whose record was last written 20 minutes
-ago raises the stall warning in the engineering chat.
+ago raises the stall warning in the engineering chat; a status directory that goes
+away raises the source-down warning and resolves when it is back.
 """
 
 from __future__ import annotations
@@ -97,3 +98,24 @@ def test_a_running_job_that_stopped_writing_raises_the_stall_warning(
     assert delivery.labels["severity"] == "warning"
     assert delivery.receiver == expected_receiver(catalogue, "engineering", "warning")
     assert "has not updated its status" in delivery.annotations["description"]
+
+
+def test_a_status_directory_that_goes_away_raises_the_source_down_warning(
+    stack: LiveStack, status_dir: Path, catalogue: Catalogue
+) -> None:
+    # Last in the module: the directory is moved away, then put back for what follows.
+    moved = status_dir.with_name(status_dir.name + "-away")
+    status_dir.rename(moved)
+    try:
+        delivery = stack.wait_for_alert(
+            "TrainingStatusSourceDown", timeout=PAGE_TIMEOUT_S, source="directory"
+        )
+    finally:
+        moved.rename(status_dir)
+    assert delivery.labels["severity"] == "warning"
+    assert delivery.labels["job"] == "training"
+    assert delivery.receiver == expected_receiver(catalogue, "engineering", "warning")
+    resolved = stack.wait_for_alert(
+        "TrainingStatusSourceDown", timeout=PAGE_TIMEOUT_S, status="resolved", source="directory"
+    )
+    assert resolved.receiver == delivery.receiver
