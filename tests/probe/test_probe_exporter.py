@@ -111,3 +111,18 @@ def test_probe_mode_probes_one_named_target_and_refuses_unknown_ones(tmp_path: P
     assert sample_value(text, "promfleet_probe_success", {"target": "api"}) == 1
     assert "worker" not in text and "stuck" not in text
     assert unknown_status == 400  # a URL is refused unless allow-urls is set
+
+
+def test_probe_mode_with_allow_urls_labels_an_ad_hoc_url_adhoc(tmp_path: Path) -> None:
+    config = {"targets": [], "allow-urls": True}
+    path = tmp_path / "probe.yml"
+    path.write_text(yaml.safe_dump(config))
+    with health_server() as base, ExporterProcess("probe", f"--config.file={path}") as exporter:
+        status, _, text = scrape(f"{exporter.url}/probe?target={base}/degraded")
+        refused, _, _ = scrape(f"{exporter.url}/probe?target=file:///etc/passwd")
+    assert status == 200
+    assert sample_value(text, "promfleet_probe_success", {"target": "adhoc"}) == 1
+    degraded = {"target": "adhoc", "status": "degraded"}
+    assert sample_value(text, "promfleet_probe_health_status", degraded) == 1
+    assert "127.0.0.1" not in text  # the URL is never a label value
+    assert refused == 400
