@@ -50,44 +50,73 @@ class FilesystemConfig:
 
 
 class DaemonPool:
-    """A few daemon threads running blocking calls; they never delay interpreter exit.
+    """Daemon threads running blocking calls; they never delay interpreter exit.
 
     ``concurrent.futures.ThreadPoolExecutor`` joins its threads at exit, so a thread
     stuck in ``statvfs`` would hang shutdown. Threads are started on demand, up to
-    ``max_workers``; beyond that, calls wait in the queue (and time out like any other).
+    ``max_workers`` that the caller still waits for: a call it has given up on
+    (:meth:`give_up`, a hung mount) keeps its thread but no longer counts, so an NFS
+    server down behind many mounts cannot starve the healthy ones. ``max_threads``
+    caps the threads in all; beyond it, calls wait in the queue (and time out).
     """
 
-    def __init__(self, max_workers: int = 8, name: str = "statvfs") -> None:
+    def __init__(self, max_workers: int = 8, name: str = "statvfs", max_threads: int = 64) -> None:
         self._max = max_workers
+        self._max_threads = max(max_threads, max_workers)
         self._name = name
         self._tasks: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]]
         self._tasks = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._workers = 0
-        self._idle = 0
+        self._idle = 0  # threads started and not running a call
+        self._pending = 0  # calls queued, not yet taken by a thread
+        self._running: set[Future[Any]] = set()
+        self._given_up: set[Future[Any]] = set()
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         future: Future[Any] = Future()
         with self._lock:
-            if self._idle == 0 and self._workers < self._max:
+            self._pending += 1
+            self._tasks.put((fn, args, future))
+            live = self._workers - len(self._given_up)
+            if (
+                self._pending > self._idle
+                and live < self._max
+                and self._workers < self._max_threads
+            ):
                 self._workers += 1
                 self._idle += 1
                 threading.Thread(
                     target=self._work, name=f"{self._name}-{self._workers}", daemon=True
                 ).start()
-            self._idle -= 1  # reserve an idle worker for this task (may go negative: queued)
-        self._tasks.put((fn, args, future))
         return future
+
+    def give_up(self, future: Future[Any]) -> None:
+        """Stop counting a running call against ``max_workers`` (its caller stopped waiting)."""
+        with self._lock:
+            if future in self._running:
+                self._given_up.add(future)
+
+    def threads(self) -> tuple[int, int]:
+        """(threads started, threads held by calls given up on), for tests and diagnostics."""
+        with self._lock:
+            return self._workers, len(self._given_up)
 
     def _work(self) -> None:
         while True:
             fn, args, future = self._tasks.get()
+            with self._lock:
+                self._idle -= 1
+                self._pending -= 1
+                self._running.add(future)
             if future.set_running_or_notify_cancel():
                 try:
                     future.set_result(fn(*args))
                 except BaseException as err:  # handed to the waiter, who decides
                     future.set_exception(err)
             with self._lock:
+                self._running.discard(future)
+                self._given_up.discard(future)
                 self._idle += 1
 
 
@@ -176,13 +205,16 @@ class FilesystemCollector(Collector):
                     calls[mount.mountpoint] = Future()
         if calls:
             timeout = min(self.config.stat_timeout_s, ctx.remaining())
-            await _wait([self.pool.submit(self._stat_each, list(calls.items()))], timeout)
+            batch = self.pool.submit(self._stat_each, list(calls.items()))
+            await _wait([batch], timeout)
             late = [point for point, future in calls.items() if not future.done()]
             retried = []
             for point in late:
                 if calls[point].cancel():  # not reached by the batch
                     calls[point] = self.pool.submit(self.statvfs, point)
                     retried.append(calls[point])
+            if late:
+                self.pool.give_up(batch)  # its thread is held by a hung mount
             if retried:
                 timeout = min(self.config.stat_timeout_s, ctx.remaining())
                 await _wait([*retried, *(calls[p] for p in late)], timeout)
@@ -190,9 +222,13 @@ class FilesystemCollector(Collector):
             if not_done:
                 with self._lock:
                     for point, future in calls.items():
-                        if future in not_done:
-                            self._stuck[point] = future
-                            stuck_now.add(point)
+                        if future not in not_done:
+                            continue
+                        if future.cancel():
+                            continue  # still queued behind hung calls: late, not hung
+                        self.pool.give_up(future)
+                        self._stuck[point] = future
+                        stuck_now.add(point)
 
         builders = [MAKERS[key].start() for key in FILESYSTEM_METRICS]
         size, free, avail, files, files_free, readonly, device_error, stuck = builders
@@ -202,7 +238,7 @@ class FilesystemCollector(Collector):
             result: Any = None
             if point not in stuck_now:
                 future = calls[point]
-                if future.exception() is None:
+                if not future.cancelled() and future.exception() is None:
                     result = future.result()
             stuck.add(labels, 1.0 if point in stuck_now else 0.0)
             device_error.add(labels, 0.0 if result is not None else 1.0)

@@ -170,3 +170,40 @@ def test_a_changed_mount_table_is_read_afresh(tmp_path: Path) -> None:
     labels = {"mountpoint": "/data", "device": "/dev/vdb", "fstype": "xfs"}
     assert sample_value(second, "promfleet_system_filesystem_readonly", labels) == 1
     assert sample_value(second, "promfleet_system_filesystem_size_bytes", labels) == 4096 * 1000
+
+
+class ManyHungStatVfs(FakeStatVfs):
+    """Blocks every call on a mount under /nfs/ until ``release`` is set (a server down)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def __call__(self, path: str) -> Any:
+        result = super().__call__(path)
+        if path.startswith("/nfs/"):
+            self.release.wait(timeout=30)  # bounded, so a failing test never leaks forever
+        return result
+
+
+def test_more_hung_mounts_than_workers_never_starve_a_healthy_mount(tmp_path: Path) -> None:
+    # Ten mounts of one dead server (more than the pool's 8 workers), then the root.
+    (tmp_path / "self").mkdir()
+    table = "".join(f"srv:/export/{i} /nfs/{i} ext4 rw 0 0\n" for i in range(10))
+    (tmp_path / "self" / "mounts").write_text(table + "/dev/vda1 / ext4 rw 0 0\n")
+    statvfs = ManyHungStatVfs()
+    config = FilesystemConfig(None, None, stat_timeout_s=0.1)
+    collector = FilesystemCollector(config, str(tmp_path), statvfs=statvfs)
+    root = {"mountpoint": "/", "device": "/dev/vda1", "fstype": "ext4"}
+    try:
+        texts = [scrape_text([collector]) for _ in range(3)]
+        # The root may wait one scrape behind the hung calls, never longer.
+        for text in texts[1:]:
+            assert sample_value(text, "promfleet_system_filesystem_stuck", root) == 0
+            assert sample_value(text, "promfleet_system_filesystem_size_bytes", root) == 4096000
+        assert collector.stuck_mount_points() == [f"/nfs/{i}" for i in range(10)]
+        assert all(statvfs.calls[f"/nfs/{i}"] == 1 for i in range(10))
+        threads, given_up = collector.pool.threads()
+        assert given_up == 10 and threads <= 10 + 8
+    finally:
+        statvfs.release.set()
