@@ -6,11 +6,13 @@ import asyncio
 import gzip
 import json
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
 )
@@ -182,8 +184,23 @@ def test_the_landing_page_lists_the_exporter_its_collectors_and_links() -> None:
     assert health_status == 200 and health.strip() == "ok"
 
 
-def test_sigterm_during_a_slow_scrape_lets_it_finish_and_exits_zero() -> None:
-    with ExporterProcess(DEMO, "--demo.sleep=2s") as proc:
+def _refuses_connections(port: int, within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                pass
+        except ConnectionRefusedError:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_signal_during_a_slow_scrape_stops_accepting_lets_it_finish_and_exits_zero(
+    signum: signal.Signals,
+) -> None:
+    with ExporterProcess(DEMO, "--demo.sleep=3s") as proc:
         result: dict[str, tuple[int, dict[str, str], str]] = {}
 
         def slow_scrape() -> None:
@@ -192,7 +209,10 @@ def test_sigterm_during_a_slow_scrape_lets_it_finish_and_exits_zero() -> None:
         worker = threading.Thread(target=slow_scrape)
         worker.start()
         time.sleep(0.5)  # the scrape is now waiting on the slow collector
-        proc.signal(signal.SIGTERM)
+        proc.signal(signum)
+        # New connections are refused while the scrape in flight still runs.
+        assert _refuses_connections(proc.port, within_s=2.0)
+        assert worker.is_alive()
         worker.join(timeout=15)
         assert proc.wait_exit(timeout=15) == 0
     status, _, text = result["scrape"]
