@@ -16,7 +16,7 @@ from typing import Any
 
 from prometheus_client.core import Metric
 
-from exporters.security.denylist import DenyList
+from exporters.security.denylist import REJECT_REASONS, DenyList
 from exporters.security.detect import ATTACK_KINDS, SENSITIVE_KINDS, BruteForcePolicy
 from exporters.security.engine import (
     AUTH_REASONS,
@@ -127,6 +127,17 @@ METRICS: tuple[MetricSpec, ...] = (
     _m("events_total", "counter", "Security events of every category.", ("category",)),
     _m("denylist_entries", "gauge", "Sources in the deny-list file now."),
     _m("denylist_additions_total", "counter", "Sources added to the deny-list."),
+    _m(
+        "denylist_rejections_total",
+        "counter",
+        "Sources not written to the deny-list, by reason (not_an_address, allowed_network).",
+        ("reason",),
+    ),
+    _m(
+        "denylist_evictions_total",
+        "counter",
+        "Entries dropped from the full deny-list (the soonest to expire go first).",
+    ),
     _m(
         "denylist_write_errors_total",
         "counter",
@@ -257,7 +268,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "brute-force.max-sources",
-        "Most sources tracked at once (the oldest are evicted).",
+        "Most sources tracked at once (the oldest are evicted; about 220 bytes each).",
         100_000,
         parse_positive_int,
     ),
@@ -305,6 +316,10 @@ def _family(name: str, values: Mapping[tuple[str, ...], float]) -> Metric:
 _SPECS = {spec.name.removeprefix(NS + "_"): spec for spec in METRICS}
 
 
+class TailerStopped(RuntimeError):
+    """The background thread that reads the logs has died."""
+
+
 class LogsCollector(BlockingCollector):
     """Tailing health, per configured log::
 
@@ -319,6 +334,10 @@ class LogsCollector(BlockingCollector):
         self.state = state
 
     def collect_blocking(self, ctx: ScrapeContext) -> Iterable[Metric]:
+        if self.state.tailer.failed:
+            # Counts would stay frozen while looking healthy: fail the collector instead,
+            # so scrape_collector_success{collector="logs"} says so (the error is logged).
+            raise TailerStopped("the log tailer thread stopped; the security counts are stale")
         snap = self.state.snapshot()
         logs = snap.logs
         yield _family("log_lines_total", {(n,): c.lines for n, c in logs.items()})
@@ -373,6 +392,7 @@ class DenyListCollector(BlockingCollector):
 
     promfleet_security_denylist_entries 3.0
     promfleet_security_denylist_additions_total 5.0
+    promfleet_security_denylist_rejections_total{reason="not_an_address"} 2.0
     """
 
     name = "denylist"
@@ -382,12 +402,18 @@ class DenyListCollector(BlockingCollector):
 
     def collect_blocking(self, ctx: ScrapeContext) -> Iterable[Metric]:
         deny = self.state.denylist
-        entries, additions, errors = (
-            (len(deny), deny.additions, deny.write_errors) if deny is not None else (0, 0, 0)
-        )
-        yield _family("denylist_entries", {(): entries})
-        yield _family("denylist_additions_total", {(): additions})
-        yield _family("denylist_write_errors_total", {(): errors})
+        if deny is None:
+            yield _family("denylist_entries", {(): 0})
+            yield _family("denylist_additions_total", {(): 0})
+            yield _family("denylist_rejections_total", {(r,): 0 for r in REJECT_REASONS})
+            yield _family("denylist_evictions_total", {(): 0})
+            yield _family("denylist_write_errors_total", {(): 0})
+            return
+        yield _family("denylist_entries", {(): len(deny)})
+        yield _family("denylist_additions_total", {(): deny.additions})
+        yield _family("denylist_rejections_total", {(r,): deny.rejected[r] for r in REJECT_REASONS})
+        yield _family("denylist_evictions_total", {(): deny.dropped})
+        yield _family("denylist_write_errors_total", {(): deny.write_errors})
 
 
 def start(settings: Settings) -> SecurityState:
@@ -408,6 +434,7 @@ def start(settings: Settings) -> SecurityState:
             max_entries=settings["denylist.max-entries"],
             never=settings["denylist.never"],
         )
+        denylist.load()  # a restart keeps the blocks that have not expired yet
     engine = Engine(
         logs,
         policy,

@@ -3,7 +3,8 @@
 Entries expire after ``ttl_seconds``; the file is rewritten atomically (temporary file
 and rename) only when it changes, so nginx never reads half a file. Only well-formed IP
 addresses are written: a source is text from a log line and must never inject nginx
-configuration.
+configuration. At start the entries of the existing file that have not expired are
+kept (:meth:`DenyList.load`), so a restart does not lift a block early.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -19,6 +21,9 @@ from datetime import UTC, datetime
 from exporters.security.tail import atomic_write
 
 LOG = logging.getLogger("promfleet.exporters.security")
+REJECT_REASONS = ("not_an_address", "allowed_network")
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_ENTRY = re.compile(r"deny ([0-9A-Fa-f:.]+);\s+# until (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)")
 
 
 class DenyList:
@@ -39,8 +44,8 @@ class DenyList:
         self.clock = clock
         self.entries: dict[str, float] = {}  # normalised address -> expiry (epoch seconds)
         self.additions = 0
-        self.rejected = 0
-        self.dropped = 0
+        self.rejected = dict.fromkeys(REJECT_REASONS, 0)
+        self.dropped = 0  # entries evicted to make room
         self.writes = 0
         self.write_errors = 0
         self._dirty = True  # write once at start, so nginx's include always exists
@@ -51,29 +56,64 @@ class DenyList:
         try:
             address = ipaddress.ip_address(source)
         except ValueError:
-            self.rejected += 1
+            self.rejected["not_an_address"] += 1
             return False
         if any(address in net for net in self.never):
-            self.rejected += 1
+            self.rejected["allowed_network"] += 1
             return False
         expiry = self.clock() + self.ttl_seconds
-        key = address.compressed
         with self._lock:
-            if key not in self.entries:
+            if self._put(address.compressed, expiry):
                 self.additions += 1
-                if len(self.entries) >= self.max_entries:
-                    soonest = min(self.entries, key=self.entries.__getitem__)
-                    del self.entries[soonest]
-                    self.dropped += 1
-            self.entries[key] = expiry
-            self._dirty = True
         return True
+
+    def _put(self, key: str, expiry: float) -> bool:
+        """Set an entry (under the lock); True when it is new."""
+        new = key not in self.entries
+        if new and len(self.entries) >= self.max_entries:
+            soonest = min(self.entries, key=self.entries.__getitem__)
+            del self.entries[soonest]
+            self.dropped += 1
+        if new or expiry > self.entries[key]:
+            self.entries[key] = expiry
+        self._dirty = True
+        return new
+
+    def load(self) -> int:
+        """Keep the unexpired entries of the file already there; how many were kept.
+
+        Lines this class did not write, addresses now in ``never`` and expired entries
+        are left out (the next :meth:`flush` rewrites the file without them).
+        """
+        try:
+            with open(self.path, encoding="utf-8", errors="replace") as handle:
+                text = handle.read(8 << 20)
+        except FileNotFoundError:
+            return 0
+        except OSError as err:
+            LOG.warning(json.dumps({"msg": "cannot read deny-list", "error": str(err)}))
+            return 0
+        now = self.clock()
+        kept = 0
+        with self._lock:
+            for match in _ENTRY.finditer(text):
+                try:
+                    address = ipaddress.ip_address(match.group(1))
+                    until = datetime.strptime(match.group(2), _TIME_FORMAT)
+                except ValueError:
+                    continue
+                expiry = until.replace(tzinfo=UTC).timestamp()
+                if expiry <= now or any(address in net for net in self.never):
+                    continue
+                self._put(address.compressed, expiry)
+                kept += 1
+        return kept
 
     def render(self, now: float) -> str:
         lines = ["# promfleet security exporter deny-list: generated, do not edit."]
         lines.append("# Include it in an nginx http, server or location block.")
         for address, expiry in sorted(self.entries.items()):
-            until = datetime.fromtimestamp(expiry, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            until = datetime.fromtimestamp(expiry, UTC).strftime(_TIME_FORMAT)
             lines.append(f"deny {address};  # until {until}")
         return "\n".join(lines) + "\n"
 

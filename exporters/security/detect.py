@@ -7,6 +7,7 @@ keeps or returns the text it matched, only a kind from a small fixed set.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
@@ -78,6 +79,9 @@ _SCANNER = re.compile(
     re.IGNORECASE,
 )
 _CACHE_MAX = 8192
+# Only short values are memoised: long ones rarely repeat, and 8,192 of them at the
+# line cap (64 KiB) would hold half a gigabyte. Bounded in bytes, not just in entries.
+CACHE_VALUE_MAX_CHARS = 256
 
 
 def normalise(value: str) -> str:
@@ -115,6 +119,8 @@ class VerdictCache:
         verdict = self.values.get(value)
         if verdict is None:
             verdict = classify_value(value)
+            if len(value) > CACHE_VALUE_MAX_CHARS:
+                return verdict
             if len(self.values) >= self.max_entries:
                 self.values.clear()
             self.values[value] = verdict
@@ -124,6 +130,8 @@ class VerdictCache:
         verdict = self.agents.get(user_agent)
         if verdict is None:
             verdict = is_scanner(user_agent)
+            if len(user_agent) > CACHE_VALUE_MAX_CHARS:
+                return verdict
             if len(self.agents) >= self.max_entries:
                 self.agents.clear()
             self.agents[user_agent] = verdict
@@ -215,12 +223,26 @@ class BruteForcePolicy:
     max_sources: int = 100_000
 
 
+# An address is at most 45 characters; a longer source (a user name from a login form
+# is attacker-controlled text) is tracked by a digest, so each key stays small.
+SOURCE_MAX_CHARS = 64
+
+
+def source_key(source: str) -> str:
+    """``source`` itself when short, else a fixed-size digest of it."""
+    if len(source) <= SOURCE_MAX_CHARS:
+        return source
+    digest = hashlib.blake2b(source.encode("utf-8", "surrogatepass"), digest_size=16)
+    return "#" + digest.hexdigest()
+
+
 class BruteForceWindow:
-    """Per-source sliding windows of failure times, bounded in the number of sources.
+    """Per-source sliding windows of failure times, bounded in sources and in bytes.
 
     Each source keeps a tuple of at most ``failures`` timestamps (only the last N
-    matter; a tuple is a tenth of a deque's size). The dict is ordered by last failure,
-    so expiry and eviction both take from the front.
+    matter; a tuple is a tenth of a deque's size) under a key of at most
+    ``SOURCE_MAX_CHARS`` characters. The dict is ordered by last failure, so expiry and
+    eviction both take from the front.
     """
 
     def __init__(self, policy: BruteForcePolicy) -> None:
@@ -235,6 +257,8 @@ class BruteForceWindow:
 
     def failure(self, source: str, when: float) -> bool:
         """Record one failure; True when this failure makes ``source`` newly offending."""
+        if len(source) > SOURCE_MAX_CHARS:
+            source = source_key(source)
         windows = self._windows
         needed = self.policy.failures
         window = windows.pop(source, None)

@@ -360,7 +360,9 @@ class Engine:
             if not (isinstance(user, str) and user and user != "-"):
                 return
             source = "user:" + user
-        when = self._time(record.get(fm.time) if fm.time else None)
+        # A time from the future (a skewed writer's clock) would keep a source offending
+        # long after its window; the log's time is trusted only up to now.
+        when = min(self._time(record.get(fm.time) if fm.time else None), self.clock())
         if self.window.failure(source, when):
             self.events["brute_force"] += 1
             if self.on_detection is not None:

@@ -212,6 +212,7 @@ class LogFollower:
         self.draining: list[_Open] = []
         self.first_open = True
         self.counts = engine.counts[config.name]
+        self._last_error: tuple[str, str] | None = None  # logged once until it changes
 
     # Reading ---------------------------------------------------------------------------
 
@@ -277,6 +278,7 @@ class LogFollower:
         except OSError as err:
             self._error("open", err)
             return False
+        self._last_error = None
         opened = _Open(fh, self.max_line_bytes)
         size = os.fstat(fh.fileno()).st_size
         if self.first_open:
@@ -393,13 +395,18 @@ class LogFollower:
         self.counts.size = size if size is not None else max(current.read_pos, 0)
 
     def _error(self, action: str, err: OSError) -> None:
+        """Count every failed attempt; log it once, not on every poll, until it changes."""
         self.counts.read_errors += 1
+        error = (action, err.strerror or type(err).__name__)
+        if error == self._last_error:
+            return
+        self._last_error = error
         LOG.warning(
             json.dumps(
                 {
                     "msg": f"cannot {action} log",
                     "log": self.config.name,
-                    "error": err.strerror or type(err).__name__,
+                    "error": error[1],
                 }
             )
         )
@@ -460,6 +467,13 @@ class Tailer:
         return busy
 
     def _loop(self) -> None:
+        try:
+            self._run()
+        finally:
+            if not self._stop.is_set():  # raised: the traceback follows on stderr
+                LOG.error(json.dumps({"msg": "log tailer stopped unexpectedly"}))
+
+    def _run(self) -> None:
         while not self._stop.is_set():
             busy = self.run_once()
             now = time.monotonic()
@@ -475,6 +489,12 @@ class Tailer:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="security-tail", daemon=True)
         self._thread.start()
+
+    @property
+    def failed(self) -> bool:
+        """True when the thread was started, not stopped, and is gone (it raised)."""
+        thread = self._thread
+        return thread is not None and not thread.is_alive() and not self._stop.is_set()
 
     def save_positions(self) -> None:
         if self.positions is None:

@@ -3,8 +3,9 @@
 Authentication failures, security events, rate limiting, brute force, privilege
 escalation, attack patterns, cross-tenant access, secrets in logs, configuration drift
 and 401/403 spikes, all routed to the security team. The brute-force policy itself
-(5 failures from one source within 5 minutes) is the exporter's default
-(``brute-force.failures``, ``brute-force.window``); the alert fires on its gauge.
+(``BRUTE_FORCE_FAILURES`` from one source within ``BRUTE_FORCE_WINDOW_SECONDS``) is
+written here and is the exporter's default (``brute-force.failures``,
+``brute-force.window``; a test holds them equal); the alert fires on its gauge.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ from generator.model import (
 HOST = (("instance", "host-1:9105"), ("job", "security"))
 SEL = 'job=~"$job",instance=~"$instance"'
 NS = "promfleet_security"
+# The brute-force policy: the exporter's defaults for brute-force.failures/.window.
+BRUTE_FORCE_FAILURES = 5
+BRUTE_FORCE_WINDOW_SECONDS = 300
+_BF = f"{BRUTE_FORCE_FAILURES} or more"
+_BF_WINDOW = f"{BRUTE_FORCE_WINDOW_SECONDS / 60:g} minutes"
 
 
 def series(metric: str, labels: tuple[tuple[str, str], ...], values: str) -> TestSeries:
@@ -245,12 +251,12 @@ BRUTE_FORCE = Threshold(
     team=Team.SECURITY,
     summary="{{ $value | humanize }} sources brute-forcing logins on {{ $labels.instance }}",
     description=(
-        "{{ $value | humanize }} sources each failed to authenticate 5 or more times within "
-        "5 minutes in the logs read by {{ $labels.instance }}. Their addresses are in the "
+        f"{{{{ $value | humanize }}}} sources each failed to authenticate {_BF} times within "
+        f"{_BF_WINDOW} in the logs read by {{{{ $labels.instance }}}}. Their addresses are in the "
         "exporter's deny-list file when it is enabled (never in a metric)."
     ),
     runbook=Runbook(
-        meaning="At least one source failed 5 or more times within 5 minutes.",
+        meaning=f"At least one source failed {_BF} times within {_BF_WINDOW}.",
         impact="Password guessing or credential stuffing: accounts may be taken over.",
         diagnosis=(
             f"How many sources and detections: `{NS}_brute_force_sources`, "
@@ -270,7 +276,7 @@ BRUTE_FORCE = Threshold(
         title="Brute-forcing sources",
         expr=f"{NS}_brute_force_sources{{{SEL}}}",
         unit="short",
-        description="Sources with 5 or more failures within 5 minutes, now.",
+        description=f"Sources with {_BF} failures within {_BF_WINDOW}, now.",
     ),
 )
 

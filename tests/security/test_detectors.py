@@ -10,13 +10,17 @@ from hypothesis import strategies as st
 
 from exporters.security.detect import (
     ATTACK_KINDS,
+    CACHE_VALUE_MAX_CHARS,
     SENSITIVE_KINDS,
+    SOURCE_MAX_CHARS,
     BruteForcePolicy,
     BruteForceWindow,
+    VerdictCache,
     classify_value,
     is_scanner,
     luhn_ok,
     scan_sensitive,
+    source_key,
 )
 from exporters.security.parse import (
     FieldMap,
@@ -177,3 +181,27 @@ def test_no_text_makes_a_parser_or_detector_raise(text: str) -> None:
     found = scan_sensitive(text.lower(), text.encode("utf-8", "surrogatepass"), counts)
     assert found == sum(counts.values())
     assert set(classify_value(text)) <= set(ATTACK_KINDS)
+
+
+def test_long_request_values_and_agents_are_classified_but_not_kept() -> None:
+    cache = VerdictCache(max_entries=8192)
+    long_probe = "/q?id=1%27%20UNION%20SELECT%201--&pad=" + "a" * 4000
+    for index in range(300):  # unique 4 KB values: cached, they would hold 1.2 MB here
+        assert cache.value(f"{long_probe}{index}") == ("sql_injection",)
+        assert cache.agent(f"sqlmap/1.7 {'b' * 4000}{index}")
+        assert cache.value(f"/api/v1/items/{index}") == ()
+    assert sum(map(len, cache.values)) <= 300 * CACHE_VALUE_MAX_CHARS
+    assert cache.agents == {}
+    assert len(cache.values) == 300  # the short values are memoised as before
+
+
+def test_a_long_source_is_tracked_under_a_small_key_and_stays_distinct() -> None:
+    window = BruteForceWindow(BruteForcePolicy(failures=2, window_seconds=60, max_sources=100))
+    base = "user:" + "m" * 10_000
+    assert window.failure(base + "1", 0.0) is False
+    assert window.failure(base + "2", 1.0) is False  # same first 10,000 characters
+    assert window.failure(base + "1", 2.0) is True
+    assert window.failure("203.0.113.9", 3.0) is False
+    assert len(window) == 3
+    assert all(len(key) <= SOURCE_MAX_CHARS for key in window._windows)
+    assert source_key("203.0.113.9") == "203.0.113.9"

@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exporters.security import parse_logs
 from exporters.security.detect import BruteForcePolicy
-from exporters.security.engine import DEFAULT_EVENTS, SKIP_REASONS, Engine, LogConfig
-from exporters.security.parse import FieldMap
+from exporters.security.engine import DEFAULT_EVENTS, SKIP_REASONS, Engine, LogConfig, Snapshot
+from exporters.security.parse import FieldMap, parse_combined
 
 T0 = 1_714_560_000  # 2024-05-01T10:40:00Z
 
@@ -68,10 +69,13 @@ def test_a_million_lines_give_exactly_the_known_counts() -> None:
     )
     data = ("\n".join(PERIOD * PERIODS) + "\n").encode()
     feed(engine, data)
-    snap = engine.snapshot()
-    n = PERIODS
-    assert snap.logs["app"].lines == 19 * n
-    assert snap.logs["app"].skipped == {**dict.fromkeys(SKIP_REASONS, 0), "parse_error": 2 * n}
+    assert_known_counts(engine.snapshot(), PERIODS)
+
+
+def assert_known_counts(snap: Snapshot, n: int, log: str = "app") -> None:
+    """What ``n`` periods of ``PERIOD`` must count, exactly."""
+    assert snap.logs[log].lines == 19 * n
+    assert snap.logs[log].skipped == {**dict.fromkeys(SKIP_REASONS, 0), "parse_error": 2 * n}
     assert snap.denied == {"401": n, "403": n}
     assert snap.rate_limited == n
     assert snap.auth_failures["http_401"] == n
@@ -195,3 +199,101 @@ def test_any_bytes_are_counted_without_raising_and_the_counts_add_up(lines: list
     assert sum(snap.denied.values()) + snap.rate_limited <= parsed
     assert snap.events["attack"] <= parsed
     assert sum(snap.auth_failures.values()) == snap.events["auth_failure"]
+
+
+def test_a_failure_dated_in_the_future_offends_only_for_the_window_from_now() -> None:
+    now = [float(T0)]
+    engine = Engine(
+        (json_log(),), BruteForcePolicy(failures=3, window_seconds=60), clock=lambda: now[0]
+    )
+    skewed = T0 + 86_400  # a writer whose clock is a day ahead
+    text = "".join(line(ip="192.0.2.8", status=401, time=skewed + i) + "\n" for i in range(3))
+    engine.process("app", text.encode())
+    assert engine.snapshot().brute_force_detections == 1
+    assert engine.snapshot().brute_force_sources == 1
+    now[0] = T0 + 61
+    assert engine.snapshot().brute_force_sources == 0  # not for a day
+    assert engine.snapshot().brute_force_tracked == 0
+
+
+STATUSES = (200, 201, 301, 304, 400, 401, 403, 404, 429, 500, 503)
+REQUEST_TEXT = st.text(
+    st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters='"\\ '), max_size=40
+)
+
+
+def combined_line(ip: str, path: str, status: int, agent: str) -> str:
+    return (
+        f'{ip} - - [01/May/2024:10:40:00 +0000] "GET /{path} HTTP/1.1" {status} 512 '
+        f'"-" "{agent}"'
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.ip_addresses().map(str),
+            REQUEST_TEXT,
+            st.sampled_from(STATUSES),
+            REQUEST_TEXT,
+        ),
+        max_size=40,
+    ),
+    st.lists(st.text(max_size=60).map(lambda s: s.replace("\n", " ")), max_size=5),
+)
+def test_combined_lines_count_exactly_their_statuses_and_garbage_only_as_parse_errors(
+    requests: list[tuple[str, str, int, str]], garbage: list[str]
+) -> None:
+    config = LogConfig("nginx", "/unused", "combined", fields=FieldMap.for_format("combined"))
+    engine = Engine((config,), BruteForcePolicy(failures=1_000))
+    good = [combined_line(*request) for request in requests]
+    bad = [g for g in garbage if g.strip() and parse_combined(g) is None]
+    engine.process("nginx", ("\n".join(good + bad) + "\n").encode("utf-8", "surrogatepass"))
+    snap = engine.snapshot()
+    statuses = [status for _, _, status, _ in requests]
+    assert snap.logs["nginx"].lines == len(good) + len(bad)
+    assert snap.logs["nginx"].skipped["parse_error"] == len(bad)
+    assert snap.denied == {"401": statuses.count(401), "403": statuses.count(403)}
+    assert snap.rate_limited == statuses.count(429)
+    assert snap.auth_failures["http_401"] == statuses.count(401)
+    assert sum(snap.auth_failures.values()) == snap.events["auth_failure"]
+    assert snap.events["attack"] <= len(good)
+
+
+def test_a_user_regex_log_counts_events_reasons_and_brute_force_from_its_groups() -> None:
+    (config,) = parse_logs(
+        [
+            {
+                "name": "sshd",
+                "path": "/unused",
+                "format": "regex",
+                "pattern": r"^(?P<when>\S+) sshd: (?P<what>\w+) for (?P<who>\S+) from (?P<addr>\S+)"
+                r"(?: reason=(?P<why>\w+))?",
+                "fields": {
+                    "time": "when",
+                    "event": "what",
+                    "user": "who",
+                    "source": "addr",
+                    "reason": "why",
+                },
+                "events": {"Failed": "auth_failure", "Refused": "access_denied"},
+            }
+        ]
+    )
+    engine = Engine((config,), BruteForcePolicy(failures=3, window_seconds=60), clock=lambda: T0)
+    text = "".join(
+        f"2024-05-01T10:39:{i:02d}+00:00 sshd: Failed for root from 198.51.100.{i % 2} "
+        f"reason={'invalid_password' if i % 2 else 'no_such_user'}\n"
+        for i in range(6)
+    )
+    text += "2024-05-01T10:39:59+00:00 sshd: Refused for alice from 198.51.100.9\n"
+    text += "kernel: something else entirely\n"
+    engine.process("sshd", text.encode())
+    snap = engine.snapshot()
+    assert snap.logs["sshd"].lines == 8
+    assert snap.logs["sshd"].skipped["parse_error"] == 1
+    assert snap.auth_failures["bad_password"] == 3
+    assert snap.auth_failures["unknown_user"] == 3
+    assert snap.events["access_denied"] == 1
+    assert snap.brute_force_detections == 2  # both sources reach 3 failures in a minute

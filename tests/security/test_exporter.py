@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,8 +13,10 @@ import pytest
 import yaml
 
 from exporters.registry import exporter_specs
-from exporters.security import EXPORTER, parse_logs
+from exporters.security import EXPORTER, OPTIONS, parse_logs
 from exporters.security.denylist import DenyList
+from exporters.security.detect import BruteForcePolicy
+from generator.catalogue import security as catalogue
 from tests.helpers import (
     ExporterProcess,
     assert_matches_declaration,
@@ -132,6 +135,7 @@ def test_the_deny_list_holds_only_addresses_and_forgets_them_after_the_ttl(
     assert not deny.add("10.1.2.3")  # never denied
     assert not deny.add("user:bob")
     assert deny.add("2001:db8::1")
+    assert deny.rejected == {"not_an_address": 2, "allowed_network": 1}
     deny.flush()
     text = path.read_text()
     assert "deny 192.0.2.1;" in text and "deny 2001:db8::1;" in text
@@ -143,3 +147,73 @@ def test_the_deny_list_holds_only_addresses_and_forgets_them_after_the_ttl(
     deny.flush()
     assert [line for line in path.read_text().splitlines() if line.startswith("deny")] == []
     assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_a_restart_keeps_the_deny_list_entries_that_have_not_expired(tmp_path: Path) -> None:
+    now = [1_714_560_000.0]
+    path = tmp_path / "deny.conf"
+    first = DenyList(str(path), ttl_seconds=600, never=("10.0.0.0/8",), clock=lambda: now[0])
+    assert first.add("192.0.2.1")
+    now[0] += 300
+    assert first.add("2001:db8::7")
+    assert first.add("10.9.9.9") is False
+    first.flush()
+    with open(path, "a", encoding="utf-8") as handle:  # an operator's line, and a bad one
+        handle.write("deny 198.51.100.0/24;\ndeny not-an-address;  # until 2099-01-01T00:00:00Z\n")
+    now[0] += 301  # 192.0.2.1 has expired, 2001:db8::7 has 299 s left
+    second = DenyList(str(path), ttl_seconds=600, never=("10.0.0.0/8",), clock=lambda: now[0])
+    assert second.load() == 1
+    assert second.additions == 0  # nothing new was detected
+    second.flush()
+    denied = [line for line in path.read_text().splitlines() if line.startswith("deny")]
+    assert denied == ["deny 2001:db8::7;  # until 2024-05-01T10:55:00Z"]
+    now[0] += 300
+    second.flush()
+    assert [line for line in path.read_text().splitlines() if line.startswith("deny")] == []
+
+
+def test_the_brute_force_defaults_are_the_catalogues_policy() -> None:
+    defaults = {option.name: option.default for option in OPTIONS}
+    assert defaults["brute-force.failures"] == catalogue.BRUTE_FORCE_FAILURES
+    assert defaults["brute-force.window"] == catalogue.BRUTE_FORCE_WINDOW_SECONDS
+    assert BruteForcePolicy() == BruteForcePolicy(
+        catalogue.BRUTE_FORCE_FAILURES, catalogue.BRUTE_FORCE_WINDOW_SECONDS
+    )
+
+
+def denied_403(proc: ExporterProcess) -> float:
+    return metric(proc, "promfleet_security_http_denied_responses_total", {"code": "403"})
+
+
+def test_rotation_by_rename_and_by_copytruncate_while_it_runs_loses_and_repeats_nothing(
+    tmp_path: Path,
+) -> None:
+    log, old = tmp_path / "app.log", tmp_path / "app.log.1"
+    (tmp_path / "deny.conf").write_text("deny 192.0.2.44;  # until 2099-01-01T00:00:00Z\n")
+    forbidden = "".join(f'{{"n": {i}, "status": 403}}\n' for i in range(10))
+    append(log, "")
+    with ExporterProcess("security", f"--config.file={write_config(tmp_path)}") as proc:
+        assert metric(proc, "promfleet_security_denylist_entries") == 1  # kept from before
+        append(log, forbidden)
+        wait_for(lambda: denied_403(proc) == 10)
+        append(log, forbidden)  # maybe not read yet when the file is renamed
+        os.rename(log, old)
+        append(old, forbidden)  # the writer has not reopened yet
+        append(log, forbidden)  # the new file
+        wait_for(lambda: denied_403(proc) == 40)
+        append(log, forbidden)  # maybe not read yet when the file is copied
+        shutil.copyfile(log, old)
+        os.truncate(log, 0)
+        append(log, forbidden[: len(forbidden) // 2])
+        wait_for(lambda: denied_403(proc) >= 55)
+        time.sleep(0.5)  # nothing more may arrive
+        assert denied_403(proc) == 55
+        rotations = {
+            kind: metric(
+                proc, "promfleet_security_log_rotations_total", {"log": "app", "kind": kind}
+            )
+            for kind in ("rename", "truncate")
+        }
+        assert rotations == {"rename": 1, "truncate": 1}
+        skipped = {"log": "app", "reason": "truncated"}
+        assert metric(proc, "promfleet_security_log_lines_skipped_total", skipped) == 0

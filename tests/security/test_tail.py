@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from exporters.security import LogsCollector, SecurityState, TailerStopped
+from exporters.security.detect import BruteForcePolicy
 from exporters.security.engine import Engine, LogConfig
 from exporters.security.parse import FieldMap
 from exporters.security.tail import LineSplitter, LogFollower, PositionFile, Tailer
+from exporters.spec import ScrapeContext
+from tests.security.test_engine import PERIOD, T0, assert_known_counts
 
 
 def make(tmp_path: Path, start_at_end: bool = False, **kw: object) -> tuple[Engine, LogFollower]:
@@ -196,3 +205,102 @@ def test_the_splitter_hands_over_whole_lines_only() -> None:
     assert splitter.feed(b"0123456789AB") == (b"", 1)
     assert splitter.feed(b"CD\ng\n") == (b"g\n", 0)
     assert splitter.finish() == b""
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("the tailer did not get there in time")
+        time.sleep(0.005)
+
+
+@pytest.mark.slow
+def test_a_million_lines_written_while_the_tailer_runs_through_both_rotations_count_exactly(
+    tmp_path: Path,
+) -> None:
+    log, old = tmp_path / "app.log", tmp_path / "app.log.1"
+    config = LogConfig("app", str(log), "json", fields=FieldMap.for_format("json"))
+    engine = Engine((config,), BruteForcePolicy(failures=5, window_seconds=300), lambda: T0 + 1.0)
+    follower = LogFollower(config, engine, max_line_bytes=65536, start_at_end=False)
+    tailer = Tailer(engine, [follower], poll_seconds=0.005)
+    chunk = ("\n".join(PERIOD * 1000) + "\n").encode()  # 20,000 lines
+    cuts = (0, len(chunk) // 3 + 7, 2 * len(chunk) // 3 + 11, len(chunk))  # mid-line cuts
+
+    def lines_read() -> int:
+        return engine.snapshot().logs["app"].lines
+
+    def rotations(kind: str) -> int:
+        return engine.snapshot().logs["app"].rotations[kind]
+
+    tailer.start()
+    try:
+        for index in range(50):
+            # The writer stays about one chunk ahead, so a rotation finds unread lines.
+            behind = 19 * 1000 * (index - 1)
+            wait_for(lambda: lines_read() >= behind)  # noqa: B023 - called at once
+            for start, end in itertools.pairwise(cuts):
+                append(log, chunk[start:end])
+                if index == 16 and start == cuts[1]:
+                    # Rotation by rename mid-line: the writer finishes its line (and the
+                    # chunk) in the renamed file before it reopens the path.
+                    os.rename(log, old)
+                    log.touch()  # logrotate's "create"
+                    append(old, chunk[end:])
+                    break
+            if index == 16:
+                wait_for(lambda: rotations("rename") == 1)
+            if index == 33:  # copytruncate, on a line boundary as logrotate's copy is
+                shutil.copyfile(log, old)
+                os.truncate(log, 0)
+                wait_for(lambda: rotations("truncate") == 1)
+        wait_for(lambda: lines_read() >= 19 * 50_000)
+    finally:
+        tailer.stop()
+    snap = engine.snapshot()
+    assert_known_counts(snap, 50_000)
+    assert snap.logs["app"].rotations == {"rename": 1, "truncate": 1}
+
+
+def test_an_unreadable_log_is_counted_on_every_poll_and_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "app.log").mkdir()  # a directory where the log should be: open fails
+    engine, follower = make(tmp_path)
+    with caplog.at_level("WARNING", logger="promfleet.exporters.security"):
+        for _ in range(5):
+            follower.poll()
+    assert engine.snapshot().logs["app"].read_errors == 5
+    records = [json.loads(r.getMessage()) for r in caplog.records]
+    assert records == [{"msg": "cannot open log", "log": "app", "error": "Is a directory"}]
+    (tmp_path / "app.log").rmdir()
+    append(tmp_path / "app.log", lines(1))
+    settle(follower)
+    assert counted(engine) == 1
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_tailer_thread_that_dies_fails_the_logs_collector_instead_of_freezing_counts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine, follower = make(tmp_path)
+    tailer = Tailer(engine, [follower], poll_seconds=0.01)
+    state = SecurityState(engine, tailer, None)
+    collector = LogsCollector(state)
+    ctx = ScrapeContext.with_timeout(5)
+    assert list(collector.collect_blocking(ctx))  # healthy before it starts
+
+    def broken(log: str, block: bytes) -> None:
+        raise ValueError("a bug in the engine")
+
+    engine.process = broken  # type: ignore[method-assign]
+    tailer.start()
+    append(tmp_path / "app.log", lines(1))
+    wait_for(lambda: tailer.failed, timeout=10)
+    with pytest.raises(TailerStopped):
+        list(collector.collect_blocking(ctx))
+    assert {"msg": "log tailer stopped unexpectedly"} in [
+        json.loads(r.getMessage()) for r in caplog.records
+    ]
+    tailer.stop()
+    assert not tailer.failed  # stopped on purpose: not a failure
