@@ -56,9 +56,16 @@ TARGET_DOWN = Threshold(
         impact="No data from that exporter: its alerts cannot fire, its dashboards go blank.",
         diagnosis=(
             'Which targets: `up{job=~"' + JOBS + '"} == 0`',
-            "Why, as Prometheus saw it: the Status > Targets page shows the last error.",
-            "On the host: ```sh\nsystemctl status promfleet-exporter@JOB; "
-            "curl -sf http://INSTANCE/healthz\n```",
+            "Whether it answers slowly rather than not at all (close to the scrape timeout): "
+            '`scrape_duration_seconds{job="<job>",instance="<instance>"}`',
+            "Why, as Prometheus saw it (the last scrape error of each unhealthy target): "
+            "```sh\ncurl -s 'http://localhost:9090/api/v1/targets?state=active' | jq "
+            '\'.data.activeTargets[] | select(.health != "up") | '
+            "{job: .labels.job, instance: .labels.instance, lastError}'\n```",
+            "From the Prometheus host, the exporter itself (under TLS add --cacert or -k): "
+            "```sh\ncurl -sS -m 10 http://<instance>/healthz\n"
+            "curl -sS -m 10 -o /dev/null -w '%{http_code} %{time_total}s\\n' "
+            "http://<instance>/metrics\n```",
         ),
         mitigation=(
             "Restart the exporter; read its JSON log for the reason it stopped.",
@@ -118,8 +125,14 @@ COLLECTOR_FAILING = Threshold(
         impact="The metrics of that collector are missing, and so are the alerts on them.",
         diagnosis=(
             'Which collectors: `{__name__=~"promfleet_.+_scrape_collector_success"} == 0`',
-            'How long they take: `{__name__=~"promfleet_.+_scrape_collector_duration_seconds"}`',
-            "The exporter's JSON log names the collector and the error of each failure.",
+            "How long they take, against the scrape timeout: "
+            '`{__name__=~"promfleet_.+_scrape_collector_duration_seconds",'
+            'instance="<instance>"}`',
+            "The exporter's own view, and its JSON log line for each failure (it names the "
+            "collector and the error): ```sh\n"
+            "curl -s http://<instance>/metrics | grep scrape_collector_success\n"
+            "docker-compose -f compose/docker-compose.yml logs --since 1h <job> "
+            "| grep '\"<collector>\"' | tail   # make run: .run/logs/<job>.log\n```",
         ),
         mitigation=(
             "Fix what the log names (permissions, a target's credentials, a timeout).",
@@ -178,7 +191,12 @@ RULE_FAILURES = Threshold(
         impact="Alerts that depend on those rules cannot fire: the pager is partly blind.",
         diagnosis=(
             "Which groups: `increase(prometheus_rule_evaluation_failures_total[5m]) > 0`",
-            "The Status > Rules page shows each failing rule's last error.",
+            "Each failing rule and its last error: ```sh\n"
+            "curl -s http://localhost:9090/api/v1/rules | jq '.data.groups[].rules[] | "
+            'select(.health == "err") | {name, lastError}\'\n```',
+            "Whether the committed rules still load and pass their tests: ```sh\n"
+            "promtool check rules rules/*.rules.yml\n"
+            "promtool test rules rules/tests/*.test.yml\n```",
         ),
         mitigation=(
             "A query producing duplicate series after label changes is the usual cause: "
@@ -231,8 +249,7 @@ NOTIFICATION_FAILURES = Threshold(
     ),
     team=Team.OPS,
     summary=(
-        "Alertmanager {{ $labels.instance }} fails to send {{ $labels.integration }} "
-        "notifications"
+        "Alertmanager {{ $labels.instance }} fails to send {{ $labels.integration }} notifications"
     ),
     description=(
         "Alertmanager {{ $labels.instance }} has failed to deliver notifications through "
@@ -243,7 +260,13 @@ NOTIFICATION_FAILURES = Threshold(
         impact="Alerts routed through it never reach anyone.",
         diagnosis=(
             "Which integrations: `rate(alertmanager_notifications_failed_total[5m]) > 0`",
-            "Alertmanager's log names the receiver and the error of each failed attempt.",
+            "Which share of attempts fail: `rate(alertmanager_notifications_failed_total[5m]) "
+            "/ rate(alertmanager_notifications_total[5m])`",
+            "Alertmanager's log names the receiver and the error of each failed attempt; check "
+            "the secret file has no trailing newline (Alertmanager 0.25 sends it as is): "
+            "```sh\njournalctl -u prometheus-alertmanager --since -1h | grep -i 'notify' | tail\n"
+            "amtool check-config /etc/alertmanager/alertmanager.yml\n"
+            "tail -c 1 /etc/alertmanager/secrets/<receiver>.* | od -c\n```",
         ),
         mitigation=(
             "Check the receiver's secret file and the integration's endpoint and quota.",
@@ -286,8 +309,14 @@ WATCHDOG = Threshold(
         meaning="A heartbeat that always fires, delivered to the dead man's switch only.",
         impact="None while it arrives. When it stops, no alert can be trusted to arrive.",
         diagnosis=(
-            'Is Prometheus evaluating rules: `up{job="prometheus"}`',
-            'Is Alertmanager reachable: `up{job="alertmanager"}`',
+            "Are both alive (from a host that reaches them): ```sh\n"
+            "curl -sf http://localhost:9090/-/healthy; curl -sf http://localhost:9093/-/healthy\n```",
+            "Does Prometheus still know its Alertmanager, and does the Watchdog reach it: ```sh\n"
+            "curl -s http://localhost:9090/api/v1/alertmanagers | jq .data.activeAlertmanagers\n"
+            "amtool --alertmanager.url=http://localhost:9093 alert query alertname=Watchdog\n```",
+            "Are Prometheus' notifications to Alertmanager failing: "
+            "`rate(prometheus_notifications_errors_total[5m])`, "
+            "`prometheus_notifications_dropped_total`",
         ),
         mitigation=(
             "Restart whichever of Prometheus and Alertmanager stopped, and check the network "
@@ -318,5 +347,9 @@ AREA = Area(
         "ALERTS",
         "prometheus_rule_evaluation_failures_total",
         "alertmanager_notifications_failed_total",
+        "alertmanager_notifications_total",
+        "prometheus_notifications_errors_total",
+        "prometheus_notifications_dropped_total",
+        "scrape_duration_seconds",
     ),
 )

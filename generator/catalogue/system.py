@@ -22,6 +22,18 @@ from generator.model import (
 HOST = (("instance", "host-1:9101"), ("job", "system"))
 ROOT_FS = (("device", "/dev/sda1"), ("fstype", "ext4"), *HOST, ("mountpoint", "/"))
 SEL = 'job=~"$job",instance=~"$instance"'
+# A read-only filesystem cannot fill up further, and one mounted full on purpose (an
+# image, a read-only bind mount) would otherwise page for ever.
+WRITABLE = "and promfleet_system_filesystem_readonly == 0"
+
+
+def fs_series(*pairs: tuple[str, str]) -> tuple[TestSeries, ...]:
+    """Series of the root filesystem, mounted read-write, with ``(metric, values)`` pairs."""
+    samples = pairs[0][1].rsplit("x", 1)[-1]
+    return (
+        *(series(metric, ROOT_FS, values) for metric, values in pairs),
+        series("promfleet_system_filesystem_readonly", ROOT_FS, f"0+0x{samples}"),
+    )
 
 
 def series(metric: str, labels: tuple[tuple[str, str], ...], values: str) -> TestSeries:
@@ -113,10 +125,15 @@ CPU_HIGH = Threshold(
         meaning="The host's CPUs have been almost fully busy for ten minutes.",
         impact="Every process on the host gets less CPU time: latency rises, timeouts follow.",
         diagnosis=(
-            f"Which hosts and how busy: `{CPU}`",
-            "Which process groups use it: "
-            "`topk(5, rate(promfleet_system_process_cpu_seconds_total[5m]))`",
-            "On the host: ```sh\ntop -b -n 1 | head -20\n```",
+            f"Which hosts and how busy: `sort_desc({CPU})`",
+            "Busy doing what (user, system, softirq; steal is the hypervisor taking it): "
+            "`sum by (mode) (rate(promfleet_system_cpu_seconds_total"
+            '{instance="<instance>"}[5m]))`',
+            "Which process groups use it: `topk(5, sum by (group) (rate("
+            'promfleet_system_process_cpu_seconds_total{instance="<instance>"}[5m])))`',
+            "On the host, the processes and the CPUs: "
+            "```sh\ntop -b -n 1 -o %CPU | head -20\n"
+            "ps -eo pid,user,pcpu,etime,comm --sort=-pcpu | head -15\n```",
         ),
         mitigation=(
             "Stop or throttle a runaway process (a batch job, a stuck loop).",
@@ -167,10 +184,14 @@ MEMORY_HIGH = Threshold(
         meaning="Less than a tenth of the host's memory is available to new allocations.",
         impact="Page-cache thrashing, swapping, and the out-of-memory killer ending a process.",
         diagnosis=(
-            f"Which hosts: `{MEMORY}`",
-            "Which process groups hold it: "
-            "`topk(5, promfleet_system_process_resident_memory_bytes)`",
-            "On the host: ```sh\nfree -m; ps aux --sort=-rss | head\n```",
+            f"Which hosts: `sort_desc({MEMORY})`",
+            "Growing or steady (a leak climbs for hours): "
+            '`promfleet_system_memory_available_bytes{instance="<instance>"}` over 24 hours',
+            "Which process groups hold it: `topk(5, "
+            'promfleet_system_process_resident_memory_bytes{instance="<instance>"})`',
+            "On the host, the largest processes and whether the OOM killer already ran: "
+            "```sh\nfree -m\nps -eo pid,user,rss,etime,comm --sort=-rss | head -15\n"
+            "journalctl -k --since -2h | grep -iE 'out of memory|oom-kill' | tail\n```",
         ),
         mitigation=(
             "Restart a process whose memory keeps growing (a leak), after taking a heap dump.",
@@ -190,6 +211,7 @@ DISK_HIGH = Threshold(
     name="SystemDiskSpaceHigh",
     signal=FS,
     op=">",
+    guard=WRITABLE,
     levels=(
         Level(
             Severity.CRITICAL,
@@ -197,13 +219,13 @@ DISK_HIGH = Threshold(
             for_seconds=300,
             cooldown_seconds=3600,
             test=AlertTest(
-                firing=(
-                    series("promfleet_system_filesystem_size_bytes", ROOT_FS, "100000000000+0x20"),
-                    series("promfleet_system_filesystem_avail_bytes", ROOT_FS, "5000000000+0x20"),
+                firing=fs_series(
+                    ("promfleet_system_filesystem_size_bytes", "100000000000+0x20"),
+                    ("promfleet_system_filesystem_avail_bytes", "5000000000+0x20"),
                 ),
-                quiet=(
-                    series("promfleet_system_filesystem_size_bytes", ROOT_FS, "100000000000+0x20"),
-                    series("promfleet_system_filesystem_avail_bytes", ROOT_FS, "50000000000+0x20"),
+                quiet=fs_series(
+                    ("promfleet_system_filesystem_size_bytes", "100000000000+0x20"),
+                    ("promfleet_system_filesystem_avail_bytes", "50000000000+0x20"),
                 ),
                 labels=ROOT_FS,
                 value=0.95,
@@ -218,15 +240,21 @@ DISK_HIGH = Threshold(
     description=(
         "{{ $labels.mountpoint }} ({{ $labels.device }}) on {{ $labels.instance }} has been "
         "more than 90 % full for 5 minutes (now {{ $value | humanizePercentage }}). Writes "
-        "fail when it is full."
+        "fail when it is full. Read-only filesystems are left out."
     ),
     runbook=Runbook(
         meaning="A filesystem has less than a tenth of its space available.",
         impact="When it fills, writes fail: databases stop, logs are lost, services crash.",
         diagnosis=(
-            f"Which filesystems: `{FS} > 0.9`",
-            "How fast it grows: `deriv(promfleet_system_filesystem_avail_bytes[1h])`",
-            "On the host: ```sh\ndf -h; du -xh --max-depth=2 / | sort -h | tail\n```",
+            f"Which filesystems: `sort_desc({FS} > 0.9)`",
+            "How fast it fills, in bytes per second (negative: filling): "
+            "`deriv(promfleet_system_filesystem_avail_bytes"
+            '{instance="<instance>",mountpoint="<mountpoint>"}[1h])`',
+            "On the host, what is big, and deleted files still held open (their space is "
+            "only freed when the process closes them): "
+            "```sh\ndf -h <mountpoint>\n"
+            "du -xh --max-depth=2 <mountpoint> 2>/dev/null | sort -h | tail -20\n"
+            "lsof -nP +L1 <mountpoint> 2>/dev/null | head\n```",
         ),
         mitigation=(
             "Delete or compress what can go: old logs, core dumps, package caches.",
@@ -247,7 +275,7 @@ FS_FILLING = Threshold(
     name="SystemFilesystemFillingUp",
     signal="predict_linear(promfleet_system_filesystem_avail_bytes[6h], 86400)",
     op="<",
-    guard=f"and {FS} > 0.5",
+    guard=f"and {FS} > 0.5 {WRITABLE}",
     levels=(
         Level(
             Severity.WARNING,
@@ -256,17 +284,13 @@ FS_FILLING = Threshold(
             cooldown_seconds=14400,
             test=AlertTest(
                 # 40 GB free of 100 GB, losing 50 MB a minute: empty in about 13 hours.
-                firing=(
-                    series("promfleet_system_filesystem_size_bytes", ROOT_FS, "100000000000+0x80"),
-                    series(
-                        "promfleet_system_filesystem_avail_bytes",
-                        ROOT_FS,
-                        "40000000000-50000000x80",
-                    ),
+                firing=fs_series(
+                    ("promfleet_system_filesystem_size_bytes", "100000000000+0x80"),
+                    ("promfleet_system_filesystem_avail_bytes", "40000000000-50000000x80"),
                 ),
-                quiet=(
-                    series("promfleet_system_filesystem_size_bytes", ROOT_FS, "100000000000+0x80"),
-                    series("promfleet_system_filesystem_avail_bytes", ROOT_FS, "40000000000+0x80"),
+                quiet=fs_series(
+                    ("promfleet_system_filesystem_size_bytes", "100000000000+0x80"),
+                    ("promfleet_system_filesystem_avail_bytes", "40000000000+0x80"),
                 ),
                 labels=ROOT_FS,
                 value=-1,
@@ -284,9 +308,17 @@ FS_FILLING = Threshold(
         meaning="A half-full filesystem is filling fast enough to be full within 24 hours.",
         impact="Nothing yet; when it fills, writes fail.",
         diagnosis=(
-            "Prediction in bytes (negative: full within a day): "
-            "`predict_linear(promfleet_system_filesystem_avail_bytes[6h], 86400)`",
-            "On the host, what grows: ```sh\ndu -xh --max-depth=2 / | sort -h | tail\n```",
+            "Prediction in bytes a day from now (negative: full within a day): "
+            "`predict_linear(promfleet_system_filesystem_avail_bytes"
+            '{instance="<instance>",mountpoint="<mountpoint>"}[6h], 86400)`',
+            "Hours left at the current rate: `promfleet_system_filesystem_avail_bytes"
+            '{instance="<instance>",mountpoint="<mountpoint>"} / -deriv('
+            "promfleet_system_filesystem_avail_bytes"
+            '{instance="<instance>",mountpoint="<mountpoint>"}[6h]) / 3600`',
+            "On the host, what grew in the last hours: "
+            "```sh\ndf -h <mountpoint>\n"
+            "find <mountpoint> -xdev -type f -mmin -360 -size +100M -exec ls -lh {} + "
+            "2>/dev/null | sort -k5 -h | tail\n```",
         ),
         mitigation=(
             "Find the writer (log level left at debug, a runaway queue) and stop it.",
@@ -307,6 +339,7 @@ INODES_HIGH = Threshold(
     name="SystemInodesHigh",
     signal=INODES,
     op=">",
+    guard=WRITABLE,
     levels=(
         Level(
             Severity.WARNING,
@@ -314,13 +347,13 @@ INODES_HIGH = Threshold(
             for_seconds=900,
             cooldown_seconds=3600,
             test=AlertTest(
-                firing=(
-                    series("promfleet_system_filesystem_files", ROOT_FS, "1000000+0x30"),
-                    series("promfleet_system_filesystem_files_free", ROOT_FS, "20000+0x30"),
+                firing=fs_series(
+                    ("promfleet_system_filesystem_files", "1000000+0x30"),
+                    ("promfleet_system_filesystem_files_free", "20000+0x30"),
                 ),
-                quiet=(
-                    series("promfleet_system_filesystem_files", ROOT_FS, "1000000+0x30"),
-                    series("promfleet_system_filesystem_files_free", ROOT_FS, "800000+0x30"),
+                quiet=fs_series(
+                    ("promfleet_system_filesystem_files", "1000000+0x30"),
+                    ("promfleet_system_filesystem_files_free", "800000+0x30"),
                 ),
                 labels=ROOT_FS,
                 value=0.98,
@@ -341,9 +374,11 @@ INODES_HIGH = Threshold(
         meaning="A filesystem is running out of inodes (file entries), not of bytes.",
         impact="Creating a file fails with 'No space left on device' although df shows space.",
         diagnosis=(
-            f"Which filesystems: `{INODES} > 0.9`",
-            "On the host, where the small files are: "
-            "```sh\ndf -i; find / -xdev -type d -size +1M 2>/dev/null | head\n```",
+            f"Which filesystems: `sort_desc({INODES} > 0.9)`",
+            "On the host, which directories hold the most files: "
+            "```sh\ndf -i <mountpoint>\n"
+            "find <mountpoint> -xdev -type f 2>/dev/null | cut -d/ -f1-4 | sort | uniq -c "
+            "| sort -n | tail\n```",
         ),
         mitigation=(
             "Delete the many small files (session files, mail spools, caches).",
@@ -404,8 +439,14 @@ FDS_HIGH = Threshold(
         impact="At the limit, accept(), open() and connect() fail in every process.",
         diagnosis=(
             f"How close: `{FDS}`",
-            "Which process groups hold them: `topk(5, promfleet_system_process_open_fds)`",
-            "On the host: ```sh\ncat /proc/sys/fs/file-nr; ls /proc/*/fd | wc -l\n```",
+            "Growing steadily (a leak) or a burst: "
+            '`promfleet_system_filefd_allocated{instance="<instance>"}` over 6 hours',
+            "Which process groups hold them: "
+            '`topk(5, promfleet_system_process_open_fds{instance="<instance>"})`',
+            "On the host (allocated, free, maximum), then the processes holding the most: "
+            "```sh\ncat /proc/sys/fs/file-nr\n"
+            'for p in /proc/[0-9]*; do echo "$(ls $p/fd 2>/dev/null | wc -l) $(cat '
+            '$p/comm 2>/dev/null)"; done | sort -n | tail\n```',
         ),
         mitigation=(
             "Restart the process leaking descriptors (their count only grows).",
@@ -456,8 +497,11 @@ SWAP_HIGH = Threshold(
         impact="Processes whose pages are swapped out stall on every access to them.",
         diagnosis=(
             f"How full: `{SWAP}`",
-            "Is it swapping now: `rate(promfleet_system_swap_in_bytes_total[5m])`",
-            "On the host: ```sh\nvmstat 1 5; free -m\n```",
+            "Is it swapping now (pages read back in hurt; a full but idle swap matters "
+            'less): `rate(promfleet_system_swap_in_bytes_total{instance="<instance>"}[5m])`',
+            "On the host, the si/so columns, and which processes are swapped out: "
+            "```sh\nvmstat 1 5\n"
+            "grep VmSwap /proc/[0-9]*/status 2>/dev/null | sort -k2 -n | tail\n```",
         ),
         mitigation=(
             "Find and restart the process that grew, or add memory.",
@@ -502,8 +546,14 @@ LOAD_HIGH = Threshold(
         impact="Everything on the host runs slower; I/O-bound load also shows as high load.",
         diagnosis=(
             f"Load per CPU: `{LOAD}`",
-            "Is it CPU or I/O: `rate(promfleet_system_disk_io_time_seconds_total[5m])`",
-            "On the host: ```sh\nuptime; vmstat 1 5; iostat -x 1 3\n```",
+            f'Is it CPU (compare with the CPU utilisation): `{CPU}{{instance="<instance>"}}`',
+            "Or I/O (a disk near 1 is saturated): "
+            '`rate(promfleet_system_disk_io_time_seconds_total{instance="<instance>"}[5m])`',
+            "Tasks by state (running, blocked on I/O): "
+            '`promfleet_system_processes{instance="<instance>"}`',
+            "On the host: runnable (R) and uninterruptible (D) tasks: "
+            "```sh\nuptime; vmstat 1 5\n"
+            "ps -eo state,pid,wchan:20,comm | awk '$1 ~ /^[RD]/' | head -20\n```",
         ),
         mitigation=(
             "For CPU, see SystemCPUHigh; for I/O, find the process saturating the disk.",
