@@ -3,24 +3,21 @@
 Each scrape pipelines ``INFO`` and ``SLOWLOG LEN`` on the target's connection (one round
 trip); connect and socket timeouts come from the scrape deadline, a failure drops the
 connection and the next scrape reconnects. :func:`parse_info` is pure and tested on
-recorded ``INFO`` text.
+recorded ``INFO`` text. redis-py is imported when the first target is built, so reading
+``METRICS`` (the generator, the docs) does not load it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
+import functools
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import Metric
-from redis.asyncio.connection import AbstractConnection, Connection, parse_url
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 
 from exporters.spec import (
     Collector,
@@ -33,17 +30,23 @@ from exporters.spec import (
     parse_positive_int,
     specs_by_name,
 )
-from exporters.targets import SingleFlight, Target, redact, resolve_targets, target_options
+from exporters.targets import (
+    SingleFlight,
+    Target,
+    TargetFamilies,
+    redact,
+    resolve_targets,
+    target_options,
+)
 from exporters.targets import work_deadline as _work_deadline
 
+if TYPE_CHECKING:
+    from redis.asyncio.connection import AbstractConnection
+
 NS = "promfleet_redis"
-# No CLIENT SETINFO round trips on connect (driver_info=None on redis-py 7+).
-_NO_SETINFO: dict[str, None] = (
-    {"driver_info": None}
-    if "driver_info" in inspect.signature(AbstractConnection.__init__).parameters
-    else {"lib_name": None, "lib_version": None}
-)
 log = logging.getLogger("promfleet.exporters.redis")
+# INFO and SLOWLOG LEN, pipelined, in RESP (the same bytes every scrape).
+_INFO_AND_SLOWLOG_LEN = b"*1\r\n$4\r\nINFO\r\n*2\r\n$7\r\nSLOWLOG\r\n$3\r\nLEN\r\n"
 ROLES = ("master", "slave")
 
 
@@ -92,6 +95,7 @@ METRICS: tuple[MetricSpec, ...] = (
        "Items left out of this scrape because a capped label set was full", "set"),
 )
 SPECS = specs_by_name(METRICS)
+FAMILIES = TargetFamilies(METRICS, f"{NS}_")
 
 # INFO field -> metric, for the plain numeric ones.
 _PLAIN: tuple[tuple[str, str], ...] = (
@@ -125,14 +129,16 @@ _OK_FLAGS: tuple[tuple[str, str], ...] = (
 
 
 def parse_info(text: str) -> dict[str, str]:
-    """``INFO`` text to ``{field: raw value}`` (sections and comments dropped)."""
+    """``INFO`` text to ``{field: raw value}`` (sections and comments dropped).
+
+    Some 200 lines a scrape: one partition a line and nothing else (a section header
+    ``# Server`` has no colon, nor has a blank line; ``splitlines`` drops the CR).
+    """
     out: dict[str, str] = {}
     for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
         key, sep, value = line.partition(":")
-        if sep:
-            out[key] = value.strip()
+        if sep and key[:1] != "#":
+            out[key] = value
     return out
 
 
@@ -155,6 +161,10 @@ def _number(value: str | None) -> float | None:
         return None
 
 
+def _index(key: str) -> int:
+    return int(key[2:]) if key[0] == "d" else int(key[5:])
+
+
 @dataclass(frozen=True)
 class RedisConfig:
     """Per-process settings shared by every target's collector."""
@@ -172,65 +182,95 @@ class Snapshot:
     slowlog_length: float | None = None
 
 
+@dataclass(frozen=True)
+class _Driver:
+    """The parts of redis-py a target uses, imported on first use."""
+
+    parse_url: Callable[[str], Mapping[str, Any]]
+    connection_class: type[AbstractConnection]
+    connection_options: Mapping[str, Any]  # no retries, no CLIENT SETINFO, no health checks
+    error: type[Exception]
+
+
+@functools.cache
+def _driver() -> _Driver:
+    import inspect
+
+    from redis.asyncio.connection import AbstractConnection, Connection, parse_url
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import RedisError
+
+    # No CLIENT SETINFO round trips on connect (driver_info=None on redis-py 7+).
+    no_setinfo: dict[str, None] = (
+        {"driver_info": None}
+        if "driver_info" in inspect.signature(AbstractConnection.__init__).parameters
+        else {"lib_name": None, "lib_version": None}
+    )
+    options: dict[str, Any] = {
+        # A dead Redis must cost milliseconds, not seconds (each connection copies it).
+        "retry": Retry(NoBackoff(), 0),
+        "health_check_interval": 0,
+        **no_setinfo,
+    }
+    return _Driver(parse_url, Connection, options, RedisError)
+
+
 def families(target: str, snap: Snapshot, cfg: RedisConfig) -> list[Metric]:
     """Fresh metric families from one snapshot (pure)."""
-    fams: dict[str, Any] = {}
+    batch = FAMILIES.start()
+    add = batch.add
+    only = (target,)
 
-    def add(name: str, labels: Sequence[str], value: float | None) -> None:
-        if value is None:
-            return
-        fam = fams.get(name)
-        if fam is None:
-            fam = fams[name] = SPECS[f"{NS}_{name}"].family()
-        fam.add_metric([target, *labels], value)
-
-    add("up", (), 1.0 if snap.up else 0.0)
+    add("up", only, 1.0 if snap.up else 0.0)
     if not snap.up:
-        return list(fams.values())
+        return batch.list()
     info = snap.info
-    version = SPECS[f"{NS}_version_info"].family()
-    version.add_metric(
-        [target, info.get("redis_version", ""), info.get("redis_mode", "")], {}
-    )
-    fams["version_info"] = version
+    get = info.get
+    add("version_info", (target, get("redis_version", ""), get("redis_mode", "")), 1.0)
     for key, name in _PLAIN:
-        add(name, (), _number(info.get(key)))
+        add(name, only, _number(get(key)))
     for key, name in _OK_FLAGS:
         if key in info:
-            add(name, (), 1.0 if info[key] == "ok" else 0.0)
-    role = info.get("role", "")
+            add(name, only, 1.0 if info[key] == "ok" else 0.0)
+    role = get("role", "")
     for known in ROLES:
-        add("replication_role", (known,), 1.0 if role == known else 0.0)
+        add("replication_role", (target, known), 1.0 if role == known else 0.0)
     if role == "slave":
-        add("master_link_up", (), 1.0 if info.get("master_link_status") == "up" else 0.0)
+        add("master_link_up", only, 1.0 if get("master_link_status") == "up" else 0.0)
 
-    dropped = {"db": 0, "replica": 0}
-    dbs = sorted(
-        (k for k in info if k.startswith("db") and k[2:].isdigit()), key=lambda k: int(k[2:])
-    )
-    dropped["db"] = max(0, len(dbs) - cfg.databases_limit)
+    # The keyspace and replica lines (db0, slave0, ...) by one pass over the keys.
+    dbs: list[str] = []
+    replicas: list[str] = []
+    for key in info:
+        first = key[:1]
+        if first == "d" and key[1:2] == "b" and key[2:].isdigit():
+            dbs.append(key)
+        elif first == "s" and key.startswith("slave") and key[5:].isdigit():
+            replicas.append(key)
+    dbs.sort(key=_index)
+    replicas.sort(key=_index)
+
+    dropped = {"db": max(0, len(dbs) - cfg.databases_limit), "replica": 0}
     for db in dbs[: cfg.databases_limit]:
         stats = parse_kv(info[db])
-        add("db_keys", (db,), _number(stats.get("keys")))
-        add("db_keys_expiring", (db,), _number(stats.get("expires")))
+        add("db_keys", (target, db), _number(stats.get("keys")))
+        add("db_keys_expiring", (target, db), _number(stats.get("expires")))
 
-    master_offset = _number(info.get("master_repl_offset"))
-    replicas = sorted(
-        (k for k in info if k.startswith("slave") and k[5:].isdigit()), key=lambda k: int(k[5:])
-    )
+    master_offset = _number(get("master_repl_offset"))
     dropped["replica"] = max(0, len(replicas) - cfg.replicas_limit)
     for key in replicas[: cfg.replicas_limit]:
         stats = parse_kv(info[key])
         index = key[5:]
         offset = _number(stats.get("offset"))
         if master_offset is not None and offset is not None:
-            add("replica_lag_bytes", (index,), max(0.0, master_offset - offset))
-        add("replica_lag_seconds", (index,), _number(stats.get("lag")))
+            add("replica_lag_bytes", (target, index), max(0.0, master_offset - offset))
+        add("replica_lag_seconds", (target, index), _number(stats.get("lag")))
 
-    add("slowlog_length", (), snap.slowlog_length)
+    add("slowlog_length", only, snap.slowlog_length)
     for name, count in sorted(dropped.items()):
-        add("dropped_series", (name,), float(count))
-    return list(fams.values())
+        add("dropped_series", (target, name), float(count))
+    return batch.list()
 
 
 class RedisTarget(Collector):
@@ -251,20 +291,19 @@ class RedisTarget(Collector):
         self._flight: SingleFlight[Snapshot] = SingleFlight()
         self._was_up: bool | None = None
         self._secrets = target.secrets()
-        self._kwargs: Mapping[str, Any] = dict(parse_url(target.locator))
+        self._driver = _driver()
+        self._kwargs: Mapping[str, Any] = dict(self._driver.parse_url(target.locator))
 
     def _new_connection(self, remaining: float) -> AbstractConnection:
         kwargs = dict(self._kwargs)
-        connection_class = kwargs.pop("connection_class", Connection)
+        connection_class = kwargs.pop("connection_class", self._driver.connection_class)
         return connection_class(  # type: ignore[no-any-return]
             **kwargs,
             socket_timeout=remaining,
             socket_connect_timeout=remaining,
-            retry=Retry(NoBackoff(), 0),  # a dead Redis must cost milliseconds, not seconds
-            retry_on_error=[],
             client_name=self.config.client_name,
-            **_NO_SETINFO,
-            health_check_interval=0,
+            retry_on_error=[],
+            **self._driver.connection_options,
         )
 
     async def _discard(self) -> None:
@@ -293,16 +332,16 @@ class RedisTarget(Collector):
                     self._conn = self._new_connection(remaining)
                     await self._conn.connect()  # type: ignore[no-untyped-call]
                 conn = self._conn
-                conn.socket_timeout = max(0.001, deadline - time.monotonic())
-                await conn.send_packed_command(
-                    conn.pack_commands([("INFO",), ("SLOWLOG", "LEN")]), check_health=False
-                )
+                # The timeout around this block bounds the round trip; a socket timeout
+                # as well would wrap the send in a task and each read in a timer.
+                conn.socket_timeout = None
+                await conn.send_packed_command(_INFO_AND_SLOWLOG_LEN, check_health=False)
                 info_raw = await conn.read_response()
                 slowlog = await conn.read_response()
         except TimeoutError:
             await self._discard()
             return Snapshot(up=False, error="deadline exceeded")
-        except (RedisError, OSError) as err:
+        except (self._driver.error, OSError) as err:
             await self._discard()
             return Snapshot(up=False, error=redact(_first_line(err), self._secrets))
         text = info_raw.decode("utf-8", "replace") if isinstance(info_raw, bytes) else ""
