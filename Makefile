@@ -27,7 +27,7 @@ down:
 ## test: the static checks, then the whole test suite against real PostgreSQL, Redis,
 ## Prometheus and Alertmanager
 test: setup static
-	$(PY) -m pytest $(PYTEST_ARGS)
+	bash .ci/with-test-servers $(PY) -m pytest $(PYTEST_ARGS)
 
 ## bench: side-by-side benchmarks against the reference exporters; writes bench/results.md
 bench: setup
