@@ -38,6 +38,9 @@ OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset
 TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
 TLS_HANDSHAKE_TIMEOUT_S = 10.0
 SHUTDOWN_GRACE_S = 15.0
+# Prometheus caps scrape_timeout at scrape_interval; a header beyond this is a mistake
+# or an attack, and would let one slow collector hold a request (and a task) for hours.
+MAX_SCRAPE_TIMEOUT_S = 300.0
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -61,6 +64,7 @@ def scrape_timeout(header: str | None, runtime: RuntimeConfig) -> float:
             seconds = 0.0
         # "inf" or "nan" would mean no deadline at all: a hung collector would hang the scrape.
         if seconds > 0 and math.isfinite(seconds):
+            seconds = min(seconds, MAX_SCRAPE_TIMEOUT_S)
             offset = runtime.timeout_offset_s
             return seconds - offset if seconds > offset else seconds / 2
     return runtime.default_timeout_s

@@ -291,3 +291,12 @@ def test_sigterm_awaits_the_exporters_asynchronous_close(tmp_path: Path) -> None
         proc.signal(signal.SIGTERM)
         assert proc.wait_exit(timeout=15) == 0
     assert marker.read_text() == "closed 4 collectors\n"
+
+
+def test_a_huge_timeout_header_is_capped() -> None:
+    from exporters.runtime.config import RuntimeConfig
+    from exporters.runtime.server import MAX_SCRAPE_TIMEOUT_S, scrape_timeout
+
+    runtime = RuntimeConfig("127.0.0.1", 0, "", "info", 0.5, 10.0)
+    assert scrape_timeout("1e9", runtime) == MAX_SCRAPE_TIMEOUT_S - 0.5
+    assert scrape_timeout("15", runtime) == 14.5
