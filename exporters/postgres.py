@@ -9,6 +9,7 @@ psycopg connects and learns the server; the batch itself goes through libpq dire
 (``psycopg.pq``) and its text values are read as ``str`` or ``float`` by column
 position: for a fixed statement of some ten result sets that is a fifth of the CPU of
 a cursor, which builds column descriptions and loaders for every result set.
+psycopg is imported on first use, so reading ``METRICS`` does not load it.
 """
 
 from __future__ import annotations
@@ -19,11 +20,9 @@ import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
 from prometheus_client.core import Metric
-from psycopg import pq
 
 from exporters.spec import (
     Collector,
@@ -47,6 +46,10 @@ from exporters.targets import (
     target_options,
 )
 from exporters.targets import work_deadline as _work_deadline
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg import pq
 
 NS = "promfleet_postgres"
 log = logging.getLogger("promfleet.exporters.postgres")
@@ -280,6 +283,9 @@ def result_rows(result: pq.abc.PGresult, text_columns: int, encoding: str) -> li
 
 def result_error(result: pq.abc.PGresult, encoding: str) -> psycopg.Error:
     """The psycopg exception a cursor would raise for a failed statement."""
+    import psycopg
+    from psycopg import pq
+
     state = (result.error_field(pq.DiagnosticField.SQLSTATE) or b"").decode("ascii", "replace")
     message = result.error_message.decode(encoding, "replace")
     try:
@@ -361,6 +367,7 @@ class PostgresTarget(Collector):
     # --- connection ------------------------------------------------------------------
 
     async def _connect(self, deadline: float) -> psycopg.AsyncConnection[Any]:
+        import psycopg
         remaining = max(0.0, deadline - time.monotonic())
         statement_ms = max(1, int(remaining * 1000))
         # libpq's connect_timeout is whole seconds, at least 2; the asyncio timeout
@@ -403,6 +410,8 @@ class PostgresTarget(Collector):
     # --- one batch -------------------------------------------------------------------
 
     async def _batch(self, deadline: float) -> Snapshot:
+        import psycopg
+        from psycopg import pq
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return Snapshot(up=False, error="no time left for the batch")
