@@ -5,12 +5,14 @@ Static targets come from the ``targets`` option (one collector each, all probed 
 scrape deadline minus ``timeout-offset`` (and at most the target's own ``timeout``).
 The health body is read as JSON ``{"status": "healthy|degraded|unhealthy",
 "dependencies": {"redis": true}}``; dependency names are capped and the overflow counted.
-Labels carry the target's configured NAME, never its URL.
+Labels carry the target's configured NAME, never its URL. aiohttp is imported by the
+first probe, so reading ``METRICS`` (the generator, the docs) does not load it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
@@ -18,10 +20,9 @@ import ssl
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import aiohttp
 from prometheus_client.core import Metric
 
 from exporters.spec import (
@@ -35,6 +36,9 @@ from exporters.spec import (
     parse_duration,
     parse_positive_int,
 )
+
+if TYPE_CHECKING:
+    import aiohttp
 
 NS = "promfleet_probe"
 log = logging.getLogger("promfleet.probe")
@@ -225,24 +229,33 @@ def _ssl_for(target: ProbeTarget) -> ssl.SSLContext | bool:
     return context
 
 
-class _CertConnector(aiohttp.TCPConnector):
-    """Notes the verified peer certificate's expiry when a connection is made.
+@functools.cache
+def _cert_connector_class() -> type[aiohttp.TCPConnector]:
+    """The connector class, defined on first use (it subclasses aiohttp's)."""
+    import aiohttp
 
-    The response may release its connection before the caller sees it (a small body
-    is read with the headers), so the certificate is read here, at connect time.
-    """
+    class _CertConnector(aiohttp.TCPConnector):
+        """Notes the verified peer certificate's expiry when a connection is made.
 
-    cert_expiry: float | None = None
+        The response may release its connection before the caller sees it (a small body
+        is read with the headers), so the certificate is read here, at connect time.
+        """
 
-    async def _create_connection(self, req: Any, traces: Any, timeout: Any) -> Any:
-        protocol = await super()._create_connection(req, traces, timeout)
-        transport = getattr(protocol, "transport", None)
-        ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
-        cert = ssl_object.getpeercert() if ssl_object is not None else None
-        not_after = cert.get("notAfter") if cert else None
-        if isinstance(not_after, str):
-            self.cert_expiry = float(ssl.cert_time_to_seconds(not_after))
-        return protocol
+        cert_expiry: float | None = None
+
+        async def _create_connection(self, req: Any, traces: Any, timeout: Any) -> Any:
+            protocol = await super()._create_connection(req, traces, timeout)
+            transport = getattr(protocol, "transport", None)
+            ssl_object = (
+                transport.get_extra_info("ssl_object") if transport is not None else None
+            )
+            cert = ssl_object.getpeercert() if ssl_object is not None else None
+            not_after = cert.get("notAfter") if cert else None
+            if isinstance(not_after, str):
+                self.cert_expiry = float(ssl.cert_time_to_seconds(not_after))
+            return protocol
+
+    return _CertConnector
 
 
 def _redacted(url: str) -> str:
@@ -253,12 +266,16 @@ def _redacted(url: str) -> str:
 
 async def run_probe(target: ProbeTarget, timeout: float, config: ProbeConfig) -> ProbeResult:
     """Probe ``target`` once within ``timeout`` seconds; never raises for the endpoint."""
+    import aiohttp
+
     result = ProbeResult(timeout_seconds=timeout)
     start = time.perf_counter()
     body = b""
     try:
         async with asyncio.timeout(timeout):
-            connector = _CertConnector(ssl=_ssl_for(target), force_close=True, limit=1)
+            connector = _cert_connector_class()(
+                ssl=_ssl_for(target), force_close=True, limit=1
+            )
             async with (
                 aiohttp.ClientSession(connector=connector) as session,
                 session.get(
@@ -268,7 +285,7 @@ async def run_probe(target: ProbeTarget, timeout: float, config: ProbeConfig) ->
                 ) as response,
             ):
                 result.status_code = response.status
-                result.cert_expiry = connector.cert_expiry
+                result.cert_expiry = getattr(connector, "cert_expiry", None)
                 body = await response.content.read(MAX_BODY_BYTES)
     except TimeoutError:
         result.failure = "timeout"
