@@ -4,6 +4,8 @@
 duration and outcome under a target *name*: ``trace_request_ctx={"target": "payments"}``
 on the call, else the host's name from ``InstrumentationConfig.external_targets``, else
 "other". Rate-limit headers, when the API sends them, update the quota gauges.
+aiohttp is imported when a trace config is made or an exception classified, so this
+module imports (and the app package works) without it.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import time
 from types import SimpleNamespace
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from exporters.app.instrument import Instrumentation
+
+if TYPE_CHECKING:
+    import aiohttp
 
 
 def outcome_of_status(status: int) -> str:
@@ -27,6 +30,8 @@ def outcome_of_status(status: int) -> str:
 
 
 def outcome_of_exception(exc: BaseException) -> str:
+    import aiohttp
+
     if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
         return "timeout"
     if isinstance(exc, aiohttp.ClientConnectionError):
@@ -36,6 +41,8 @@ def outcome_of_exception(exc: BaseException) -> str:
 
 def trace_config(instr: Instrumentation) -> aiohttp.TraceConfig:
     """A TraceConfig feeding ``promfleet_app_external_*`` for every call of the session."""
+    import aiohttp
+
     config = aiohttp.TraceConfig()
     limit_header = instr.config.quota_limit_header
     remaining_header = instr.config.quota_remaining_header

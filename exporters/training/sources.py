@@ -12,16 +12,14 @@ import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
-
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, Any
 
 from exporters.targets import password_of, redact
 from exporters.training.records import Record, Rejection, parse_hash, parse_json
 from exporters.training.status import SUFFIX
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 
 @dataclass
@@ -92,7 +90,8 @@ class RedisSource:
     One client (and its small pool) is reused across scrapes; retries are off, so a dead
     Redis costs one refused connect, and all the work is bound by the scrape deadline.
     Keys are found with ``SCAN MATCH <prefix>:*`` (never ``KEYS``) and read with one
-    pipelined ``HGETALL`` per batch.
+    pipelined ``HGETALL`` per batch. redis-py is imported when a source is made, so
+    reading the exporter's ``METRICS`` does not load it.
     """
 
     BATCH = 200
@@ -100,6 +99,10 @@ class RedisSource:
     def __init__(self, url: str, prefix: str, max_records: int, connect_timeout: float = 2.0):
         self.prefix = prefix
         self.max_records = max_records
+        from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
         self._secrets = tuple(s for s in (url, password_of(url)) if s)
         self._client: Redis = Redis.from_url(
             url,
@@ -116,6 +119,8 @@ class RedisSource:
         await self._client.aclose()
 
     async def read(self, deadline: float) -> SourceResult:
+        from redis.exceptions import RedisError
+
         result = SourceResult("redis", up=True)
         remaining = deadline - time.monotonic()
         try:
