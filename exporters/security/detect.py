@@ -22,12 +22,18 @@ ATTACK_KINDS = (
 )
 SENSITIVE_KINDS = ("password", "api_key", "card_number", "private_key", "token")
 
-# A value made only of these characters, with no "..", cannot hold any pattern below
-# except the plain file probes, so the expensive expressions are skipped for it.
+# A value made only of these characters, with no "..", needs no URL-decoding and can
+# only hold the probes of _SAFE_PATTERNS (plain words, no quote, bracket, space or
+# operator), so the expensive expressions are skipped for it. A query field on its own
+# ("is_admin=true") takes this path: the probes must cover every such form.
 _SAFE = re.compile(r"[A-Za-z0-9/_.,:~=&@-]*")
 _FILE_PROBE = re.compile(
     r"/etc/(?:passwd|shadow|group|hosts)\b|/proc/self/|win\.ini|boot\.ini|\.htpasswd|/\.env\b"
     r"|/\.git/(?:config|head)"
+)
+_AUTH_BYPASS_PLAIN = (
+    r"//admin\b|/\./admin|\b(?:is_?admin|authenticated|auth|admin)=(?:1|true|yes)\b"
+    r"|\brole=(?:admin|root|superuser)\b|\balg=none\b|x-original-url|x-rewrite-url"
 )
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
@@ -65,12 +71,26 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "auth_bypass",
         re.compile(
-            r"\.\.;/|/;/|;/admin|/admin[;%]|/\./admin|//admin\b|admin'\s*(?:--|#|/\*)"
-            r"|'\s*or\s+'?1'?\s*=\s*'?1|\bor\s+true\b|\b(?:is_?admin|authenticated|auth|admin)"
-            r"=(?:1|true|yes)\b|\brole=(?:admin|root|superuser)\b|\"alg\"\s*:\s*\"none\""
-            r"|\balg=none\b|x-original-url|x-rewrite-url"
+            r"\.\.;/|/;/|;/admin|/admin[;%]|admin'\s*(?:--|#|/\*)"
+            r"|'\s*or\s+'?1'?\s*=\s*'?1|\bor\s+true\b|\"alg\"\s*:\s*\"none\""
+            r"|" + _AUTH_BYPASS_PLAIN
         ),
     ),
+)
+# The forms of the patterns above that a _SAFE value can hold, in _PATTERNS' order; only
+# "select ... from" is left out on purpose (a plain path such as /select-from-a-list).
+_SAFE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("sql_injection", re.compile(r"information_schema|xp_cmdshell")),
+    (
+        "xss",
+        re.compile(
+            r"javascript:|vbscript:|\bon(?:error|load|mouseover|click|focus|blur|submit)="
+            r"|document\.cookie|srcdoc="
+        ),
+    ),
+    ("path_traversal", _FILE_PROBE),
+    ("command_injection", re.compile(r"/bin/(?:ba)?sh\b|\bcmd\.exe\b")),
+    ("auth_bypass", re.compile(_AUTH_BYPASS_PLAIN)),
 )
 _SCANNER = re.compile(
     r"sqlmap|nikto|nmap|masscan|zgrab|nuclei|dirbuster|gobuster|feroxbuster|wpscan|acunetix"
@@ -97,7 +117,8 @@ def normalise(value: str) -> str:
 def classify_value(value: str) -> tuple[str, ...]:
     """The attack kinds found in one request field (path, query or body), in fixed order."""
     if _SAFE.fullmatch(value) is not None and ".." not in value:
-        return ("path_traversal",) if _FILE_PROBE.search(value.lower()) else ()
+        lowered = value.lower()
+        return tuple(kind for kind, pattern in _SAFE_PATTERNS if pattern.search(lowered))
     text = normalise(value)
     return tuple(kind for kind, pattern in _PATTERNS if pattern.search(text) is not None)
 

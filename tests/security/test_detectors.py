@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exporters.security.detect import (
+    _PATTERNS,
     ATTACK_KINDS,
     CACHE_VALUE_MAX_CHARS,
     SENSITIVE_KINDS,
@@ -19,6 +20,7 @@ from exporters.security.detect import (
     classify_value,
     is_scanner,
     luhn_ok,
+    normalise,
     scan_sensitive,
     source_key,
 )
@@ -205,3 +207,42 @@ def test_a_long_source_is_tracked_under_a_small_key_and_stays_distinct() -> None
     assert len(window) == 3
     assert all(len(key) <= SOURCE_MAX_CHARS for key in window._windows)
     assert source_key("203.0.113.9") == "203.0.113.9"
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("is_admin=true", "auth_bypass"),
+        ("page=1&role=admin", "auth_bypass"),
+        ("//admin", "auth_bypass"),
+        ("/./admin/users", "auth_bypass"),
+        ("token=x&alg=none", "auth_bypass"),
+        ("table=information_schema.tables", "sql_injection"),
+        ("next=javascript:void", "xss"),
+        ("run=/bin/sh", "command_injection"),
+    ],
+)
+def test_a_query_field_of_plain_characters_is_still_checked_for_attacks(
+    value: str, kind: str
+) -> None:
+    assert kind in classify_value(value)
+
+
+PLAIN_TOKENS = st.sampled_from(
+    [
+        "admin", "is_admin", "isadmin", "auth", "authenticated", "role", "root", "alg", "none",
+        "true", "yes", "1", "=", "&", "/", ".", "_", "-", ":", "a", "etc", "passwd", "bin",
+        "sh", "bash", "cmd.exe", "javascript", "onload", "onerror", "document.cookie", "srcdoc",
+        "information_schema", "xp_cmdshell", "x-original-url", ".git", "config", ".env", "proc",
+        "self", "win.ini", "Admin", "TRUE",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(PLAIN_TOKENS, max_size=12).map("".join))
+def test_the_fast_path_for_plain_values_finds_what_the_full_patterns_find(value: str) -> None:
+    if ".." in value:
+        return  # not a plain value: the full patterns run anyway
+    full = tuple(kind for kind, pattern in _PATTERNS if pattern.search(normalise(value)))
+    assert classify_value(value) == full

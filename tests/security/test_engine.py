@@ -297,3 +297,17 @@ def test_a_user_regex_log_counts_events_reasons_and_brute_force_from_its_groups(
     assert snap.auth_failures["unknown_user"] == 3
     assert snap.events["access_denied"] == 1
     assert snap.brute_force_detections == 2  # both sources reach 3 failures in a minute
+
+
+def test_an_attack_in_a_query_field_of_its_own_is_counted_in_json_and_combined_logs() -> None:
+    nginx = LogConfig("nginx", "/unused", "combined", fields=FieldMap.for_format("combined"))
+    engine = Engine((json_log(), nginx))
+    engine.process("app", (line(path="/api/private", query="is_admin=true") + "\n").encode())
+    engine.process(
+        "nginx",
+        b'198.51.100.2 - - [01/May/2024:10:40:00 +0000] "GET /users?role=admin HTTP/1.1" '
+        b'200 1 "-" "curl/8.0"\n',
+    )
+    snap = engine.snapshot()
+    assert snap.attacks["auth_bypass"] == 2
+    assert snap.events["attack"] == 2
