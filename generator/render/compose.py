@@ -3,7 +3,9 @@
 Exporters run from the one image ``compose/Dockerfile`` builds (non-root,
 ``promfleet-exporter NAME``); Prometheus, Alertmanager, Grafana, PostgreSQL and Redis
 run from images pinned to exact versions. Every service has a healthcheck; secrets are
-files mounted into the containers, never values in the compose file. The Prometheus
+files mounted into the containers, never values in the compose file. The training and
+security exporters read what two demo writers put on shared named volumes, with the
+flags of the loopback stack (:mod:`generator.stack.members`). The Prometheus
 configuration it mounts comes from :mod:`generator.render.prometheus`, whose
 :func:`prometheus_config` is re-exported here for the live-stack code.
 """
@@ -12,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import posixpath
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -23,8 +27,9 @@ from generator.render import MARKER
 from generator.render.grafana import CONTAINER_ROOT as GRAFANA_ROOT
 from generator.render.grafana import DATASOURCE_URL_ENV
 from generator.render.prometheus import CONTAINER_RULES_DIR, prometheus_config
+from generator.stack.members import SECURITY_LOG, TRAINING_STATUS_DIR, Member, default_members
 
-__all__ = ["IMAGES", "SERVICES", "Service", "prometheus_config", "render"]
+__all__ = ["IMAGES", "SERVICES", "STATE_DIR", "VOLUMES", "Service", "prometheus_config", "render"]
 
 _TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -40,6 +45,10 @@ IMAGES = {
 EXPORTER_IMAGE = "promfleet-exporter:0.1.0"
 EXPORTER_USER = "10001:10001"  # the Dockerfile's promfleet user
 ALERTMANAGER_CONFIG_DIR = "/etc/promfleet/alertmanager"
+# The image's state directory: what the loopback stack keeps under ``.run/`` lives here.
+# compose/Dockerfile creates the volume mount points below it owned by 10001, and a named
+# volume takes that ownership when it is first used.
+STATE_DIR = "/var/lib/promfleet"
 
 
 @dataclass(frozen=True)
@@ -54,7 +63,7 @@ class Service:
     """One compose service; ``image`` empty means the promfleet exporter image."""
 
     name: str
-    port: int
+    port: int | None  # None: listens on nothing (a demo writer)
     healthcheck: tuple[str, ...]
     scraped: bool = True
     image: str = ""
@@ -68,6 +77,7 @@ class Service:
     publish: bool = False  # published on 127.0.0.1 (UIs); the rest stays on the network
     read_only: bool = False
     pid: str = ""
+    comment: tuple[str, ...] = ()  # lines written above the service in the YAML
 
 
 def _http_check(port: int, path: str) -> tuple[str, ...]:
@@ -82,12 +92,24 @@ def _wget_check(port: int, path: str) -> tuple[str, ...]:
     return ("CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{port}{path}")
 
 
+def _fresh_check(path: str, within_s: int) -> tuple[str, ...]:
+    """Healthy while ``path`` (a file, or a directory whose entries are replaced) was
+    written in the last ``within_s`` seconds; a missing path is unhealthy too."""
+    code = (
+        "import os, sys, time; "
+        f"sys.exit(time.time() - os.stat({path!r}).st_mtime > {within_s})"
+    )
+    return ("CMD", "python", "-c", code)
+
+
 def _exporter(
     name: str,
     port: int,
     *,
+    command: tuple[str, ...] = (),
     environment: tuple[tuple[str, str], ...] = (),
     secrets: tuple[str, ...] = (),
+    volumes: tuple[str, ...] = (),
     depends_on: tuple[str, ...] = (),
     pid: str = "",
 ) -> Service:
@@ -96,13 +118,74 @@ def _exporter(
         port=port,
         healthcheck=_http_check(port, "/healthz"),
         user=EXPORTER_USER,
-        command=(name, f"--web.listen-address=:{port}"),
+        command=command or (name, f"--web.listen-address=:{port}"),
         read_only=True,
         environment=environment,
         secrets=secrets,
+        volumes=volumes,
         depends_on=depends_on,
         pid=pid,
     )
+
+
+# The loopback stack's placeholders (generator.stack.members.Member); a container has
+# only {state} and {listen}, so anything else left in an argument is refused.
+_PLACEHOLDER = re.compile(r"\{(?:state|listen|host|port|addr:[^{}]*)\}")
+_LOOPBACK: dict[str, Member] = {m.name: m for m in default_members({})}
+
+
+def _in_container(args: tuple[str, ...], port: int | None = None) -> tuple[str, ...]:
+    """Loopback-stack arguments with the container's state directory and listen address."""
+    fill = {"{state}": STATE_DIR}
+    if port is not None:
+        fill["{listen}"] = f":{port}"
+    out = []
+    for arg in args:
+        for key, value in fill.items():
+            arg = arg.replace(key, value)
+        if _PLACEHOLDER.search(arg):
+            raise ValueError(f"compose cannot fill the loopback stack's argument {arg!r}")
+        out.append(arg)
+    return tuple(out)
+
+
+def _loopback_exporter_command(name: str, port: int) -> tuple[str, ...]:
+    """The image's ``promfleet-exporter`` arguments for the loopback member ``name``."""
+    argv = _LOOPBACK[name].argv
+    if argv[:3] != ("-m", "exporters", name):
+        raise ValueError(f"the loopback member {name} does not run `-m exporters {name}`")
+    return _in_container(argv[2:], port)
+
+
+def _demo_writer(
+    name: str, volume: str, mount: str, output: str, comment: tuple[str, ...]
+) -> Service:
+    """A loopback-stack writer run from the exporter image with its module as entrypoint.
+
+    Its ``--interval`` loop writes at once on start, so no one-shot set-up is needed;
+    it is healthy while its output is fresh, and the exporter it feeds waits for that.
+    """
+    argv = _LOOPBACK[name].argv
+    if argv[:1] != ("-m",):
+        raise ValueError(f"the loopback writer {name} does not run a module")
+    return Service(
+        name=name,
+        port=None,
+        scraped=False,
+        healthcheck=_fresh_check(output, 60),
+        user=EXPORTER_USER,
+        entrypoint=("python", "-m", argv[1]),
+        command=_in_container(argv[2:]),
+        volumes=(f"{volume}:{mount}",),
+        read_only=True,
+        comment=comment,
+    )
+
+
+TRAINING_VOLUME = "training-status"
+TRAINING_MOUNT = _in_container((TRAINING_STATUS_DIR,))[0]
+SECURITY_VOLUME = "security-data"
+SECURITY_MOUNT = posixpath.dirname(_in_container((SECURITY_LOG,))[0])
 
 
 SECRETS: tuple[Secret, ...] = (
@@ -135,8 +218,43 @@ SERVICES: tuple[Service, ...] = (
         depends_on=("redis-server",),
     ),
     _exporter("probe", 9115, depends_on=("app",)),
-    _exporter("security", 9105),
-    _exporter("training", 9108),
+    _demo_writer(
+        "security-demo",
+        SECURITY_VOLUME,
+        SECURITY_MOUNT,
+        _in_container((SECURITY_LOG,))[0],
+        (
+            "DEMO DATA: a simulated front door appending a JSON access log for the",
+            "security exporter. A real deployment removes this service and mounts its",
+            "own access/auth logs into `security` instead (and sets --logs to match).",
+        ),
+    ),
+    # Tails the log; its read positions and nginx deny-list are kept on the same volume.
+    _exporter(
+        "security",
+        9105,
+        command=_loopback_exporter_command("security", 9105),
+        volumes=(f"{SECURITY_VOLUME}:{SECURITY_MOUNT}",),
+        depends_on=("security-demo",),
+    ),
+    _demo_writer(
+        "training-demo",
+        TRAINING_VOLUME,
+        TRAINING_MOUNT,
+        TRAINING_MOUNT,
+        (
+            "DEMO DATA: a simulated trainer fleet rewriting the status directory the",
+            "training exporter reads. A real deployment removes this service and mounts",
+            "the directory its trainers write their status records to instead.",
+        ),
+    ),
+    _exporter(
+        "training",
+        9108,
+        command=_loopback_exporter_command("training", 9108),
+        volumes=(f"{TRAINING_VOLUME}:{TRAINING_MOUNT}:ro",),
+        depends_on=("training-demo",),
+    ),
     Service(
         name="app",
         port=8080,
@@ -219,7 +337,18 @@ SERVICES: tuple[Service, ...] = (
     ),
 )
 
-VOLUMES = ("alertmanager-data", "grafana-data", "postgres-data", "prometheus-data")
+VOLUMES = tuple(
+    sorted(
+        (
+            "alertmanager-data",
+            "grafana-data",
+            "postgres-data",
+            "prometheus-data",
+            SECURITY_VOLUME,
+            TRAINING_VOLUME,
+        )
+    )
+)
 
 
 @cache  # one environment per process: compiling the templates costs more than a render

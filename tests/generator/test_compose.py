@@ -92,8 +92,11 @@ def test_docker_compose_rejects_a_broken_file(stack: dict[str, str], tmp_path: P
     assert "healthchek" in result.stderr
 
 
-def test_the_stack_has_every_exporter_and_the_servers(services: dict[str, Any]) -> None:
+def test_the_stack_has_every_exporter_the_servers_and_the_demo_writers(
+    services: dict[str, Any],
+) -> None:
     expected = {*JOBS, "grafana", "postgres-server", "redis-server"}
+    expected |= {"security-demo", "training-demo"}
     assert set(services) == expected
 
 
