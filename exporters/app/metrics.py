@@ -60,7 +60,8 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
         _n("http_request_duration_seconds"),
         "histogram",
-        "Time from receiving an HTTP request to its response headers, by route template.",
+        "Seconds from the middleware receiving an HTTP request to the application "
+        "returning its response, by route template.",
         ("method", "route"),
     ),
     MetricSpec(_n("http_requests_in_flight"), "gauge", "HTTP requests being served now."),
