@@ -95,10 +95,7 @@ def _wget_check(port: int, path: str) -> tuple[str, ...]:
 def _fresh_check(path: str, within_s: int) -> tuple[str, ...]:
     """Healthy while ``path`` (a file, or a directory whose entries are replaced) was
     written in the last ``within_s`` seconds; a missing path is unhealthy too."""
-    code = (
-        "import os, sys, time; "
-        f"sys.exit(time.time() - os.stat({path!r}).st_mtime > {within_s})"
-    )
+    code = f"import os, sys, time; sys.exit(time.time() - os.stat({path!r}).st_mtime > {within_s})"
     return ("CMD", "python", "-c", code)
 
 

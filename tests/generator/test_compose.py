@@ -51,7 +51,8 @@ def _tool(name: str) -> str:
 
 @pytest.fixture(scope="module")
 def catalogue() -> Catalogue:
-    return small_catalogue()
+    made: Catalogue = small_catalogue()
+    return made
 
 
 @pytest.fixture(scope="module")
