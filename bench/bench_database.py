@@ -3,10 +3,15 @@
 Each pair scrapes the same local server (the shared PostgreSQL and Redis, or the
 ``PROMFLEET_TEST_PG_DSN`` / ``PROMFLEET_TEST_REDIS_URL`` ones), interleaved; the section
 reports samples, CPU per scrape and per sample, p50/p99 latency and RSS, with ratios.
+
+Each pair is also measured on a trivial endpoint (ours ``/healthz``, postgres_exporter's
+landing page, redis_exporter's ``/health``): the fixed CPU of one HTTP request, which a
+scrape of few samples cannot spread. CPU above that floor, per sample, is reported too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -33,8 +38,21 @@ def _pg_url(dsn: str) -> str:
             f"/{params.get('dbname', 'postgres')}?sslmode=disable")
 
 
+@dataclasses.dataclass(frozen=True)
+class Side:
+    """One exporter's scrapes and its trivial-endpoint requests, from the same process."""
+
+    scrape: common.Measurement
+    floor: common.Measurement  # the trivial endpoint
+
+    @property
+    def above_floor_per_sample_s(self) -> float:
+        extra = self.scrape.cpu_per_scrape_s - self.floor.cpu_per_scrape_s
+        return extra / self.scrape.samples if self.scrape.samples else float("nan")
+
+
 def _pair(name: str, ours_env: dict[str, str], ref_argv: list[str],
-          ref_env: dict[str, str]) -> tuple[common.Measurement, common.Measurement]:
+          ref_env: dict[str, str], ref_floor_path: str) -> tuple[Side, Side]:
     ours_port = common.free_port()
     ours_argv = [sys.executable, "-m", "exporters", name,
                  f"--web.listen-address=127.0.0.1:{ours_port}"]
@@ -47,11 +65,25 @@ def _pair(name: str, ours_env: dict[str, str], ref_argv: list[str],
         common.started(ref_argv, f"http://127.0.0.1:{ref_port}/metrics", env=ref_env) as ref,
     ):
         got = common.measure_side_by_side({"ours": ours, "ref": ref}, scrapes=SCRAPES)
-    return got["ours"], got["ref"]
+        floor = common.measure_side_by_side(
+            {
+                "ours": dataclasses.replace(ours, url=f"http://127.0.0.1:{ours_port}/healthz"),
+                "ref": dataclasses.replace(ref, url=f"http://127.0.0.1:{ref_port}{ref_floor_path}"),
+            },
+            scrapes=SCRAPES,
+        )
+    return Side(got["ours"], floor["ours"]), Side(got["ref"], floor["ref"])
 
 
-def _section(title: str, ref_name: str, o: common.Measurement, r: common.Measurement) -> str:
+def _section(title: str, ref_name: str, ours: Side, ref: Side) -> str:
+    o, r = ours.scrape, ref.scrape
     rows = common.measurement_rows(o, r)
+    rows += [
+        common.Row("CPU per trivial HTTP request (floor)", ours.floor.cpu_per_scrape_s,
+                   ref.floor.cpu_per_scrape_s, "{:.0f} µs", 1e6),
+        common.Row("CPU per sample above the floor", ours.above_floor_per_sample_s,
+                   ref.above_floor_per_sample_s, "{:.2f} µs", 1e6),
+    ]
     aims = [
         common.Row("CPU per sample (aim)", o.cpu_per_sample_s, r.cpu_per_sample_s,
                    "{:.2f} µs", 1e6,
@@ -68,19 +100,20 @@ def run() -> str:
     pg_ref = common.require_binary("prometheus-postgres-exporter")
     redis_ref = common.require_binary("prometheus-redis-exporter")
     pg_o, pg_r = _pair("postgres", {"PROMFLEET_POSTGRES_DSN": PG_DSN}, [pg_ref],
-                       {"DATA_SOURCE_NAME": _pg_url(PG_DSN)})
+                       {"DATA_SOURCE_NAME": _pg_url(PG_DSN)}, "/")
     parts = urlsplit(REDIS_URL)
     addr = f"{parts.hostname or '127.0.0.1'}:{parts.port or 6379}"
     rd_o, rd_r = _pair("redis", {"PROMFLEET_REDIS_URL": REDIS_URL},
-                       [redis_ref, f"--redis.addr=redis://{addr}"], {})
+                       [redis_ref, f"--redis.addr=redis://{addr}"], {}, "/health")
     return (
         "## database: promfleet postgres and redis exporters vs the Go exporters\n\n"
-        f"{pg_o.scrapes} scrapes each, interleaved, sequential, one kept-alive connection "
+        f"{pg_o.scrape.scrapes} scrapes each, interleaved, sequential, one kept-alive connection "
         "each, against the same idle local servers. CPU is user+system of each exporter "
         "process over the run divided by the scrapes (the database server's own work is "
         "not counted). The sample counts differ (the Go exporters add Go runtime metrics "
         "and, for PostgreSQL, every pg_settings row), so compare CPU per sample and per "
-        "scrape together.\n\n"
+        "scrape together. The floor rows say what a scrape of few samples cannot go "
+        "below: the CPU of answering one HTTP request at all.\n\n"
         + _section("PostgreSQL", "postgres_exporter", pg_o, pg_r)
         + "\n" + _section("Redis", "redis_exporter", rd_o, rd_r)
     )

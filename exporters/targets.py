@@ -250,40 +250,44 @@ class TargetFamilies:
     gets its own copy). Families keep the order of their first sample.
     """
 
-    __slots__ = ("_labels", "_prefix", "_templates")
+    __slots__ = ("_templates",)
 
     def __init__(self, specs: Iterable[MetricSpec], prefix: str) -> None:
-        self._prefix = prefix
-        # short name -> (template family, sample name, label names)
-        self._templates: dict[str, tuple[Metric, str, tuple[str, ...]]] = {}
+        self._templates: dict[str, _Template] = {}
         for spec in specs:
             if spec.type not in ("counter", "gauge", "info"):
                 raise ValueError(f"{spec.name}: only counters, gauges and info metrics")
-            self._templates[spec.name.removeprefix(prefix)] = (
-                spec.family(), spec.name, spec.labels
-            )
-        self._labels: dict[tuple[tuple[str, ...], tuple[str, ...]], dict[str, str]] = {}
+            self._templates[spec.name.removeprefix(prefix)] = _Template(spec)
 
     def start(self) -> FamilyBatch:
         """An empty set of families for one scrape."""
-        return FamilyBatch(self)
+        return FamilyBatch(self._templates)
 
-    def _new(self, short: str) -> tuple[Metric, str, tuple[str, ...]]:
-        template, sample_name, label_names = self._templates[short]
-        family: Metric = object.__new__(type(template))
-        family.__dict__.update(template.__dict__)
+
+class _Template:
+    """One spec's family made once, its sample name, and its memoised label dicts."""
+
+    __slots__ = ("family", "label_names", "labels", "sample_name")
+
+    def __init__(self, spec: MetricSpec) -> None:
+        self.family: Metric = spec.family()
+        # A counter family is named without _total and an info family without _info;
+        # their samples carry the suffix, as the spec's name does.
+        self.sample_name = spec.name
+        self.label_names = spec.labels
+        self.labels: dict[tuple[str, ...], dict[str, str]] = {}
+
+    def new(self) -> Metric:
+        family: Metric = object.__new__(type(self.family))
+        family.__dict__.update(self.family.__dict__)
         family.samples = []
-        return family, sample_name, label_names
+        return family
 
-    def _label_dict(self, names: tuple[str, ...], values: tuple[str, ...]) -> dict[str, str]:
-        key = (names, values)
-        labels = self._labels.get(key)
-        if labels is None:
-            if len(self._labels) >= MAX_LABEL_SETS:
-                self._labels.clear()
-            labels = dict(zip(names, values, strict=True))
-            self._labels[key] = labels
-        return labels.copy()
+    def label_dict(self, values: tuple[str, ...]) -> dict[str, str]:
+        if len(self.labels) >= MAX_LABEL_SETS:
+            self.labels.clear()
+        labels = self.labels[values] = dict(zip(self.label_names, values, strict=True))
+        return labels
 
 
 class FamilyBatch:
@@ -292,12 +296,13 @@ class FamilyBatch:
     An info metric's value is 1 (its labels are the information).
     """
 
-    __slots__ = ("_maker", "_open")
+    __slots__ = ("_families", "_open", "_templates")
 
-    def __init__(self, maker: TargetFamilies) -> None:
-        self._maker = maker
-        # short name -> (family, sample name, label names)
-        self._open: dict[str, tuple[Metric, str, tuple[str, ...]]] = {}
+    def __init__(self, templates: dict[str, _Template]) -> None:
+        self._templates = templates
+        self._families: list[Metric] = []
+        # short name -> (the family's sample list, its template)
+        self._open: dict[str, tuple[list[Sample], _Template]] = {}
 
     def add(self, short: str, label_values: tuple[str, ...], value: float | None) -> None:
         """One sample (none when ``value`` is None); ``label_values`` in declared order."""
@@ -305,11 +310,15 @@ class FamilyBatch:
             return
         entry = self._open.get(short)
         if entry is None:
-            entry = self._open[short] = self._maker._new(short)
-        family, sample_name, names = entry
-        family.samples.append(
-            Sample(sample_name, self._maker._label_dict(names, label_values), value)
-        )
+            template = self._templates[short]
+            family = template.new()
+            self._families.append(family)
+            entry = self._open[short] = (family.samples, template)
+        samples, template = entry
+        labels = template.labels.get(label_values)
+        if labels is None:
+            labels = template.label_dict(label_values)
+        samples.append(Sample(template.sample_name, labels.copy(), value))
 
     def list(self) -> list[Metric]:
-        return [entry[0] for entry in self._open.values()]
+        return self._families

@@ -375,3 +375,81 @@ def test_a_canary_password_never_appears_in_metrics_logs_or_errors(
     assert canary not in everything
     # The failure was logged, with its (redacted) error.
     assert any("error" in getattr(r, "fields", {}) for r in caplog.records)
+
+
+# --- the batch through libpq ----------------------------------------------------------
+
+
+def test_batch_results_are_read_as_text_then_float_columns_with_nulls_kept() -> None:
+    async def go() -> list[list[tuple[Any, ...]]]:
+        conn = await psycopg.AsyncConnection.connect(SHARED_PG_DSN, autocommit=True)
+        try:
+            results = await postgres.run_batch(
+                conn.pgconn,
+                b"SET statement_timeout = 5000;\n"
+                b"SELECT 'caf\xc3\xa9'::text, NULL::text, 1.5::float8, NULL::float8,"
+                b" 'Infinity'::float8, 1e300::float8;\n"
+                b"SELECT x::text, x::float8 FROM generate_series(1, 3) x WHERE x > 1",
+            )
+            encoding = conn.info.encoding
+            columns = (0, 2, 1)
+            return [postgres.result_rows(r, n, encoding)
+                    for r, n in zip(results, columns, strict=True)]
+        finally:
+            await conn.close()
+
+    set_result, one_row, two_rows = asyncio.run(go())
+    assert set_result == []
+    assert one_row == [("café", None, 1.5, None, float("inf"), 1e300)]
+    assert two_rows == [("2", 2.0), ("3", 3.0)]
+
+
+def test_a_cancelled_statement_is_an_operational_error_and_a_failed_one_is_not() -> None:
+    async def go() -> tuple[type[Exception], type[Exception], int]:
+        conn = await psycopg.AsyncConnection.connect(SHARED_PG_DSN, autocommit=True)
+        try:
+            encoding = conn.info.encoding
+            timed_out = await postgres.run_batch(
+                conn.pgconn, b"SET statement_timeout = 50;\nSELECT pg_sleep(2);\nSELECT 1"
+            )
+            failed = await postgres.run_batch(conn.pgconn, b"SELECT 1/0;\nSELECT 1")
+            # The connection is still usable after both (libpq stops the batch at the error).
+            after = await postgres.run_batch(conn.pgconn, b"SELECT 7::float8")
+            return (type(postgres.result_error(timed_out[-1], encoding)),
+                    type(postgres.result_error(failed[-1], encoding)),
+                    int(postgres.result_rows(after[0], 0, encoding)[0][0]))
+        finally:
+            await conn.close()
+
+    cancelled, division, seven = asyncio.run(go())
+    assert issubclass(cancelled, psycopg.errors.QueryCanceled)
+    assert issubclass(cancelled, psycopg.OperationalError)  # counted as up 0
+    assert issubclass(division, psycopg.errors.DivisionByZero)
+    assert not issubclass(division, psycopg.OperationalError)  # counted as scrape_error 1
+    assert seven == 7
+
+
+def test_a_failing_statement_gives_scrape_error_then_the_next_scrape_recovers(
+    unique: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def go() -> tuple[str, str]:
+        c = collector(SHARED_PG_DSN, unique)
+        try:
+            await scrape_text(c)
+            server = c._server
+            assert server is not None
+            server.batch = b"SELECT 1/0"  # the server answers, the statement fails
+            failed = await scrape_text(c)
+            recovered = await scrape_text(c)  # a new connection learns the batch again
+            return failed, recovered
+        finally:
+            await c.close()
+
+    with caplog.at_level(logging.WARNING, logger="promfleet.exporters.postgres"):
+        failed, recovered = asyncio.run(go())
+    assert value(failed, "up") == 1.0
+    assert value(failed, "scrape_error") == 1.0
+    assert value(failed, "connections", database="postgres", state="active") is None
+    assert any("DivisionByZero" in str(r.__dict__.get("fields")) for r in caplog.records)
+    assert value(recovered, "scrape_error") == 0.0
+    assert value(recovered, "max_connections") is not None

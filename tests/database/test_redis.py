@@ -58,6 +58,19 @@ def test_info_parsing_keeps_fields_and_drops_section_headers() -> None:
     assert info == {"redis_version": "7.0.15", "db0": "keys=3,expires=1"}
 
 
+def test_info_values_keep_their_colons_and_odd_lines_are_harmless() -> None:
+    info = parse_info(
+        "# Server\r\nexecutable:/usr/bin/redis-server\r\nconfig_file:\r\n"
+        ":no key\r\nno colon\r\n#comment:x\r\nslave0:ip=::1,port=6380\n"
+    )
+    assert info == {
+        "executable": "/usr/bin/redis-server",
+        "config_file": "",
+        "": "no key",
+        "slave0": "ip=::1,port=6380",
+    }
+
+
 def test_a_scrape_of_the_shared_server_publishes_the_declared_families() -> None:
     text = scrape_once(SHARED_REDIS_URL)
     assert value(text, "up") == 1.0
