@@ -15,6 +15,7 @@ import logging
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -42,7 +43,9 @@ class DenyList:
         self.max_entries = max_entries
         self.never = tuple(ipaddress.ip_network(net, strict=False) for net in never)
         self.clock = clock
-        self.entries: dict[str, float] = {}  # normalised address -> expiry (epoch seconds)
+        # normalised address -> expiry (epoch seconds), in expiry order: every entry gets
+        # the same ttl from now, so the front is the soonest to expire (O(1) eviction).
+        self.entries: OrderedDict[str, float] = OrderedDict()
         self.additions = 0
         self.rejected = dict.fromkeys(REJECT_REASONS, 0)
         self.dropped = 0  # entries evicted to make room
@@ -69,13 +72,14 @@ class DenyList:
 
     def _put(self, key: str, expiry: float) -> bool:
         """Set an entry (under the lock); True when it is new."""
-        new = key not in self.entries
-        if new and len(self.entries) >= self.max_entries:
-            soonest = min(self.entries, key=self.entries.__getitem__)
-            del self.entries[soonest]
+        entries = self.entries
+        new = key not in entries
+        if new and len(entries) >= self.max_entries:
+            entries.popitem(last=False)
             self.dropped += 1
-        if new or expiry > self.entries[key]:
-            self.entries[key] = expiry
+        if new or expiry > entries[key]:
+            entries[key] = expiry
+            entries.move_to_end(key)
         self._dirty = True
         return new
 
@@ -94,20 +98,20 @@ class DenyList:
             LOG.warning(json.dumps({"msg": "cannot read deny-list", "error": str(err)}))
             return 0
         now = self.clock()
-        kept = 0
+        found: list[tuple[float, str]] = []
+        for match in _ENTRY.finditer(text):
+            try:
+                address = ipaddress.ip_address(match.group(1))
+                until = datetime.strptime(match.group(2), _TIME_FORMAT)
+            except ValueError:
+                continue
+            expiry = until.replace(tzinfo=UTC).timestamp()
+            if expiry > now and not any(address in net for net in self.never):
+                found.append((expiry, address.compressed))
         with self._lock:
-            for match in _ENTRY.finditer(text):
-                try:
-                    address = ipaddress.ip_address(match.group(1))
-                    until = datetime.strptime(match.group(2), _TIME_FORMAT)
-                except ValueError:
-                    continue
-                expiry = until.replace(tzinfo=UTC).timestamp()
-                if expiry <= now or any(address in net for net in self.never):
-                    continue
-                self._put(address.compressed, expiry)
-                kept += 1
-        return kept
+            for expiry, key in sorted(found):  # kept in expiry order
+                self._put(key, expiry)
+        return len(found)
 
     def render(self, now: float) -> str:
         lines = ["# promfleet security exporter deny-list: generated, do not edit."]
