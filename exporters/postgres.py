@@ -410,11 +410,23 @@ class PostgresTarget(Collector):
     # --- one batch -------------------------------------------------------------------
 
     async def _batch(self, deadline: float) -> Snapshot:
+        # A kept-alive connection cut while idle (a restart, a proxy, a failover) says
+        # nothing about the server now: one fresh connection, within the same deadline,
+        # decides. A failure on a fresh connection is the answer (no retries).
+        reused = self._conn is not None and not self._conn.closed
+        snap, stale = await self._attempt(deadline)
+        if reused and stale:
+            snap, _ = await self._attempt(deadline)
+        return snap
+
+    async def _attempt(self, deadline: float) -> tuple[Snapshot, bool]:
+        """The batch once, and whether its failure may be a connection cut while idle."""
         import psycopg
         from psycopg import pq
+
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return Snapshot(up=False, error="no time left for the batch")
+            return Snapshot(up=False, error="no time left for the batch"), False
         try:
             async with asyncio.timeout(remaining):
                 if self._conn is None or self._conn.closed or self._conn.broken:
@@ -439,19 +451,21 @@ class PostgresTarget(Collector):
                     f"the batch gave {len(results)} results for {len(server.names) + 1}"
                 )
             return Snapshot(True, rows=rows, version_num=server.version_num,
-                            statements=server.statements)
+                            statements=server.statements), False
         except TimeoutError:
             await self._discard()
-            return Snapshot(up=False, error="deadline exceeded")
+            return Snapshot(up=False, error="deadline exceeded"), False
         except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as err:
             await self._discard()
-            return Snapshot(up=False, error=redact(_first_line(err), self._secrets))
+            # A statement cancelled by statement_timeout is the server's slowness.
+            stale = not isinstance(err, psycopg.errors.QueryCanceled)
+            return Snapshot(up=False, error=redact(_first_line(err), self._secrets)), stale
         except psycopg.Error as err:
             # The server answered: it is up, but a statement failed (a race with a
             # DROP DATABASE, a missing privilege). Reconnect to re-learn the server.
             await self._discard()
             return Snapshot(up=True, query_error=True,
-                            error=redact(_first_line(err), self._secrets))
+                            error=redact(_first_line(err), self._secrets)), False
 
     async def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
         deadline = _work_deadline(ctx.deadline)

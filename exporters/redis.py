@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 NS = "promfleet_redis"
 log = logging.getLogger("promfleet.exporters.redis")
+_DEADLINE = "deadline exceeded"
 # INFO and SLOWLOG LEN, pipelined, in RESP (the same bytes every scrape).
 _INFO_AND_SLOWLOG_LEN = b"*1\r\n$4\r\nINFO\r\n*2\r\n$7\r\nSLOWLOG\r\n$3\r\nLEN\r\n"
 ROLES = ("master", "slave")
@@ -322,9 +323,19 @@ class RedisTarget(Collector):
             writer.close()
 
     async def _batch(self, deadline: float) -> Snapshot:
+        # A kept-alive connection cut while idle (a restart, a proxy, a failover) says
+        # nothing about the server now: one fresh connection, within the same deadline,
+        # decides. A failure on a fresh connection is the answer (no retries).
+        reused = self._conn is not None and self._conn.is_connected
+        snap = await self._attempt(deadline)
+        if reused and not snap.up and snap.error != _DEADLINE and self._conn is None:
+            snap = await self._attempt(deadline)
+        return snap
+
+    async def _attempt(self, deadline: float) -> Snapshot:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return Snapshot(up=False, error="no time left for the batch")
+            return Snapshot(up=False, error=_DEADLINE)
         try:
             async with asyncio.timeout(remaining):
                 if self._conn is None or not self._conn.is_connected:
@@ -340,7 +351,7 @@ class RedisTarget(Collector):
                 slowlog = await conn.read_response()
         except TimeoutError:
             await self._discard()
-            return Snapshot(up=False, error="deadline exceeded")
+            return Snapshot(up=False, error=_DEADLINE)
         except (self._driver.error, OSError) as err:
             await self._discard()
             return Snapshot(up=False, error=redact(_first_line(err), self._secrets))

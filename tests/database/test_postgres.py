@@ -285,6 +285,26 @@ def test_up_drops_to_zero_within_the_deadline_and_returns_without_a_restart(
     assert again == 1.0
 
 
+def test_a_kept_alive_connection_cut_while_idle_costs_no_false_down(
+    pg_proxy: FaultProxy, unique: str
+) -> None:
+    async def go() -> tuple[float, float, float]:
+        c = collector(via_proxy(pg_proxy), unique)
+        try:
+            first = value(await scrape_text(c, 2.0), "up") or 0.0
+            pg_proxy.set("pass")  # cuts the connection in flight, as a restart would
+            again = value(await scrape_text(c, 2.0), "up") or 0.0
+            pg_proxy.set("refuse")  # and a server that is really gone is still down
+            down = value(await scrape_text(c, 2.0), "up") or 0.0
+            return first, again, down
+        finally:
+            await c.close()
+
+    first, again, down = asyncio.run(go())
+    assert (first, again, down) == (1.0, 1.0, 0.0)
+    assert pg_proxy.accepted == 2  # one fresh connection replaced the cut one
+
+
 def test_a_thousand_scrapes_against_a_flapping_target_leak_no_connection(
     pg_proxy: FaultProxy, unique: str
 ) -> None:

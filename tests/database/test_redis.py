@@ -213,6 +213,26 @@ def test_up_drops_to_zero_within_the_deadline_and_returns_without_a_restart(
     assert late <= SCHEDULING_GRACE_S, f"scrape outlived its deadline by {late:.3f}s"
 
 
+def test_a_kept_alive_connection_cut_while_idle_costs_no_false_down(
+    redis_proxy: FaultProxy,
+) -> None:
+    async def go() -> tuple[float, float, float]:
+        c = collector(f"redis://127.0.0.1:{redis_proxy.port}/0")
+        try:
+            first = value(await scrape_text(c, 2.0), "up") or 0.0
+            redis_proxy.set("pass")  # cuts the connection in flight, as a restart would
+            again = value(await scrape_text(c, 2.0), "up") or 0.0
+            redis_proxy.set("refuse")  # and a server that is really gone is still down
+            down = value(await scrape_text(c, 2.0), "up") or 0.0
+            return first, again, down
+        finally:
+            await c.close()
+
+    first, again, down = asyncio.run(go())
+    assert (first, again, down) == (1.0, 1.0, 0.0)
+    assert redis_proxy.accepted == 2  # one fresh connection replaced the cut one
+
+
 def test_a_refused_redis_costs_milliseconds_not_retries(redis_proxy: FaultProxy) -> None:
     redis_proxy.set("refuse")
 
