@@ -8,7 +8,9 @@ Redis refusing) gives ``up=False`` and an error for the log; the scrape goes on.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import stat
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -46,6 +48,31 @@ class SourceResult:
         self.problems.append((where, reason, detail))
 
 
+def _read_regular(path: str, limit: int) -> bytes:
+    """Up to ``limit`` bytes of a regular file.
+
+    Opened non-blocking and checked with fstat before reading: a named pipe or a device
+    called ``*.json`` would otherwise block the worker thread on every scrape.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                raise IsADirectoryError(path)
+            raise OSError(errno.EINVAL, "not a regular file")
+        chunks: list[bytes] = []
+        size = 0
+        while size < limit:
+            chunk = os.read(fd, limit - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def read_directory(directory: str, max_file_bytes: int, max_records: int) -> SourceResult:
     """Every ``*.json`` record in ``directory`` (not recursive).
 
@@ -70,8 +97,7 @@ def read_directory(directory: str, max_file_bytes: int, max_records: int) -> Sou
     for name in entries:
         path = os.path.join(directory, name)
         try:
-            with open(path, "rb") as handle:
-                data = handle.read(max_file_bytes + 1)
+            data = _read_regular(path, max_file_bytes + 1)
         except (FileNotFoundError, IsADirectoryError):
             continue
         except OSError as err:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -105,3 +106,19 @@ def test_the_writer_refuses_an_invalid_record_and_leaves_the_old_one(
         writer.job("run-1", **fields)  # type: ignore[arg-type]
     assert path.read_text() == old
     assert [p.name for p in tmp_path.iterdir()] == ["job-run-1.json"]
+
+
+def test_a_named_pipe_called_json_is_rejected_without_blocking_the_reader(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "job-run-1.json")  # no writer will ever open it
+    outcome: dict[str, object] = {}
+
+    def read() -> None:
+        outcome["result"] = read_directory(str(tmp_path), max_file_bytes=65_536, max_records=9)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    assert not reader.is_alive(), "the reader blocked on the named pipe"
+    result = outcome["result"]
+    assert result.up and result.records == []  # type: ignore[attr-defined]
+    assert result.rejected == {"unreadable": 1}, result.problems  # type: ignore[attr-defined]
