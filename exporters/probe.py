@@ -150,7 +150,8 @@ def parse_health(
     """(status, {dependency: up}, dropped) from a health body; "unknown" if not understood."""
     try:
         doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        # A deeply nested body exhausts the parser's recursion: not understood, not a crash.
         return "unknown", dict.fromkeys(allowed, False), 0
     if not isinstance(doc, Mapping):
         return "unknown", dict.fromkeys(allowed, False), 0
@@ -298,9 +299,11 @@ async def run_probe(target: ProbeTarget, timeout: float, config: ProbeConfig) ->
         log.info(
             "probe failed",
             extra={
-                "target": target.name,
-                "url": _redacted(target.url),
-                "error": type(err).__name__,
+                "fields": {
+                    "target": target.name,
+                    "url": _redacted(target.url),
+                    "error": type(err).__name__,
+                }
             },
         )
     result.duration_seconds = time.perf_counter() - start

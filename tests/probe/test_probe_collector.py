@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -144,6 +145,17 @@ async def test_a_refused_connection_fails_with_reason_connection() -> None:
     got = await probe_once(ProbeTarget("gone", url))
     assert got.value("promfleet_probe_success", target="gone") == 0
     assert got.value("promfleet_probe_failure", target="gone", reason="connection") == 1
+
+
+async def test_a_failed_probe_is_logged_with_its_target_in_the_json_fields(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with serve(health("healthy", {})) as url:
+        pass  # the server is gone: the port now refuses
+    with caplog.at_level(logging.INFO):
+        await probe_once(ProbeTarget("gone", url))
+    fields = [getattr(r, "fields", None) for r in caplog.records if r.message == "probe failed"]
+    assert fields and fields[0]["target"] == "gone" and fields[0]["error"]
 
 
 @pytest.fixture(scope="module")
@@ -286,11 +298,5 @@ async def test_a_redirect_is_followed_to_the_health_body() -> None:
     assert got.value("promfleet_probe_health_status", target="moved", status="degraded") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="exporters/probe.py parse_health lets json.loads' RecursionError escape, so the "
-    "target's success and health vanish (collector failure) instead of health 'unknown'; "
-    "reported to the probe owner (catch RecursionError beside JSONDecodeError)",
-)
 def test_a_deeply_nested_health_body_is_status_unknown_not_a_crash() -> None:
     assert parse_health(b"[" * 60_000, ("redis",), 16) == ("unknown", {"redis": False}, 0)
