@@ -116,6 +116,9 @@ class Option:
     parse: Callable[[Any], Any]
     secret: bool = False
     structured: bool = False  # a list/mapping: from the file, or JSON/YAML text in a flag/env
+    # For a structured value that holds secrets (named targets' DSNs): returns them from
+    # the parsed value, so the log redactor hides them as it hides ``secret`` options.
+    secret_parts: Callable[[Any], Iterable[str]] | None = None
 
     @property
     def env_suffix(self) -> str:

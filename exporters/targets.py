@@ -142,6 +142,10 @@ def targets_parser(key: str) -> Callable[[Any], tuple[Target, ...]]:
     return parse
 
 
+def _target_secrets(targets: Iterable[Target]) -> tuple[str, ...]:
+    return tuple(secret for target in targets for secret in target.secrets())
+
+
 def target_options(key: str, what: str, default_name: str = "default") -> tuple[Option, ...]:
     """The three target options every multi-target exporter shares.
 
@@ -154,7 +158,7 @@ def target_options(key: str, what: str, default_name: str = "default") -> tuple[
         Option("target-name", f"target label of the {key} target", default_name,
                check_target_name),
         Option("targets", f"named targets: a list of {{name, {key} | {key}_file}}", (),
-               targets_parser(key), structured=True),
+               targets_parser(key), structured=True, secret_parts=_target_secrets),
     )
 
 

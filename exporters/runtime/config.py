@@ -328,6 +328,11 @@ def resolve(
         str(values[o.name])
         for o in exporter.options
         if o.secret and values.get(o.name) not in (None, "")
+    ) + tuple(
+        part
+        for o in exporter.options
+        if o.secret_parts is not None and values.get(o.name)
+        for part in o.secret_parts(values[o.name])
     )
     runtime = RuntimeConfig(
         listen_host=host,
