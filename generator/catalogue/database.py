@@ -696,7 +696,8 @@ REDIS_REJECTED = Threshold(
             "Clients against the limit: `promfleet_redis_connected_clients` and "
             "`promfleet_redis_max_clients`",
             f"Who is connected: ```sh\n{RCLI} INFO clients\n"
-            f"{RCLI} CLIENT LIST | awk '{{print $2, $4}}' | sort | uniq -c | sort -rn | head\n```",
+            f"{RCLI} CLIENT LIST | sed -E 's/^.* addr=([^ ]*):[0-9]+ .* name=([^ ]*) .*$/\\1 \\2/'"
+            " | sort | uniq -c | sort -rn | head\n```",
         ),
         mitigation=(
             "Fix the client that leaks connections, or lower its pool size.",

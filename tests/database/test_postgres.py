@@ -473,3 +473,16 @@ def test_a_failing_statement_gives_scrape_error_then_the_next_scrape_recovers(
     assert any("DivisionByZero" in str(r.__dict__.get("fields")) for r in caplog.records)
     assert value(recovered, "scrape_error") == 0.0
     assert value(recovered, "max_connections") is not None
+
+
+def test_on_postgresql_16_reserved_connections_count_with_the_superuser_reserved_ones() -> None:
+    # The machine runs PostgreSQL 15 (superuser_reserved_connections only, tested above
+    # against a real cluster); 16 added reserved_connections, which the slots exclude too.
+    cfg = PostgresConfig()
+    sql_16, _ = postgres.build_batch(160000, False, cfg)
+    sql_15, _ = postgres.build_batch(150000, False, cfg)
+    reserved_16 = ("current_setting('superuser_reserved_connections')::float8"
+                   " + current_setting('reserved_connections')::float8")
+    assert reserved_16 in sql_16
+    assert "current_setting('reserved_connections')" not in sql_15
+    assert "current_setting('superuser_reserved_connections')::float8" in sql_15
