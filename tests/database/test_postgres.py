@@ -486,3 +486,50 @@ def test_on_postgresql_16_reserved_connections_count_with_the_superuser_reserved
     assert reserved_16 in sql_16
     assert "current_setting('reserved_connections')" not in sql_15
     assert "current_setting('superuser_reserved_connections')::float8" in sql_15
+
+
+def test_databases_and_slots_past_their_caps_are_counted_not_labelled(
+    own_pg: OwnPostgres, unique: str
+) -> None:
+    dbs = [f"{unique}_db{i}" for i in range(2)]
+    slots = [f"{unique}_slot{i}" for i in range(3)]
+
+    async def go() -> str:
+        admin = await psycopg.AsyncConnection.connect(own_pg.dsn, autocommit=True)
+        sessions: list[psycopg.AsyncConnection[Any]] = []
+        try:
+            for db in dbs:
+                await admin.execute(f"CREATE DATABASE {db}")
+            for slot in slots:
+                await admin.execute("SELECT pg_create_physical_replication_slot(%s)", (slot,))
+            for db in dbs:  # a session in each database beyond the cap
+                params = dict(part.split("=", 1) for part in own_pg.dsn.split())
+                params["dbname"] = db
+                sessions.append(await psycopg.AsyncConnection.connect(
+                    " ".join(f"{k}={v}" for k, v in params.items())))
+            c = collector(own_pg.dsn, unique, databases_limit=1, slots_limit=2)
+            try:
+                return await scrape_text(c)
+            finally:
+                await c.close()
+        finally:
+            for s in sessions:
+                await s.close()
+            for slot in slots:
+                await admin.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+            for db in dbs:
+                await admin.execute(f"DROP DATABASE IF EXISTS {db}")
+            await admin.close()
+
+    text = asyncio.run(go())
+    labelled = {line.split('database="', 1)[1].split('"', 1)[0]
+                for line in text.splitlines()
+                if line.startswith("promfleet_postgres_database_commits_total{")}
+    assert len(labelled) == 1 and not labelled & set(dbs)
+    assert all(f'database="{db}"' not in text for db in dbs)
+    assert (value(text, "connections", database="other", state="idle") or 0.0) >= 2.0
+    assert value(text, "dropped_series", set="database") == 1.0
+    slot_lines = [line for line in text.splitlines()
+                  if line.startswith("promfleet_postgres_replication_slot_active{")]
+    assert len(slot_lines) == 2
+    assert value(text, "dropped_series", set="slot") == 1.0

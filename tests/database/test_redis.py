@@ -319,3 +319,27 @@ def test_a_canary_password_never_appears_in_metrics_logs_or_errors(
         f"{r.getMessage()} {r.__dict__}" for r in caplog.records
     )
     assert canary not in everything
+
+
+def test_logical_databases_past_the_cap_are_counted_not_labelled(own_redis: OwnRedis) -> None:
+    for db in range(4):
+        with redis.Redis(host="127.0.0.1", port=own_redis.port, db=db) as client:
+            client.set(f"cap:{db}", "v")
+
+    async def go() -> str:
+        c = RedisTarget(Target("main", own_redis.url), RedisConfig(databases_limit=2))
+        try:
+            return await scrape_text(c)
+        finally:
+            await c.close()
+
+    try:
+        text = asyncio.run(go())
+    finally:
+        for db in range(4):
+            with redis.Redis(host="127.0.0.1", port=own_redis.port, db=db) as client:
+                client.delete(f"cap:{db}")
+    keyed = [line for line in text.splitlines() if line.startswith("promfleet_redis_db_keys{")]
+    assert len(keyed) == 2
+    assert value(text, "db_keys", db="db0") is not None
+    assert value(text, "dropped_series", set="db") == 2.0
