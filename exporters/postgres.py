@@ -427,11 +427,13 @@ class PostgresTarget(Collector):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return Snapshot(up=False, error="no time left for the batch"), False
+        connected = False
         try:
             async with asyncio.timeout(remaining):
                 if self._conn is None or self._conn.closed or self._conn.broken:
                     await self._discard()
                     self._conn = await self._connect(deadline)
+                connected = True
                 server = self._server
                 assert server is not None
                 statement_ms = max(1, int((deadline - time.monotonic()) * 1000))
@@ -461,6 +463,10 @@ class PostgresTarget(Collector):
             stale = not isinstance(err, psycopg.errors.QueryCanceled)
             return Snapshot(up=False, error=redact(_first_line(err), self._secrets)), stale
         except psycopg.Error as err:
+            if not connected:
+                # Refused before any server answered (libpq rejected the DSN): down.
+                await self._discard()
+                return Snapshot(up=False, error=f"{type(err).__name__}: cannot connect"), False
             # The server answered: it is up, but a statement failed (a race with a
             # DROP DATABASE, a missing privilege). Reconnect to re-learn the server.
             await self._discard()
@@ -628,8 +634,21 @@ def config_from(settings: Settings) -> PostgresConfig:
 
 
 def build(settings: Settings) -> Sequence[Collector]:
+    import psycopg
+    from psycopg import conninfo
+
     cfg = config_from(settings)
-    return tuple(PostgresTarget(t, cfg) for t in resolve_targets(settings, "dsn"))
+    targets = resolve_targets(settings, "dsn")
+    bad = []
+    for target in targets:
+        try:
+            conninfo.conninfo_to_dict(target.locator)
+        except psycopg.ProgrammingError:  # libpq's message may quote the DSN: never shown
+            bad.append(target.name)
+    if bad:
+        reason = "the DSN does not parse (not shown: secret)"
+        raise OptionError("; ".join(f"target {name!r}: {reason}" for name in bad))
+    return tuple(PostgresTarget(t, cfg) for t in targets)
 
 
 def probe(settings: Settings, name: str, collectors: Sequence[Collector]) -> Sequence[Collector]:

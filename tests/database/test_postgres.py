@@ -14,10 +14,15 @@ from exporters import postgres
 from exporters.postgres import PostgresConfig, PostgresTarget
 from exporters.spec import ScrapeContext
 from exporters.targets import Target
-from tests.database.conftest import exposition, scrape_text
+from tests.database.conftest import exposition, run, scrape_text
 from tests.database.proxy import FaultProxy
 from tests.database.servers import SHARED_PG_DSN, OwnPostgres
-from tests.helpers import declaration_problems, promtool_check_metrics, sample_value
+from tests.helpers import (
+    declaration_problems,
+    promtool_check_metrics,
+    run_exporter,
+    sample_value,
+)
 
 # Families a lone primary without replicas, slots or pg_stat_statements cannot publish.
 ABSENT_ON_A_LONE_PRIMARY = (
@@ -533,3 +538,21 @@ def test_databases_and_slots_past_their_caps_are_counted_not_labelled(
                   if line.startswith("promfleet_postgres_replication_slot_active{")]
     assert len(slot_lines) == 2
     assert value(text, "dropped_series", set="slot") == 1.0
+
+
+def test_a_dsn_libpq_rejects_is_down_not_up_with_a_query_error(unique: str) -> None:
+    text = str(run(scrape_text(collector("host=127.0.0.1 password=Canary bogus", unique))))
+    assert value(text, "up") == 0.0
+    assert "Canary" not in text
+
+
+def test_a_target_whose_dsn_does_not_parse_stops_the_exporter_with_status_2() -> None:
+    canary = "Canary-Half two"
+    result = run_exporter(
+        "postgres",
+        "--web.listen-address=127.0.0.1:0",
+        env={"PROMFLEET_POSTGRES_DSN": f"host=127.0.0.1 password={canary}"},
+    )
+    assert result.returncode == 2
+    assert "target 'default': the DSN does not parse" in result.stderr
+    assert "Canary" not in result.stderr and "two" not in result.stderr
