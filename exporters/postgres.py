@@ -134,7 +134,8 @@ METRICS: tuple[MetricSpec, ...] = (
     _m("table_xid_age", "gauge",
        "Transactions since the table's relfrozenxid (wraparound distance used)", "table"),
     _m("dropped_series", "gauge",
-       "Items left out of this scrape because a capped label set was full", "set"),
+       "Items left out of this scrape because a capped label set was full "
+       "(set=database: 1 when any database was left out)", "set"),
     _m("statements_available", "gauge",
        "1 when pg_stat_statements is installed and loaded in the connected database"),
     _m("statements_slow", "gauge",
