@@ -185,19 +185,42 @@ def child_rss(lines: int, sources: int, botnet: bool = False) -> None:
             )
 
 
+# Linux carries a process's peak RSS (ru_maxrss) across fork and exec, so a child
+# started straight from this (by now large) process would report at least our own
+# peak. A small launcher forks the measured program from a fresh interpreter instead
+# and reports that grandchild's own rusage on file descriptor 3.
+_LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+os.write(3, f"{usage.ru_utime} {usage.ru_stime} {usage.ru_maxrss}\\n".encode())
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def _measured(argv: list[str]) -> tuple[float, int, str]:
     """Run to completion; (CPU seconds user+sys, peak RSS bytes, stdout)."""
+    read_fd, write_fd = os.pipe()
     with tempfile.TemporaryFile() as out:
+        # sh makes the pipe the launcher's file descriptor 3, then execs it.
         proc = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.DEVNULL, cwd=REPO_ROOT, env=_env()
+            ["/bin/sh", "-c", f'exec "$0" "$@" 3>&{write_fd}', sys.executable, "-c",
+             _LAUNCHER, *argv],
+            stdout=out, stderr=subprocess.DEVNULL, cwd=REPO_ROOT, env=_env(),
+            pass_fds=(write_fd,),
         )
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        os.close(write_fd)
+        with os.fdopen(read_fd, "rb") as report:
+            fields = report.read().decode().split()
+        proc.wait()
         out.seek(0)
         text = out.read().decode("utf-8", errors="replace")
-    if proc.returncode != 0:
+    if proc.returncode != 0 or len(fields) != 3:
         raise common.Skip(f"{argv[0]} exited with {proc.returncode}")
-    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, text
+    utime, stime, maxrss_kb = float(fields[0]), float(fields[1]), int(fields[2])
+    return utime + stime, maxrss_kb * 1024, text
 
 
 def _env() -> dict[str, str]:
