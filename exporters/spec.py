@@ -143,6 +143,21 @@ class Settings:
         return f"Settings(exporter={self.exporter!r}, options={sorted(self.values)!r})"
 
 
+def option_value(options: Sequence[Option], settings: Settings, name: str) -> Any:
+    """An option's typed value from settings, or its default, through its parser.
+
+    Parsers are idempotent, so an already-typed value passes through; a raw default or a
+    string (settings built by hand, as tests do) is parsed. A bad value raises
+    :class:`OptionError` naming the option.
+    """
+    option = next(o for o in options if o.name == name)
+    value = settings.get(name, option.default)
+    try:
+        return option.parse(value)
+    except ValueError as err:
+        raise OptionError(f"--{name}: {err}") from err
+
+
 class ScrapeContext:
     """What a collector gets for one scrape: the deadline and the request's parameters."""
 

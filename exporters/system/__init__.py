@@ -15,8 +15,8 @@ from exporters.spec import (
     Collector,
     ExporterDef,
     Option,
-    OptionError,
     Settings,
+    option_value,
     parse_duration,
     parse_positive_int,
     parse_str,
@@ -116,13 +116,7 @@ OPTIONS: tuple[Option, ...] = (
 
 
 def _get(settings: Settings, name: str) -> Any:
-    """The option's typed value; a raw default or string is parsed (idempotent parsers)."""
-    option = next(o for o in OPTIONS if o.name == name)
-    value = settings.get(name, option.default)
-    try:
-        return option.parse(value)
-    except ValueError as err:
-        raise OptionError(f"--{name}: {err}") from err
+    return option_value(OPTIONS, settings, name)
 
 
 def build(settings: Settings) -> Sequence[Collector]:
