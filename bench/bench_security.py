@@ -115,6 +115,9 @@ def _config(path: Path) -> Any:
 
 def child_ours(path: str) -> None:
     """Read the log to its end through the tailer and engine; print the counts."""
+    from exporters.security.memory import pin_mmap_threshold
+
+    pin_mmap_threshold(262_144)  # as the exporter does (--memory.mmap-threshold)
     from exporters.security.engine import Engine
     from exporters.security.tail import LogFollower
 
@@ -149,6 +152,9 @@ def botnet_line(index: int, source: str) -> str:
 
 def child_rss(lines: int, sources: int, botnet: bool = False) -> None:
     """Feed ``lines`` generated lines from ``sources`` distinct sources; print RSS samples."""
+    from exporters.security.memory import pin_mmap_threshold
+
+    pin_mmap_threshold(262_144)  # as the exporter does (--memory.mmap-threshold)
     import psutil
 
     from exporters.security.engine import Engine

@@ -29,6 +29,7 @@ from exporters.security.engine import (
     LogConfig,
     Snapshot,
 )
+from exporters.security.memory import pin_mmap_threshold
 from exporters.security.parse import FORMATS, FieldMap, make_parser
 from exporters.security.tail import LogFollower, PositionFile, Tailer
 from exporters.spec import (
@@ -229,6 +230,16 @@ def _networks(value: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _non_negative_int(value: Any) -> int:
+    try:
+        number = int(str(value), 10)
+    except ValueError as err:
+        raise ValueError(f"expected a whole number, got {value!r}") from err
+    if number < 0:
+        raise ValueError(f"expected zero or more, got {value!r}")
+    return number
+
+
 OPTIONS: tuple[Option, ...] = (
     Option(
         "logs",
@@ -286,6 +297,13 @@ OPTIONS: tuple[Option, ...] = (
         ("127.0.0.0/8", "::1/128"),
         _networks,
         structured=True,
+    ),
+    Option(
+        "memory.mmap-threshold",
+        "Pin glibc's mmap threshold (bytes) so RSS stays flat under churn; 0 leaves "
+        "glibc's adaptive default.",
+        262_144,
+        _non_negative_int,
     ),
 )
 
@@ -468,6 +486,7 @@ def start(settings: Settings) -> SecurityState:
 
 
 def build(settings: Settings) -> Sequence[Collector]:
+    pin_mmap_threshold(int(settings.get("memory.mmap-threshold", 262_144)))
     state = start(settings)
     return (LogsCollector(state), DetectionsCollector(state), DenyListCollector(state))
 
