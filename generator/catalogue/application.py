@@ -9,7 +9,6 @@ and workflows (``-jobs``), external integrations (``-integrations``).
 
 from __future__ import annotations
 
-from generator.catalogue.system import series
 from generator.model import (
     AlertTest,
     Area,
@@ -22,6 +21,9 @@ from generator.model import (
     TestSeries,
     Threshold,
 )
+from generator.testseries import counter as _counter
+from generator.testseries import gauge as _gauge
+from generator.testseries import series
 
 APP = (("instance", "app-1:8080"), ("job", "app"))
 PROBE = (("instance", "probe-1:9115"), ("job", "probe"), ("target", "api"))
@@ -123,14 +125,6 @@ _ESCALATE_OPS = "Page the ops on-call engineer when it is not resolved within 30
 def _requests(status: str, per_minute: float, samples: int = 40) -> TestSeries:
     labels = (*APP, *HTTP_ROUTE, ("status", status))
     return series("promfleet_app_http_requests_total", labels, f"0+{per_minute:g}x{samples}")
-
-
-def _counter(metric: str, labels: tuple[tuple[str, str], ...], per_minute: float) -> TestSeries:
-    return series(metric, labels, f"0+{per_minute:g}x40")
-
-
-def _gauge(metric: str, labels: tuple[tuple[str, str], ...], value: float) -> TestSeries:
-    return series(metric, labels, f"{value:g}+0x40")
 
 
 HIGH_ERROR_RATE = Threshold(

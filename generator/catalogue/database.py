@@ -7,7 +7,6 @@ rules turn counters into per-target ratios and increases.
 
 from __future__ import annotations
 
-from generator.catalogue.system import series
 from generator.model import (
     AlertTest,
     Area,
@@ -20,6 +19,8 @@ from generator.model import (
     TestSeries,
     Threshold,
 )
+from generator.testseries import counter as _counter
+from generator.testseries import gauge as _gauge
 
 PG = (("instance", "db-1:9187"), ("job", "postgres"), ("target", "main"))
 RD = (("instance", "cache-1:9121"), ("job", "redis"), ("target", "cache"))
@@ -79,15 +80,6 @@ _ESCALATE_DB_SOFT = (
     "Open a ticket for the database owner; page the ops on-call only if it grows into "
     "a critical alert or the applications report errors."
 )
-
-
-def _gauge(metric: str, labels: tuple[tuple[str, str], ...], value: float,
-           samples: int = 40) -> TestSeries:
-    return series(metric, labels, f"{value:g}+0x{samples}")
-
-
-def _counter(metric: str, labels: tuple[tuple[str, str], ...], per_minute: float) -> TestSeries:
-    return series(metric, labels, f"0+{per_minute:g}x40")
 
 
 def _up(metric: str, labels: tuple[tuple[str, str], ...], value: int) -> tuple[TestSeries, ...]:

@@ -8,7 +8,6 @@ dead man's switch expects (silence from it means the pipeline is broken).
 from __future__ import annotations
 
 from exporters.registry import SOURCES
-from generator.catalogue.system import series
 from generator.model import (
     AlertTest,
     Area,
@@ -19,6 +18,7 @@ from generator.model import (
     Team,
     Threshold,
 )
+from generator.testseries import series
 
 EXPORTER = (("instance", "host-1:9101"), ("job", "system"))
 PROMETHEUS = (("instance", "localhost:9090"), ("job", "prometheus"))

@@ -22,6 +22,7 @@ from generator.model import (
     TestSeries,
     Threshold,
 )
+from generator.testseries import series
 
 HOST = (("instance", "host-1:9105"), ("job", "security"))
 SEL = 'job=~"$job",instance=~"$instance"'
@@ -31,12 +32,6 @@ BRUTE_FORCE_FAILURES = 5
 BRUTE_FORCE_WINDOW_SECONDS = 300
 _BF = f"{BRUTE_FORCE_FAILURES} or more"
 _BF_WINDOW = f"{BRUTE_FORCE_WINDOW_SECONDS / 60:g} minutes"
-
-
-def series(metric: str, labels: tuple[tuple[str, str], ...], values: str) -> TestSeries:
-    """A promtool input series: ``metric{a="b",...}`` with values in expanding notation."""
-    body = ",".join(f'{k}="{v}"' for k, v in sorted(labels))
-    return TestSeries(f"{metric}{{{body}}}", values)
 
 
 def counter(

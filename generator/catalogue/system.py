@@ -18,6 +18,7 @@ from generator.model import (
     TestSeries,
     Threshold,
 )
+from generator.testseries import series
 
 HOST = (("instance", "host-1:9101"), ("job", "system"))
 ROOT_FS = (("device", "/dev/sda1"), ("fstype", "ext4"), *HOST, ("mountpoint", "/"))
@@ -34,12 +35,6 @@ def fs_series(*pairs: tuple[str, str]) -> tuple[TestSeries, ...]:
         *(series(metric, ROOT_FS, values) for metric, values in pairs),
         series("promfleet_system_filesystem_readonly", ROOT_FS, f"0+0x{samples}"),
     )
-
-
-def series(metric: str, labels: tuple[tuple[str, str], ...], values: str) -> TestSeries:
-    """A promtool input series: ``metric{a="b",...}`` with values in expanding notation."""
-    body = ",".join(f'{k}="{v}"' for k, v in sorted(labels))
-    return TestSeries(f"{metric}{{{body}}}", values)
 
 
 def cpu_idle(per_minute: float, samples: int = 40) -> tuple[TestSeries, ...]:

@@ -7,7 +7,6 @@ through NVML. Every alert goes to the engineering team.
 
 from __future__ import annotations
 
-from generator.catalogue.system import series
 from generator.model import (
     AlertTest,
     Area,
@@ -20,6 +19,8 @@ from generator.model import (
     TestSeries,
     Threshold,
 )
+from generator.testseries import gauge as _const
+from generator.testseries import series
 
 HOST = (("instance", "trainer-1:9108"), ("job", "training"))
 MODEL = (*HOST, ("model", "resnet50"))
@@ -71,12 +72,6 @@ _ESCALATE = (
     "Hand over to the owning ML team in working hours; page the engineering on-call "
     "engineer when a production model or a deadline-bound training run is affected."
 )
-
-
-def _const(
-    metric: str, labels: tuple[tuple[str, str], ...], value: float, n: int = 40
-) -> TestSeries:
-    return series(metric, labels, f"{value:g}+0x{n}")
 
 
 JOB_FAILED = Threshold(
