@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
 
+from exporters.families import FamilyTemplate
 from exporters.spec import MetricSpec, Option, OptionError, Settings, parse_str
 
 T = TypeVar("T")
@@ -257,41 +258,15 @@ class TargetFamilies:
     __slots__ = ("_templates",)
 
     def __init__(self, specs: Iterable[MetricSpec], prefix: str) -> None:
-        self._templates: dict[str, _Template] = {}
+        self._templates: dict[str, FamilyTemplate] = {}
         for spec in specs:
-            if spec.type not in ("counter", "gauge", "info"):
-                raise ValueError(f"{spec.name}: only counters, gauges and info metrics")
-            self._templates[spec.name.removeprefix(prefix)] = _Template(spec)
+            self._templates[spec.name.removeprefix(prefix)] = FamilyTemplate(
+                spec, ("counter", "gauge", "info"), MAX_LABEL_SETS
+            )
 
     def start(self) -> FamilyBatch:
         """An empty set of families for one scrape."""
         return FamilyBatch(self._templates)
-
-
-class _Template:
-    """One spec's family made once, its sample name, and its memoised label dicts."""
-
-    __slots__ = ("family", "label_names", "labels", "sample_name")
-
-    def __init__(self, spec: MetricSpec) -> None:
-        self.family: Metric = spec.family()
-        # A counter family is named without _total and an info family without _info;
-        # their samples carry the suffix, as the spec's name does.
-        self.sample_name = spec.name
-        self.label_names = spec.labels
-        self.labels: dict[tuple[str, ...], dict[str, str]] = {}
-
-    def new(self) -> Metric:
-        family: Metric = object.__new__(type(self.family))
-        family.__dict__.update(self.family.__dict__)
-        family.samples = []
-        return family
-
-    def label_dict(self, values: tuple[str, ...]) -> dict[str, str]:
-        if len(self.labels) >= MAX_LABEL_SETS:
-            self.labels.clear()
-        labels = self.labels[values] = dict(zip(self.label_names, values, strict=True))
-        return labels
 
 
 class FamilyBatch:
@@ -302,11 +277,11 @@ class FamilyBatch:
 
     __slots__ = ("_families", "_open", "_templates")
 
-    def __init__(self, templates: dict[str, _Template]) -> None:
+    def __init__(self, templates: dict[str, FamilyTemplate]) -> None:
         self._templates = templates
         self._families: list[Metric] = []
         # short name -> (the family's sample list, its template)
-        self._open: dict[str, tuple[list[Sample], _Template]] = {}
+        self._open: dict[str, tuple[list[Sample], FamilyTemplate]] = {}
 
     def add(self, short: str, label_values: tuple[str, ...], value: float | None) -> None:
         """One sample (none when ``value`` is None); ``label_values`` in declared order."""
@@ -319,9 +294,7 @@ class FamilyBatch:
             self._families.append(family)
             entry = self._open[short] = (family.samples, template)
         samples, template = entry
-        labels = template.labels.get(label_values)
-        if labels is None:
-            labels = template.label_dict(label_values)
+        labels = template.labels.get(label_values) or template.label_dict(label_values)
         samples.append(Sample(template.sample_name, labels.copy(), value))
 
     def list(self) -> list[Metric]:

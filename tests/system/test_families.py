@@ -45,5 +45,5 @@ def test_a_label_less_family_has_one_sample() -> None:
 
 
 def test_only_counters_and_gauges_are_made() -> None:
-    with pytest.raises(ValueError, match="only counters and gauges"):
+    with pytest.raises(ValueError, match="only counter, gauge, not info"):
         FamilyMaker(MetricSpec("x_info", "info", "Info."))
