@@ -36,6 +36,12 @@ _AUTH_BYPASS_PLAIN = (
     r"//admin\b|/\./admin|\b(?:is_?admin|authenticated|auth|admin)=(?:1|true|yes)\b"
     r"|\brole=(?:admin|root|superuser)\b|\balg=none\b|x-original-url|x-rewrite-url"
 )
+# A shell command after a separator; "&&" is the one separator a _SAFE value can hold.
+_SHELL_COMMANDS = (
+    r"(?:cat|ls|id|whoami|uname|wget|curl|nc|ncat|bash|sh|zsh|python[0-9.]*|perl|ruby|php"
+    r"|ping|rm|chmod|echo|nslookup|sleep|powershell|cmd(?:\.exe)?)\b"
+)
+_SHELL_PLAIN = r"/bin/(?:ba)?sh\b|\bcmd\.exe\b"
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "sql_injection",
@@ -64,9 +70,8 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "command_injection",
         re.compile(
-            r"(?:;|\|\|?|&&|\n|`|\$\()\s*(?:cat|ls|id|whoami|uname|wget|curl|nc|ncat|bash|sh"
-            r"|zsh|python[0-9.]*|perl|ruby|php|ping|rm|chmod|echo|nslookup|sleep|powershell"
-            r"|cmd(?:\.exe)?)\b|\$\{ifs\}|\$\([^)]*\)|`[^`]+`|/bin/(?:ba)?sh\b|\bcmd\.exe\b"
+            r"(?:;|\|\|?|&&|\n|`|\$\()\s*" + _SHELL_COMMANDS
+            + r"|\$\{ifs\}|\$\([^)]*\)|`[^`]+`|" + _SHELL_PLAIN
         ),
     ),
     (
@@ -90,7 +95,7 @@ _SAFE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     ("path_traversal", _FILE_PROBE),
-    ("command_injection", re.compile(r"/bin/(?:ba)?sh\b|\bcmd\.exe\b")),
+    ("command_injection", re.compile(r"&&" + _SHELL_COMMANDS + "|" + _SHELL_PLAIN)),
     ("auth_bypass", re.compile(_AUTH_BYPASS_PLAIN)),
 )
 _SCANNER = re.compile(

@@ -220,6 +220,8 @@ def test_a_long_source_is_tracked_under_a_small_key_and_stays_distinct() -> None
         ("table=information_schema.tables", "sql_injection"),
         ("next=javascript:void", "xss"),
         ("run=/bin/sh", "command_injection"),
+        ("host=example.org&&id", "command_injection"),
+        ("&&cmd.exeadmin", "command_injection"),
     ],
 )
 def test_a_query_field_of_plain_characters_is_still_checked_for_attacks(
@@ -234,7 +236,8 @@ PLAIN_TOKENS = st.sampled_from(
         "true", "yes", "1", "=", "&", "/", ".", "_", "-", ":", "a", "etc", "passwd", "bin",
         "sh", "bash", "cmd.exe", "javascript", "onload", "onerror", "document.cookie", "srcdoc",
         "information_schema", "xp_cmdshell", "x-original-url", ".git", "config", ".env", "proc",
-        "self", "win.ini", "Admin", "TRUE",
+        "self", "win.ini", "Admin", "TRUE", "&&", "id", "ls", "cat", "curl", "rm", "sleep",
+        "python3", "CMD", "shadow", "vbscript", "x-rewrite-url", "superuser", "~", "@", ",",
     ]
 )
 
