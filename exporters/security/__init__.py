@@ -64,6 +64,13 @@ METRICS: tuple[MetricSpec, ...] = (
         ("log", "reason"),
     ),
     _m(
+        "log_lines_bad_field_total",
+        "counter",
+        "Lines with a field of the wrong type (a list or object where text was expected): "
+        "that field's check was skipped, the line's other fields were counted.",
+        ("log",),
+    ),
+    _m(
         "log_rotations_total",
         "counter",
         "Rotations seen, by kind (rename, truncate).",
@@ -363,6 +370,7 @@ class LogsCollector(BlockingCollector):
             "log_lines_skipped_total",
             {(n, r): c.skipped[r] for n, c in logs.items() for r in SKIP_REASONS},
         )
+        yield _family("log_lines_bad_field_total", {(n,): c.bad_field for n, c in logs.items()})
         yield _family(
             "log_rotations_total",
             {(n, k): v for n, c in logs.items() for k, v in c.rotations.items()},

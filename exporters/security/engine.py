@@ -133,6 +133,7 @@ class LogCounts:
     read_errors: int = 0
     offset: int = 0
     size: int = 0
+    bad_field: int = 0  # lines with a field of the wrong type (only that check skipped)
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,7 @@ class Engine:
         request_keys, agent_key = fm.request_fields, fm.user_agent
         verdicts = self.cache.values
         agents = self.cache.agents
-        seen = errors = too_long = 0
+        seen = errors = too_long = bad_field = 0
         max_len = self.max_line_chars
         # The loop below runs once per line: lookups are hoisted, and a line is only
         # handed to the slower paths when one of its fields is interesting.
@@ -253,41 +254,55 @@ class Engine:
                     errors += 1
                 continue
             get = record.get
+            # A field of the wrong type (a list or object where text was expected) only
+            # loses that field's check: the line's other fields are still counted, and the
+            # line is counted once in bad_field. Each try costs nothing when no error.
+            wrong = False
             try:
                 code = _STATUS.get(get(status_key)) if status_key else None
-                event = get(event_key) if event_key else None
-                if code is not None or event is not None:
-                    self._special(record, fm, config.events, code, event)
-                if tenant_key and target_key:
-                    tenant = get(tenant_key)
-                    if tenant:
-                        target = get(target_key)
-                        if target and tenant != target:
-                            self._cross_tenant(tenant, target)
-                found: tuple[str, ...] = ()
-                for key in request_keys:
-                    value = get(key)
-                    if value:
+            except TypeError:
+                code, wrong = None, True
+            event = get(event_key) if event_key else None
+            if code is not None or event is not None:
+                self._special(record, fm, config.events, code, event)
+            if tenant_key and target_key:
+                tenant = get(tenant_key)
+                if tenant:
+                    target = get(target_key)
+                    if target and tenant != target:
+                        self._cross_tenant(tenant, target)
+            found: tuple[str, ...] = ()
+            for key in request_keys:
+                value = get(key)
+                if value:
+                    try:
                         verdict = verdicts.get(value)
-                        if verdict is None:
-                            verdict = self.cache.value(value) if value.__class__ is str else ()
-                        if verdict:
-                            found = found + verdict
-                if agent_key:
-                    agent = get(agent_key)
-                    if agent:
+                    except TypeError:
+                        wrong = True
+                        continue
+                    if verdict is None:
+                        verdict = self.cache.value(value) if value.__class__ is str else ()
+                    if verdict:
+                        found = found + verdict
+            if agent_key:
+                agent = get(agent_key)
+                if agent:
+                    try:
                         scanner = agents.get(agent)
-                        if scanner is None:
-                            scanner = agent.__class__ is str and self.cache.agent(agent)
-                        if scanner:
-                            found = (*found, "scanner")
-            except TypeError:  # an unhashable value (list, object) where text was expected
-                continue
+                    except TypeError:
+                        scanner, wrong = False, True
+                    if scanner is None:
+                        scanner = agent.__class__ is str and self.cache.agent(agent)
+                    if scanner:
+                        found = (*found, "scanner")
+            if wrong:
+                bad_field += 1
             if found:
                 self._attack(found)
         counts.lines += seen
         counts.skipped["parse_error"] += errors
         counts.skipped["too_long"] += too_long
+        counts.bad_field += bad_field
 
     def _attack(self, kinds: tuple[str, ...]) -> None:
         attacks = self.attacks
@@ -399,6 +414,7 @@ class Engine:
                         c.read_errors,
                         c.offset,
                         c.size,
+                        c.bad_field,
                     )
                     for name, c in self.counts.items()
                 },

@@ -75,7 +75,9 @@ _ESCALATE_WARN = (
 )
 _LOGS = (
     "Which log and whether the tailer keeps up: "
-    f"`rate({NS}_log_lines_total[5m])`, `{NS}_log_lines_skipped_total`"
+    f"`rate({NS}_log_lines_total[5m])`, `{NS}_log_lines_skipped_total`, "
+    f"`{NS}_log_lines_bad_field_total` (a writer logging a list or object where text was "
+    "expected: those fields go unchecked)"
 )
 
 
@@ -621,6 +623,14 @@ AREA = Area(
             description="Lines skipped per second: unparsable, invalid UTF-8, too long, "
             "lost to a truncation.",
             legend="{{instance}} {{log}} {{reason}}",
+        ),
+        Panel(
+            title="Log lines with a field of the wrong type",
+            expr=f"rate({NS}_log_lines_bad_field_total{{{SEL}}}[$__rate_interval])",
+            unit="short",
+            description="Lines per second where a mapped field held a list or object instead "
+            "of text: that field went unchecked, the rest of the line was counted.",
+            legend="{{instance}} {{log}}",
         ),
         Panel(
             title="Log tailer lag",

@@ -131,6 +131,32 @@ def test_invalid_utf8_and_too_long_lines_are_counted_by_reason_and_the_rest_stil
     assert snap.rate_limited == 1
 
 
+def test_a_field_of_the_wrong_type_loses_only_its_own_check_and_is_counted() -> None:
+    engine = Engine((json_log(),))
+    data = "\n".join(
+        [
+            # a list where the path should be: the 401 still counts, the path is not checked
+            json.dumps({"status": 401, "ip": "10.0.0.1", "path": ["/etc/passwd"]}),
+            # an object where the status should be: the attack in the query still counts
+            json.dumps({"status": {"code": 403}, "query": "id=1 UNION SELECT 1"}),
+            # an object as the user agent, beside a traversal in the path
+            json.dumps({"path": "/../../etc/passwd", "user_agent": {"name": "sqlmap"}}),
+            json.dumps({"status": 403, "path": "/ok"}),
+        ]
+    )
+    engine.process("app", data.encode() + b"\n")
+    snap = engine.snapshot()
+    counts = snap.logs["app"]
+    assert counts.lines == 4
+    assert counts.bad_field == 3
+    assert sum(counts.skipped.values()) == 0
+    assert snap.denied == {"401": 1, "403": 1}
+    assert snap.auth_failures["http_401"] == 1
+    assert snap.attacks["sql_injection"] == 1
+    assert snap.attacks["path_traversal"] == 1
+    assert snap.attacks["scanner"] == 0
+
+
 def test_custom_field_names_and_event_names_come_from_the_config() -> None:
     fields = FieldMap.for_format("json", {"source": "client", "event": "action", "status": "code"})
     events = {**DEFAULT_EVENTS, "sso_denied": "auth_failure", "grant": "privilege_escalation"}
