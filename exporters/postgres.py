@@ -134,8 +134,7 @@ METRICS: tuple[MetricSpec, ...] = (
     _m("table_xid_age", "gauge",
        "Transactions since the table's relfrozenxid (wraparound distance used)", "table"),
     _m("dropped_series", "gauge",
-       "Items left out of this scrape because a capped label set was full "
-       "(set=database: 1 when any database was left out)", "set"),
+       "Items left out of this scrape because a capped label set was full", "set"),
     _m("statements_available", "gauge",
        "1 when pg_stat_statements is installed and loaded in the connected database"),
     _m("statements_slow", "gauge",
@@ -204,7 +203,10 @@ def build_batch(version_num: int, statements: bool, cfg: PostgresConfig) -> tupl
    CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0::float8
    ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 END END,
  pg_wal_lsn_diff({recovery_lsn}, '0/0')::float8,
- (SELECT count(*) FROM pg_stat_user_tables)::float8"""),
+ (SELECT count(*) FROM pg_stat_user_tables)::float8,
+ (SELECT count(*) FROM pg_database WHERE NOT datistemplate)::float8,
+ (SELECT count(*) FROM pg_stat_replication WHERE NOT pg_is_in_recovery())::float8,
+ (SELECT count(*) FROM pg_replication_slots)::float8"""),
         ("connections", """SELECT coalesce(datname, ''), coalesce(state, ''), count(*)::float8
  FROM pg_stat_activity WHERE backend_type = 'client backend' GROUP BY 1, 2"""),
         ("oldest", """SELECT state,
@@ -218,16 +220,16 @@ def build_batch(version_num: int, statements: bool, cfg: PostgresConfig) -> tupl
  s.temp_files::float8, s.conflicts::float8,
  CASE WHEN has_database_privilege(d.oid, 'CONNECT') THEN pg_database_size(d.oid)::float8 END
  FROM pg_database d JOIN pg_stat_database s ON s.datid = d.oid
- WHERE NOT d.datistemplate ORDER BY d.oid LIMIT {cfg.databases_limit + 1}"""),
+ WHERE NOT d.datistemplate ORDER BY d.oid LIMIT {cfg.databases_limit}"""),
         ("replicas", f"""SELECT coalesce(application_name, ''),
  pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::float8,
  extract(epoch FROM replay_lag)::float8
  FROM pg_stat_replication WHERE NOT pg_is_in_recovery()
- ORDER BY 1 LIMIT {cfg.replicas_limit + 1}"""),
+ ORDER BY 1 LIMIT {cfg.replicas_limit}"""),
         ("slots", f"""SELECT slot_name, slot_type, active::int::float8,
  pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn()
    ELSE pg_current_wal_lsn() END, restart_lsn)::float8
- FROM pg_replication_slots ORDER BY 1 LIMIT {cfg.slots_limit + 1}"""),
+ FROM pg_replication_slots ORDER BY 1 LIMIT {cfg.slots_limit}"""),
         ("tables", f"""SELECT s.schemaname || '.' || s.relname,
  c.relpages::float8 * current_setting('block_size')::float8,
  s.n_live_tup::float8, s.n_dead_tup::float8,
@@ -526,11 +528,12 @@ def families(target: str, snap: Snapshot, cfg: PostgresConfig) -> list[Metric]:
     add("replication_lag_seconds", only, server[6])
     add("wal_position_bytes", only, server[7])
     user_tables = int(server[8] or 0)
+    # The capped sets are fetched up to their cap; the totals say how many were left out.
+    dropped["database"] = max(0, int(server[9] or 0) - len(rows["databases"]))
+    dropped["replica"] = max(0, int(server[10] or 0) - len(rows["replicas"]))
+    dropped["slot"] = max(0, int(server[11] or 0) - len(rows["slots"]))
 
     databases = rows["databases"]
-    if len(databases) > cfg.databases_limit:
-        dropped["database"] = 1  # at least one; the exact excess is not worth a count(*)
-        databases = databases[: cfg.databases_limit]
     kept = {str(r[0]) for r in databases}
     per_db: dict[tuple[str, str], float] = {}
     for datname, state, count in rows["connections"]:
@@ -564,20 +567,12 @@ def families(target: str, snap: Snapshot, cfg: PostgresConfig) -> list[Metric]:
         add("database_conflicts_total", (target, db), r[8])
         add("database_size_bytes", (target, db), r[9])
 
-    replicas = rows["replicas"]
-    if len(replicas) > cfg.replicas_limit:
-        dropped["replica"] = len(replicas) - cfg.replicas_limit
-        replicas = replicas[: cfg.replicas_limit]
-    for name, lag_bytes, lag_seconds in replicas:
+    for name, lag_bytes, lag_seconds in rows["replicas"]:
         add("replica_lag_bytes", (target, name), lag_bytes)
         add("replica_lag_seconds", (target, name),
             lag_seconds if lag_seconds is not None else 0.0)
 
-    slots = rows["slots"]
-    if len(slots) > cfg.slots_limit:
-        dropped["slot"] = len(slots) - cfg.slots_limit
-        slots = slots[: cfg.slots_limit]
-    for slot, kind, active, retained in slots:
+    for slot, kind, active, retained in rows["slots"]:
         add("replication_slot_active", (target, slot, kind), active)
         add("replication_slot_retained_bytes", (target, slot), retained)
 

@@ -497,9 +497,9 @@ def test_databases_and_slots_past_their_caps_are_counted_not_labelled(
     own_pg: OwnPostgres, unique: str
 ) -> None:
     dbs = [f"{unique}_db{i}" for i in range(2)]
-    slots = [f"{unique}_slot{i}" for i in range(3)]
+    slots = [f"{unique}_slot{i}" for i in range(4)]
 
-    async def go() -> str:
+    async def go() -> tuple[str, int]:
         admin = await psycopg.AsyncConnection.connect(own_pg.dsn, autocommit=True)
         sessions: list[psycopg.AsyncConnection[Any]] = []
         try:
@@ -513,8 +513,11 @@ def test_databases_and_slots_past_their_caps_are_counted_not_labelled(
                 sessions.append(await psycopg.AsyncConnection.connect(
                     " ".join(f"{k}={v}" for k, v in params.items())))
             c = collector(own_pg.dsn, unique, databases_limit=1, slots_limit=2)
+            cur = await admin.execute("SELECT count(*) FROM pg_database WHERE NOT datistemplate")
+            row = await cur.fetchone()
+            assert row is not None
             try:
-                return await scrape_text(c)
+                return await scrape_text(c), int(row[0])
             finally:
                 await c.close()
         finally:
@@ -526,18 +529,19 @@ def test_databases_and_slots_past_their_caps_are_counted_not_labelled(
                 await admin.execute(f"DROP DATABASE IF EXISTS {db}")
             await admin.close()
 
-    text = asyncio.run(go())
+    text, databases = asyncio.run(go())
+    assert databases >= 3
     labelled = {line.split('database="', 1)[1].split('"', 1)[0]
                 for line in text.splitlines()
                 if line.startswith("promfleet_postgres_database_commits_total{")}
     assert len(labelled) == 1 and not labelled & set(dbs)
     assert all(f'database="{db}"' not in text for db in dbs)
     assert (value(text, "connections", database="other", state="idle") or 0.0) >= 2.0
-    assert value(text, "dropped_series", set="database") == 1.0
+    assert value(text, "dropped_series", set="database") == float(databases - 1)
     slot_lines = [line for line in text.splitlines()
                   if line.startswith("promfleet_postgres_replication_slot_active{")]
     assert len(slot_lines) == 2
-    assert value(text, "dropped_series", set="slot") == 1.0
+    assert value(text, "dropped_series", set="slot") == 2.0
 
 
 def test_a_dsn_libpq_rejects_is_down_not_up_with_a_query_error(unique: str) -> None:
