@@ -1,8 +1,8 @@
 """ASGI instrumentation for any framework: a pure ASGI middleware and a ``/metrics`` app.
 
 Imports no framework. The route label comes from ``scope["route"].path`` where the
-framework sets it (Starlette and FastAPI do, during routing), else "other"; the raw
-path is never a label::
+framework sets it (Starlette and FastAPI do, during routing), with the paths of the
+mounts above it, else "other"; the raw path is never a label::
 
     app = PrometheusMiddleware(app, instr)
 """
@@ -25,9 +25,38 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def route_template(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else OTHER
+    """The template of the route that handled ``scope``, mounts included, else "other".
+
+    Starlette's routers set ``scope["route"]`` once per level: a ``Mount("/api")`` and
+    then the route inside it (``/items/{id}``). A scope made by the middleware records
+    each, and the template is their paths joined (``/api/items/{id}``). A mount whose
+    routes matched nothing is "other", as an unmatched top-level path is; a mount
+    without routes (static files) is its own path.
+    """
+    routes = scope.routes if isinstance(scope, _RecordingScope) else ()
+    if not routes:
+        route = scope.get("route")
+        routes = [route] if route is not None else []
+    if not routes or getattr(routes[-1], "routes", None):
+        return OTHER
+    parts = [getattr(route, "path", None) for route in routes]
+    template = "".join(part for part in parts if isinstance(part, str))
+    return template or OTHER
+
+
+class _RecordingScope(dict[str, Any]):
+    """A request's scope that remembers every route the routers matched, in order."""
+
+    __slots__ = ("routes",)
+
+    def __init__(self, scope: Scope) -> None:
+        super().__init__(scope)
+        self.routes: list[Any] = []
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key == "route":
+            self.routes.append(value)
+        super().__setitem__(key, value)
 
 
 class PrometheusMiddleware:
@@ -59,6 +88,7 @@ class PrometheusMiddleware:
             await send(message)
 
         instr = self.instr
+        outer, scope = scope, _RecordingScope(scope)
         self._in_flight.inc()
         start = time.perf_counter()
         try:
@@ -70,6 +100,7 @@ class PrometheusMiddleware:
             raise
         finally:
             self._in_flight.dec()
+            outer.update(scope)  # what the app set stays visible to the layers outside
             if status:
                 tenant = self._tenant(scope) if self._tenants else ""
                 instr.record_request(

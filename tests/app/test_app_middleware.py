@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from exporters.app import METRICS, Instrumentation, InstrumentationConfig
 from exporters.app.aiohttp_middleware import setup
@@ -233,6 +233,44 @@ async def test_asgi_requests_are_labelled_by_the_framework_route_template() -> N
     posted = {"method": "POST", "route": "/things", "status": "2xx", "tenant": ""}
     assert sample_value(text, REQUESTS, posted) == 1
     assert "evil-corp" not in text and "/items/7" not in text
+
+
+async def test_asgi_routes_inside_mounts_keep_the_mount_templates_in_their_label() -> None:
+    async def order(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("order")
+
+    async def static(scope: Any, receive: Any, send: Any) -> None:
+        await PlainTextResponse("body {}")(scope, receive, send)
+
+    instr = fresh()
+    app = Starlette(
+        routes=[
+            Mount("/api", routes=[Route("/orders/{order_id}", order)]),
+            Mount(
+                "/tenants/{tenant}",
+                routes=[Mount("/v1", routes=[Route("/orders/{order_id}", order)])],
+            ),
+            Mount("/static", app=static),
+            Route("/metrics", metrics_app(instr)),
+        ]
+    )
+    async with (
+        uvicorn_server(PrometheusMiddleware(app, instr)) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        assert await get(session, f"{url}/api/orders/1") == 200
+        assert await get(session, f"{url}/tenants/acme/v1/orders/2") == 200
+        assert await get(session, f"{url}/api/nowhere") == 404
+        assert await get(session, f"{url}/static/site.css") == 200
+        text = await metrics_text(session, url)
+    ok = {"method": "GET", "status": "2xx", "tenant": ""}
+    assert sample_value(text, REQUESTS, {**ok, "route": "/api/orders/{order_id}"}) == 1
+    nested = "/tenants/{tenant}/v1/orders/{order_id}"
+    assert sample_value(text, REQUESTS, {**ok, "route": nested}) == 1
+    assert sample_value(text, REQUESTS, {**ok, "route": "/static"}) == 1
+    unmatched = {"method": "GET", "route": "other", "status": "4xx", "tenant": ""}
+    assert sample_value(text, REQUESTS, unmatched) == 1
+    assert "acme" not in text and "site.css" not in text
 
 
 async def test_asgi_unhandled_exceptions_are_counted_as_5xx_and_as_exceptions() -> None:
