@@ -6,7 +6,8 @@ JSON) sets how it misbehaves: ``error_rate``, ``latency_seconds``, ``job_failure
 ``login_failure_rate``, ``queue_depth``, ``health`` (healthy, degraded, unhealthy) and
 ``dependency.<name>=false``. Rates are exact, not random: 0.5 fails every other call.
 With ``--workers N`` the workers share the port and merge their metrics through
-prometheus-client's multi-process mode; chaos then applies to the worker it reached.
+prometheus-client's multi-process mode, and share one chaos state through a file the
+supervisor owns: a ``POST /chaos`` that reached one worker applies to all of them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fcntl
 import json
 import math
 import os
@@ -99,6 +101,14 @@ class Chaos:
                 raise ValueError(f"unknown chaos setting {key!r}")
         return replace(self, dependencies=deps, **changes)
 
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Chaos:
+        """The inverse of :meth:`as_dict`, validated as :meth:`updated` validates."""
+        flat = {k: str(v) for k, v in values.items() if k != "dependencies"}
+        deps = values.get("dependencies") or {}
+        flat.update({f"dependency.{k}": "true" if v else "false" for k, v in deps.items()})
+        return cls().updated(flat)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "error_rate": self.error_rate,
@@ -111,6 +121,52 @@ class Chaos:
         }
 
 
+class ChaosState:
+    """The chaos in force: in memory, or in a JSON file that several workers share.
+
+    With a file, ``update`` reads, changes and replaces it under an exclusive lock (no
+    update is lost to a race between workers), and ``get`` reloads it when it changed,
+    which costs one ``stat`` a call.
+    """
+
+    def __init__(self, path: str | None = None) -> None:
+        self.path = path
+        self._chaos = Chaos()
+        self._seen: tuple[int, int, int] | None = None
+
+    def get(self) -> Chaos:
+        if self.path is None:
+            return self._chaos
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return self._chaos
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if key != self._seen:
+            try:
+                with open(self.path, encoding="utf-8") as f:
+                    self._chaos = Chaos.from_dict(json.load(f))
+                self._seen = key
+            except (OSError, ValueError) as err:  # keep the last good state, say why
+                log("chaos_file_unreadable", path=self.path, error=str(err))
+        return self._chaos
+
+    def update(self, values: Mapping[str, str]) -> Chaos:
+        """Apply ``values``; raises ``ValueError`` naming a bad key or value."""
+        if self.path is None:
+            self._chaos = self._chaos.updated(values)
+            return self._chaos
+        with open(self.path + ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            chaos = self.get().updated(values)
+            tmp = f"{self.path}.{os.getpid()}.tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(chaos.as_dict(), f)
+            os.replace(tmp, self.path)
+            self._chaos, self._seen = chaos, None
+        return chaos
+
+
 @dataclass(frozen=True)
 class DemoConfig:
     host: str = "127.0.0.1"
@@ -118,6 +174,7 @@ class DemoConfig:
     job_interval_seconds: float = 5.0
     reuse_port: bool = False
     tenants: frozenset[str] = frozenset({"acme", "globex"})
+    chaos_file: str | None = None  # shared by the workers of one supervisor
 
 
 def build_app(config: DemoConfig, instr: Any = None) -> Any:
@@ -131,13 +188,22 @@ def build_app(config: DemoConfig, instr: Any = None) -> Any:
         instr = Instrumentation(
             InstrumentationConfig(tenants=config.tenants), registry=CollectorRegistry()
         )
-    state: dict[str, Any] = {"chaos": Chaos()}
+    chaos_state = ChaosState(config.chaos_file)
+    depth = [0.0]
+
+    def current() -> Chaos:
+        chaos = chaos_state.get()
+        if chaos.queue_depth != depth[0]:  # set by a POST that reached another worker
+            depth[0] = chaos.queue_depth
+            instr.set_queue_depth("demo-queue", chaos.queue_depth)
+        return chaos
+
     errors, job_failures, login_failures = ExactRate(), ExactRate(), ExactRate()
     sync_job = instr.scheduled_job("demo-sync", config.job_interval_seconds)
     pid_header = {"X-Worker-Pid": str(os.getpid())}
 
     async def misbehave() -> None:
-        chaos: Chaos = state["chaos"]
+        chaos = current()
         if chaos.latency_seconds:
             await asyncio.sleep(chaos.latency_seconds)
         if errors.hit(chaos.error_rate):
@@ -160,7 +226,7 @@ def build_app(config: DemoConfig, instr: Any = None) -> Any:
             raise web.HTTPBadRequest(text="expected a JSON object\n") from err
         if not isinstance(body, dict):
             raise web.HTTPBadRequest(text="expected a JSON object\n")
-        chaos: Chaos = state["chaos"]
+        chaos = current()
         if login_failures.hit(chaos.login_failure_rate) or body.get("password") != "demo":
             instr.login(False, "bad_password")
             raise web.HTTPUnauthorized(text="login failed\n")
@@ -218,23 +284,25 @@ def build_app(config: DemoConfig, instr: Any = None) -> Any:
                 raise web.HTTPBadRequest(text="expected a JSON object\n")
             values.update({str(k): str(v) for k, v in body.items()})
         try:
-            state["chaos"] = state["chaos"].updated(values)
+            chaos = chaos_state.update(values)
         except ValueError as err:
             raise web.HTTPBadRequest(text=f"{err}\n") from err
-        instr.set_queue_depth("demo-queue", state["chaos"].queue_depth)
-        log("chaos", **state["chaos"].as_dict())
-        return web.json_response(state["chaos"].as_dict())
+        current()
+        log("chaos", **chaos.as_dict())
+        return web.json_response(chaos.as_dict())
 
     async def get_chaos(request: web.Request) -> web.Response:
-        return web.json_response(state["chaos"].as_dict())
+        return web.json_response(current().as_dict())
 
     async def healthz(request: web.Request) -> web.Response:
-        chaos: Chaos = state["chaos"]
+        chaos = current()
         status = chaos.health
         if status == "healthy" and not all(chaos.dependencies.values()):
             status = "degraded"
         body = {"status": status, "dependencies": dict(chaos.dependencies)}
-        return web.json_response(body, status=503 if status == "unhealthy" else 200)
+        return web.json_response(
+            body, status=503 if status == "unhealthy" else 200, headers=pid_header
+        )
 
     async def scheduler(app: web.Application) -> Any:
         async def loop() -> None:
@@ -242,7 +310,7 @@ def build_app(config: DemoConfig, instr: Any = None) -> Any:
                 await asyncio.sleep(config.job_interval_seconds)
                 with contextlib.suppress(RuntimeError):
                     async with sync_job._fresh():
-                        if job_failures.hit(state["chaos"].job_failure_rate):
+                        if job_failures.hit(current().job_failure_rate):
                             raise RuntimeError("demo: scheduled job failed")
 
         task = asyncio.create_task(loop())
@@ -300,10 +368,11 @@ def supervise(config: DemoConfig, workers: int) -> int:
     if not env.get("PROMETHEUS_MULTIPROC_DIR"):
         own_dir = tempfile.mkdtemp(prefix="promfleet-demo-")
         env["PROMETHEUS_MULTIPROC_DIR"] = own_dir
+    chaos_dir = tempfile.mkdtemp(prefix="promfleet-demo-chaos-")
     command = [
         sys.executable, "-m", "exporters.app.demo", "--host", config.host,
         "--port", str(config.port), "--job-interval", str(config.job_interval_seconds),
-        "--reuse-port",
+        "--reuse-port", "--chaos-file", os.path.join(chaos_dir, "chaos.json"),
     ]  # fmt: skip
     children = [subprocess.Popen(command, env=env) for _ in range(workers)]
     stopping = False
@@ -329,6 +398,7 @@ def supervise(config: DemoConfig, workers: int) -> int:
                 child.wait()
         if own_dir is not None:
             shutil.rmtree(own_dir, ignore_errors=True)
+        shutil.rmtree(chaos_dir, ignore_errors=True)
     return 0 if stopping else 1
 
 
@@ -339,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--job-interval", type=float, default=5.0, help="seconds")
     parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--chaos-file", help=argparse.SUPPRESS)  # set by --workers
     args = parser.parse_args(argv)
     if args.workers < 1 or args.job_interval <= 0:
         parser.error("--workers must be at least 1 and --job-interval positive")
@@ -347,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         job_interval_seconds=args.job_interval,
         reuse_port=args.reuse_port,
+        chaos_file=args.chaos_file,
     )
     if args.workers > 1:
         return supervise(config, args.workers)

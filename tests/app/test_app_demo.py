@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 
 from exporters.app import METRICS
-from exporters.app.demo import BACKGROUND, DemoConfig, build_app
+from exporters.app.demo import BACKGROUND, ChaosState, DemoConfig, build_app
 from tests.helpers import (
     REPO_ROOT,
     assert_matches_declaration,
@@ -158,6 +158,51 @@ def test_two_worker_processes_publish_one_merged_exposition(tmp_path: Path) -> N
         count = "promfleet_app_http_request_duration_seconds_count"
         assert sample_value(text, count, {"method": "GET", "route": "/api/items/{item_id}"}) == sent
     assert len(list(multiproc.iterdir())) >= 2  # each worker wrote its own files
+
+
+def _spread(url: str, path: str) -> dict[str, set[int]]:
+    """Statuses by worker pid, fresh connections until both workers have answered."""
+    seen: dict[str, set[int]] = {}
+    for sent in range(1, 401):  # the kernel spreads new connections over the two workers
+        request = urllib.request.Request(f"{url}{path}", headers={"Connection": "close"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                pid, status = response.headers["X-Worker-Pid"], int(response.status)
+        except urllib.error.HTTPError as err:
+            pid, status = err.headers["X-Worker-Pid"], err.code
+        seen.setdefault(pid, set()).add(status)
+        if len(seen) == 2 and sent >= 10:
+            break
+    assert len(seen) == 2, f"requests reached only worker(s) {sorted(seen)}"
+    return seen
+
+
+def test_chaos_posted_to_one_worker_applies_to_every_worker() -> None:
+    with demo("--workers", "2") as url:
+        assert post(f"{url}/chaos?error_rate=1")[0] == 200
+        failing = _spread(url, "/api/items/1")
+        assert post(f"{url}/chaos", {"error_rate": 0, "health": "unhealthy"})[0] == 200
+        healed = _spread(url, "/api/items/1")
+        health = _spread(url, "/healthz")
+    assert all(statuses == {500} for statuses in failing.values()), failing
+    assert all(statuses == {200} for statuses in healed.values()), healed
+    assert all(statuses == {503} for statuses in health.values()), health
+
+
+def test_a_shared_chaos_file_is_reloaded_when_changed_and_a_bad_one_keeps_the_last_state(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "chaos.json")
+    one, two = ChaosState(path), ChaosState(path)
+    assert two.get().error_rate == 0.0  # no file yet: the defaults
+    one.update({"error_rate": "0.25", "dependency.redis": "false"})
+    assert two.get().error_rate == 0.25 and two.get().dependencies["redis"] is False
+    two.update({"latency_seconds": "2"})
+    assert one.get().error_rate == 0.25 and one.get().latency_seconds == 2.0
+    Path(path).write_text('{"error_rate": 9}')  # out of range: not applied
+    assert one.get().error_rate == 0.25
+    with pytest.raises(ValueError, match="error_rate"):
+        one.update({"error_rate": "-1"})
 
 
 @asynccontextmanager
