@@ -24,39 +24,65 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-def route_template(scope: Scope) -> str:
-    """The template of the route that handled ``scope``, mounts included, else "other".
+_MAX_MOUNT_DEPTH = 16
 
-    Starlette's routers set ``scope["route"]`` once per level: a ``Mount("/api")`` and
-    then the route inside it (``/items/{id}``). A scope made by the middleware records
-    each, and the template is their paths joined (``/api/items/{id}``). A mount whose
-    routes matched nothing is "other", as an unmatched top-level path is; a mount
+
+def _mounted_path(routes: Any, target: Any, prefix: str, depth: int) -> str | None:
+    """The full template of ``target`` below ``routes``: mount paths joined, or None."""
+    if depth > _MAX_MOUNT_DEPTH:
+        return None
+    for route in routes:
+        path = getattr(route, "path", "")
+        path = path if isinstance(path, str) else ""
+        if route is target:
+            return prefix + path
+        children = getattr(route, "routes", None)
+        if children:
+            found = _mounted_path(children, target, prefix + path, depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
+class RouteTemplates:
+    """The route label of a request: its route's template, mounts included, else "other".
+
+    Starlette's routers set ``scope["route"]`` at each level (a ``Mount("/api")``, then
+    the route inside it) and the outermost one sets ``scope["router"]``. The template of
+    the route that handled the request is found once by walking the outer router down to
+    it (``/api/items/{id}``) and kept per route object, so a request costs one lookup.
+    A mount whose routes matched nothing is "other", as an unmatched path is; a mount
     without routes (static files) is its own path.
     """
-    routes = scope.routes if isinstance(scope, _RecordingScope) else ()
-    if not routes:
+
+    def __init__(self, max_routes: int = 4096) -> None:
+        self._known: dict[int, tuple[Any, str]] = {}  # id -> (route kept alive, template)
+        self._max = max_routes
+
+    def __call__(self, scope: Scope) -> str:
         route = scope.get("route")
-        routes = [route] if route is not None else []
-    if not routes or getattr(routes[-1], "routes", None):
-        return OTHER
-    parts = [getattr(route, "path", None) for route in routes]
-    template = "".join(part for part in parts if isinstance(part, str))
-    return template or OTHER
+        if route is None:
+            return OTHER
+        known = self._known.get(id(route))
+        if known is not None and known[0] is route:
+            return known[1]
+        template = self._template(scope, route)
+        if len(self._known) >= self._max:
+            self._known.clear()
+        self._known[id(route)] = (route, template)
+        return template
 
-
-class _RecordingScope(dict[str, Any]):
-    """A request's scope that remembers every route the routers matched, in order."""
-
-    __slots__ = ("routes",)
-
-    def __init__(self, scope: Scope) -> None:
-        super().__init__(scope)
-        self.routes: list[Any] = []
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        if key == "route":
-            self.routes.append(value)
-        super().__setitem__(key, value)
+    @staticmethod
+    def _template(scope: Scope, route: Any) -> str:
+        if getattr(route, "routes", None):
+            return OTHER  # a mount: nothing inside it matched
+        router = scope.get("router")
+        found = None
+        if router is not None and router is not route:
+            found = _mounted_path(getattr(router, "routes", ()), route, "", 0)
+        if found is None:
+            found = getattr(route, "path", None)
+        return found if isinstance(found, str) and found else OTHER
 
 
 class PrometheusMiddleware:
@@ -74,6 +100,7 @@ class PrometheusMiddleware:
         self._in_flight = instr.in_flight
         self._tenant_header = instr.config.tenant_header.lower().encode("latin-1")
         self._tenants = bool(instr.config.tenants)
+        self._templates = RouteTemplates()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path") in self.exclude:
@@ -88,24 +115,22 @@ class PrometheusMiddleware:
             await send(message)
 
         instr = self.instr
-        outer, scope = scope, _RecordingScope(scope)
         self._in_flight.inc()
         start = time.perf_counter()
         try:
             await self.app(scope, receive, send_wrapper)
         except Exception:
-            instr.record_exception(scope["method"], route_template(scope))
+            instr.record_exception(scope["method"], self._templates(scope))
             if not status:
                 status = 500  # the server answers 500 for an exception before headers
             raise
         finally:
             self._in_flight.dec()
-            outer.update(scope)  # what the app set stays visible to the layers outside
             if status:
                 tenant = self._tenant(scope) if self._tenants else ""
                 instr.record_request(
                     scope["method"],
-                    route_template(scope),
+                    self._templates(scope),
                     status,
                     time.perf_counter() - start,
                     tenant,
