@@ -3,8 +3,9 @@
 
 The route tree: the Watchdog goes to the dead man's switch alone; then one route per
 severity (its group_wait and group_interval; info only inside the daily digest window),
-inside it one per team (the receiver), inside that one leaf per alert whose
-``repeat_interval`` delivers the level's cooldown (:func:`repeat_interval`). Inhibition:
+inside it one per team (the receiver), inside that one leaf per cooldown, for the alerts
+whose levels have it, whose ``repeat_interval`` delivers that cooldown
+(:func:`repeat_interval`); info alerts of one team and cooldown share a digest. Inhibition:
 critical mutes warning and info, and warning mutes info, of the same alert on the same
 series (instance, and the labels that tell a multi-target exporter's targets, GPUs or
 mountpoints apart); the target-down alert mutes the alerts marked
@@ -141,6 +142,11 @@ def _group_interval_seconds(seconds: float, settings: Settings) -> float:
     return seconds
 
 
+def _alertname_matcher(names: list[str]) -> str:
+    """``alertname="A"``, or an anchored alternation of several (names are identifiers)."""
+    return f'alertname="{names[0]}"' if len(names) == 1 else f'alertname=~"{"|".join(names)}"'
+
+
 def route_tree(catalogue: Catalogue, settings: Settings) -> dict[str, Any]:
     policy = catalogue.routing
     thresholds = [t for _, t in catalogue.thresholds()]
@@ -160,19 +166,25 @@ def route_tree(catalogue: Catalogue, settings: Settings) -> dict[str, Any]:
         s: _group_interval_seconds(p.group_interval_seconds, settings)
         for s, p in by_severity.items()
     }
-    # One pass over the alerts (by name) files each level's leaf under its (team,
-    # severity) route, instead of a scan of every alert for every route.
-    leaves: dict[tuple[Team, Severity], list[dict[str, Any]]] = {}
+    # One pass over the alerts (by name) gathers, under each (team, severity) route, the
+    # alerts of each repeat_interval: one leaf each. A group belongs to one route, so the
+    # info alerts of a team that share a cooldown arrive together in one digest.
+    by_repeat: dict[tuple[Team, Severity], dict[str, list[str]]] = {}
     for t in sorted(thresholds, key=lambda x: x.name):
         if t.name == policy.watchdog_alert:
             continue
         for level in t.levels:
-            leaves.setdefault((t.team, level.severity), []).append(
-                _route(
-                    matchers=(f'alertname="{t.name}"',),
-                    repeat_interval=repeat_interval(level.cooldown_seconds, ticks[level.severity]),
-                )
+            every = repeat_interval(level.cooldown_seconds, ticks[level.severity])
+            by_repeat.setdefault((t.team, level.severity), {}).setdefault(every, []).append(
+                t.name
             )
+    leaves: dict[tuple[Team, Severity], list[dict[str, Any]]] = {
+        key: [
+            _route(matchers=(_alertname_matcher(names),), repeat_interval=every)
+            for every, names in sorted(groups.items(), key=lambda item: item[1])
+        ]
+        for key, groups in by_repeat.items()
+    }
     for severity in sorted(Severity, key=lambda s: -s.rank):
         sev_policy = by_severity[severity]
         team_routes = []

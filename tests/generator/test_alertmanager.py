@@ -24,7 +24,7 @@ import yaml
 
 from generator.catalogue import load
 from generator.catalogue.system import CPU_HIGH
-from generator.model import Area, Catalogue, Settings, SeverityPolicy
+from generator.model import Area, Catalogue, Settings, Severity, SeverityPolicy
 from generator.render.alertmanager import render, secret_files
 from generator.routing import POLICY
 from tests.helpers import free_port
@@ -417,14 +417,17 @@ def test_a_real_alertmanager_inhibits_as_the_pure_evaluation_says(
 
 
 class _Deliveries(http.server.BaseHTTPRequestHandler):
-    """A webhook receiver that records (arrival, alertname) for every notification."""
+    """A webhook receiver that records (arrival, alertname) for every alert notified, and
+    the alert names of each notification."""
 
     log: list[tuple[float, str]]
+    notifications: list[tuple[str, ...]]
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         for received in body["alerts"]:
             self.log.append((time.monotonic(), received["labels"]["alertname"]))
+        self.notifications.append(tuple(sorted(a["labels"]["alertname"] for a in body["alerts"])))
         self.send_response(200)
         self.end_headers()
 
@@ -433,9 +436,12 @@ class _Deliveries(http.server.BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def webhook_receiver() -> Iterator[tuple[str, list[tuple[float, str]]]]:
+def webhook_receiver(
+    notifications: list[tuple[str, ...]] | None = None,
+) -> Iterator[tuple[str, list[tuple[float, str]]]]:
     log: list[tuple[float, str]] = []
-    handler = type("Deliveries", (_Deliveries,), {"log": log})
+    notified = notifications if notifications is not None else []
+    handler = type("Deliveries", (_Deliveries,), {"log": log, "notifications": notified})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -509,3 +515,68 @@ def test_a_real_alertmanager_resends_each_alert_every_cooldown(tmp_path: Path) -
         # Resent on the cooldown's own tick, not one tick later (the off-by-one-tick
         # repeat_interval resends every (ticks + 1) ticks).
         assert abs(median - ticks * TICK_SECONDS) < TICK_SECONDS / 2, (name, gaps)
+
+
+def digest_catalogue() -> Catalogue:
+    """Three info alerts of one team: two share a long cooldown, one resends every tick.
+
+    The digest window is the whole day, so the test need not run at 09:00 UTC.
+    """
+    base = dataclasses.replace(CPU_HIGH.levels[0], severity=Severity.INFO)
+    alerts = tuple(
+        dataclasses.replace(
+            CPU_HIGH,
+            name=name,
+            levels=(dataclasses.replace(base, cooldown_seconds=ticks * TICK_SECONDS),),
+        )
+        for name, ticks in (("DigestDaily", 600), ("DigestAlsoDaily", 600), ("DigestOwn", 1))
+    )
+    area = Area("digest", "Digest", "Info alerts.", (), alerts)
+    policy = dataclasses.replace(
+        POLICY,
+        severities=tuple(
+            # A second of group_wait: both alerts of the one request are in the group
+            # before its first flush.
+            SeverityPolicy(
+                p.severity, group_wait_seconds=1, group_interval_seconds=TICK_SECONDS,
+                digest=p.digest,
+            )
+            for p in POLICY.severities
+        ),
+        digest_window=("00:00", "24:00"),
+    )
+    return Catalogue(areas=(area,), routing=policy)
+
+
+@needs_alertmanager
+def test_a_teams_info_alerts_of_one_cooldown_arrive_together_in_one_digest(
+    tmp_path: Path,
+) -> None:
+    notifications: list[tuple[str, ...]] = []
+    with webhook_receiver(notifications) as (hook, log):
+        path = tmp_path / "alertmanager" / "alertmanager.yml"
+        path.parent.mkdir(parents=True)
+        outputs = render(digest_catalogue(), Settings(webhook_override_url=hook))
+        path.write_text(outputs["alertmanager/alertmanager.yml"], encoding="utf-8")
+        with running_alertmanager(path, tmp_path) as url:
+            _http(
+                f"{url}/api/v2/alerts",
+                [
+                    {
+                        "labels": alert(name, "info", instance=f"host-{i}:9101"),
+                        "annotations": {"summary": "test"},
+                    }
+                    for i, name in enumerate(("DigestDaily", "DigestAlsoDaily", "DigestOwn"))
+                ],
+            )
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and (
+                sum(1 for _, n in log if n == "DigestOwn") < 3
+                or not any("DigestDaily" in n for n in notifications)
+            ):
+                time.sleep(0.2)
+    daily = [n for n in notifications if "DigestDaily" in n or "DigestAlsoDaily" in n]
+    # One message with both (different instances, one team): a digest, sent once.
+    assert daily == [("DigestAlsoDaily", "DigestDaily")], notifications
+    own = [n for n in notifications if "DigestOwn" in n]
+    assert len(own) >= 3 and all(n == ("DigestOwn",) for n in own), notifications
