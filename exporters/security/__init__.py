@@ -252,7 +252,8 @@ OPTIONS: tuple[Option, ...] = (
         "logs",
         "Logs to follow: a list of {name, path, format: json|combined|regex, pattern, fields: "
         "{source, path, query, body, status, event, user, tenant, target_tenant, user_agent, "
-        "reason, role, time}, events: {event value: category}, rotated: [paths]}.",
+        "reason, role, time}, events: {event value: category}, rotated: [where rotation leaves "
+        "the previous files, newest first; default PATH.1]}.",
         [],
         parse_logs,
         structured=True,

@@ -262,6 +262,16 @@ class LogFollower:
         self._finish(opened)
         return True
 
+    def _drain_whole(self, path: str, current: _Open) -> bool:
+        """Read a newer copytruncate copy from its start; False if it is not one."""
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return False
+        if (stat.st_dev, stat.st_ino) == (current.device, current.inode):
+            return False
+        return self._drain_from(path, 0, None)
+
     def _open(self) -> bool:
         try:
             fh = open(self.config.path, "rb")  # noqa: SIM115 - kept open while following
@@ -364,7 +374,9 @@ class LogFollower:
         """copytruncate: recover unread bytes from the copy, then start again at 0."""
         self.counts.rotations["truncate"] += 1
         recovered = False
-        for candidate in self._rotated_paths():
+        candidates = self._rotated_paths()
+        newer: tuple[str, ...] = ()
+        for index, candidate in enumerate(candidates):
             try:
                 fh = open(candidate, "rb")  # noqa: SIM115 - closed below
             except OSError:
@@ -380,12 +392,19 @@ class LogFollower:
                 while data := fh.read(CHUNK_BYTES):
                     self._feed(current, data)
                 recovered = True
+                newer = candidates[:index]
                 break
         rest = current.splitter.finish()
         if rest and recovered:
             self.engine.process(self.config.name, rest)
         elif rest:
             self.engine.skip(self.config.name, "truncated")
+        # Our copy was found further down the list (newest first): the file was truncated
+        # again before this poll, and each newer copy holds a whole generation no poll
+        # has read. Read them oldest first, before the file itself.
+        for path in reversed(newer):
+            if self._drain_whole(path, current):
+                self.counts.rotations["truncate"] += 1
         current.seek(0)
         current.head = b""
         current.refresh_head()

@@ -110,6 +110,33 @@ def test_copytruncate_recovers_the_unread_lines_from_the_copy(tmp_path: Path) ->
     assert snap.logs["app"].rotations == {"rename": 0, "truncate": 1}
 
 
+def test_two_copytruncates_between_polls_lose_and_repeat_nothing(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    config = LogConfig(
+        "app", str(log), "json", fields=FieldMap.for_format("json"),
+        rotated=(str(tmp_path / "app.log.1"), str(tmp_path / "app.log.2")),
+    )
+    engine = Engine((config,))
+    follower = LogFollower(config, engine, max_line_bytes=4096, start_at_end=False)
+    append(log, lines(3))
+    settle(follower)
+    append(log, lines(2, start=3))  # unread when the first copytruncate comes
+    shutil.copyfile(log, tmp_path / "app.log.1")
+    os.truncate(log, 0)
+    append(log, lines(4, start=5) + '{"n": 9, "status": 401}')  # a whole generation, unread
+    # logrotate's second run, before the follower polls: .1 moves to .2, a new copy is .1
+    os.replace(tmp_path / "app.log.1", tmp_path / "app.log.2")
+    shutil.copyfile(log, tmp_path / "app.log.1")
+    os.truncate(log, 0)
+    append(log, lines(3, start=10))
+    settle(follower)
+    snap = engine.snapshot()
+    assert counted(engine) == 13
+    assert snap.logs["app"].lines == 13
+    assert snap.logs["app"].rotations == {"rename": 0, "truncate": 2}
+    assert sum(snap.logs["app"].skipped.values()) == 0
+
+
 def test_truncation_without_a_copy_counts_the_lost_partial_line(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     engine, follower = make(tmp_path)
