@@ -52,7 +52,8 @@ class RouteTemplates:
     the route that handled the request is found once by walking the outer router down to
     it (``/api/items/{id}``) and kept per route object, so a request costs one lookup.
     A mount whose routes matched nothing is "other", as an unmatched path is; a mount
-    without routes (static files) is its own path.
+    without routes (static files) is its own path. One router object mounted at two
+    prefixes has one set of route objects: its routes take the first mount's template.
     """
 
     def __init__(self, max_routes: int = 4096) -> None:
