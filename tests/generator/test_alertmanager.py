@@ -453,6 +453,15 @@ def webhook_receiver(
         thread.join(timeout=5)
 
 
+def rendered_with_webhook(root: Path, catalogue: Catalogue, hook: str) -> Path:
+    """``catalogue``'s alertmanager.yml under ``root``, every receiver a webhook to ``hook``."""
+    path = root / "alertmanager" / "alertmanager.yml"
+    path.parent.mkdir(parents=True)
+    outputs = render(catalogue, Settings(webhook_override_url=hook))
+    path.write_text(outputs["alertmanager/alertmanager.yml"], encoding="utf-8")
+    return path
+
+
 TICK_SECONDS = 2  # group_interval of the scaled-down policy below
 
 
@@ -485,10 +494,7 @@ def scaled_down_catalogue() -> Catalogue:
 @needs_alertmanager
 def test_a_real_alertmanager_resends_each_alert_every_cooldown(tmp_path: Path) -> None:
     with webhook_receiver() as (hook, log):
-        path = tmp_path / "alertmanager" / "alertmanager.yml"
-        path.parent.mkdir(parents=True)
-        outputs = render(scaled_down_catalogue(), Settings(webhook_override_url=hook))
-        path.write_text(outputs["alertmanager/alertmanager.yml"], encoding="utf-8")
+        path = rendered_with_webhook(tmp_path, scaled_down_catalogue(), hook)
         with running_alertmanager(path, tmp_path) as url:
             _http(
                 f"{url}/api/v2/alerts",
@@ -554,10 +560,7 @@ def test_a_teams_info_alerts_of_one_cooldown_arrive_together_in_one_digest(
 ) -> None:
     notifications: list[tuple[str, ...]] = []
     with webhook_receiver(notifications) as (hook, log):
-        path = tmp_path / "alertmanager" / "alertmanager.yml"
-        path.parent.mkdir(parents=True)
-        outputs = render(digest_catalogue(), Settings(webhook_override_url=hook))
-        path.write_text(outputs["alertmanager/alertmanager.yml"], encoding="utf-8")
+        path = rendered_with_webhook(tmp_path, digest_catalogue(), hook)
         with running_alertmanager(path, tmp_path) as url:
             _http(
                 f"{url}/api/v2/alerts",

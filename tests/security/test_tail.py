@@ -21,8 +21,13 @@ from exporters.spec import ScrapeContext
 from tests.security.test_engine import PERIOD, T0, assert_known_counts
 
 
-def make(tmp_path: Path, start_at_end: bool = False, **kw: object) -> tuple[Engine, LogFollower]:
-    config = LogConfig("app", str(tmp_path / "app.log"), "json", fields=FieldMap.for_format("json"))
+def make(
+    tmp_path: Path, start_at_end: bool = False, rotated: tuple[str, ...] = (), **kw: object
+) -> tuple[Engine, LogFollower]:
+    config = LogConfig(
+        "app", str(tmp_path / "app.log"), "json", fields=FieldMap.for_format("json"),
+        rotated=rotated,
+    )
     engine = Engine((config,))
     follower = LogFollower(config, engine, max_line_bytes=4096, start_at_end=start_at_end, **kw)  # type: ignore[arg-type]
     return engine, follower
@@ -35,6 +40,12 @@ def lines(n: int, status: int = 401, start: int = 0) -> str:
 def append(path: Path, text: str | bytes) -> None:
     with open(path, "ab") as handle:
         handle.write(text.encode() if isinstance(text, str) else text)
+
+
+def copytruncate(log: Path, copy: Path) -> None:
+    """What logrotate's copytruncate does: copy the log, then truncate it in place."""
+    shutil.copyfile(log, copy)
+    os.truncate(log, 0)
 
 
 def settle(follower: LogFollower) -> None:
@@ -100,8 +111,7 @@ def test_copytruncate_recovers_the_unread_lines_from_the_copy(tmp_path: Path) ->
     append(log, lines(3))
     settle(follower)
     append(log, lines(2, start=3) + '{"n": 5, "status": 401}')  # unread, last one partial
-    shutil.copyfile(log, tmp_path / "app.log.1")
-    os.truncate(log, 0)
+    copytruncate(log, tmp_path / "app.log.1")
     append(log, lines(4, start=6))
     settle(follower)
     snap = engine.snapshot()
@@ -112,22 +122,15 @@ def test_copytruncate_recovers_the_unread_lines_from_the_copy(tmp_path: Path) ->
 
 def test_two_copytruncates_between_polls_lose_and_repeat_nothing(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
-    config = LogConfig(
-        "app", str(log), "json", fields=FieldMap.for_format("json"),
-        rotated=(str(tmp_path / "app.log.1"), str(tmp_path / "app.log.2")),
-    )
-    engine = Engine((config,))
-    follower = LogFollower(config, engine, max_line_bytes=4096, start_at_end=False)
+    engine, follower = make(tmp_path, rotated=(f"{log}.1", f"{log}.2"))
     append(log, lines(3))
     settle(follower)
     append(log, lines(2, start=3))  # unread when the first copytruncate comes
-    shutil.copyfile(log, tmp_path / "app.log.1")
-    os.truncate(log, 0)
+    copytruncate(log, tmp_path / "app.log.1")
     append(log, lines(4, start=5) + '{"n": 9, "status": 401}')  # a whole generation, unread
     # logrotate's second run, before the follower polls: .1 moves to .2, a new copy is .1
     os.replace(tmp_path / "app.log.1", tmp_path / "app.log.2")
-    shutil.copyfile(log, tmp_path / "app.log.1")
-    os.truncate(log, 0)
+    copytruncate(log, tmp_path / "app.log.1")
     append(log, lines(3, start=10))
     settle(follower)
     snap = engine.snapshot()
@@ -278,8 +281,7 @@ def test_a_million_lines_written_while_the_tailer_runs_through_both_rotations_co
             if index == 16:
                 wait_for(lambda: rotations("rename") == 1)
             if index == 33:  # copytruncate, on a line boundary as logrotate's copy is
-                shutil.copyfile(log, old)
-                os.truncate(log, 0)
+                copytruncate(log, old)
                 wait_for(lambda: rotations("truncate") == 1)
         wait_for(lambda: lines_read() >= 19 * 50_000)
     finally:
