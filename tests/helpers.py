@@ -53,6 +53,27 @@ def scrape(
     ``content-encoding`` header still says it was gzip).
     """
     request = urllib.request.Request(url, headers=dict(headers or {}))
+    return _fetch(request, timeout, ssl_context)
+
+
+def post_json(
+    url: str, body: Mapping[str, object] | None = None, timeout: float = 10.0
+) -> tuple[int, str]:
+    """POST ``body`` as JSON (an empty body when None): (status, body text).
+
+    A 4xx/5xx is returned, not raised, as in :func:`scrape`.
+    """
+    data = json.dumps(body).encode() if body is not None else b""
+    request = urllib.request.Request(
+        url, data=data, method="POST", headers={"Content-Type": "application/json"}
+    )
+    status, _, text = _fetch(request, timeout, None)
+    return status, text
+
+
+def _fetch(
+    request: urllib.request.Request, timeout: float, ssl_context: ssl.SSLContext | None
+) -> tuple[int, dict[str, str], str]:
     try:
         with urllib.request.urlopen(request, timeout=timeout, context=ssl_context) as response:
             status = int(response.status)
@@ -66,6 +87,17 @@ def scrape(
     if out_headers.get("content-encoding") == "gzip":
         body = gzip.decompress(body)
     return status, out_headers, body.decode("utf-8", errors="replace")
+
+
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment for a child that imports the repository's packages:
+    the repository root first on PYTHONPATH, then ``extra``."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
+    )
+    env.update(extra or {})
+    return env
 
 
 class ExporterProcess:
@@ -124,12 +156,7 @@ class ExporterProcess:
         return self._proc.pid
 
     def start(self) -> ExporterProcess:
-        env = dict(os.environ)
-        env["PYTHONUNBUFFERED"] = "1"
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
-        )
-        env.update(self.env)
+        env = child_env({"PYTHONUNBUFFERED": "1", **self.env})
         self._proc = subprocess.Popen(
             self.command, cwd=REPO_ROOT, env=env, stdout=self._stdout, stderr=self._stderr
         )
@@ -234,15 +261,10 @@ def run_exporter(
     name: str, *args: str, env: Mapping[str, str] | None = None, timeout: float = 30.0
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m exporters NAME *args`` to completion (for --help and bad config)."""
-    full_env = dict(os.environ)
-    full_env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO_ROOT), full_env.get("PYTHONPATH", "")) if p
-    )
-    full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "exporters", name, *args],
         cwd=REPO_ROOT,
-        env=full_env,
+        env=child_env(env),
         capture_output=True,
         text=True,
         timeout=timeout,

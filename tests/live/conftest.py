@@ -140,7 +140,8 @@ StartLiveStack = Callable[..., LiveStack]
 @pytest.fixture(scope="module")
 def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartLiveStack]:
     """A factory: ``live_stack(members=["system"], settings={...}, extra_targets={...},
-    extra_rule_files=(...))`` starts a stack (stopped when the module's tests are done)."""
+    extra_rule_files=(...))`` starts a stack and returns once Prometheus sees every target
+    up (the stack is stopped when the module's tests are done)."""
     started: list[tuple[Stack, WebhookReceiver]] = []
 
     def start(
@@ -166,7 +167,9 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartLiveSt
             stack.start()
         except StackError as err:
             pytest.fail(f"the live stack did not start: {err}")
-        return LiveStack(stack, webhook)
+        live = LiveStack(stack, webhook)
+        live.wait_for_targets_up(timeout=30)
+        return live
 
     yield start
     for stack, webhook in reversed(started):
@@ -180,6 +183,12 @@ def load_catalogue() -> Catalogue:
 
     catalogue: Catalogue = load()
     return catalogue
+
+
+@pytest.fixture(scope="session")
+def catalogue() -> Catalogue:
+    """:func:`load_catalogue`, once for the live tests."""
+    return load_catalogue()
 
 
 def expected_receiver(catalogue: Catalogue, team: str, severity: str) -> str:

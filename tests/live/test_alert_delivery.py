@@ -24,7 +24,6 @@ from tests.live.conftest import (
     LiveStack,
     StartLiveStack,
     expected_receiver,
-    load_catalogue,
 )
 from tests.live.promql import metric_names
 from tests.live.replay import ReplayExporter, is_constant, split_series
@@ -64,11 +63,6 @@ def _series_job(threshold: Threshold) -> str:
 
 
 @pytest.fixture(scope="module")
-def catalogue() -> Catalogue:
-    return load_catalogue()
-
-
-@pytest.fixture(scope="module")
 def twin(catalogue: Catalogue) -> Iterator[tuple[Threshold, ReplayExporter]]:
     threshold = _twin_threshold(catalogue)
     critical = next(lv for lv in threshold.levels if lv.severity == Severity.CRITICAL)
@@ -79,10 +73,8 @@ def twin(catalogue: Catalogue) -> Iterator[tuple[Threshold, ReplayExporter]]:
 @pytest.fixture(scope="module")
 def stack(live_stack: StartLiveStack, twin: tuple[Threshold, ReplayExporter]) -> LiveStack:
     threshold, replay = twin
-    live = live_stack(members=["system"],
+    return live_stack(members=["system"],
                       extra_targets={_series_job(threshold): (replay.address,)})
-    live.wait_for_targets_up(timeout=30)
-    return live
 
 
 def _assert_runbook_resolves(stack: LiveStack, delivery: Delivery) -> None:

@@ -12,50 +12,23 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from generator.model import Catalogue
-from tests.live.conftest import LiveStack, StartLiveStack, expected_receiver, load_catalogue
+from tests.helpers import post_json, scrape
+from tests.live.conftest import LiveStack, StartLiveStack, expected_receiver
 
 pytestmark = pytest.mark.live
 
 PAGE_TIMEOUT_S = 45.0
 
 
-def _post(url: str, body: dict[str, str] | None = None) -> int:
-    data = json.dumps(body).encode() if body is not None else b""
-    request = urllib.request.Request(url, data=data, method="POST")
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as err:
-        return err.code
-
-
-def _get(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as err:
-        return err.code
-
-
-@pytest.fixture(scope="module")
-def catalogue() -> Catalogue:
-    return load_catalogue()
-
-
 @pytest.fixture(scope="module")
 def stack(live_stack: StartLiveStack) -> LiveStack:
-    live = live_stack(members=["app", "probe"])
-    live.wait_for_targets_up(timeout=30)
-    return live
+    return live_stack(members=["app", "probe"])
 
 
 @pytest.fixture()
@@ -69,7 +42,7 @@ def traffic(stack: LiveStack) -> Iterator[list[int]]:
         for i in range(1200):
             if stop.wait(0.05):
                 return
-            statuses.append(_get(f"{base}/api/items/{i}"))
+            statuses.append(scrape(f"{base}/api/items/{i}", timeout=5)[0])
 
     thread = threading.Thread(target=drive, daemon=True)
     thread.start()
@@ -84,13 +57,13 @@ def test_half_the_requests_failing_pages_the_engineering_critical_receiver(
     stack: LiveStack, catalogue: Catalogue, traffic: list[int]
 ) -> None:
     base = f"http://{stack.address('app')}"
-    assert _post(f"{base}/chaos?error_rate=0.5") == 200
+    assert post_json(f"{base}/chaos?error_rate=0.5")[0] == 200
     try:
         delivery = stack.wait_for_alert(
             "AppHighErrorRate", timeout=PAGE_TIMEOUT_S, instance=stack.address("app")
         )
     finally:
-        _post(f"{base}/chaos?error_rate=0")
+        post_json(f"{base}/chaos?error_rate=0")
     assert delivery.labels["severity"] == "critical"
     assert delivery.labels["team"] == "engineering"
     assert delivery.receiver == expected_receiver(catalogue, "engineering", "critical")
@@ -102,17 +75,17 @@ def test_an_unhealthy_health_endpoint_pages_through_the_probe(
     stack: LiveStack, catalogue: Catalogue
 ) -> None:
     base = f"http://{stack.address('app')}"
-    assert _post(f"{base}/chaos?health=unhealthy") == 200
+    assert post_json(f"{base}/chaos?health=unhealthy")[0] == 200
     try:
         delivery = stack.wait_for_alert(
             "AppServiceUnhealthy", timeout=PAGE_TIMEOUT_S, severity="critical", target="app"
         )
     finally:
-        _post(f"{base}/chaos?health=healthy")
+        post_json(f"{base}/chaos?health=healthy")
     assert delivery.labels["job"] == "probe"
     assert delivery.receiver == expected_receiver(catalogue, "engineering", "critical")
-    with urllib.request.urlopen(f"{base}/healthz", timeout=5) as response:
-        assert json.loads(response.read())["status"] == "healthy"
+    status, _, body = scrape(f"{base}/healthz", timeout=5)
+    assert (status, json.loads(body)["status"]) == (200, "healthy")
 
 
 def test_failing_job_runs_warn_of_a_low_job_success_rate(
@@ -121,7 +94,7 @@ def test_failing_job_runs_warn_of_a_low_job_success_rate(
     base = f"http://{stack.address('app')}"
     # Every run of "report" fails: there is no successful run to divide by.
     for _ in range(4):
-        assert _post(f"{base}/api/jobs/report/run?fail=1") == 202
+        assert post_json(f"{base}/api/jobs/report/run?fail=1")[0] == 202
         time.sleep(1.2)  # one Prometheus scrape between runs, so the counter is seen rising
     delivery = stack.wait_for_alert(
         "AppJobSuccessRateLow", timeout=PAGE_TIMEOUT_S, job_name="report"
@@ -135,13 +108,13 @@ def test_a_scheduled_job_whose_runs_fail_is_reported_stopped(
 ) -> None:
     base = f"http://{stack.address('app')}"
     # The stack's demo runs "demo-sync" every 5 s; two intervals without a success trip it.
-    assert _post(f"{base}/chaos?job_failure_rate=1") == 200
+    assert post_json(f"{base}/chaos?job_failure_rate=1")[0] == 200
     try:
         delivery = stack.wait_for_alert(
             "AppScheduledJobStopped", timeout=PAGE_TIMEOUT_S, job_name="demo-sync"
         )
     finally:
-        _post(f"{base}/chaos?job_failure_rate=0")
+        post_json(f"{base}/chaos?job_failure_rate=0")
     assert delivery.labels["instance"] == stack.address("app")
     assert delivery.receiver == expected_receiver(catalogue, "engineering", "warning")
 
@@ -149,8 +122,8 @@ def test_a_scheduled_job_whose_runs_fail_is_reported_stopped(
 def test_failed_logins_reach_prometheus_by_reason(stack: LiveStack) -> None:
     base = f"http://{stack.address('app')}"
     for _ in range(3):
-        assert _post(f"{base}/api/login", {"user": "u", "password": "wrong"}) == 401
-    assert _post(f"{base}/api/login", {"user": "u", "password": "demo"}) == 200
+        assert post_json(f"{base}/api/login", {"user": "u", "password": "wrong"})[0] == 401
+    assert post_json(f"{base}/api/login", {"user": "u", "password": "demo"})[0] == 200
     failed = stack.wait_for_data(
         'promfleet_app_logins_total{job="app",outcome="failure",reason="bad_password"} >= 3'
     )
@@ -170,11 +143,11 @@ def test_slow_responses_warn_of_the_mean_response_time(
         for i in range(40):  # bounded: 40 requests of 3 s at most per worker
             if stop.is_set():
                 return
-            statuses.append(_get(f"{base}/api/items/{worker}-{i}"))
+            statuses.append(scrape(f"{base}/api/items/{worker}-{i}", timeout=5)[0])
 
     # 3 s per request from 32 concurrent clients outweighs the fast requests earlier
     # tests made within the 5-minute window in about 20 s.
-    assert _post(f"{base}/chaos?latency_seconds=3") == 200
+    assert post_json(f"{base}/chaos?latency_seconds=3")[0] == 200
     try:
         with ThreadPoolExecutor(max_workers=32) as pool:
             for worker in range(32):
@@ -186,7 +159,7 @@ def test_slow_responses_warn_of_the_mean_response_time(
             finally:
                 stop.set()
     finally:
-        _post(f"{base}/chaos?latency_seconds=0")
+        post_json(f"{base}/chaos?latency_seconds=0")
     assert delivery.labels["severity"] == "warning"
     assert delivery.receiver == expected_receiver(catalogue, "engineering", "warning")
     assert statuses and set(statuses) == {200}  # slow, not failing

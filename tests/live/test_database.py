@@ -12,9 +12,10 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from generator.model import Catalogue
 from generator.stack import Member
 from tests.database.servers import OwnPostgres, OwnRedis
-from tests.live.conftest import StartLiveStack, expected_receiver, load_catalogue
+from tests.live.conftest import StartLiveStack, expected_receiver
 
 pytestmark = pytest.mark.live
 
@@ -31,7 +32,7 @@ def servers() -> Iterator[tuple[OwnPostgres, OwnRedis]]:
 
 
 def test_exhausted_postgres_connections_and_redis_evictions_page_their_receivers(
-    live_stack: StartLiveStack, servers: tuple[OwnPostgres, OwnRedis]
+    live_stack: StartLiveStack, servers: tuple[OwnPostgres, OwnRedis], catalogue: Catalogue
 ) -> None:
     pg, rd = servers
     stack = live_stack(members=[
@@ -40,8 +41,6 @@ def test_exhausted_postgres_connections_and_redis_evictions_page_their_receivers
         Member("redis", "exporters.redis",
                env={"PROMFLEET_REDIS_URL": rd.url, "PROMFLEET_REDIS_TARGET_NAME": "cache"}),
     ])
-    stack.wait_for_targets_up()
-    catalogue = load_catalogue()
     holders = []
     try:
         for _ in range(16):  # with the exporter's own session: 17 of 17 usable slots

@@ -19,7 +19,7 @@ import yaml
 from generator.model import Catalogue
 from generator.stack import Member
 from tests.helpers import scrape
-from tests.live.conftest import LiveStack, StartLiveStack, expected_receiver, load_catalogue
+from tests.live.conftest import LiveStack, StartLiveStack, expected_receiver
 
 pytestmark = pytest.mark.live
 
@@ -56,14 +56,7 @@ def stack(live_stack: StartLiveStack, log_dir: Path) -> LiveStack:
             f"--config.file={config}",
         ),
     )
-    live = live_stack(members=[member])
-    live.wait_for_targets_up(timeout=30)
-    return live
-
-
-@pytest.fixture(scope="module")
-def catalogue() -> Catalogue:
-    return load_catalogue()
+    return live_stack(members=[member])
 
 
 def test_failed_logins_from_one_source_page_security_as_brute_force(

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from generator.model import Catalogue, Panel
-from tests.live.conftest import LiveStack, StartLiveStack, load_catalogue
+from tests.live.conftest import LiveStack, StartLiveStack
 from tests.live.promql import metric_names, substitute
 
 pytestmark = pytest.mark.live
@@ -63,9 +63,7 @@ DATA_TIMEOUT_S = 20.0
 
 @pytest.fixture(scope="module")
 def stack(live_stack: StartLiveStack) -> LiveStack:
-    live = live_stack(members="all")
-    live.wait_for_targets_up(timeout=30)
-    return live
+    return live_stack(members="all")
 
 
 def _recording_rules(root: Path) -> list[dict[str, Any]]:
@@ -173,11 +171,11 @@ def _dashboard_queries(root: Path) -> list[tuple[str, str, str]]:
 
 
 def test_every_dashboard_panel_query_parses_and_returns_data_on_the_live_prometheus(
-    stack: LiveStack,
+    stack: LiveStack, catalogue: Catalogue
 ) -> None:
     queries = _dashboard_queries(stack.out_dir)
     assert queries, "no panel queries in grafana/dashboards/*.json"
-    catalogue_panels = _catalogue_panels(load_catalogue())
+    catalogue_panels = _catalogue_panels(catalogue)
     members = {m.name for m in stack.members if m.scraped} | {"prometheus", "alertmanager"}
     declared = _declared_by()
     deadline = time.monotonic() + DATA_TIMEOUT_S
@@ -204,8 +202,10 @@ def test_every_dashboard_panel_query_parses_and_returns_data_on_the_live_prometh
     assert no_data == [], "panels with no data:\n  " + "\n  ".join(no_data)
 
 
-def test_the_watchdog_reaches_the_dead_mans_switch_receiver(stack: LiveStack) -> None:
-    routing = load_catalogue().routing
+def test_the_watchdog_reaches_the_dead_mans_switch_receiver(
+    stack: LiveStack, catalogue: Catalogue
+) -> None:
+    routing = catalogue.routing
     delivery = stack.wait_for_alert(routing.watchdog_alert, timeout=30)
     assert delivery.receiver == routing.deadmans_switch_receiver
 

@@ -18,7 +18,7 @@ import pytest
 from exporters.training.status import StatusWriter
 from generator.model import Catalogue
 from generator.stack import Member
-from tests.live.conftest import LiveStack, StartLiveStack, expected_receiver, load_catalogue
+from tests.live.conftest import LiveStack, StartLiveStack, expected_receiver
 
 pytestmark = pytest.mark.live
 
@@ -44,14 +44,7 @@ def stack(live_stack: StartLiveStack, status_dir: Path) -> LiveStack:
             "--gpu.enabled=false",
         ),
     )
-    live = live_stack(members=[member])
-    live.wait_for_targets_up(timeout=30)
-    return live
-
-
-@pytest.fixture(scope="module")
-def catalogue() -> Catalogue:
-    return load_catalogue()
+    return live_stack(members=[member])
 
 
 def test_a_failed_job_record_pages_engineering_and_resolves_when_the_record_goes(
