@@ -81,6 +81,23 @@ class MetricSpec:
         return StateSetMetricFamily(self.name, self.help, labels=labels)
 
 
+@dataclass(frozen=True)
+class MetricNamespace:
+    """Declares one exporter's families: ``<namespace>_<name>``, ``labels`` first.
+
+    ``_m = MetricNamespace("promfleet_redis", ("target",))``, then
+    ``_m("up", "gauge", "1 when Redis answered.", "role")`` is the spec
+    ``promfleet_redis_up{target, role}``; the metric type is checked as a
+    :data:`MetricType`, so a misspelt one fails type-checking.
+    """
+
+    namespace: str
+    labels: tuple[str, ...] = ()
+
+    def __call__(self, name: str, type: MetricType, help: str, *labels: str) -> MetricSpec:
+        return MetricSpec(f"{self.namespace}_{name}", type, help, (*self.labels, *labels))
+
+
 def specs_by_name(specs: Iterable[MetricSpec]) -> dict[str, MetricSpec]:
     """Index specs by family name, refusing duplicates."""
     out: dict[str, MetricSpec] = {}

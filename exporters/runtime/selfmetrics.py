@@ -13,7 +13,7 @@ time), made by :mod:`exporters.runtime.process`.
 
 from __future__ import annotations
 
-from exporters.spec import MetricSpec
+from exporters.spec import MetricNamespace, MetricSpec
 
 PROCESS_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes."),
@@ -38,20 +38,18 @@ def collector_labels(multi_target: bool = False) -> tuple[str, ...]:
 
 def scrape_metrics(namespace: str, multi_target: bool = False) -> tuple[MetricSpec, ...]:
     """The per-collector families for one namespace (served on /metrics and /probe)."""
-    labels = collector_labels(multi_target)
+    _m = MetricNamespace(namespace, collector_labels(multi_target))
     return (
-        MetricSpec(
-            f"{namespace}_scrape_collector_success",
+        _m(
+            "scrape_collector_success",
             "gauge",
             "Whether the collector finished within the scrape deadline without error (1) "
             "or not (0).",
-            labels,
         ),
-        MetricSpec(
-            f"{namespace}_scrape_collector_duration_seconds",
+        _m(
+            "scrape_collector_duration_seconds",
             "gauge",
             "Seconds the collector ran in this scrape, including a failed or cut-off run.",
-            labels,
         ),
     )
 

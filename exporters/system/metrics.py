@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from exporters.spec import MetricSpec
+from exporters.spec import MetricNamespace, MetricSpec
 
 NS = "promfleet_system"
 _FS = ("mountpoint", "device", "fstype")
-
-
-def _m(name: str, type_: str, help_: str, *labels: str) -> MetricSpec:
-    return MetricSpec(f"{NS}_{name}", type_, help_, labels)  # type: ignore[arg-type]
+_m = MetricNamespace(NS)
 
 
 METRICS: tuple[MetricSpec, ...] = (
