@@ -1,16 +1,13 @@
 # The verbs a user types. Each one does its own idempotent set-up first.
 SHELL := /bin/bash
 PY := .venv/bin/python
-SETUP := .venv/.promfleet-setup-done
 
 .PHONY: setup run test bench rules check static up down clean
 
-$(SETUP): pyproject.toml .ci/setup
+# .ci/setup checks everything on each call (half a second when nothing is missing) and
+# reinstalls into .venv when pyproject.toml changed.
+setup:
 	@bash .ci/setup
-	@touch $@
-
-setup: $(SETUP)
-	@bash .ci/setup >/dev/null
 
 ## run: the main job, in the foreground (Ctrl-C stops it): exporters, Prometheus and
 ## Alertmanager on loopback, state in .run/; STACK_ARGS="--port prometheus=9090 ..."
