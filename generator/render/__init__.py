@@ -50,9 +50,9 @@ def to_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-@cache
-def environment() -> jinja2.Environment:
-    """The shared, strict Jinja2 environment (built once per process)."""
+def new_environment() -> jinja2.Environment:
+    """A strict Jinja2 environment on ``generator/templates/`` with the shared filters and
+    globals; a renderer that needs filters of its own adds them to one of these."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         undefined=jinja2.StrictUndefined,
@@ -67,6 +67,12 @@ def environment() -> jinja2.Environment:
     env.globals["header"] = YAML_HEADER
     env.globals["marker"] = MARKER
     return env
+
+
+@cache  # one per process: compiling the templates costs more than a render
+def environment() -> jinja2.Environment:
+    """The shared environment."""
+    return new_environment()
 
 
 def render_template(name: str, **values: Any) -> str:

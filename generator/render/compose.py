@@ -13,17 +13,12 @@ configuration it mounts comes from :mod:`generator.render.prometheus`, whose
 from __future__ import annotations
 
 import dataclasses
-import json
 import posixpath
 import re
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
-
-import jinja2
 
 from generator.model import Catalogue, Settings
-from generator.render import MARKER
+from generator.render import MARKER, render_template
 from generator.render.grafana import CONTAINER_ROOT as GRAFANA_ROOT
 from generator.render.grafana import DATASOURCE_URL_ENV
 from generator.render.prometheus import CONTAINER_RULES_DIR, prometheus_config
@@ -31,7 +26,6 @@ from generator.stack.members import SECURITY_LOG, TRAINING_STATUS_DIR, Member, d
 
 __all__ = ["IMAGES", "SERVICES", "STATE_DIR", "VOLUMES", "Service", "prometheus_config", "render"]
 
-_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 # Exact versions: Prometheus and Alertmanager as REFERENCE.md names them (the Debian
 # bookworm ones the tests run), Grafana 10 (schemaVersion 39), PostgreSQL 15, Redis 7.0.
@@ -348,20 +342,6 @@ VOLUMES = tuple(
 )
 
 
-@cache  # one environment per process: compiling the templates costs more than a render
-def _env() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,  # YAML: every value goes through |q
-    )
-    env.filters["q"] = lambda value: json.dumps(value, ensure_ascii=False)
-    return env
-
-
 def _alertmanager_secrets(settings: Settings) -> Service:
     """Alertmanager with the receivers' secret files mounted where its config names them."""
     base = next(s for s in SERVICES if s.name == "alertmanager")
@@ -375,17 +355,16 @@ def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
         _alertmanager_secrets(settings) if s.name == "alertmanager" else s for s in SERVICES
     ]
     used = {name for s in services for name in s.secrets}
-    env = _env()
     return {
-        "compose/docker-compose.yml": env.get_template("compose.yml.j2").render(
-            marker=MARKER,
+        "compose/docker-compose.yml": render_template(
+            "compose.yml.j2",
             services=services,
             secrets=sorted(used),
             volumes=VOLUMES,
             exporter_image=EXPORTER_IMAGE,
         ),
-        "compose/secrets/README.md": env.get_template("compose_secrets.md.j2").render(
-            marker=MARKER,
+        "compose/secrets/README.md": render_template(
+            "compose_secrets.md.j2",
             secrets=[s for s in SECRETS if s.name in used],
             secrets_dir=settings.secrets_dir,
         ),

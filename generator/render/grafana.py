@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from functools import cache
-from pathlib import Path
 from typing import Any
-
-import jinja2
 
 from generator.model import (
     Area,
@@ -28,7 +24,7 @@ from generator.model import (
     format_duration,
     runbook_url,
 )
-from generator.render import MARKER
+from generator.render import MARKER, render_template
 
 DATASOURCE_UID = "promfleet-prometheus"
 DATASOURCE_URL_ENV = "PROMFLEET_PROMETHEUS_URL"
@@ -42,20 +38,6 @@ OK_COLOR = "green"
 SEVERITY_COLORS = {Severity.INFO: "blue", Severity.WARNING: "orange", Severity.CRITICAL: "red"}
 PANEL_WIDTH = 12
 PANEL_HEIGHT = 8
-_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-
-
-@cache  # one environment per process: compiling the templates costs more than a render
-def _env() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,  # YAML, not HTML: every value goes through |q
-    )
-    # A JSON string is a valid YAML double-quoted scalar: quoting made safe once.
-    env.filters["q"] = lambda value: json.dumps(value, ensure_ascii=False)
-    return env
 
 
 # Thresholds ---------------------------------------------------------------------------
@@ -404,19 +386,16 @@ def dashboard_text(dashboard: dict[str, Any]) -> str:
 
 def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
     """``grafana/``: provisioning YAML, each area's dashboards and ``alerts.json``."""
-    env = _env()
     out: dict[str, str] = {
-        "grafana/provisioning/datasources/prometheus.yaml": env.get_template(
-            "grafana_datasource.yaml.j2"
-        ).render(
-            marker=MARKER,
+        "grafana/provisioning/datasources/prometheus.yaml": render_template(
+            "grafana_datasource.yaml.j2",
             uid=DATASOURCE_UID,
             url_env=DATASOURCE_URL_ENV,
             scrape_interval=settings.scrape_interval,
         ),
-        "grafana/provisioning/dashboards/promfleet.yaml": env.get_template(
-            "grafana_dashboards.yaml.j2"
-        ).render(marker=MARKER, path=f"{CONTAINER_ROOT}/dashboards"),
+        "grafana/provisioning/dashboards/promfleet.yaml": render_template(
+            "grafana_dashboards.yaml.j2", path=f"{CONTAINER_ROOT}/dashboards"
+        ),
     }
     for area in catalogue.areas:
         if area.name == "alerts":

@@ -8,18 +8,11 @@ renders a loopback configuration through the same function.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from generator.model import Catalogue, Settings
-from generator.render import MARKER
-
-_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+from generator.render import render_template
 
 # The agreed job names, in the order a reader expects them; other jobs follow sorted.
 JOB_ORDER: tuple[str, ...] = (
@@ -66,20 +59,6 @@ def rule_files_for(catalogue: Catalogue, directory: str = CONTAINER_RULES_DIR) -
     return [f"{directory.rstrip('/')}/{area.name}.rules.yml" for area in catalogue.areas]
 
 
-@cache  # one environment per process: compiling the templates costs more than a render
-def _env() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,  # YAML: every value goes through |q
-    )
-    env.filters["q"] = lambda value: json.dumps(value, ensure_ascii=False)
-    return env
-
-
 def _ordered_jobs(targets: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
     names = [job for job in JOB_ORDER if job in targets]
     names += sorted(job for job in targets if job not in JOB_ORDER)
@@ -108,17 +87,13 @@ def prometheus_config(
     if duration_seconds(timeout) > interval:
         timeout = settings.scrape_interval
     duration_seconds(settings.evaluation_interval)  # refuse a malformed one here, by name
-    return (
-        _env()
-        .get_template("prometheus.yml.j2")
-        .render(
-            marker=MARKER,
-            settings=settings,
-            scrape_timeout=timeout,
-            rule_files=list(rule_files),
-            alertmanagers=list(alertmanagers),
-            jobs=_ordered_jobs(targets),
-        )
+    return render_template(
+        "prometheus.yml.j2",
+        settings=settings,
+        scrape_timeout=timeout,
+        rule_files=list(rule_files),
+        alertmanagers=list(alertmanagers),
+        jobs=_ordered_jobs(targets),
     )
 
 

@@ -8,10 +8,8 @@ Mitigation, Escalation), and links to the alert's dashboard. Its URL is the aler
 
 from __future__ import annotations
 
-import json
 import re
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -26,19 +24,13 @@ from generator.model import (
     format_duration,
     runbook_url,
 )
-from generator.render import MARKER
+from generator.render import MARKER, new_environment
 
-_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 SECTIONS = ("Meaning", "Impact", "Diagnosis", "Mitigation", "Escalation")
 
 
 def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def duration(seconds: int) -> str:
-    """``300`` -> ``5m``; Prometheus' own spelling, as in the rules."""
-    return format_duration(seconds)
 
 
 def human(value: float, unit: str) -> str:
@@ -53,7 +45,7 @@ def human(value: float, unit: str) -> str:
             size, index = size / 1024, index + 1
         return f"{text} ({_number(round(size, 2))} {names[index]})"
     if unit == "s" and value >= 60 and float(value).is_integer():
-        return f"{text} ({duration(int(value))})"
+        return f"{text} ({format_duration(int(value))})"
     if unit == "percent":
         return f"{text}%"
     return text
@@ -110,23 +102,8 @@ def code(text: str) -> str:
 
 @cache  # one environment per process: compiling the templates costs more than a render
 def _env() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,  # Markdown, escaped where it matters by the filters below
-    )
-    env.filters.update(
-        human=human,
-        duration=duration,
-        step=step,
-        cell=cell,
-        code=code,
-        untemplate=untemplate,
-        q=json.dumps,
-    )
+    env = new_environment()  # Markdown, escaped where it matters by the filters below
+    env.filters.update(human=human, step=step, cell=cell, code=code, untemplate=untemplate)
     return env
 
 
