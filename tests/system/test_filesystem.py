@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,16 +77,16 @@ def test_the_real_mount_list_reports_every_mount_the_patterns_keep_and_no_other(
 
 
 class BlockingStatVfs(FakeStatVfs):
-    """Blocks every call on ``hung`` until ``release`` is set, like a dead NFS server."""
+    """Blocks calls on the mount points ``hangs`` picks until ``release`` (a dead NFS server)."""
 
-    def __init__(self, hung: str) -> None:
+    def __init__(self, hangs: Callable[[str], bool]) -> None:
         super().__init__()
-        self.hung = hung
+        self.hangs = hangs
         self.release = threading.Event()
 
     def __call__(self, path: str) -> Any:
         result = super().__call__(path)
-        if path == self.hung:
+        if self.hangs(path):
             self.release.wait(timeout=30)  # bounded, so a failing test never leaks forever
         return result
 
@@ -93,7 +94,7 @@ class BlockingStatVfs(FakeStatVfs):
 def test_a_hung_mount_is_reported_stuck_skipped_until_its_call_returns_then_measured_again() -> (
     None
 ):
-    statvfs = BlockingStatVfs("/data")
+    statvfs = BlockingStatVfs(lambda path: path == "/data")
     config = FilesystemConfig(
         DEFAULTS.mount_points_exclude, DEFAULTS.fs_types_exclude, stat_timeout_s=0.2
     )
@@ -135,7 +136,7 @@ def test_a_failing_statvfs_sets_device_error_and_leaves_out_the_sizes() -> None:
 
 
 def test_a_hung_first_mount_leaves_the_mounts_after_it_measured_in_the_same_scrape() -> None:
-    statvfs = BlockingStatVfs("/")
+    statvfs = BlockingStatVfs(lambda path: path == "/")
     config = FilesystemConfig(
         DEFAULTS.mount_points_exclude, DEFAULTS.fs_types_exclude, stat_timeout_s=0.2
     )
@@ -172,26 +173,12 @@ def test_a_changed_mount_table_is_read_afresh(tmp_path: Path) -> None:
     assert sample_value(second, "promfleet_system_filesystem_size_bytes", labels) == 4096 * 1000
 
 
-class ManyHungStatVfs(FakeStatVfs):
-    """Blocks every call on a mount under /nfs/ until ``release`` is set (a server down)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.release = threading.Event()
-
-    def __call__(self, path: str) -> Any:
-        result = super().__call__(path)
-        if path.startswith("/nfs/"):
-            self.release.wait(timeout=30)  # bounded, so a failing test never leaks forever
-        return result
-
-
 def test_more_hung_mounts_than_workers_never_starve_a_healthy_mount(tmp_path: Path) -> None:
     # Ten mounts of one dead server (more than the pool's 8 workers), then the root.
     (tmp_path / "self").mkdir()
     table = "".join(f"srv:/export/{i} /nfs/{i} ext4 rw 0 0\n" for i in range(10))
     (tmp_path / "self" / "mounts").write_text(table + "/dev/vda1 / ext4 rw 0 0\n")
-    statvfs = ManyHungStatVfs()
+    statvfs = BlockingStatVfs(lambda path: path.startswith("/nfs/"))
     config = FilesystemConfig(None, None, stat_timeout_s=0.1)
     collector = FilesystemCollector(config, str(tmp_path), statvfs=statvfs)
     root = {"mountpoint": "/", "device": "/dev/vda1", "fstype": "ext4"}
