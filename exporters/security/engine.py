@@ -102,6 +102,8 @@ REASON_ALIASES: Mapping[str, str] = MappingProxyType(
         "locked_out": "account_locked",
     }
 )
+# What a JSON field of the wrong type holds where text was expected (unhashable, too).
+_STRUCTURED = (list, dict)
 _STATUS: dict[object, str] = {
     **{code: code for code in ("401", "403", "429")},
     **{int(code): code for code in ("401", "403", "429")},
@@ -189,6 +191,7 @@ class Engine:
         self.cross_tenant = 0
         self._last_time_text: Any = None
         self._last_time_value: float | None = None
+        self._wrong_field = False  # a field _special read was a list or an object
 
     # Feeding ---------------------------------------------------------------------------
 
@@ -256,21 +259,24 @@ class Engine:
             get = record.get
             # A field of the wrong type (a list or object where text was expected) only
             # loses that field's check: the line's other fields are still counted, and the
-            # line is counted once in bad_field. Each try costs nothing when no error.
+            # line is counted once in bad_field. Each try costs nothing when no error; the
+            # rarer checks (_special, _cross_tenant) say whether they met such a field.
             wrong = False
             try:
                 code = _STATUS.get(get(status_key)) if status_key else None
             except TypeError:
                 code, wrong = None, True
             event = get(event_key) if event_key else None
-            if code is not None or event is not None:
-                self._special(record, fm, config.events, code, event)
+            if (code is not None or event is not None) and self._special(
+                record, fm, config.events, code, event
+            ):
+                wrong = True
             if tenant_key and target_key:
                 tenant = get(tenant_key)
                 if tenant:
                     target = get(target_key)
-                    if target and tenant != target:
-                        self._cross_tenant(tenant, target)
+                    if target and tenant != target and self._cross_tenant(tenant, target):
+                        wrong = True
             found: tuple[str, ...] = ()
             for key in request_keys:
                 value = get(key)
@@ -310,10 +316,22 @@ class Engine:
             attacks[kind] += 1
         self.events["attack"] += 1
 
-    def _cross_tenant(self, tenant: object, target: object) -> None:
+    def _cross_tenant(self, tenant: object, target: object) -> bool:
+        """Count a request across tenants; True when a tenant field had the wrong type."""
         if tenant.__class__ is str and target.__class__ is str:
             self.cross_tenant += 1
             self.events["cross_tenant"] += 1
+            return False
+        return isinstance(tenant, _STRUCTURED) or isinstance(target, _STRUCTURED)
+
+    def _text(self, record: Record, key: str) -> str | None:
+        """The text at ``key`` (None if absent or not text); a list or object is noted."""
+        value = record.get(key) if key else None
+        if value.__class__ is str:
+            return value
+        if isinstance(value, _STRUCTURED):
+            self._wrong_field = True
+        return None
 
     def _special(
         self,
@@ -322,9 +340,14 @@ class Engine:
         events_map: Mapping[str, str],
         code: str | None,
         event: object,
-    ) -> None:
-        """A line with a denied/limited status or an event field."""
+    ) -> bool:
+        """A line with a denied/limited status or an event field.
+
+        True when a field it read (event, role, reason, source, user, time) was a list
+        or an object, so that field's check was skipped.
+        """
         events = self.events
+        self._wrong_field = isinstance(event, _STRUCTURED)
         failure = ""
         if code == "429":
             self.rate_limited += 1
@@ -334,25 +357,25 @@ class Engine:
             events["access_denied"] += 1
             if code == "401":
                 failure = "http_401"
-        if isinstance(event, str):
+        if event.__class__ is str:
             category = events_map.get(event)
             if category is not None:
                 failure = self._event(category, record, fm) or failure
         if failure:
             self._failure(failure, record, fm)
+        return self._wrong_field
 
     def _event(self, category: str, record: Record, fm: FieldMap) -> str:
         """Count one categorised event; returns an auth-failure reason or ``""``."""
         events = self.events
         if category == "role_change":
-            role = record.get(fm.role) if fm.role else None
-            if not (isinstance(role, str) and role.lower() in ADMIN_ROLES):
+            role = self._text(record, fm.role)
+            if role is None or role.lower() not in ADMIN_ROLES:
                 return ""
             category = "privilege_escalation"
         if category == "auth_failure":
-            reason = record.get(fm.reason) if fm.reason else None
-            label = REASON_ALIASES.get(reason, "other") if isinstance(reason, str) else "other"
-            return label
+            reason = self._text(record, fm.reason)
+            return "other" if reason is None else REASON_ALIASES.get(reason, "other")
         events[category] += 1
         if category == "privilege_escalation":
             self.privilege_escalations += 1
@@ -369,15 +392,18 @@ class Engine:
     def _failure(self, reason: str, record: Record, fm: FieldMap) -> None:
         self.auth_failures[reason] += 1
         self.events["auth_failure"] += 1
-        source = record.get(fm.source) if fm.source else None
-        if not (isinstance(source, str) and source and source != "-"):
-            user = record.get(fm.user) if fm.user else None
-            if not (isinstance(user, str) and user and user != "-"):
+        source = self._text(record, fm.source)
+        if not source or source == "-":
+            user = self._text(record, fm.user)
+            if not user or user == "-":
                 return
             source = "user:" + user
+        stamp = record.get(fm.time) if fm.time else None
+        if isinstance(stamp, _STRUCTURED):
+            self._wrong_field = True
         # A time from the future (a skewed writer's clock) would keep a source offending
         # long after its window; the log's time is trusted only up to now.
-        when = min(self._time(record.get(fm.time) if fm.time else None), self.clock())
+        when = min(self._time(stamp), self.clock())
         if self.window.failure(source, when):
             self.events["brute_force"] += 1
             if self.on_detection is not None:

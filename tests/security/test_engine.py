@@ -157,6 +157,32 @@ def test_a_field_of_the_wrong_type_loses_only_its_own_check_and_is_counted() -> 
     assert snap.attacks["scanner"] == 0
 
 
+def test_a_list_or_object_in_an_event_tenant_or_failure_field_is_counted_as_a_bad_field() -> None:
+    engine = Engine((json_log(),), BruteForcePolicy(failures=1))
+    data = "\n".join(
+        [
+            json.dumps({"event": ["login_failed"], "ip": "10.0.0.1"}),  # no category: skipped
+            json.dumps({"tenant": {"id": "acme"}, "target_tenant": "globex"}),
+            # the failure counts, with reason other; the source falls back to the user
+            json.dumps(
+                {"event": "login_failed", "reason": ["x"], "ip": {"v4": "10.0.0.2"}, "user": "bob"}
+            ),
+            json.dumps({"event": "role_changed", "role": {"name": "admin"}}),
+            json.dumps({"status": 401, "ip": "10.0.0.3", "time": [1]}),  # time falls back to now
+            # the right types, and numbers where text is expected, are not bad fields
+            json.dumps({"event": 7, "tenant": "acme", "target_tenant": "globex", "status": 403}),
+            json.dumps({"event": "login_failed", "reason": 3, "ip": 4, "user": "ann"}),
+        ]
+    )
+    engine.process("app", data.encode() + b"\n")
+    snap = engine.snapshot()
+    assert snap.logs["app"].bad_field == 5
+    assert snap.auth_failures == {**dict.fromkeys(snap.auth_failures, 0), "other": 2, "http_401": 1}
+    assert snap.brute_force_detections == 3  # user:bob, 10.0.0.3, user:ann
+    assert snap.cross_tenant == 1
+    assert snap.privilege_escalations == 0
+
+
 def test_custom_field_names_and_event_names_come_from_the_config() -> None:
     fields = FieldMap.for_format("json", {"source": "client", "event": "action", "status": "code"})
     events = {**DEFAULT_EVENTS, "sso_denied": "auth_failure", "grant": "privilege_escalation"}
