@@ -13,6 +13,7 @@ from typing import Any
 
 from generator.model import Catalogue, Settings
 from generator.render import render_template
+from generator.settings import duration_seconds
 
 # The agreed job names, in the order a reader expects them; other jobs follow sorted.
 JOB_ORDER: tuple[str, ...] = (
@@ -28,30 +29,6 @@ JOB_ORDER: tuple[str, ...] = (
 )
 # Where the compose stack mounts rules/ inside the Prometheus container.
 CONTAINER_RULES_DIR = "/etc/prometheus/rules"
-
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-
-
-def duration_seconds(text: str) -> float:
-    """Seconds in a Prometheus duration such as ``15s``, ``1m30s`` or ``500ms``."""
-    total, number, rest = 0.0, "", text.strip()
-    if not rest:
-        raise ValueError("empty duration")
-    index = 0
-    while index < len(rest):
-        char = rest[index]
-        if char.isdigit():
-            number += char
-            index += 1
-            continue
-        unit = "ms" if rest.startswith("ms", index) else char
-        if unit not in _UNITS or not number:
-            raise ValueError(f"not a Prometheus duration: {text!r}")
-        total += int(number) * _UNITS[unit]
-        number, index = "", index + len(unit)
-    if number:
-        raise ValueError(f"not a Prometheus duration (unit missing): {text!r}")
-    return total
 
 
 def rule_files_for(catalogue: Catalogue, directory: str = CONTAINER_RULES_DIR) -> list[str]:

@@ -119,12 +119,6 @@ def generator_settings_fields() -> frozenset[str]:
     return frozenset(f.name for f in dataclasses.fields(Settings))
 
 
-def _duration_seconds(text: str) -> float:
-    from exporters.spec import parse_duration
-
-    return parse_duration(text)
-
-
 class Stack:
     """A started (or startable) live stack; see the module docstring."""
 

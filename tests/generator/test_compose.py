@@ -16,6 +16,7 @@ import yaml
 from exporters import registry
 from generator.model import Catalogue, Settings
 from generator.render import compose, prometheus
+from generator.settings import duration_seconds
 
 ROOT = Path(__file__).resolve().parents[2]
 JOBS = [
@@ -267,10 +268,17 @@ def test_a_job_name_that_would_break_the_yaml_is_refused(catalogue: Catalogue) -
 
 
 def test_durations_are_read_the_way_prometheus_writes_them() -> None:
-    assert prometheus.duration_seconds("1m30s") == 90
-    assert prometheus.duration_seconds("500ms") == 0.5
-    with pytest.raises(ValueError):
-        prometheus.duration_seconds("15")
+    assert duration_seconds("1m30s") == 90
+    assert duration_seconds("500ms") == 0.5
+    with pytest.raises(ValueError, match="not a duration"):
+        duration_seconds("15")
+
+
+def test_a_malformed_scrape_interval_is_refused_by_the_prometheus_renderer(
+    catalogue: Catalogue,
+) -> None:
+    with pytest.raises(ValueError, match="'15'"):
+        prometheus.prometheus_config(catalogue, Settings(scrape_interval="15"), {}, [], [])
 
 
 def test_compose_re_exports_the_prometheus_config_function() -> None:
