@@ -2,7 +2,8 @@
 
 Imports no framework. The route label comes from ``scope["route"].path`` where the
 framework sets it (Starlette and FastAPI do, during routing), with the paths of the
-mounts above it, else "other"; the raw path is never a label::
+mounts above it (and of FastAPI's router inclusions), else "other"; the raw path is
+never a label::
 
     app = PrometheusMiddleware(app, instr)
 """
@@ -28,13 +29,13 @@ _MAX_MOUNT_DEPTH = 16
 
 
 def _mounted_path(routes: Any, target: Any, prefix: str, depth: int) -> str | None:
-    """The full template of ``target`` below ``routes``: mount paths joined, or None."""
+    """The paths from ``routes`` down to ``target`` (a route or a mounted app), joined."""
     if depth > _MAX_MOUNT_DEPTH:
         return None
     for route in routes:
         path = getattr(route, "path", "")
         path = path if isinstance(path, str) else ""
-        if route is target:
+        if route is target or getattr(route, "app", None) is target:
             return prefix + path
         children = getattr(route, "routes", None)
         if children:
@@ -51,6 +52,7 @@ class RouteTemplates:
     the route inside it) and the outermost one sets ``scope["router"]``. The template of
     the route that handled the request is found once by walking the outer router down to
     it (``/api/items/{id}``) and kept per route object, so a request costs one lookup.
+    A route of a FastAPI router included at a prefix is kept per inclusion instead.
     A mount whose routes matched nothing is "other", as an unmatched path is; a mount
     without routes (static files) is its own path. One router object mounted at two
     prefixes has one set of route objects: its routes take the first mount's template.
@@ -64,23 +66,33 @@ class RouteTemplates:
         route = scope.get("route")
         if route is None:
             return OTHER
-        known = self._known.get(id(route))
-        if known is not None and known[0] is route:
+        fastapi = scope.get("fastapi")  # FastAPI's context of the route as included
+        key = (fastapi.get("effective_route_context") or route) if fastapi else route
+        known = self._known.get(id(key))
+        if known is not None and known[0] is key:
             return known[1]
-        template = self._template(scope, route)
+        template = self._template(scope, route, key)
         if len(self._known) >= self._max:
             self._known.clear()
-        self._known[id(route)] = (route, template)
+        self._known[id(key)] = (key, template)
         return template
 
     @staticmethod
-    def _template(scope: Scope, route: Any) -> str:
+    def _template(scope: Scope, route: Any, key: Any) -> str:
         if getattr(route, "routes", None):
             return OTHER  # a mount: nothing inside it matched
         router = scope.get("router")
-        found = None
-        if router is not None and router is not route:
-            found = _mounted_path(getattr(router, "routes", ()), route, "", 0)
+        routes = getattr(router, "routes", ()) if router is not route else ()
+        included = getattr(key, "path_format", None) if key is not route else None
+        if isinstance(included, str):
+            # FastAPI does not copy an included router: one route object serves every
+            # prefix it is included at, its own path has none of them, and the context
+            # of this inclusion (``scope["fastapi"]``) has the full template. Above it,
+            # the mounts down to the innermost app, the one that included the route.
+            app = scope.get("app")
+            mounts = _mounted_path(routes, app, "", 0) if app is not None else None
+            return (mounts or "") + included or OTHER
+        found = _mounted_path(routes, route, "", 0)
         if found is None:
             found = getattr(route, "path", None)
         return found if isinstance(found, str) and found else OTHER

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 import uvicorn
 from aiohttp import web
+from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -271,6 +272,36 @@ async def test_asgi_routes_inside_mounts_keep_the_mount_templates_in_their_label
     unmatched = {"method": "GET", "route": "other", "status": "4xx", "tenant": ""}
     assert sample_value(text, REQUESTS, unmatched) == 1
     assert "acme" not in text and "site.css" not in text
+
+
+async def test_asgi_routes_of_included_fastapi_routers_keep_each_inclusion_prefix() -> None:
+    users = APIRouter()
+
+    @users.get("/{user_id}")
+    async def user(user_id: str) -> dict[str, str]:
+        return {"id": user_id}
+
+    v1 = APIRouter(prefix="/v1")
+    v1.include_router(users, prefix="/users")
+    api = FastAPI()
+    api.include_router(v1)
+    api.include_router(users, prefix="/people")  # the same route objects, a second prefix
+    instr = fresh()
+    app = Starlette(
+        routes=[Mount("/tenants/{tenant}", app=api), Route("/metrics", metrics_app(instr))]
+    )
+    async with (
+        uvicorn_server(PrometheusMiddleware(app, instr)) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        for path in ("/v1/users/1", "/v1/users/2", "/people/3"):
+            assert await get(session, f"{url}/tenants/acme{path}") == 200
+        text = await metrics_text(session, url)
+    ok = {"method": "GET", "status": "2xx", "tenant": ""}
+    users_route = "/tenants/{tenant}/v1/users/{user_id}"
+    assert sample_value(text, REQUESTS, {**ok, "route": users_route}) == 2
+    people_route = "/tenants/{tenant}/people/{user_id}"
+    assert sample_value(text, REQUESTS, {**ok, "route": people_route}) == 1
 
 
 async def test_asgi_unhandled_exceptions_are_counted_as_5xx_and_as_exceptions() -> None:
