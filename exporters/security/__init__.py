@@ -209,7 +209,10 @@ def _mapping(value: Any, what: str) -> dict[str, str]:
         return {}
     if not isinstance(value, dict):
         raise ValueError(f"{what}: expected a mapping")
-    return {str(k): str(v) for k, v in value.items()}
+    for key, item in value.items():
+        if not isinstance(item, str):  # str() would make null a key named 'None'
+            raise ValueError(f"{what}: {key!r} must be text, got {item!r}")
+    return {str(k): v for k, v in value.items()}
 
 
 def _start_at(value: Any) -> str:

@@ -120,6 +120,10 @@ def test_a_bad_logs_option_is_refused_with_its_reason() -> None:
         parse_logs([{"name": "Has Spaces", "path": "/x"}])
     with pytest.raises(ValueError, match="category"):
         parse_logs([{"name": "a", "path": "/x", "events": {"e": "nonsense"}}])
+    with pytest.raises(ValueError, match="fields: 'path' must be text, got None"):
+        parse_logs([{"name": "a", "path": "/x", "fields": {"path": None}}])
+    with pytest.raises(ValueError, match="events: 'e' must be text"):
+        parse_logs([{"name": "a", "path": "/x", "events": {"e": ["auth_failure"]}}])
 
 
 def test_the_deny_list_holds_only_addresses_and_forgets_them_after_the_ttl(
