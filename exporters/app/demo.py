@@ -43,6 +43,17 @@ def log(event: str, **fields: Any) -> None:
     print(json.dumps(record, sort_keys=True), file=sys.stderr, flush=True)
 
 
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The request's body as a JSON object, else a 400 saying that is what was expected."""
+    try:
+        body = await request.json()
+    except ValueError as err:  # not JSON, or not UTF-8
+        raise web.HTTPBadRequest(text="expected a JSON object\n") from err
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="expected a JSON object\n")
+    return body
+
+
 class ExactRate:
     """Says yes to exactly ``rate`` of the calls, spread evenly (no randomness in tests)."""
 
@@ -102,10 +113,14 @@ class Chaos:
         return replace(self, dependencies=deps, **changes)
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> Chaos:
+    def from_dict(cls, values: object) -> Chaos:
         """The inverse of :meth:`as_dict`, validated as :meth:`updated` validates."""
-        flat = {k: str(v) for k, v in values.items() if k != "dependencies"}
+        if not isinstance(values, Mapping):
+            raise ValueError("chaos state: expected a JSON object")
         deps = values.get("dependencies") or {}
+        if not isinstance(deps, Mapping):
+            raise ValueError("chaos state: 'dependencies' must be an object")
+        flat = {k: str(v) for k, v in values.items() if k != "dependencies"}
         flat.update({f"dependency.{k}": "true" if v else "false" for k, v in deps.items()})
         return cls().updated(flat)
 
@@ -220,12 +235,7 @@ def build_app(config: DemoConfig, instr: Any = None) -> Any:
         raise RuntimeError("demo: an unhandled exception, on purpose")
 
     async def login(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except json.JSONDecodeError as err:
-            raise web.HTTPBadRequest(text="expected a JSON object\n") from err
-        if not isinstance(body, dict):
-            raise web.HTTPBadRequest(text="expected a JSON object\n")
+        body = await json_object(request)
         chaos = current()
         if login_failures.hit(chaos.login_failure_rate) or body.get("password") != "demo":
             instr.login(False, "bad_password")
@@ -276,12 +286,7 @@ def build_app(config: DemoConfig, instr: Any = None) -> Any:
     async def set_chaos(request: web.Request) -> web.Response:
         values: dict[str, str] = dict(request.query)
         if request.can_read_body:
-            try:
-                body = await request.json()
-            except json.JSONDecodeError as err:
-                raise web.HTTPBadRequest(text="expected a JSON object\n") from err
-            if not isinstance(body, dict):
-                raise web.HTTPBadRequest(text="expected a JSON object\n")
+            body = await json_object(request)
             values.update({str(k): str(v) for k, v in body.items()})
         try:
             chaos = chaos_state.update(values)

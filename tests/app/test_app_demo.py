@@ -199,8 +199,9 @@ def test_a_shared_chaos_file_is_reloaded_when_changed_and_a_bad_one_keeps_the_la
     assert two.get().error_rate == 0.25 and two.get().dependencies["redis"] is False
     two.update({"latency_seconds": "2"})
     assert one.get().error_rate == 0.25 and one.get().latency_seconds == 2.0
-    Path(path).write_text('{"error_rate": 9}')  # out of range: not applied
-    assert one.get().error_rate == 0.25
+    for bad in ('{"error_rate": 9}', "[1]", '{"dependencies": ["redis"]}'):
+        Path(path).write_text(bad)  # out of range, or not the shape written: not applied
+        assert one.get().error_rate == 0.25, bad
     with pytest.raises(ValueError, match="error_rate"):
         one.update({"error_rate": "-1"})
 
@@ -243,6 +244,8 @@ async def test_bad_input_to_the_demo_is_a_400_not_an_unhandled_exception() -> No
         for path, body in (
             ("/api/login", "[1, 2]"),
             ("/api/login", "not json"),
+            ("/api/login", b"\xff\xfe"),
+            ("/chaos", "[1, 2]"),
             ("/api/jobs/report/run?seconds=abc", ""),
             ("/api/jobs/report/run?seconds=nan", ""),
             ("/api/jobs/report/run?seconds=-5", ""),
@@ -254,6 +257,6 @@ async def test_bad_input_to_the_demo_is_a_400_not_an_unhandled_exception() -> No
                 statuses.append(response.status)
         async with session.get(f"{url}/metrics") as response:
             text = await response.text()
-    assert statuses == [400] * 7
+    assert statuses == [400] * 9
     assert "promfleet_app_http_exceptions_total{" not in text
     assert 'promfleet_app_job_runs_total{job_name="report"' not in text
