@@ -155,7 +155,7 @@ def route_tree(catalogue: Catalogue, settings: Settings) -> dict[str, Any]:
     children = [
         _route(
             receiver=policy.deadmans_switch_receiver,
-            matchers=(f'alertname="{policy.watchdog_alert}"',),
+            matchers=(_alertname_matcher([policy.watchdog_alert]),),
             group_wait="0s",
             group_interval="1m",
             repeat_interval=repeat_interval(heartbeat, _group_interval_seconds(60, settings)),
@@ -175,9 +175,7 @@ def route_tree(catalogue: Catalogue, settings: Settings) -> dict[str, Any]:
             continue
         for level in t.levels:
             every = repeat_interval(level.cooldown_seconds, ticks[level.severity])
-            by_repeat.setdefault((t.team, level.severity), {}).setdefault(every, []).append(
-                t.name
-            )
+            by_repeat.setdefault((t.team, level.severity), {}).setdefault(every, []).append(t.name)
     leaves: dict[tuple[Team, Severity], list[dict[str, Any]]] = {
         key: [
             _route(matchers=(_alertname_matcher(names),), repeat_interval=every)
@@ -259,8 +257,8 @@ def inhibit_rules(catalogue: Catalogue) -> list[dict[str, Any]]:
     if muted:
         rules.append(
             {
-                "source": (f'alertname="{policy.target_down_alert}"',),
-                "target": (f'alertname=~"{"|".join(muted)}"',),
+                "source": (_alertname_matcher([policy.target_down_alert]),),
+                "target": (_alertname_matcher(muted),),
                 "equal": tuple(e for e in policy.inhibit_equal if e != "alertname"),
             }
         )

@@ -296,6 +296,24 @@ def test_each_alert_levels_cooldown_is_how_often_it_is_resent(rendered: Path) ->
     assert checked == sum(len(t.levels) for _, t in load().thresholds())
 
 
+def test_a_team_route_has_one_leaf_per_cooldown(rendered: Path) -> None:
+    """Alerts of one team, severity and cooldown share a leaf: with the info route's
+    group_by (team, severity), one leaf is one group, so they arrive as one digest."""
+    severity_routes = config(rendered)["route"]["routes"][1:]  # after the Watchdog's
+    leaves = 0
+    for team_route in (t for s in severity_routes for t in s.get("routes", [])):
+        intervals = [leaf["repeat_interval"] for leaf in team_route.get("routes", [])]
+        assert len(intervals) == len(set(intervals)), team_route
+        leaves += len(intervals)
+    cooldowns = {
+        (t.team, level.severity, level.cooldown_seconds)
+        for _, t in load().thresholds()
+        if t.name != POLICY.watchdog_alert
+        for level in t.levels
+    }
+    assert leaves == len(cooldowns)
+
+
 def test_info_is_delivered_only_in_the_daily_digest_window(rendered: Path) -> None:
     doc = config(rendered)
     info = next(r for r in doc["route"]["routes"] if r.get("matchers") == ['severity="info"'])
