@@ -36,7 +36,9 @@ from exporters.spec import (
     BlockingCollector,
     Collector,
     ExporterDef,
+    MetricNamespace,
     MetricSpec,
+    MetricType,
     Option,
     OptionError,
     ScrapeContext,
@@ -50,9 +52,12 @@ NS = "promfleet_security"
 _STATEFUL = " Counted continuously between scrapes by the log tailer."
 
 
-def _m(name: str, kind: Any, help_text: str, labels: tuple[str, ...] = ()) -> MetricSpec:
+_ns = MetricNamespace(NS)
+
+
+def _m(name: str, kind: MetricType, help_text: str, labels: tuple[str, ...] = ()) -> MetricSpec:
     stateful = _STATEFUL if kind == "counter" else ""
-    return MetricSpec(f"{NS}_{name}", kind, help_text + stateful, labels)
+    return _ns(name, kind, help_text + stateful, *labels)
 
 
 METRICS: tuple[MetricSpec, ...] = (

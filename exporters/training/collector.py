@@ -54,7 +54,7 @@ class RecordsConfig:
 
 
 class _Families:
-    """Families created on first use, in declaration order."""
+    """Families created on first use, listed in the order first used."""
 
     def __init__(self) -> None:
         self._fams: dict[str, Any] = {}
@@ -66,12 +66,6 @@ class _Families:
         if fam is None:
             fam = self._fams[name] = SPECS[f"{NS}_{name}"].family()
         fam.add_metric(list(labels), value)
-
-    def info(self, name: str, labels: Sequence[str]) -> None:
-        fam = self._fams.get(name)
-        if fam is None:
-            fam = self._fams[name] = SPECS[f"{NS}_{name}"].family()
-        fam.add_metric(list(labels), {})
 
     def list(self) -> list[Metric]:
         return list(self._fams.values())

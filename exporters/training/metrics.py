@@ -8,9 +8,7 @@ sets). What a cap leaves out is counted in ``promfleet_training_dropped_series{s
 
 from __future__ import annotations
 
-from typing import Any
-
-from exporters.spec import MetricSpec, specs_by_name
+from exporters.spec import MetricNamespace, MetricSpec, specs_by_name
 
 NS = "promfleet_training"
 
@@ -35,10 +33,7 @@ GPU_UNAVAILABLE_REASONS = (
     "disabled",  # --gpu.enabled=false
 )
 
-
-def _m(name: str, kind: Any, help_text: str, *labels: str) -> MetricSpec:
-    return MetricSpec(f"{NS}_{name}", kind, help_text, tuple(labels))
-
+_m = MetricNamespace(NS)
 
 _JOB = ("model", "job_id")
 _PER_JOB = " (per job while it runs and for the retention window after it ends)"
