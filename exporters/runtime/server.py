@@ -75,12 +75,24 @@ def _wants_openmetrics(accept: str) -> bool:
 
 
 def _accepts_gzip(accept_encoding: str) -> bool:
+    """Whether Accept-Encoding allows gzip: named with a non-zero q, or ``*`` if unnamed."""
+    wildcard = False
     for part in accept_encoding.split(","):
-        coding, _, params = part.strip().partition(";")
-        if coding.strip().lower() in ("gzip", "*"):
-            q = params.strip().replace(" ", "")
-            return q not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
-    return False
+        coding, _, params = part.partition(";")
+        coding = coding.strip().lower()
+        if coding not in ("gzip", "*"):
+            continue
+        allowed = True
+        if params:
+            name, _, q = params.replace(" ", "").partition("=")
+            try:
+                allowed = name.lower() != "q" or float(q) > 0
+            except ValueError:
+                allowed = False  # a malformed weight: plain text is always acceptable
+        if coding == "gzip":
+            return allowed
+        wildcard = allowed
+    return wildcard
 
 
 class App:

@@ -18,6 +18,7 @@ from prometheus_client.openmetrics.parser import (
 )
 
 from exporters.registry import exporter_specs
+from exporters.runtime.server import _accepts_gzip
 from tests.fixtures.demo import EXPORTER
 from tests.helpers import (
     ExporterProcess,
@@ -300,3 +301,23 @@ def test_a_huge_timeout_header_is_capped() -> None:
     runtime = RuntimeConfig("127.0.0.1", 0, "", "info", 0.5, 10.0)
     assert scrape_timeout("1e9", runtime) == MAX_SCRAPE_TIMEOUT_S - 0.5
     assert scrape_timeout("15", runtime) == 14.5
+
+
+@pytest.mark.parametrize(
+    ("header", "gzip_allowed"),
+    [
+        ("gzip", True),
+        ("deflate, gzip;q=0.5", True),
+        ("gzip; q=0", False),
+        ("gzip;Q=0.000", False),
+        ("*", True),
+        ("*;q=0", False),
+        ("*, gzip;q=0", False),  # gzip named and refused: the wildcard does not bring it back
+        ("*;q=0, gzip", True),
+        ("gzip;q=soon", False),
+        ("br", False),
+        ("", False),
+    ],
+)
+def test_gzip_is_used_only_when_accept_encoding_allows_it(header: str, gzip_allowed: bool) -> None:
+    assert _accepts_gzip(header) is gzip_allowed
