@@ -107,6 +107,18 @@ def go_float(value: float) -> str:
     return f"{sign}0.{'0' * (-exponent - 1)}{digits}"
 
 
+def _below_one(value: float) -> tuple[float, str]:
+    """``value`` (non-zero, under 1) scaled up by thousands until it is not, and its SI
+    prefix: ``0.05`` -> ``(50.0, "m")``."""
+    prefix = ""
+    for p in ("m", "u", "n", "p", "f", "a", "z", "y"):
+        if abs(value) >= 1:
+            break
+        prefix = p
+        value *= 1000
+    return value, prefix
+
+
 def humanize(value: float) -> str:
     """Prometheus' ``humanize``: SI prefixes, four significant digits."""
     if value == 0 or math.isnan(value) or math.isinf(value):
@@ -119,11 +131,7 @@ def humanize(value: float) -> str:
             prefix = p
             value /= 1000
         return f"{go_g4(value)}{prefix}"
-    for p in ("m", "u", "n", "p", "f", "a", "z", "y"):
-        if abs(value) >= 1:
-            break
-        prefix = p
-        value *= 1000
+    value, prefix = _below_one(value)
     return f"{go_g4(value)}{prefix}"
 
 
@@ -146,10 +154,5 @@ def humanize_duration(value: float) -> str:
         if minutes:
             return f"{sign}{minutes}m {seconds}s"
         return f"{sign}{go_g4(value)}s"
-    prefix = ""
-    for p in ("m", "u", "n", "p", "f", "a", "z", "y"):
-        if abs(value) >= 1:
-            break
-        prefix = p
-        value *= 1000
+    value, prefix = _below_one(value)
     return f"{go_g4(value)}{prefix}s"
