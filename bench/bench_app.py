@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +166,19 @@ def _fastapi_app(mode: str) -> Any:
     return app
 
 
+async def _best_rounds(
+    apps: dict[str, Any], calls: Callable[[Any, int], Awaitable[float]]
+) -> dict[str, float]:
+    """CPU per call of each app: warmed up, rounds alternating the apps, the best round."""
+    for app in apps.values():
+        await calls(app, WARMUP)
+    results: dict[str, list[float]] = {mode: [] for mode in apps}
+    for _ in range(max(ROUNDS, 5)):
+        for mode, app in apps.items():
+            results[mode].append(await calls(app, IN_PROCESS_CALLS))
+    return {mode: min(values) for mode, values in results.items()}
+
+
 def _in_process() -> dict[str, float]:
     """CPU per call of each FastAPI variant called as an ASGI app, no network (best round)."""
     import asyncio
@@ -190,17 +203,8 @@ def _in_process() -> dict[str, float]:
             await app(dict(scope), receive, send)
         return (time.process_time() - start) / n
 
-    async def main() -> dict[str, float]:
-        apps = {mode: _fastapi_app(mode) for mode in ("plain", "promfleet", "instrumentator")}
-        for app in apps.values():
-            await calls(app, WARMUP)
-        results: dict[str, list[float]] = {mode: [] for mode in apps}
-        for _ in range(max(ROUNDS, 5)):
-            for mode, app in apps.items():
-                results[mode].append(await calls(app, IN_PROCESS_CALLS))
-        return {mode: min(values) for mode, values in results.items()}
-
-    return asyncio.run(main())
+    apps = {mode: _fastapi_app(mode) for mode in ("plain", "promfleet", "instrumentator")}
+    return asyncio.run(_best_rounds(apps, calls))
 
 
 def _aiohttp_in_process() -> dict[str, float]:
@@ -238,17 +242,7 @@ def _aiohttp_in_process() -> dict[str, float]:
             await app._handle(request)
         return (time.process_time() - start) / n
 
-    async def main() -> dict[str, float]:
-        apps = {"plain": build(False), "promfleet": build(True)}
-        for app in apps.values():
-            await calls(app, WARMUP)
-        results: dict[str, list[float]] = {mode: [] for mode in apps}
-        for _ in range(max(ROUNDS, 5)):
-            for mode, app in apps.items():
-                results[mode].append(await calls(app, IN_PROCESS_CALLS))
-        return {mode: min(values) for mode, values in results.items()}
-
-    return asyncio.run(main())
+    return asyncio.run(_best_rounds({"plain": build(False), "promfleet": build(True)}, calls))
 
 
 def run() -> str:
