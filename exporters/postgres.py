@@ -41,6 +41,7 @@ from exporters.targets import (
     SingleFlight,
     Target,
     TargetFamilies,
+    first_line,
     redact,
     resolve_targets,
     target_options,
@@ -464,7 +465,7 @@ class PostgresTarget(Collector):
             await self._discard()
             # A statement cancelled by statement_timeout is the server's slowness.
             stale = not isinstance(err, psycopg.errors.QueryCanceled)
-            return Snapshot(up=False, error=redact(_first_line(err), self._secrets)), stale
+            return Snapshot(up=False, error=redact(first_line(err), self._secrets)), stale
         except psycopg.Error as err:
             if not connected:
                 # Refused before any server answered (libpq rejected the DSN): down.
@@ -474,7 +475,7 @@ class PostgresTarget(Collector):
             # DROP DATABASE, a missing privilege). Reconnect to re-learn the server.
             await self._discard()
             return Snapshot(up=True, query_error=True,
-                            error=redact(_first_line(err), self._secrets)), False
+                            error=redact(first_line(err), self._secrets)), False
 
     async def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
         deadline = _work_deadline(ctx.deadline)
@@ -495,11 +496,6 @@ class PostgresTarget(Collector):
         else:
             log.warning("target scrape failed",
                         extra={"fields": {"target": self.target, "error": snap.error}})
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}"
 
 
 def families(target: str, snap: Snapshot, cfg: PostgresConfig) -> list[Metric]:

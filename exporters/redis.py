@@ -34,6 +34,7 @@ from exporters.targets import (
     SingleFlight,
     Target,
     TargetFamilies,
+    first_line,
     redact,
     resolve_targets,
     target_options,
@@ -354,7 +355,7 @@ class RedisTarget(Collector):
             return Snapshot(up=False, error=_DEADLINE)
         except (self._driver.error, OSError) as err:
             await self._discard()
-            return Snapshot(up=False, error=redact(_first_line(err), self._secrets))
+            return Snapshot(up=False, error=redact(first_line(err), self._secrets))
         text = info_raw.decode("utf-8", "replace") if isinstance(info_raw, bytes) else ""
         length = float(slowlog) if isinstance(slowlog, int) else None
         return Snapshot(True, info=parse_info(text), slowlog_length=length)
@@ -373,11 +374,6 @@ class RedisTarget(Collector):
                 log.warning("target scrape failed",
                             extra={"fields": {"target": self.target, "error": snap.error}})
         return families(self.target, snap, self.config)
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}"
 
 
 OPTIONS: tuple[Option, ...] = (

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -97,6 +97,45 @@ def check_target_name(name: Any) -> str:
     return name
 
 
+def target_entries(
+    value: Any, keys: Collection[str], shape: str
+) -> list[tuple[str, str, Mapping[str, Any]]]:
+    """The entries of a ``targets`` option, each as ``(where, name, entry)``.
+
+    ``value`` is a YAML list (config file) or YAML text (flag/env) of mappings, each with
+    a valid ``name`` unique in the list and no key outside ``keys``; ``where`` names the
+    entry in error messages (``targets[0] (main)``). ``shape`` shows an entry's keys.
+    """
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        import yaml  # only flag/env text needs it
+
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise ValueError("targets: not valid YAML") from err
+    if not isinstance(value, list):
+        raise ValueError(f"targets: expected a list of {shape} entries")
+    out: list[tuple[str, str, Mapping[str, Any]]] = []
+    seen: set[str] = set()
+    for index, item in enumerate(value):
+        if not isinstance(item, Mapping):
+            raise ValueError(f"targets[{index}]: expected a mapping")
+        unknown = set(item) - {"name", *keys}
+        if unknown:
+            raise ValueError(f"targets[{index}]: unknown keys {sorted(unknown)}")
+        try:
+            name = check_target_name(item.get("name"))
+        except ValueError as err:
+            raise ValueError(f"targets[{index}]: {err}") from err
+        if name in seen:
+            raise ValueError(f"targets: name {name!r} appears twice")
+        seen.add(name)
+        out.append((f"targets[{index}] ({name})", name, item))
+    return out
+
+
 def targets_parser(key: str) -> Callable[[Any], tuple[Target, ...]]:
     """A parser for the ``targets`` option: a list of ``{name, <key>}`` or ``{name, <key>_file}``.
 
@@ -104,39 +143,17 @@ def targets_parser(key: str) -> Callable[[Any], tuple[Target, ...]]:
     """
 
     def parse(value: Any) -> tuple[Target, ...]:
-        if value is None or value == "":
-            return ()
-        if isinstance(value, str):
-            import yaml  # only flag/env text needs it
-
-            try:
-                value = yaml.safe_load(value)
-            except yaml.YAMLError as err:
-                raise ValueError("targets: not valid YAML") from err
-        if not isinstance(value, list):
-            raise ValueError("targets: expected a list of {name, " + key + "} entries")
         out: list[Target] = []
-        seen: set[str] = set()
-        for index, item in enumerate(value):
-            if not isinstance(item, Mapping):
-                raise ValueError(f"targets[{index}]: expected a mapping")
-            unknown = set(item) - {"name", key, f"{key}_file"}
-            if unknown:
-                raise ValueError(f"targets[{index}]: unknown keys {sorted(unknown)}")
-            name = check_target_name(item.get("name"))
-            if name in seen:
-                raise ValueError(f"targets: name {name!r} appears twice")
-            seen.add(name)
+        shape = "{name, " + key + "}"
+        for where, name, item in target_entries(value, (key, f"{key}_file"), shape):
             inline, path = item.get(key), item.get(f"{key}_file")
             if (inline is None) == (path is None):
-                raise ValueError(
-                    f"targets[{index}] ({name}): give exactly one of {key}, {key}_file"
-                )
+                raise ValueError(f"{where}: give exactly one of {key}, {key}_file")
             locator = (
                 parse_str(inline) if inline is not None else _read_secret_file(str(path), key)
             )
             if not locator:
-                raise ValueError(f"targets[{index}] ({name}): empty {key}")
+                raise ValueError(f"{where}: empty {key}")
             out.append(Target(name, locator))
         return tuple(out)
 
@@ -232,6 +249,12 @@ def _consume(task: asyncio.Future[Any]) -> None:
     # callers that waited, so retrieving it here only stops asyncio's warning.
     if not task.cancelled():
         task.exception()
+
+
+def first_line(err: BaseException) -> str:
+    """``Type: first line of the message``: a driver error short enough for one log field."""
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"
 
 
 def work_deadline(ctx_deadline: float) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
 from prometheus_client.core import Metric
@@ -11,7 +12,7 @@ from prometheus_client.core import Metric
 from exporters import postgres, redis
 from exporters.runtime.exposition import TextRenderer
 from exporters.spec import MetricSpec
-from exporters.targets import SingleFlight, TargetFamilies
+from exporters.targets import SingleFlight, TargetFamilies, targets_parser
 from tests.database.conftest import exposition
 
 
@@ -118,3 +119,46 @@ def test_a_failed_batch_raises_its_error_in_every_waiting_caller() -> None:
 
     outcomes = asyncio.run(go())
     assert [type(o) for o in outcomes] == [ConnectionError] * 3
+
+
+# --- the targets option -----------------------------------------------------------------
+
+PARSE_DSN_TARGETS = targets_parser("dsn")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("[unclosed", r"^targets: not valid YAML$"),
+        ({"name": "a"}, r"^targets: expected a list of \{name, dsn\} entries$"),
+        (["a"], r"^targets\[0\]: expected a mapping$"),
+        ([{"name": "a", "dsn": "x", "url": "y"}], r"^targets\[0\]: unknown keys \['url'\]$"),
+        ([{"name": "a", "dsn": "x"}, {"name": "-b", "dsn": "y"}],
+         r"^targets\[1\]: target name '-b' must be 1-64 characters"),
+        ([{"name": "a", "dsn": "x"}, {"name": "a", "dsn": "y"}],
+         r"^targets: name 'a' appears twice$"),
+        ([{"name": "a"}], r"^targets\[0\] \(a\): give exactly one of dsn, dsn_file$"),
+        ([{"name": "a", "dsn": "x", "dsn_file": "f"}],
+         r"^targets\[0\] \(a\): give exactly one of dsn, dsn_file$"),
+        ([{"name": "a", "dsn": ""}], r"^targets\[0\] \(a\): empty dsn$"),
+    ],
+)
+def test_a_bad_targets_entry_is_refused_naming_the_entry(value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        PARSE_DSN_TARGETS(value)
+
+
+def test_targets_come_from_yaml_text_or_a_list_and_a_secret_file_loses_its_newline(
+    tmp_path: Path,
+) -> None:
+    secret = tmp_path / "dsn"
+    secret.write_text("host=db password=Canary\n")
+    parsed = PARSE_DSN_TARGETS(f"- {{name: main, dsn_file: '{secret}'}}\n- {{name: b, dsn: x}}")
+    assert [(t.name, t.locator) for t in parsed] == [
+        ("main", "host=db password=Canary"), ("b", "x")
+    ]
+    assert "Canary" not in repr(parsed)
+    assert parsed[0].secrets() == ("host=db password=Canary", "Canary")
+    assert PARSE_DSN_TARGETS(None) == () and PARSE_DSN_TARGETS("") == ()
+    with pytest.raises(ValueError, match=r"^cannot read dsn file '.*missing'"):
+        PARSE_DSN_TARGETS([{"name": "a", "dsn_file": str(tmp_path / "missing")}])

@@ -16,6 +16,7 @@ import trustme
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 
+from exporters import probe
 from exporters.probe import (
     METRICS,
     HttpProbe,
@@ -26,7 +27,12 @@ from exporters.probe import (
     probe_timeout,
 )
 from exporters.spec import ScrapeContext
-from tests.helpers import assert_matches_declaration, promtool_check_metrics, sample_value
+from tests.helpers import (
+    assert_matches_declaration,
+    promtool_check_metrics,
+    run_exporter,
+    sample_value,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -235,6 +241,67 @@ def test_targets_reject_duplicates_bad_urls_and_unknown_keys() -> None:
     parsed = parse_targets("- {name: api, url: 'https://u:secret@h/healthz', timeout: 2s}")
     assert parsed[0].timeout_seconds == 2.0
     assert "secret" not in repr(parsed[0])
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"name": "api", "timeout": "soon"}, r"targets\[0\] \(api\): timeout: expected a duration"),
+        ({"name": "api", "timeout": 0}, r"targets\[0\] \(api\): timeout: must be more than 0"),
+        ({"name": "api", "valid_status": ["2xx"]}, r"targets\[0\] \(api\): valid_status: '2xx'"),
+        ({"name": "api", "valid_status": [True]}, r"targets\[0\] \(api\): valid_status: True"),
+        ({"name": "api", "health_json": "maybe"}, r"targets\[0\] \(api\): "),
+        ({"name": "adhoc"}, r"targets\[0\] \(adhoc\): the name 'adhoc' is reserved"),
+        ({"name": "no spaces"}, r"targets\[0\]: target name 'no spaces' must be"),
+    ],
+)
+def test_a_bad_target_field_is_refused_with_the_entry_and_field_named(
+    entry: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_targets([{"url": "http://x", **entry}])
+
+
+def test_valid_status_accepts_codes_as_numbers_or_digit_strings() -> None:
+    (target,) = parse_targets([{"name": "a", "url": "http://x", "valid_status": [200, "503"]}])
+    assert target.valid_status == (200, 503)
+
+
+async def test_a_targets_tls_setting_is_made_once_not_for_every_probe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made = 0
+    original = ssl.create_default_context
+
+    def counting(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        nonlocal made
+        made += 1
+        return original(*args, **kwargs)
+
+    probe._ssl_for.cache_clear()
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    async with serve(health("healthy", {})) as url:
+        collector = HttpProbe(ProbeTarget("api", url), ProbeConfig())
+        for _ in range(3):
+            got = _Families(await collector.collect(ScrapeContext.with_timeout(5)))
+            assert got.value("promfleet_probe_success", target="api") == 1
+    assert made == 1  # loading the CA store costs tens of milliseconds of CPU
+
+
+def test_a_ca_file_that_cannot_be_loaded_stops_the_exporter_naming_the_target(
+    tmp_path: Any,
+) -> None:
+    not_pem = tmp_path / "ca.pem"
+    not_pem.write_text("not a certificate\n")
+    for ca_file in (tmp_path / "missing.pem", not_pem):
+        config = tmp_path / "probe.yml"
+        config.write_text(
+            f"targets:\n- {{name: api, url: 'https://127.0.0.1:1/', ca_file: '{ca_file}'}}\n"
+        )
+        result = run_exporter("probe", f"--config.file={config}",
+                              "--web.listen-address=127.0.0.1:0")
+        assert result.returncode == 2, result.stderr
+        assert f"target 'api': cannot load ca_file '{ca_file}'" in result.stderr
 
 
 async def test_an_expired_certificate_fails_with_reason_tls_even_from_a_trusted_ca(
