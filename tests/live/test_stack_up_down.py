@@ -20,6 +20,7 @@ pytestmark = pytest.mark.live
 
 MEMBERS = "training,security"  # the two exporters the demo writers feed
 WRITERS = ("training-demo", "security-demo")
+STARTED = {"prometheus", "alertmanager", "training", "security", *WRITERS}
 
 
 def _stack(state: Path, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
@@ -56,7 +57,7 @@ def test_up_lists_the_writers_counts_them_in_status_and_down_stops_them_all(
     try:
         assert up.returncode == 0, up.stderr[-3000:]
         procs = _started(state)
-        assert set(procs) == {"prometheus", "alertmanager", "training", "security", *WRITERS}
+        assert set(procs) == STARTED
         for writer in WRITERS:
             assert any(line.startswith(writer) and " writes " in line
                        for line in up.stdout.splitlines()), up.stdout
@@ -102,6 +103,7 @@ def test_run_prints_the_writers_in_its_status_line_and_ctrl_c_stops_everything(
         assert any("writers running 2/2" in line for line in lines), "".join(lines)
         assert any(line.startswith("training-demo") for line in lines)
         procs = _started(state)
+        assert set(procs) == STARTED  # what must be gone after Ctrl-C
     finally:
         run.send_signal(signal.SIGINT)
         try:
