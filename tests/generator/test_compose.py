@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import subprocess
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -17,6 +15,7 @@ from exporters import registry
 from generator.model import Catalogue, Settings
 from generator.render import compose, prometheus
 from generator.settings import duration_seconds
+from tests.generator.catalogues import small_catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
 JOBS = [
@@ -32,18 +31,6 @@ JOBS = [
 ]
 
 
-def _sibling(name: str) -> ModuleType:
-    path = Path(__file__).with_name(f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"_promfleet_{name}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-small_catalogue = _sibling("test_grafana").small_catalogue
-
-
 def _tool(name: str) -> str:
     path = shutil.which(name)
     assert path, f"{name} is not installed (Debian package; `make setup` installs it)"
@@ -52,8 +39,7 @@ def _tool(name: str) -> str:
 
 @pytest.fixture(scope="module")
 def catalogue() -> Catalogue:
-    made: Catalogue = small_catalogue()
-    return made
+    return small_catalogue()
 
 
 @pytest.fixture(scope="module")

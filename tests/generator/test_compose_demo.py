@@ -8,7 +8,6 @@ directory mapped to a temporary one, so the writers really feed the exporters.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import posixpath
@@ -23,7 +22,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -34,23 +32,15 @@ from generator.model import Settings
 from generator.render import compose, prometheus
 from generator.stack.members import default_members
 from generator.stack.process import free_port
+from tests.generator.catalogues import small_catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
 WRITERS = {"security-demo": "security", "training-demo": "training"}
 
 
-def _sibling(name: str) -> ModuleType:
-    path = Path(__file__).with_name(f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"_promfleet_demo_{name}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def rendered() -> dict[str, str]:
-    catalogue = _sibling("test_grafana").small_catalogue()
+    catalogue = small_catalogue()
     return {**compose.render(catalogue, Settings()), **prometheus.render(catalogue, Settings())}
 
 

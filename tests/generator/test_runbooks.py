@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import yaml
@@ -13,19 +11,8 @@ import yaml
 from generator import lint
 from generator.model import Catalogue, Settings, dashboard_url, runbook_url
 from generator.render import grafana, runbooks
+from tests.generator.catalogues import small_catalogue
 
-
-def _sibling(name: str) -> ModuleType:
-    """The small catalogue lives beside this file; load it by path (no package needed)."""
-    path = Path(__file__).with_name(f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"_promfleet_{name}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-small_catalogue = _sibling("test_grafana").small_catalogue
 SETTINGS = Settings(
     runbook_base_url="https://runbooks.example/rb/", dashboard_base_url="http://grafana.example/d"
 )

@@ -11,9 +11,10 @@ import pytest
 import yaml
 
 from generator.catalogue import load
-from generator.catalogue.system import ROOT_FS, series
+from generator.catalogue.system import ROOT_FS
 from generator.model import Settings
 from generator.render.rules import render as render_rules
+from generator.testseries import series
 
 PROMTOOL = shutil.which("promtool")
 pytestmark = pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (.ci/setup)")

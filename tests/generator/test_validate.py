@@ -7,8 +7,9 @@ import dataclasses
 import pytest
 
 from generator.catalogue import load
-from generator.catalogue.system import CPU_HIGH, FDS_HIGH, MEMORY_HIGH, series
+from generator.catalogue.system import CPU_HIGH, FDS_HIGH, MEMORY_HIGH
 from generator.model import Area, Catalogue, Level, RecordingRule, Severity, Threshold
+from generator.testseries import series
 from generator.validate import (
     CatalogueError,
     eval_plan,
