@@ -8,6 +8,7 @@ started here on free ports.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -32,10 +33,14 @@ def _as_postgres(cmd: list[str]) -> list[str]:
 
 
 class OwnPostgres:
-    """``initdb`` in a temporary directory, then ``postgres`` on a free loopback port."""
+    """``initdb`` in a temporary directory, then ``postgres`` on a free loopback port.
 
-    def __init__(self, **settings: str) -> None:
+    With ``primary``, a streaming standby of it instead (``pg_basebackup -R``).
+    """
+
+    def __init__(self, primary: OwnPostgres | None = None, **settings: str) -> None:
         self.port = free_port()
+        self.primary = primary
         self.settings = settings
         self.dir = Path(tempfile.mkdtemp(prefix="promfleet-pg-"))
         self.proc: subprocess.Popen[bytes] | None = None
@@ -49,11 +54,13 @@ class OwnPostgres:
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
         data = self.dir / "data"
-        subprocess.run(
-            _as_postgres(["initdb", "-D", str(data), "-U", "postgres", "-A", "trust",
-                          "--no-sync", "-E", "UTF8"]),
-            check=True, capture_output=True, timeout=120,
-        )
+        if self.primary is None:
+            create = ["initdb", "-D", str(data), "-U", "postgres", "-A", "trust",
+                      "--no-sync", "-E", "UTF8"]
+        else:
+            create = ["pg_basebackup", "-D", str(data), "-R", "--no-sync", "--checkpoint=fast",
+                      "-d", f"{self.primary.dsn} application_name=standby"]
+        subprocess.run(_as_postgres(create), check=True, capture_output=True, timeout=120)
         args = ["postgres", "-D", str(data), "-p", str(self.port), "-k", str(self.dir),
                 "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
                 "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
@@ -72,12 +79,23 @@ class OwnPostgres:
                 time.sleep(0.1)
         raise RuntimeError("postgres did not accept connections within 30 s")
 
+    def _postmaster_pid(self) -> int | None:
+        try:
+            return int((self.dir / "data" / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return None
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # fast shutdown; SIGTERM waits for clients
+            # The postmaster itself: runuser does not pass SIGINT on to it.
+            pid = self._postmaster_pid() or self.proc.pid
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGINT)  # fast shutdown; SIGTERM waits for clients
             try:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -560,3 +562,71 @@ def test_a_target_whose_dsn_does_not_parse_stops_the_exporter_with_status_2() ->
     assert result.returncode == 2
     assert "target 'default': the DSN does not parse" in result.stderr
     assert "Canary" not in result.stderr and "two" not in result.stderr
+
+
+def test_a_primary_and_its_standby_count_replicas_and_slots_exactly(
+    unique: str, tmp_path: Path
+) -> None:
+    # A primary with a standby and a WAL receiver (two walsenders), the standby with a
+    # receiver of its own: a cascading walsender, which the replica set leaves out.
+    primary = OwnPostgres().start()
+    standby: OwnPostgres | None = None
+    receivers: list[subprocess.Popen[bytes]] = []
+
+    def walsenders(dsn: str) -> int:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            row = conn.execute("SELECT count(*) FROM pg_stat_replication").fetchone()
+        return int(row[0]) if row else 0
+
+    def receive(dsn: str, name: str) -> None:
+        directory = tmp_path / name
+        directory.mkdir()
+        receivers.append(subprocess.Popen(
+            ["pg_receivewal", "-D", str(directory), "--no-sync", "-n",
+             "-d", f"{dsn} application_name={name}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ))
+
+    async def scrape(dsn: str) -> str:
+        c = collector(dsn, unique, replicas_limit=1, slots_limit=1)
+        try:
+            return await scrape_text(c)
+        finally:
+            await c.close()
+
+    try:
+        with psycopg.connect(primary.dsn, autocommit=True) as admin:
+            for slot in ("slot_a", "slot_b"):
+                admin.execute("SELECT pg_create_physical_replication_slot(%s)", (slot,))
+        standby = OwnPostgres(primary=primary).start()
+        receive(primary.dsn, "receiver")
+        receive(standby.dsn, "cascade")
+        deadline = time.monotonic() + 30
+        while (walsenders(primary.dsn), walsenders(standby.dsn)) != (2, 1):
+            assert time.monotonic() < deadline, "the WAL receivers did not connect"
+            time.sleep(0.1)
+        on_primary = asyncio.run(scrape(primary.dsn))
+        on_standby = asyncio.run(scrape(standby.dsn))
+    finally:
+        for receiver in receivers:
+            receiver.terminate()
+            receiver.wait(timeout=10)
+        if standby is not None:
+            standby.stop()
+        primary.stop()
+
+    assert value(on_primary, "in_recovery") == 0.0
+    assert on_primary.count("promfleet_postgres_replica_lag_seconds{") == 1
+    assert value(on_primary, "dropped_series", set="replica") == 1.0
+    assert on_primary.count("promfleet_postgres_replication_slot_active{") == 1
+    assert value(on_primary, "dropped_series", set="slot") == 1.0
+    assert value(on_primary, "dropped_series", set="database") == 0.0
+
+    assert value(on_standby, "up") == 1.0 and value(on_standby, "scrape_error") == 0.0
+    assert value(on_standby, "in_recovery") == 1.0
+    assert value(on_standby, "replication_lag_bytes") is not None
+    assert "promfleet_postgres_replica_lag_seconds{" not in on_standby
+    assert value(on_standby, "dropped_series", set="replica") == 0.0
+    assert "promfleet_postgres_replication_slot_active{" not in on_standby  # not replicated
+    assert value(on_standby, "dropped_series", set="slot") == 0.0
+    assert value(on_standby, "dropped_series", set="database") == 0.0
