@@ -31,6 +31,8 @@ from typing import Any
 
 from aiohttp import web
 
+from exporters.runtime.logs import log_event
+
 DEPENDENCIES = ("database", "redis")
 HEALTH_STATES = ("healthy", "degraded", "unhealthy")
 # Job runs started by requests and not finished yet (each removes itself when done).
@@ -39,8 +41,7 @@ BACKGROUND = web.AppKey("background", set[asyncio.Task[None]])
 
 def log(event: str, **fields: Any) -> None:
     """One JSON object a line on stderr."""
-    record = {"ts": round(time.time(), 3), "logger": "demo", "event": event, **fields}
-    print(json.dumps(record, sort_keys=True), file=sys.stderr, flush=True)
+    log_event("promfleet.app.demo", event, **fields)
 
 
 async def json_object(request: web.Request) -> dict[str, Any]:

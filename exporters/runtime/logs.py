@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import re
+import signal
 import sys
 import time
 from collections.abc import Iterable
+from types import FrameType
 from typing import Any, TextIO
 from urllib.parse import unquote
 
@@ -103,3 +105,27 @@ def setup_logging(
     root.setLevel(_LEVELS.get(level, logging.INFO))
     # aiohttp's access log is one line per scrape: noise at info.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def log_event(logger: str, event: str, **fields: Any) -> None:
+    """One event as a JSON line on stderr, for the small programs that set up no logging
+    (the demo writers, the stack runner): ``{"ts": ..., "logger": ..., "event": ...}``.
+    Callers never pass a secret."""
+    record = {"ts": round(time.time(), 3), "logger": logger, "event": event, **fields}
+    sys.stderr.write(json.dumps(record, default=str) + "\n")
+    sys.stderr.flush()
+
+
+class Stopped(Exception):
+    """Raised by :func:`stop_on_signals`'s handler; its text is the signal's name."""
+
+
+def stop_on_signals(*signals: signal.Signals) -> None:
+    """Leave a blocking loop by raising :class:`Stopped` on each of ``signals``
+    (SIGTERM and SIGINT when none are named)."""
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        raise Stopped(signal.Signals(signum).name)
+
+    for each in signals or (signal.SIGTERM, signal.SIGINT):
+        signal.signal(each, handler)

@@ -20,15 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
+from exporters.runtime.logs import Stopped, log_event, stop_on_signals
 from exporters.spec import parse_duration
 
 Line = dict[str, Any]
@@ -175,16 +174,7 @@ def append(path: Path, lines: Sequence[Line], max_bytes: int) -> bool:
 
 
 def _log(event: str, **fields: Any) -> None:
-    record = {"ts": round(time.time(), 3), "logger": "promfleet.security.demo", "event": event}
-    print(json.dumps({**record, **fields}), file=sys.stderr, flush=True)
-
-
-class _Stop(Exception):
-    """Raised by the SIGTERM handler to leave the loop between two batches."""
-
-
-def _stop(signum: int, _frame: FrameType | None) -> None:
-    raise _Stop(signal.Signals(signum).name)
+    log_event("promfleet.security.demo", event, **fields)
 
 
 def _batch(traffic: Traffic, count: int, start: float, span: float) -> list[Line]:
@@ -221,8 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.interval <= 0:
         parser.error("--interval must be more than zero")
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop_on_signals()
     _log("started", log=str(args.log), rate_per_second=args.rate)
     owed = 0.0
     try:
@@ -237,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             except OSError as err:
                 _log("write_failed", reason=err.strerror or str(err))
             time.sleep(max(0.0, args.interval - (time.time() - started)))
-    except _Stop as stop:
+    except Stopped as stop:
         _log("stopped", signal=str(stop))
     return 0
 

@@ -18,18 +18,16 @@ under its floor, concept drift, missing participants and a late aggregation.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
-import signal
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
+from exporters.runtime.logs import Stopped, log_event, stop_on_signals
 from exporters.spec import parse_duration
 from exporters.training.status import SUFFIX, StatusWriter, file_name
 
@@ -208,16 +206,7 @@ def write(writer: StatusWriter, now: float) -> tuple[int, int]:
 
 
 def _log(event: str, **fields: Any) -> None:
-    record = {"ts": round(time.time(), 3), "logger": "promfleet.training.demo", "event": event}
-    print(json.dumps({**record, **fields}), file=sys.stderr, flush=True)
-
-
-class _Stop(Exception):
-    """Raised by the SIGTERM handler to leave the loop between two passes."""
-
-
-def _stop(signum: int, _frame: FrameType | None) -> None:
-    raise _Stop(signal.Signals(signum).name)
+    log_event("promfleet.training.demo", event, **fields)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -241,8 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.interval <= 0:
         parser.error("--interval must be more than zero")
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop_on_signals()
     _log("started", directory=str(args.directory), interval_seconds=args.interval)
     try:
         while True:
@@ -251,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             except OSError as err:  # a full disk: say so once a pass, keep trying
                 _log("write_failed", reason=err.strerror or str(err))
             time.sleep(args.interval)
-    except _Stop as stop:
+    except Stopped as stop:
         _log("stopped", signal=str(stop))
     return 0
 

@@ -8,19 +8,15 @@ import signal
 import sys
 import time
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import yaml
 
+from exporters.runtime.logs import Stopped, stop_on_signals
 from generator.stack.log import log
 from generator.stack.members import default_members, select
 from generator.stack.process import StackError, running_from_pid_file, stop_from_pid_files
 from generator.stack.stack import REPO_ROOT, Stack, StackConfig, read_status
-
-
-class _Stop(Exception):
-    """Raised from the SIGTERM/SIGINT handler to leave the status loop."""
 
 
 def _parse_pairs(pairs: list[str], what: str) -> dict[str, str]:
@@ -84,15 +80,9 @@ def _print_urls(stack: Stack) -> None:
     sys.stdout.flush()
 
 
-def _raise_stop(signum: int, _frame: FrameType | None) -> None:
-    raise _Stop(signal.Signals(signum).name)
-
-
 def _run(args: argparse.Namespace) -> int:
     stack = _build(args, detach=False)
-    signal.signal(signal.SIGTERM, _raise_stop)
-    signal.signal(signal.SIGINT, _raise_stop)
-    signal.signal(signal.SIGHUP, _raise_stop)
+    stop_on_signals(signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     try:
         stack.start()
         _print_urls(stack)
@@ -110,7 +100,7 @@ def _run(args: argparse.Namespace) -> int:
                     print(f"status unavailable: {err}", flush=True)
                 deadline = time.monotonic() + args.status_every
             time.sleep(0.2)
-    except _Stop as stop:
+    except Stopped as stop:
         log("stopping", signal=str(stop))
         return 0
     except StackError as err:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import sys
-import time
 from typing import Any
+
+from exporters.runtime.logs import log_event
 
 
 def log(event: str, **fields: Any) -> None:
     """Write one log line; callers never pass a secret (DSNs stay in process env only)."""
-    record = {"ts": round(time.time(), 3), "logger": "promfleet.stack", "event": event}
-    record.update(fields)
-    sys.stderr.write(json.dumps(record, default=str) + "\n")
-    sys.stderr.flush()
+    log_event("promfleet.stack", event, **fields)

@@ -5,10 +5,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import signal
+import time
+from pathlib import Path
 
 import pytest
 
-from exporters.runtime.logs import setup_logging
+from exporters.runtime.logs import Stopped, log_event, setup_logging, stop_on_signals
 
 
 def _log_error(secrets: list[str], message: str, **fields: object) -> str:
@@ -59,3 +63,26 @@ def test_a_secret_is_redacted_whole_and_its_password_alone(secret: str, leaked: 
 def test_a_secret_in_the_message_or_a_field_name_is_redacted_too() -> None:
     out = _log_error(["hunter22-long"], "could not use hunter22-long", target="main")
     assert "hunter22-long" not in out and "<redacted>" in json.loads(out)["msg"]
+
+
+def test_log_event_writes_one_json_object_a_line(capsys: pytest.CaptureFixture[str]) -> None:
+    log_event("promfleet.test.demo", "written", lines=3, path=Path("/x/y"))
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert record["logger"] == "promfleet.test.demo" and record["event"] == "written"
+    assert record["lines"] == 3 and record["path"] == "/x/y"  # unserialisable as text
+    assert isinstance(record["ts"], float)
+
+
+def test_stop_on_signals_turns_the_named_signals_into_stopped() -> None:
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR1)}
+    try:
+        stop_on_signals(signal.SIGUSR1)
+        assert signal.getsignal(signal.SIGTERM) == saved[signal.SIGTERM]  # only those named
+        with pytest.raises(Stopped, match="SIGUSR1"):
+            os.kill(os.getpid(), signal.SIGUSR1)
+            time.sleep(1)  # the handler runs at the next bytecode boundary
+    finally:
+        for each, handler in saved.items():
+            signal.signal(each, handler)
