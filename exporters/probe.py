@@ -45,7 +45,7 @@ NS = "promfleet_probe"
 log = logging.getLogger("promfleet.probe")
 
 HEALTH_STATES = ("healthy", "degraded", "unhealthy", "unknown")
-FAILURE_REASONS = ("connection", "timeout", "tls", "status", "body")
+FAILURE_REASONS = ("connection", "timeout", "tls", "status")
 _HEALTH_WORDS = {
     "healthy": "healthy", "ok": "healthy", "up": "healthy", "pass": "healthy",
     "degraded": "degraded", "warn": "degraded", "warning": "degraded",
@@ -68,7 +68,7 @@ METRICS: tuple[MetricSpec, ...] = (
     _m(
         "failure",
         "gauge",
-        "1 for the reason the probe failed (connection, timeout, tls, status, body), else 0.",
+        "1 for the reason the probe failed (connection, timeout, tls, status), else 0.",
         ("reason",),
     ),
     _m(
