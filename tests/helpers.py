@@ -20,11 +20,13 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
@@ -87,6 +89,23 @@ def _fetch(
     if out_headers.get("content-encoding") == "gzip":
         body = gzip.decompress(body)
     return status, out_headers, body.decode("utf-8", errors="replace")
+
+
+@asynccontextmanager
+async def serve_app(
+    app: web.Application, ssl_context: ssl.SSLContext | None = None, shutdown_timeout: float = 0.5
+) -> AsyncIterator[str]:
+    """Serve ``app`` from this test's event loop on a free loopback port; yields its base
+    URL (https when ``ssl_context`` is given)."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
+    await site.start()
+    scheme = "https" if ssl_context else "http"
+    try:
+        yield f"{scheme}://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
 
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -24,10 +23,13 @@ from exporters.app.demo import BACKGROUND, ChaosState, DemoConfig, build_app
 from tests.helpers import (
     REPO_ROOT,
     assert_matches_declaration,
+    child_env,
     free_port,
+    post_json,
     promtool_check_metrics,
     sample_value,
     scrape,
+    serve_app,
 )
 
 REQUESTS = "promfleet_app_http_requests_total"
@@ -38,8 +40,7 @@ ITEM = {"method": "GET", "route": "/api/items/{item_id}", "tenant": ""}
 def demo(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """``python -m exporters.app.demo`` on a free port; yields its base URL."""
     port = free_port()
-    full_env = {**os.environ, **(env or {})}
-    full_env["PYTHONPATH"] = str(REPO_ROOT)
+    full_env = child_env(env)
     with tempfile.TemporaryFile() as logs:
         proc = subprocess.Popen(
             [sys.executable, "-m", "exporters.app.demo", "--port", str(port), *args],
@@ -71,20 +72,9 @@ def demo(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
                 proc.wait()
 
 
-def post(url: str, body: dict[str, object] | None = None) -> tuple[int, str]:
-    data = json.dumps(body).encode() if body is not None else b""
-    request = urllib.request.Request(url, data=data, method="POST")
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return int(response.status), response.read().decode()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode()
-
-
 def test_chaos_error_rate_half_fails_exactly_every_other_request() -> None:
     with demo() as url:
-        assert post(f"{url}/chaos?error_rate=0.5")[0] == 200
+        assert post_json(f"{url}/chaos?error_rate=0.5")[0] == 200
         statuses = [scrape(f"{url}/api/items/{i}")[0] for i in range(10)]
         text = scrape(f"{url}/metrics")[2]
     assert statuses.count(500) == 5 and statuses.count(200) == 5
@@ -94,15 +84,16 @@ def test_chaos_error_rate_half_fails_exactly_every_other_request() -> None:
 
 def test_failed_logins_jobs_and_health_are_driven_on_demand() -> None:
     with demo("--job-interval", "0.2") as url:
-        assert post(f"{url}/api/login", {"user": "u", "password": "wrong"})[0] == 401
-        assert post(f"{url}/api/login", {"user": "u", "password": "demo"})[0] == 200
-        assert post(f"{url}/api/jobs/report/run?fail=1")[0] == 202
-        assert post(f"{url}/chaos", {"job_failure_rate": 1, "dependency.redis": False})[0] == 200
+        assert post_json(f"{url}/api/login", {"user": "u", "password": "wrong"})[0] == 401
+        assert post_json(f"{url}/api/login", {"user": "u", "password": "demo"})[0] == 200
+        assert post_json(f"{url}/api/jobs/report/run?fail=1")[0] == 202
+        chaos = {"job_failure_rate": 1, "dependency.redis": False}
+        assert post_json(f"{url}/chaos", chaos)[0] == 200
         status, _, body = scrape(f"{url}/healthz")
         assert (status, json.loads(body)["status"]) == (200, "degraded")
-        assert post(f"{url}/chaos?health=unhealthy")[0] == 200
+        assert post_json(f"{url}/chaos?health=unhealthy")[0] == 200
         assert scrape(f"{url}/healthz")[0] == 503
-        assert post(f"{url}/chaos?error_rate=7")[0] == 400
+        assert post_json(f"{url}/chaos?error_rate=7")[0] == 400
         failures = None
         for _ in range(50):  # the scheduler runs every 0.2 s; bounded wait for a failed run
             text = scrape(f"{url}/metrics")[2]
@@ -179,9 +170,9 @@ def _spread(url: str, path: str) -> dict[str, set[int]]:
 
 def test_chaos_posted_to_one_worker_applies_to_every_worker() -> None:
     with demo("--workers", "2") as url:
-        assert post(f"{url}/chaos?error_rate=1")[0] == 200
+        assert post_json(f"{url}/chaos?error_rate=1")[0] == 200
         failing = _spread(url, "/api/items/1")
-        assert post(f"{url}/chaos", {"error_rate": 0, "health": "unhealthy"})[0] == 200
+        assert post_json(f"{url}/chaos", {"error_rate": 0, "health": "unhealthy"})[0] == 200
         healed = _spread(url, "/api/items/1")
         health = _spread(url, "/healthz")
     assert all(statuses == {500} for statuses in failing.values()), failing
@@ -210,14 +201,8 @@ def test_a_shared_chaos_file_is_reloaded_when_changed_and_a_bad_one_keeps_the_la
 async def demo_in_process() -> AsyncIterator[tuple[str, web.Application]]:
     """The demo app served by this test's event loop on a free port."""
     app = build_app(DemoConfig(job_interval_seconds=3600))
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}", app
-    finally:
-        await runner.cleanup()
+    async with serve_app(app) as url:
+        yield url, app
 
 
 @pytest.mark.anyio

@@ -31,6 +31,7 @@ from tests.helpers import (
     promtool_check_metrics,
     sample_value,
     scrape,
+    serve_app,
 )
 
 pytestmark = pytest.mark.anyio
@@ -68,18 +69,13 @@ async def aiohttp_server(instr: Instrumentation) -> AsyncIterator[str]:
     app.router.add_get("/fail", fail)
     app.router.add_get("/limited", teapot)
     app.router.add_get("/slow", slow)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    GATES[url] = gate
-    try:
-        yield url
-    finally:
-        gate.set()
-        GATES.pop(url, None)
-        await runner.cleanup()
+    async with serve_app(app) as url:
+        GATES[url] = gate
+        try:
+            yield url
+        finally:
+            gate.set()
+            GATES.pop(url, None)
 
 
 async def get(session: aiohttp.ClientSession, url: str, **kwargs: Any) -> int:

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from exporters.app import Instrumentation, InstrumentationConfig
 from exporters.app.client import trace_config
+from tests.helpers import serve_app
 
 pytestmark = pytest.mark.anyio
 
@@ -150,14 +151,8 @@ async def upstream() -> AsyncIterator[str]:
     app.router.add_get("/ok", ok)
     app.router.add_get("/broken", broken)
     app.router.add_get("/hang", hang)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    async with serve_app(app, shutdown_timeout=0.2) as url:
+        yield url
 
 
 async def test_outbound_calls_are_measured_by_target_name_with_outcome_and_quota() -> None:

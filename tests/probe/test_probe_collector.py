@@ -32,6 +32,7 @@ from tests.helpers import (
     promtool_check_metrics,
     run_exporter,
     sample_value,
+    serve_app,
 )
 
 pytestmark = pytest.mark.anyio
@@ -44,16 +45,8 @@ async def serve(handler: Handler, ssl_context: ssl.SSLContext | None = None) -> 
     """Serve ``handler`` at every path on a free loopback port; yields the base URL."""
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
-    await site.start()
-    port = runner.addresses[0][1]
-    scheme = "https" if ssl_context else "http"
-    try:
-        yield f"{scheme}://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with serve_app(app, ssl_context) as url:
+        yield url
 
 
 def health(status: str, deps: dict[str, Any], code: int = 200) -> Handler:
