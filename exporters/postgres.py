@@ -27,6 +27,7 @@ from prometheus_client.core import Metric
 from exporters.spec import (
     Collector,
     ExporterDef,
+    MetricNamespace,
     MetricSpec,
     Option,
     OptionError,
@@ -76,8 +77,7 @@ LOCK_MODES = (
 )
 
 
-def _m(name: str, kind: Any, help_text: str, *labels: str) -> MetricSpec:
-    return MetricSpec(f"{NS}_{name}", kind, help_text, ("target", *labels))
+_m = MetricNamespace(NS, ("target",))
 
 
 METRICS: tuple[MetricSpec, ...] = (

@@ -27,6 +27,7 @@ from prometheus_client.core import Metric
 from exporters.spec import (
     Collector,
     ExporterDef,
+    MetricNamespace,
     MetricSpec,
     Option,
     OptionError,
@@ -56,8 +57,7 @@ MAX_BODY_BYTES = 64 * 1024
 ADHOC_TARGET = "adhoc"
 
 
-def _m(name: str, kind: Any, help_text: str, labels: tuple[str, ...] = ()) -> MetricSpec:
-    return MetricSpec(f"{NS}_{name}", kind, help_text, ("target", *labels))
+_m = MetricNamespace(NS, ("target",))
 
 
 METRICS: tuple[MetricSpec, ...] = (
@@ -69,19 +69,19 @@ METRICS: tuple[MetricSpec, ...] = (
         "failure",
         "gauge",
         "1 for the reason the probe failed (connection, timeout, tls, status), else 0.",
-        ("reason",),
+        "reason",
     ),
     _m(
         "health_status",
         "gauge",
         "1 for the status the health body reported (healthy, degraded, unhealthy, unknown).",
-        ("status",),
+        "status",
     ),
     _m(
         "dependency_up",
         "gauge",
         "1 when the health body reports the dependency up, 0 when down or not reported.",
-        ("dependency",),
+        "dependency",
     ),
     _m(
         "dependencies_dropped",

@@ -22,6 +22,7 @@ from prometheus_client.core import Metric
 from exporters.spec import (
     Collector,
     ExporterDef,
+    MetricNamespace,
     MetricSpec,
     Option,
     OptionError,
@@ -52,8 +53,7 @@ _INFO_AND_SLOWLOG_LEN = b"*1\r\n$4\r\nINFO\r\n*2\r\n$7\r\nSLOWLOG\r\n$3\r\nLEN\r
 ROLES = ("master", "slave")
 
 
-def _m(name: str, kind: Any, help_text: str, *labels: str) -> MetricSpec:
-    return MetricSpec(f"{NS}_{name}", kind, help_text, ("target", *labels))
+_m = MetricNamespace(NS, ("target",))
 
 
 METRICS: tuple[MetricSpec, ...] = (
