@@ -140,6 +140,13 @@ class Threshold:
     static_labels: tuple[tuple[str, str], ...] = ()
     inhibited_by_target_down: bool = True
     group: str = ""  # rule group inside the area's file; defaults to the area name
+    # Why one occurrence is itself the incident, so a level may fire with no ``for``
+    # (the alerting policy: every other alert holds its condition for a while first).
+    single_event: str = ""
+    # Rendered as ``keep_firing_for``: how long the alert stays firing once its condition
+    # stops holding, including because its series vanished (a failed probe, a mount
+    # that errors, a dead exporter), so evidence that stops arriving is not "resolved".
+    keep_firing_seconds: int = 0
 
     def condition(self, level: Level) -> str:
         """The alerting rule's ``expr`` for one level."""

@@ -46,6 +46,9 @@ def alerting_rule(
         "alert": threshold.name,
         "expr": threshold.condition(level),
         "for": format_duration(effective_for_seconds(level.for_seconds, settings)),
+        "keep_firing_for": (
+            format_duration(threshold.keep_firing_seconds) if threshold.keep_firing_seconds else ""
+        ),
         "labels": rule_labels(threshold, level),
         "annotations": alert_annotations(area, threshold, settings),
     }
