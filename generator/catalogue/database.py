@@ -200,32 +200,42 @@ POSTGRES_CONNECTIONS = Threshold(
 )
 
 
-def _oldest(seconds: float) -> tuple[TestSeries, ...]:
-    return (_gauge("promfleet_postgres_oldest_query_seconds", (*PG, ("state", "active")),
-                   seconds),)
+def _oldest(seconds: float, session: str = "application") -> tuple[TestSeries, ...]:
+    return (_gauge("promfleet_postgres_oldest_query_seconds",
+                   (*PG, ("session", session), ("state", "active")), seconds),)
 
 
+# Maintenance sessions (pg_dump, pg_basebackup, autovacuum, psql, ... as the exporter's
+# sessions.maintenance-* options say) are published under session="maintenance" and left
+# out here: a two-hour dump is routine, an application statement of 10 s is not.
 POSTGRES_LONG_QUERY = Threshold(
     name="PostgresLongRunningQuery",
-    signal='max without (state) (promfleet_postgres_oldest_query_seconds{state="active"})',
+    signal="max without (state, session) (promfleet_postgres_oldest_query_seconds"
+    '{state="active",session="application"})',
     op=">",
     levels=(
+        # Warning, not a page: a slow statement is a cause; what it does to the service
+        # (connection slots, sessions queued on its locks) pages on its own.
         Level(
-            Severity.CRITICAL, 10, for_seconds=0, cooldown_seconds=1800,
-            test=AlertTest(firing=_oldest(42), quiet=_oldest(2), labels=PG, value=42),
+            Severity.WARNING, 10, for_seconds=120, cooldown_seconds=3600,
+            test=AlertTest(firing=_oldest(42), quiet=(*_oldest(2), *_oldest(7200, "maintenance")),
+                           labels=PG, value=42),
         ),
     ),
     team=Team.OPS,
-    summary="A query on PostgreSQL {{ $labels.target }} has run for {{ $value }}s",
+    summary="An application query on PostgreSQL {{ $labels.target }} has run for {{ $value }}s",
     description=(
-        "The oldest active statement on {{ $labels.target }} ({{ $labels.instance }}) has "
-        "been running for {{ $value }} seconds, more than 10. It may hold locks others wait on."
+        "For two minutes the oldest active application statement on {{ $labels.target }} "
+        "({{ $labels.instance }}) has been older than 10 seconds (now {{ $value }} s). "
+        "Maintenance sessions (dumps, backups, vacuum, psql) are not counted."
     ),
     runbook=Runbook(
-        meaning="A statement has been executing for more than 10 seconds.",
+        meaning="An application statement (not a dump, backup, vacuum or psql session) has "
+        "been executing for more than 10 seconds, for two minutes.",
         impact="It holds locks and a connection; queries behind it queue; vacuum is held back.",
         diagnosis=(
-            "How long: `promfleet_postgres_oldest_query_seconds{state=\"active\"}`",
+            "How long: `promfleet_postgres_oldest_query_seconds{state=\"active\","
+            "session=\"application\"}`",
             "Which statement and who runs it: ```sh\n"
             f"{PSQL} \"SELECT pid, usename, application_name, now() - query_start AS age, "
             "wait_event_type, left(query, 200) FROM pg_stat_activity WHERE state = 'active' "
@@ -237,15 +247,18 @@ POSTGRES_LONG_QUERY = Threshold(
         mitigation=(
             "Cancel it: `SELECT pg_cancel_backend(PID)`; terminate only if cancel fails.",
             "Give the role a statement_timeout so runaway queries end by themselves.",
+            "A maintenance tool reported as an application: add its application_name to "
+            "the exporter's sessions.maintenance-applications.",
         ),
-        escalation=_ESCALATE_DB,
+        escalation=_ESCALATE_DB_SOFT,
     ),
     panel=Panel(
         title="PostgreSQL oldest query and transaction",
         expr=f"promfleet_postgres_oldest_query_seconds{{{SEL}}}",
         unit="s",
-        description="Age of the oldest running statement of client sessions, by state.",
-        legend="{{instance}} {{target}} {{state}}",
+        description="Age of the oldest running statement, by state, of application and of "
+        "maintenance sessions (a dump shows as maintenance).",
+        legend="{{instance}} {{target}} {{session}} {{state}}",
     ),
     group="postgres",
 )
@@ -316,16 +329,19 @@ POSTGRES_DEADLOCKS = Threshold(
     op=">",
     levels=(
         Level(
-            Severity.WARNING, 0, for_seconds=0, cooldown_seconds=3600,
+            # One deadlock is resolved by the server (one transaction retried); deadlocks
+            # that keep coming for 10 minutes are a locking-order bug to fix.
+            Severity.WARNING, 0, for_seconds=600, cooldown_seconds=3600,
             test=AlertTest(firing=_deadlocks(1), quiet=_deadlocks(0), labels=PG, value=5,
-                           warmup_seconds=300),
+                           warmup_seconds=60),
         ),
     ),
     team=Team.ENGINEERING,
     summary="{{ $value }} deadlocks on PostgreSQL {{ $labels.target }} in 5 minutes",
     description=(
-        "PostgreSQL {{ $labels.target }} ({{ $labels.instance }}) detected {{ $value }} "
-        "deadlocks in the last 5 minutes; one transaction of each was rolled back."
+        "PostgreSQL {{ $labels.target }} ({{ $labels.instance }}) has kept detecting "
+        "deadlocks for 10 minutes ({{ $value }} in the last 5); one transaction of each was "
+        "rolled back."
     ),
     runbook=Runbook(
         meaning="Transactions waited on each other in a cycle; the server aborted one.",
@@ -378,8 +394,9 @@ POSTGRES_REPLICATION_LAG = Threshold(
     team=Team.OPS,
     summary="Standby {{ $labels.target }} replays WAL {{ $value }}s behind its primary",
     description=(
-        "The standby {{ $labels.target }} ({{ $labels.instance }}) has received WAL it has "
-        "not replayed; its last replayed transaction is {{ $value }} seconds old."
+        "The standby {{ $labels.target }} ({{ $labels.instance }}) is behind: its last "
+        "replayed transaction is {{ $value }} seconds old, and it either has WAL it has not "
+        "replayed or its WAL receiver is not streaming (then nothing new can arrive)."
     ),
     runbook=Runbook(
         meaning="The standby applies changes late: reads from it return stale data.",
@@ -403,7 +420,8 @@ POSTGRES_REPLICATION_LAG = Threshold(
         title="PostgreSQL replication lag",
         expr=f"promfleet_postgres_replication_lag_seconds{{{SEL}}}",
         unit="s",
-        description="On standbys: age of the last replayed transaction (0 when caught up).",
+        description="On standbys: age of the last replayed transaction (0 when caught up "
+        "and streaming).",
         legend="{{instance}} {{target}}",
         expect_data=False,
     ),
@@ -413,12 +431,14 @@ POSTGRES_REPLICATION_LAG = Threshold(
 
 def _idle_tx(seconds: float) -> tuple[TestSeries, ...]:
     return (_gauge("promfleet_postgres_oldest_transaction_seconds",
-                   (*PG, ("state", "idle_in_transaction")), seconds),)
+                   (*PG, ("session", "maintenance"), ("state", "idle_in_transaction")), seconds),)
 
 
 POSTGRES_IDLE_IN_TX = Threshold(
     name="PostgresIdleInTransaction",
-    signal="max without (state) (promfleet_postgres_oldest_transaction_seconds"
+    # Every session, maintenance ones too: a BEGIN left open in psql holds locks and
+    # vacuum back as much as an application's does.
+    signal="max without (state, session) (promfleet_postgres_oldest_transaction_seconds"
     '{state=~"idle_in_transaction|idle_in_transaction_aborted"})',
     op=">",
     levels=(
@@ -454,8 +474,8 @@ POSTGRES_IDLE_IN_TX = Threshold(
         title="PostgreSQL oldest transaction by state",
         expr=f"promfleet_postgres_oldest_transaction_seconds{{{SEL}}}",
         unit="s",
-        description="Age of the oldest open transaction of client sessions, by state.",
-        legend="{{instance}} {{target}} {{state}}",
+        description="Age of the oldest open transaction, by state and session kind.",
+        legend="{{instance}} {{target}} {{session}} {{state}}",
     ),
     group="postgres",
 )
@@ -512,6 +532,371 @@ POSTGRES_DEAD_TUPLES = Threshold(
         description="Estimated dead rows of the largest tables of the monitored database.",
         legend="{{instance}} {{target}} {{table}}",
         expect_data=False,
+    ),
+    group="postgres",
+)
+
+def _lock_wait(seconds: float) -> tuple[TestSeries, ...]:
+    return (
+        _gauge("promfleet_postgres_lock_wait_oldest_seconds", PG, seconds),
+        _gauge("promfleet_postgres_lock_waiting_sessions", PG, 3 if seconds else 0),
+    )
+
+
+POSTGRES_LOCK_WAIT = Threshold(
+    name="PostgresLockWaits",
+    signal="promfleet_postgres_lock_wait_oldest_seconds",
+    op=">",
+    levels=(
+        # A wait of a minute that keeps recurring for five is a queue behind a lock holder
+        # (a migration's ALTER, a forgotten transaction), not one unlucky row. Warning: the
+        # outage it can turn into (slots used up by waiters) pages through
+        # PostgresConnectionsHigh.
+        Level(
+            Severity.WARNING, 60, for_seconds=300, cooldown_seconds=3600,
+            test=AlertTest(firing=_lock_wait(400), quiet=_lock_wait(5), labels=PG, value=400),
+        ),
+    ),
+    team=Team.OPS,
+    summary="Sessions on PostgreSQL {{ $labels.target }} have waited {{ $value }}s for a lock",
+    description=(
+        "For five minutes a session on {{ $labels.target }} ({{ $labels.instance }}) has "
+        "been waiting more than a minute for a lock (the longest wait is {{ $value }} s). "
+        "Advisory locks are not counted."
+    ),
+    runbook=Runbook(
+        meaning="Sessions queue for a heavyweight lock someone else holds.",
+        impact="The waiting statements stall; their clients time out; waiters pile up and "
+        "use connection slots.",
+        diagnosis=(
+            "How many wait: `promfleet_postgres_lock_waiting_sessions` and by mode: "
+            "`promfleet_postgres_locks_waiting > 0`",
+            "Who blocks whom: ```sh\n"
+            f"{PSQL} \"SELECT pid, pg_blocking_pids(pid) AS blocked_by, usename, "
+            "application_name, now() - query_start AS age, left(query, 120) FROM "
+            "pg_stat_activity WHERE cardinality(pg_blocking_pids(pid)) > 0\"\n```",
+            "What the blocker is doing: ```sh\n"
+            f"{PSQL} \"SELECT pid, state, now() - xact_start AS xact_age, left(query, 200) "
+            "FROM pg_stat_activity WHERE pid = BLOCKER_PID\"\n```",
+        ),
+        mitigation=(
+            "Cancel or terminate the blocker (`SELECT pg_terminate_backend(BLOCKER_PID)`) "
+            "when it is an idle transaction or a runaway statement.",
+            "Run DDL with a lock_timeout so a migration fails instead of queueing everyone.",
+        ),
+        escalation=_ESCALATE_DB_SOFT,
+    ),
+    panel=Panel(
+        title="PostgreSQL longest lock wait",
+        expr=f"promfleet_postgres_lock_wait_oldest_seconds{{{SEL}}}",
+        unit="s",
+        description="How long the longest current lock wait has lasted (advisory left out).",
+        legend="{{instance}} {{target}}",
+    ),
+    group="postgres",
+)
+
+
+def _receiver(streaming: int) -> tuple[TestSeries, ...]:
+    return (_gauge("promfleet_postgres_wal_receiver_streaming", PG, streaming),)
+
+
+POSTGRES_WAL_RECEIVER = Threshold(
+    name="PostgresWalReceiverDown",
+    signal="promfleet_postgres_wal_receiver_streaming",
+    op="==",
+    levels=(
+        # Critical: the standby falls behind silently (nothing reaches it to replay), its
+        # readers get ever older data and a failover to it would lose everything since.
+        # Five minutes ride out a primary restart.
+        Level(
+            Severity.CRITICAL, 0, for_seconds=300, cooldown_seconds=1800,
+            test=AlertTest(firing=_receiver(0), quiet=_receiver(1), labels=PG, value=0),
+        ),
+    ),
+    team=Team.OPS,
+    summary="Standby {{ $labels.target }} on {{ $labels.instance }} receives no WAL",
+    description=(
+        "The WAL receiver of standby {{ $labels.target }} ({{ $labels.instance }}) has not "
+        "been streaming from its primary for five minutes: the standby stops advancing."
+    ),
+    runbook=Runbook(
+        meaning="The standby's WAL receiver is not connected to (streaming from) the primary.",
+        impact="Reads from the standby grow stale; a failover to it loses the writes since.",
+        diagnosis=(
+            "Since when, and the lag it builds: `promfleet_postgres_wal_receiver_streaming` "
+            "and `promfleet_postgres_replication_lag_seconds`",
+            "On the standby: ```sh\n"
+            f"{PSQL} \"SELECT status, sender_host, last_msg_receipt_time, "
+            "latest_end_lsn FROM pg_stat_wal_receiver\"\n"
+            "journalctl -u postgresql --since '-15min' | grep -iE 'wal receiver|replication'\n```",
+            "On the primary (is the standby listed, is its slot still there): ```sh\n"
+            f"{PSQL} \"SELECT application_name, state FROM pg_stat_replication\"\n"
+            f"{PSQL} \"SELECT slot_name, active, wal_status FROM pg_replication_slots\"\n```",
+        ),
+        mitigation=(
+            "Restore the network path or the primary; the receiver reconnects by itself.",
+            "If the primary removed WAL the standby needs (wal_status lost), rebuild the "
+            "standby with pg_basebackup.",
+        ),
+        escalation=_ESCALATE_DB,
+    ),
+    panel=Panel(
+        title="PostgreSQL standby WAL receiver streaming",
+        expr=f"promfleet_postgres_wal_receiver_streaming{{{SEL}}}",
+        unit="short",
+        description="On standbys: 1 while the WAL receiver streams from the primary.",
+        legend="{{instance}} {{target}}",
+        kind="stat",
+        expect_data=False,
+    ),
+    group="postgres",
+)
+
+SLOT = (*PG, ("slot", "standby_b"))
+PG_SLOT_INACTIVE = (
+    "(promfleet_postgres_replication_slot_retained_bytes"
+    " and on (instance, job, target, slot) (promfleet_postgres_replication_slot_active == 0))"
+)
+GIB = 1024**3
+
+
+def _slot(active: int, retained: float, data: float = 100 * GIB) -> tuple[TestSeries, ...]:
+    return (
+        _gauge("promfleet_postgres_replication_slot_active",
+               (*SLOT, ("type", "physical")), active),
+        _gauge("promfleet_postgres_replication_slot_retained_bytes", SLOT, retained),
+        _gauge("promfleet_postgres_database_size_bytes", (*PG, ("database", "app")), data),
+    )
+
+
+POSTGRES_SLOT_INACTIVE = Threshold(
+    name="PostgresReplicationSlotInactive",
+    signal=PG_SLOT_INACTIVE,
+    op=">",
+    levels=(
+        Level(
+            Severity.WARNING, GIB, for_seconds=900, cooldown_seconds=14400,
+            test=AlertTest(firing=_slot(0, 3 * GIB),
+                           quiet=(*_slot(1, 3 * GIB)[:1], *_slot(0, 0.2 * GIB)[1:]),
+                           labels=SLOT, value=3 * GIB),
+        ),
+    ),
+    team=Team.OPS,
+    summary="Replication slot {{ $labels.slot }} on {{ $labels.target }} is inactive and "
+    "holds {{ $value | humanize }}B of WAL",
+    description=(
+        "Nothing has consumed slot {{ $labels.slot }} on {{ $labels.target }} "
+        "({{ $labels.instance }}) for 15 minutes and it keeps {{ $value | humanize }}B "
+        "of WAL from being removed; it grows with every write."
+    ),
+    runbook=Runbook(
+        meaning="A replication slot has no consumer and retains more than 1 GiB of WAL.",
+        impact="pg_wal grows until the disk is full, when the primary stops.",
+        diagnosis=(
+            f"Growth: `{PG_SLOT_INACTIVE}`",
+            "The slots: ```sh\n"
+            f"{PSQL} \"SELECT slot_name, slot_type, active, wal_status, "
+            "pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)) "
+            "FROM pg_replication_slots\"\n```",
+        ),
+        mitigation=(
+            "Bring the consumer (standby, CDC job) back, or drop the slot if it is retired: "
+            "`SELECT pg_drop_replication_slot('NAME')`.",
+            "Set max_slot_wal_keep_size so a lost consumer cannot fill the disk.",
+        ),
+        escalation=_ESCALATE_DB_SOFT,
+    ),
+    panel=Panel(
+        title="PostgreSQL WAL retained by replication slots",
+        expr=f"promfleet_postgres_replication_slot_retained_bytes{{{SEL}}}",
+        unit="bytes",
+        description="WAL each replication slot keeps from being removed.",
+        legend="{{instance}} {{target}} {{slot}}",
+        expect_data=False,
+    ),
+    group="postgres",
+)
+
+PG_SLOT_VS_DATA = (
+    f"{PG_SLOT_INACTIVE}\n"
+    "/ on (instance, job, target) group_left ()\n"
+    "sum by (instance, job, target) (promfleet_postgres_database_size_bytes)"
+)
+
+POSTGRES_SLOT_WAL_EXCEEDS_DATA = Threshold(
+    name="PostgresReplicationSlotWalExceedsData",
+    signal=PG_SLOT_VS_DATA,
+    op=">",
+    # Small clusters have small data: below 5 GiB retained, the warning is enough.
+    guard=f"and on (instance, job, target, slot) "
+    f"promfleet_postgres_replication_slot_retained_bytes > {5 * GIB}",
+    levels=(
+        # Critical: a disk sized for the data (usually 1.5 to 2 times it) is about full
+        # once the WAL an abandoned slot retains outgrows the data itself, and a full
+        # pg_wal stops the primary.
+        Level(
+            Severity.CRITICAL, 1, for_seconds=600, cooldown_seconds=1800,
+            test=AlertTest(firing=_slot(0, 60 * GIB, 40 * GIB),
+                           quiet=_slot(0, 60 * GIB, 100 * GIB), labels=SLOT, value=1.5),
+        ),
+    ),
+    team=Team.OPS,
+    summary="Inactive slot {{ $labels.slot }} on {{ $labels.target }} retains more WAL than "
+    "the databases hold",
+    description=(
+        "Slot {{ $labels.slot }} on {{ $labels.target }} ({{ $labels.instance }}) has no "
+        "consumer and retains {{ $value | humanizePercentage }} of the databases' size in "
+        "WAL: the disk fills and the primary stops when it is full."
+    ),
+    runbook=Runbook(
+        meaning="WAL kept for an inactive replication slot has outgrown the data itself.",
+        impact="The data disk fills; when pg_wal cannot grow the primary shuts down.",
+        diagnosis=(
+            f"Ratio and bytes: `{PG_SLOT_VS_DATA}`",
+            "Disk left: ```sh\ndf -h \"$(psql -h HOST -U postgres -Atc 'SHOW data_directory')\"\n```",
+            "The slot: ```sh\n"
+            f"{PSQL} \"SELECT slot_name, active, wal_status, safe_wal_size FROM "
+            "pg_replication_slots\"\n```",
+        ),
+        mitigation=(
+            "Drop the slot unless its consumer comes back within minutes: "
+            "`SELECT pg_drop_replication_slot('NAME')` (the consumer then needs a rebuild).",
+            "Set max_slot_wal_keep_size so this cannot happen again.",
+        ),
+        escalation=_ESCALATE_DB,
+    ),
+    panel=Panel(
+        title="PostgreSQL inactive slot WAL over data size",
+        expr=f"(promfleet_postgres_replication_slot_retained_bytes{{{SEL}}}\n"
+        "and on (instance, job, target, slot)\n"
+        f"(promfleet_postgres_replication_slot_active{{{SEL}}} == 0))\n"
+        "/ on (instance, job, target) group_left ()\n"
+        f"sum by (instance, job, target) (promfleet_postgres_database_size_bytes{{{SEL}}})",
+        unit="percentunit",
+        description="WAL retained by inactive slots over the size of all databases.",
+        legend="{{instance}} {{target}} {{slot}}",
+        expect_data=False,
+    ),
+    group="postgres",
+)
+
+
+def _role(flips: bool) -> tuple[TestSeries, ...]:
+    values = " ".join("1" if i % 2 == 0 or not flips else "0" for i in range(41))
+    return (TestSeries(_gauge("promfleet_postgres_in_recovery", PG, 0).series, values),)
+
+
+POSTGRES_ROLE_CHANGE = Threshold(
+    name="PostgresRoleChanged",
+    signal="changes(promfleet_postgres_in_recovery[10m])",
+    op=">",
+    levels=(
+        Level(
+            Severity.WARNING, 0, for_seconds=0, cooldown_seconds=3600,
+            test=AlertTest(firing=_role(True), quiet=_role(False), labels=PG, value=1,
+                           warmup_seconds=60),
+        ),
+    ),
+    single_event=(
+        "A primary/standby role change is a failover or promotion that has already "
+        "happened; each one needs a check that the old primary is fenced and clients follow."
+    ),
+    team=Team.OPS,
+    summary="PostgreSQL {{ $labels.target }} on {{ $labels.instance }} changed role",
+    description=(
+        "{{ $labels.target }} ({{ $labels.instance }}) switched between primary and standby "
+        "in the last 10 minutes (a promotion or a failover)."
+    ),
+    runbook=Runbook(
+        meaning="pg_is_in_recovery() changed: a standby was promoted or a primary became "
+        "a standby.",
+        impact="Writers must follow the new primary; two primaries at once split the data.",
+        diagnosis=(
+            "The roles now: `promfleet_postgres_in_recovery` (1 standby, 0 primary)",
+            "On each server: ```sh\n"
+            f"{PSQL} \"SELECT pg_is_in_recovery(), pg_postmaster_start_time()\"\n"
+            "journalctl -u postgresql --since '-30min' | grep -iE 'promot|recovery|timeline'\n```",
+        ),
+        mitigation=(
+            "If the promotion was not planned: make sure the old primary is stopped or "
+            "fenced, then point clients at the new primary.",
+            "Rebuild the old primary as a standby (pg_rewind or pg_basebackup).",
+        ),
+        escalation=_ESCALATE_DB,
+    ),
+    panel=Panel(
+        title="PostgreSQL in recovery (standby)",
+        expr=f"promfleet_postgres_in_recovery{{{SEL}}}",
+        unit="short",
+        description="1 on a standby, 0 on a primary; a step is a role change.",
+        legend="{{instance}} {{target}}",
+    ),
+    group="postgres",
+)
+
+
+def _xid(age: float) -> tuple[TestSeries, ...]:
+    return (
+        _gauge("promfleet_postgres_database_xid_age", (*PG, ("database", "app")), age),
+        _gauge("promfleet_postgres_database_xid_age", (*PG, ("database", "postgres")), 2e8),
+    )
+
+
+POSTGRES_XID_WRAPAROUND = Threshold(
+    name="PostgresTransactionIdWraparound",
+    signal="max without (database) (promfleet_postgres_database_xid_age)",
+    op=">",
+    levels=(
+        # autovacuum_freeze_max_age (2e8) forces anti-wraparound vacuums long before 1e9:
+        # five times that age means they have been failing (a long transaction, an
+        # abandoned slot or prepared transaction holds the horizon back).
+        Level(
+            Severity.WARNING, 1e9, for_seconds=900, cooldown_seconds=14400,
+            test=AlertTest(firing=_xid(1.2e9), quiet=_xid(3e8), labels=PG, value=1.2e9),
+        ),
+        # Just below vacuum_failsafe_age (1.6e9); some 6.5e8 transactions remain before the
+        # server refuses writes at about 2.1e9, and freezing a large table takes hours.
+        Level(
+            Severity.CRITICAL, 1.5e9, for_seconds=900, cooldown_seconds=3600,
+            test=AlertTest(firing=_xid(1.8e9), quiet=_xid(1.2e9), labels=PG, value=1.8e9,
+                           quiet_value=1.2e9),
+        ),
+    ),
+    team=Team.OPS,
+    summary="PostgreSQL {{ $labels.target }} is {{ $value | humanize }} transactions into "
+    "its wraparound horizon",
+    description=(
+        "The oldest unfrozen transaction ID in a database of {{ $labels.target }} "
+        "({{ $labels.instance }}) is {{ $value | humanize }} transactions old; at about 2.1 "
+        "billion the server refuses writes until it is vacuumed."
+    ),
+    runbook=Runbook(
+        meaning="Vacuum has not frozen old rows: age(datfrozenxid) is far past "
+        "autovacuum_freeze_max_age.",
+        impact="At about 2.1 billion the server stops assigning transaction IDs: no writes.",
+        diagnosis=(
+            "Which database: `promfleet_postgres_database_xid_age` and which tables: "
+            "`promfleet_postgres_table_xid_age`",
+            "What holds the horizon back: ```sh\n"
+            f"{PSQL} \"SELECT pid, now() - xact_start, backend_xmin FROM pg_stat_activity "
+            "WHERE backend_xmin IS NOT NULL ORDER BY age(backend_xmin) DESC LIMIT 5\"\n"
+            f"{PSQL} \"SELECT gid, prepared FROM pg_prepared_xacts\"\n"
+            f"{PSQL} \"SELECT slot_name, active, xmin, catalog_xmin FROM "
+            "pg_replication_slots\"\n```",
+        ),
+        mitigation=(
+            "End what holds the horizon (long transaction, prepared transaction, abandoned "
+            "slot), then `VACUUM (FREEZE, VERBOSE)` the oldest tables first.",
+        ),
+        escalation=_ESCALATE_DB,
+    ),
+    panel=Panel(
+        title="PostgreSQL transaction ID age",
+        expr=f"promfleet_postgres_database_xid_age{{{SEL}}}",
+        unit="short",
+        description="Transactions since each database's datfrozenxid (writes stop at ~2.1e9).",
+        legend="{{instance}} {{target}} {{database}}",
     ),
     group="postgres",
 )
@@ -857,6 +1242,12 @@ AREA = Area(
         POSTGRES_REPLICATION_LAG,
         POSTGRES_IDLE_IN_TX,
         POSTGRES_DEAD_TUPLES,
+        POSTGRES_LOCK_WAIT,
+        POSTGRES_WAL_RECEIVER,
+        POSTGRES_SLOT_INACTIVE,
+        POSTGRES_SLOT_WAL_EXCEEDS_DATA,
+        POSTGRES_ROLE_CHANGE,
+        POSTGRES_XID_WRAPAROUND,
         REDIS_DOWN,
         REDIS_MEMORY,
         REDIS_EVICTIONS,
