@@ -34,7 +34,9 @@ PG_DEADLOCKS = "instance_target:promfleet_postgres_deadlocks:increase5m"
 PG_DEAD_RATIO = "instance_target_table:promfleet_postgres_table_dead_tuples:ratio"
 RD_MEMORY = "instance_target:promfleet_redis_memory:usage_ratio"
 RD_EVICTIONS = "instance_target:promfleet_redis_evicted_keys:rate5m"
-RD_REJECTED = "instance_target:promfleet_redis_rejected_connections:increase5m"
+RD_REJECTED = "instance_target:promfleet_redis_rejected_connections:increase2m"
+RD_OOM = "instance_target:promfleet_redis_oom_rejected_commands:increase2m"
+RD_CLIENTS = "instance_target:promfleet_redis_clients:usage_ratio"
 RD_HIT = "instance_target:promfleet_redis_keyspace_hits:ratio_rate5m"
 
 RECORDING_RULES = (
@@ -58,12 +60,22 @@ RECORDING_RULES = (
         "promfleet_postgres_table_dead_tuples\n"
         "/ (promfleet_postgres_table_live_tuples + promfleet_postgres_table_dead_tuples)",
     ),
+    # Against maxmemory where one is set; otherwise (maxmemory 0, Redis' default) against
+    # the host's memory, which is then what runs out.
     RecordingRule(
         RD_MEMORY,
-        "promfleet_redis_memory_used_bytes / (promfleet_redis_memory_max_bytes > 0)",
+        "promfleet_redis_memory_used_bytes / (promfleet_redis_memory_max_bytes > 0)\n"
+        "or promfleet_redis_memory_used_bytes / on (instance, job, target)\n"
+        "   (promfleet_redis_memory_system_bytes\n"
+        "    and on (instance, job, target) promfleet_redis_memory_max_bytes == 0)",
     ),
     RecordingRule(RD_EVICTIONS, "rate(promfleet_redis_evicted_keys_total[5m])"),
-    RecordingRule(RD_REJECTED, "increase(promfleet_redis_rejected_connections_total[5m])"),
+    RecordingRule(RD_REJECTED, "increase(promfleet_redis_rejected_connections_total[2m])"),
+    RecordingRule(RD_OOM, "increase(promfleet_redis_oom_rejected_commands_total[2m])"),
+    RecordingRule(
+        RD_CLIENTS,
+        "promfleet_redis_connected_clients / (promfleet_redis_max_clients > 0)",
+    ),
     RecordingRule(
         RD_HIT,
         "rate(promfleet_redis_keyspace_hits_total[5m])\n"
@@ -754,7 +766,8 @@ POSTGRES_SLOT_WAL_EXCEEDS_DATA = Threshold(
         impact="The data disk fills; when pg_wal cannot grow the primary shuts down.",
         diagnosis=(
             f"Ratio and bytes: `{PG_SLOT_VS_DATA}`",
-            "Disk left: ```sh\ndf -h \"$(psql -h HOST -U postgres -Atc 'SHOW data_directory')\"\n```",
+            "Disk left: ```sh\n"
+            "df -h \"$(psql -h HOST -U postgres -Atc 'SHOW data_directory')\"\n```",
             "The slot: ```sh\n"
             f"{PSQL} \"SELECT slot_name, active, wal_status, safe_wal_size FROM "
             "pg_replication_slots\"\n```",
@@ -965,14 +978,18 @@ REDIS_MEMORY = Threshold(
         ),
     ),
     team=Team.OPS,
-    summary="Redis {{ $labels.target }} uses {{ $value | humanizePercentage }} of maxmemory",
+    summary="Redis {{ $labels.target }} uses {{ $value | humanizePercentage }} of its "
+    "memory limit",
     description=(
         "Redis {{ $labels.target }} ({{ $labels.instance }}) has allocated "
-        "{{ $value | humanizePercentage }} of its maxmemory: it will evict keys or refuse writes."
+        "{{ $value | humanizePercentage }} of its maxmemory, or of the host's memory where "
+        "no maxmemory is set: it will evict keys, refuse writes, or be killed by the OOM killer."
     ),
     runbook=Runbook(
-        meaning="Memory used is above 90 % of maxmemory.",
-        impact="Depending on maxmemory-policy, keys are evicted or writes fail with OOM.",
+        meaning="Memory used is above 90 % of maxmemory, or of the host's memory when "
+        "maxmemory is 0 (no limit).",
+        impact="Depending on maxmemory-policy, keys are evicted or writes fail with OOM; with "
+        "no maxmemory the kernel kills Redis (a fork for a save doubles the risk).",
         diagnosis=(
             "Growth: `promfleet_redis_memory_used_bytes` and "
             "`promfleet_redis_db_keys`",
@@ -983,16 +1000,18 @@ REDIS_MEMORY = Threshold(
         mitigation=(
             "Set TTLs on keys that have none; delete keys of retired features.",
             "Raise maxmemory if the host has room (`promfleet_redis_memory_system_bytes`).",
+            "With no maxmemory: set one below the host's memory (and a policy), so Redis "
+            "evicts or refuses writes instead of being killed.",
         ),
         escalation=_ESCALATE_DB_SOFT,
     ),
     panel=Panel(
-        title="Redis memory used of maxmemory",
+        title="Redis memory used of its limit",
         expr=f"{RD_MEMORY}{{{SEL}}}",
         unit="percentunit",
-        description="Memory allocated by Redis over its maxmemory (only where one is set).",
+        description="Memory allocated by Redis over its maxmemory, or over the host's memory "
+        "where no maxmemory is set.",
         legend="{{instance}} {{target}}",
-        expect_data=False,
     ),
     group="redis",
 )
@@ -1054,17 +1073,26 @@ REDIS_REJECTED = Threshold(
     signal=RD_REJECTED,
     op=">",
     levels=(
+        # One refused connection is a client's retry; refusals that keep coming for ten
+        # minutes are worked within the hour.
         Level(
-            Severity.CRITICAL, 0, for_seconds=0, cooldown_seconds=1800,
-            test=AlertTest(firing=_rejected(2), quiet=_rejected(0), labels=RD, value=10,
-                           warmup_seconds=300),
+            Severity.WARNING, 0, for_seconds=600, cooldown_seconds=3600,
+            test=AlertTest(firing=_rejected(2), quiet=_rejected(0), labels=RD, value=4,
+                           warmup_seconds=60),
+        ),
+        # A page when clients are turned away at a steady 0.1/s or more for five minutes:
+        # they are failing, not retrying once.
+        Level(
+            Severity.CRITICAL, 12, for_seconds=300, cooldown_seconds=1800,
+            test=AlertTest(firing=_rejected(60), quiet=_rejected(2), labels=RD, value=120,
+                           warmup_seconds=60, quiet_value=4),
         ),
     ),
     team=Team.OPS,
-    summary="Redis {{ $labels.target }} refused {{ $value }} connections in 5 minutes",
+    summary="Redis {{ $labels.target }} refused {{ $value }} connections in 2 minutes",
     description=(
-        "Redis {{ $labels.target }} ({{ $labels.instance }}) reached maxclients and refused "
-        "{{ $value }} new connections in the last 5 minutes."
+        "Redis {{ $labels.target }} ({{ $labels.instance }}) is at maxclients and keeps "
+        "refusing new connections ({{ $value }} in the last 2 minutes)."
     ),
     runbook=Runbook(
         meaning="All maxclients slots were taken; new clients were turned away.",
@@ -1201,7 +1229,8 @@ REDIS_RDB_FAILING = Threshold(
     summary="Redis {{ $labels.target }}'s last RDB save failed",
     description=(
         "The last background save of {{ $labels.target }} ({{ $labels.instance }}) failed. "
-        "With stop-writes-on-bgsave-error on, Redis now refuses writes."
+        "Where save points are configured and stop-writes-on-bgsave-error is on (the "
+        "defaults), Redis now refuses writes."
     ),
     runbook=Runbook(
         meaning="BGSAVE failed: the snapshot on disk is old.",
@@ -1223,6 +1252,180 @@ REDIS_RDB_FAILING = Threshold(
         unit="s",
         description="Seconds since the last successful RDB snapshot.",
         legend="{{instance}} {{target}}",
+    ),
+    group="redis",
+)
+
+def _oom(per_minute: float) -> tuple[TestSeries, ...]:
+    return (_counter("promfleet_redis_oom_rejected_commands_total", RD, per_minute),)
+
+
+REDIS_OOM = Threshold(
+    name="RedisOutOfMemory",
+    signal=RD_OOM,
+    op=">",
+    levels=(
+        # Any write refused for memory, again and again for ten minutes: worked within
+        # the hour (a low-traffic writer, a batch job).
+        Level(
+            Severity.WARNING, 0, for_seconds=600, cooldown_seconds=3600,
+            test=AlertTest(firing=_oom(1), quiet=_oom(0), labels=RD, value=2,
+                           warmup_seconds=60),
+        ),
+        # More than ten refused writes every two minutes for three minutes: the
+        # applications' writes are failing now (a burst alone stays below the for).
+        Level(
+            Severity.CRITICAL, 10, for_seconds=180, cooldown_seconds=1800,
+            test=AlertTest(firing=_oom(30), quiet=_oom(1), labels=RD, value=60,
+                           warmup_seconds=60, quiet_value=2),
+        ),
+    ),
+    team=Team.OPS,
+    summary="Redis {{ $labels.target }} refuses writes: out of memory",
+    description=(
+        "Redis {{ $labels.target }} ({{ $labels.instance }}) answered {{ $value }} commands "
+        "in the last 2 minutes with OOM: used memory is at maxmemory and the policy "
+        "(noeviction, or no key to evict) refuses writes."
+    ),
+    runbook=Runbook(
+        meaning="Write commands fail with 'OOM command not allowed when used memory > "
+        "maxmemory'.",
+        impact="The applications' writes to this Redis fail (queues, sessions, locks).",
+        diagnosis=(
+            f"How many: `{RD_OOM}`; memory: `{RD_MEMORY}`",
+            f"Memory and policy: ```sh\n{RCLI} INFO memory | grep -E "
+            "'used_memory:|maxmemory'\n"
+            f"{RCLI} INFO errorstats\n{RCLI} --bigkeys\n```",
+        ),
+        mitigation=(
+            "Free memory: delete keys of retired features, set TTLs, drain a queue whose "
+            "consumers stopped.",
+            "Raise maxmemory (CONFIG SET maxmemory) when the host has room.",
+        ),
+        escalation=_ESCALATE_DB,
+    ),
+    panel=Panel(
+        title="Redis commands refused for memory",
+        expr=f"{RD_OOM}{{{SEL}}}",
+        unit="short",
+        description="Commands answered with OOM in the last 2 minutes.",
+        legend="{{instance}} {{target}}",
+    ),
+    group="redis",
+)
+
+
+def _clients(connected: float) -> tuple[TestSeries, ...]:
+    return (
+        _gauge("promfleet_redis_connected_clients", RD, connected),
+        _gauge("promfleet_redis_max_clients", RD, 1000),
+    )
+
+
+REDIS_CLIENTS = Threshold(
+    name="RedisClientsNearLimit",
+    signal=RD_CLIENTS,
+    op=">",
+    levels=(
+        Level(
+            Severity.WARNING, 0.85, for_seconds=300, cooldown_seconds=3600,
+            test=AlertTest(firing=_clients(900), quiet=_clients(300), labels=RD, value=0.9),
+        ),
+    ),
+    team=Team.OPS,
+    summary="Redis {{ $labels.target }} uses {{ $value | humanizePercentage }} of maxclients",
+    description=(
+        "Redis {{ $labels.target }} ({{ $labels.instance }}) has "
+        "{{ $value | humanizePercentage }} of its maxclients connected; past the limit new "
+        "connections are refused."
+    ),
+    runbook=Runbook(
+        meaning="Connected clients are above 85 % of maxclients.",
+        impact="None yet; at the limit new connections are refused (RedisRejectedConnections).",
+        diagnosis=(
+            "Growth: `promfleet_redis_connected_clients` against "
+            "`promfleet_redis_max_clients`",
+            f"Who is connected: ```sh\n{RCLI} CLIENT LIST | grep -o 'addr=[^:]*' | "
+            "sort | uniq -c | sort -rn | head\n```",
+        ),
+        mitigation=(
+            "Fix the client that leaks connections, or lower its pool size.",
+            "Raise maxclients (and the process's open file limit).",
+        ),
+        escalation=_ESCALATE_DB_SOFT,
+    ),
+    panel=Panel(
+        title="Redis clients of maxclients",
+        expr=f"{RD_CLIENTS}{{{SEL}}}",
+        unit="percentunit",
+        description="Connected clients over maxclients.",
+        legend="{{instance}} {{target}}",
+    ),
+    group="redis",
+)
+
+RD_SAVE_AGE = (
+    "(time() - promfleet_redis_rdb_last_save_timestamp_seconds)\n"
+    "/ promfleet_redis_rdb_save_period_seconds"
+)
+
+
+def _saves(last_save: float, period: float, changes: float = 50) -> tuple[TestSeries, ...]:
+    return (
+        _gauge("promfleet_redis_rdb_last_save_timestamp_seconds", RD, last_save),
+        _gauge("promfleet_redis_rdb_save_period_seconds", RD, period),
+        _gauge("promfleet_redis_rdb_changes_since_last_save", RD, changes),
+    )
+
+
+REDIS_SAVE_OVERDUE = Threshold(
+    name="RedisRdbSaveOverdue",
+    signal=RD_SAVE_AGE,
+    op=">",
+    # The period series exists only where save points are configured: with save "" (no
+    # persistence) nothing is due and nothing fires. Unsaved changes must exist.
+    guard="and on (instance, job, target) promfleet_redis_rdb_changes_since_last_save > 0",
+    levels=(
+        # Twice the longest save interval: a save was due and has not happened (or not
+        # succeeded) for at least one more whole period.
+        Level(
+            Severity.WARNING, 2, for_seconds=600, cooldown_seconds=14400,
+            test=AlertTest(firing=_saves(-100_000, 3600), quiet=(*_saves(0, 3600)[:2],
+                           _gauge("promfleet_redis_rdb_changes_since_last_save", RD, 0)),
+                           labels=RD, value=30),
+        ),
+    ),
+    team=Team.OPS,
+    summary="Redis {{ $labels.target }} has not saved a snapshot in over twice its save period",
+    description=(
+        "Redis {{ $labels.target }} ({{ $labels.instance }}) has unsaved changes and its last "
+        "successful RDB snapshot is older than twice its longest configured save interval: a "
+        "restart would lose the changes since."
+    ),
+    runbook=Runbook(
+        meaning="Persistence is configured (save points) but no snapshot has succeeded for "
+        "more than twice the longest save interval.",
+        impact="A restart or crash loses every write since the last good snapshot.",
+        diagnosis=(
+            f"How late: `{RD_SAVE_AGE}` and `promfleet_redis_rdb_last_bgsave_ok`",
+            f"Why: ```sh\n{RCLI} INFO persistence\n{RCLI} CONFIG GET save\n"
+            "journalctl -u redis-server --since '-2h' | grep -i -E 'save|fork|error'\n```",
+        ),
+        mitigation=(
+            "Fix what fails the save (disk space, permissions, fork memory), then BGSAVE.",
+            "If persistence is not wanted, turn it off (CONFIG SET save \"\") and the alert "
+            "goes with it.",
+        ),
+        escalation=_ESCALATE_DB_SOFT,
+    ),
+    panel=Panel(
+        title="Redis snapshot age over save period",
+        expr="(time() - promfleet_redis_rdb_last_save_timestamp_seconds"
+        f"{{{SEL}}})\n/ promfleet_redis_rdb_save_period_seconds{{{SEL}}}",
+        unit="short",
+        description="Age of the last RDB snapshot in save periods (only where saving is on).",
+        legend="{{instance}} {{target}}",
+        expect_data=False,
     ),
     group="redis",
 )
@@ -1255,6 +1458,9 @@ AREA = Area(
         REDIS_HIT_RATIO,
         REDIS_LINK_DOWN,
         REDIS_RDB_FAILING,
+        REDIS_OOM,
+        REDIS_CLIENTS,
+        REDIS_SAVE_OVERDUE,
     ),
     panels=(
         Panel(
