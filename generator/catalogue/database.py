@@ -587,9 +587,10 @@ POSTGRES_LOCK_WAIT = Threshold(
             f"{PSQL} \"SELECT pid, pg_blocking_pids(pid) AS blocked_by, usename, "
             "application_name, now() - query_start AS age, left(query, 120) FROM "
             "pg_stat_activity WHERE cardinality(pg_blocking_pids(pid)) > 0\"\n```",
-            "What the blocker is doing: ```sh\n"
+            "What the blockers are doing: ```sh\n"
             f"{PSQL} \"SELECT pid, state, now() - xact_start AS xact_age, left(query, 200) "
-            "FROM pg_stat_activity WHERE pid = BLOCKER_PID\"\n```",
+            "FROM pg_stat_activity WHERE pid IN (SELECT unnest(pg_blocking_pids(pid)) "
+            "FROM pg_stat_activity)\"\n```",
         ),
         mitigation=(
             "Cancel or terminate the blocker (`SELECT pg_terminate_backend(BLOCKER_PID)`) "
@@ -766,8 +767,8 @@ POSTGRES_SLOT_WAL_EXCEEDS_DATA = Threshold(
         impact="The data disk fills; when pg_wal cannot grow the primary shuts down.",
         diagnosis=(
             f"Ratio and bytes: `{PG_SLOT_VS_DATA}`",
-            "Disk left: ```sh\n"
-            "df -h \"$(psql -h HOST -U postgres -Atc 'SHOW data_directory')\"\n```",
+            "Where pg_wal lives (then check the space left there on the host, df -h): "
+            f"```sh\n{PSQL} 'SHOW data_directory'\n```",
             "The slot: ```sh\n"
             f"{PSQL} \"SELECT slot_name, active, wal_status, safe_wal_size FROM "
             "pg_replication_slots\"\n```",
