@@ -33,6 +33,7 @@ from exporters.spec import (
     OptionError,
     ScrapeContext,
     Settings,
+    option_value,
     parse_duration,
     parse_positive_int,
     parse_str,
@@ -92,10 +93,17 @@ METRICS: tuple[MetricSpec, ...] = (
        "Connection slots reserved for superusers and pg_use_reserved_connections"),
     _m("connections", "gauge", "Client backends by database and state", "database", "state"),
     _m("oldest_query_seconds", "gauge",
-       "Age of the oldest running statement of client backends in each state", "state"),
+       "Age of the oldest running statement in each state, of application sessions or of "
+       "maintenance ones (by application name and backend type, as configured)",
+       "state", "session"),
     _m("oldest_transaction_seconds", "gauge",
-       "Age of the oldest open transaction of client backends in each state", "state"),
+       "Age of the oldest open transaction in each state, of application sessions or of "
+       "maintenance ones", "state", "session"),
     _m("locks_waiting", "gauge", "Lock requests not yet granted, by lock mode", "mode"),
+    _m("lock_waiting_sessions", "gauge",
+       "Sessions waiting for a heavyweight lock (advisory locks left out)"),
+    _m("lock_wait_oldest_seconds", "gauge",
+       "How long the longest current lock wait has lasted (0 when none waits)"),
     _m("database_commits_total", "counter", "Transactions committed", "database"),
     _m("database_rollbacks_total", "counter", "Transactions rolled back", "database"),
     _m("database_blocks_hit_total", "counter", "Buffer cache hits", "database"),
@@ -106,10 +114,17 @@ METRICS: tuple[MetricSpec, ...] = (
     _m("database_conflicts_total", "counter",
        "Queries cancelled by recovery conflicts", "database"),
     _m("database_size_bytes", "gauge", "Disk space used by the database", "database"),
+    _m("database_xid_age", "gauge",
+       "Transactions since the database's datfrozenxid (wraparound at about 2.1e9)",
+       "database"),
     _m("replication_lag_bytes", "gauge",
        "On a standby: WAL received but not yet replayed, in bytes"),
     _m("replication_lag_seconds", "gauge",
-       "On a standby: age of the last replayed transaction (0 when fully replayed)"),
+       "On a standby: age of the last replayed transaction (0 only when all received WAL "
+       "is replayed and the WAL receiver is streaming)"),
+    _m("wal_receiver_streaming", "gauge",
+       "On a standby: 1 when its WAL receiver streams from the primary (without "
+       "pg_read_all_stats: when a WAL receiver process exists)"),
     _m("replica_lag_bytes", "gauge",
        "On a primary: WAL not yet replayed by each connected standby", "replica"),
     _m("replica_lag_seconds", "gauge",
@@ -148,11 +163,32 @@ SPECS = specs_by_name(METRICS)
 FAMILIES = TargetFamilies(METRICS, f"{NS}_")
 
 
+# Sessions whose long statements and transactions are routine work, not the application's:
+# dumps, base backups and WAL streaming, vacuum, index and cluster tools, scheduled jobs,
+# and operators' psql sessions (migrations, reports). Their effect on the application
+# (locks others wait on, held connections) is measured and alerted on by itself.
+DEFAULT_MAINTENANCE_APPLICATIONS = (
+    "pg_dump", "pg_dumpall", "pg_restore", "pg_basebackup", "pg_receivewal",
+    "pg_recvlogical", "pg_amcheck", "vacuumdb", "reindexdb", "clusterdb", "pg_repack",
+    "pg_cron", "psql",
+)
+# Server processes that report a state but run no application statement (autovacuum, WAL
+# senders, whose "statement" is the whole replication session), and parallel workers,
+# whose leader is counted already.
+DEFAULT_MAINTENANCE_BACKEND_TYPES = (
+    "autovacuum launcher", "autovacuum worker", "walsender", "walreceiver",
+    "logical replication launcher", "logical replication worker", "parallel worker",
+)
+SESSIONS = ("application", "maintenance")
+
+
 @dataclass(frozen=True)
 class PostgresConfig:
     """Per-process settings shared by every target's collector."""
 
     application_name: str = "promfleet-exporter-postgres"
+    maintenance_applications: tuple[str, ...] = DEFAULT_MAINTENANCE_APPLICATIONS
+    maintenance_backend_types: tuple[str, ...] = DEFAULT_MAINTENANCE_BACKEND_TYPES
     slow_threshold_seconds: float = 1.0
     tables_limit: int = 10
     databases_limit: int = 50
@@ -183,6 +219,15 @@ class _Server:
     encoding: str  # the client encoding, as a Python codec name
 
 
+def sql_text_array(values: Sequence[str]) -> str:
+    """A SQL ``text[]`` literal (quotes doubled; the session has standard_conforming_strings)."""
+    for value in values:
+        if "\x00" in value:
+            raise ValueError(f"a NUL character in {value!r}")
+    items = ", ".join("'" + value.replace("'", "''") + "'" for value in values)
+    return f"ARRAY[{items}]::text[]"
+
+
 def build_batch(version_num: int, statements: bool, cfg: PostgresConfig) -> tuple[
     str, tuple[str, ...]
 ]:
@@ -190,6 +235,14 @@ def build_batch(version_num: int, statements: bool, cfg: PostgresConfig) -> tupl
     reserved = "current_setting('superuser_reserved_connections')::float8"
     if version_num >= 160000:
         reserved += " + current_setting('reserved_connections')::float8"
+    # Without pg_read_all_stats the receiver's status reads NULL: its presence decides.
+    streaming = ("EXISTS (SELECT 1 FROM pg_stat_wal_receiver "
+                 "WHERE status = 'streaming' OR status IS NULL)")
+    maintenance = (
+        f"backend_type = ANY ({sql_text_array(cfg.maintenance_backend_types)}) OR "
+        f"coalesce(application_name, '') = ANY ({sql_text_array(cfg.maintenance_applications)})"
+    )
+    waitstart = "waitstart" if version_num >= 140000 else "NULL::timestamptz"
     recovery_lsn = (
         "CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
         "ELSE pg_current_wal_lsn() END"
@@ -201,25 +254,36 @@ def build_batch(version_num: int, statements: bool, cfg: PostgresConfig) -> tupl
  CASE WHEN pg_is_in_recovery() THEN
    pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::float8 END,
  CASE WHEN pg_is_in_recovery() THEN
-   CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0::float8
+   CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() AND {streaming} THEN 0::float8
    ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 END END,
  pg_wal_lsn_diff({recovery_lsn}, '0/0')::float8,
  (SELECT count(*) FROM pg_stat_user_tables)::float8,
  (SELECT count(*) FROM pg_database WHERE NOT datistemplate)::float8,
  (SELECT count(*) FROM pg_stat_replication WHERE NOT pg_is_in_recovery())::float8,
- (SELECT count(*) FROM pg_replication_slots)::float8"""),
+ (SELECT count(*) FROM pg_replication_slots)::float8,
+ CASE WHEN pg_is_in_recovery() THEN {streaming}::int::float8 END"""),
         ("connections", """SELECT coalesce(datname, ''), coalesce(state, ''), count(*)::float8
  FROM pg_stat_activity WHERE backend_type = 'client backend' GROUP BY 1, 2"""),
-        ("oldest", """SELECT state,
+        ("oldest", f"""SELECT state,
+ CASE WHEN {maintenance} THEN 'maintenance' ELSE 'application' END,
  extract(epoch FROM max(now() - query_start))::float8,
  extract(epoch FROM max(now() - xact_start))::float8
- FROM pg_stat_activity WHERE backend_type = 'client backend'
- AND pid <> pg_backend_pid() AND state IS NOT NULL GROUP BY 1"""),
+ FROM pg_stat_activity WHERE backend_type IS NOT NULL
+ AND pid <> pg_backend_pid() AND state IS NOT NULL GROUP BY 1, 2"""),
         ("locks", "SELECT mode, count(*)::float8 FROM pg_locks WHERE NOT granted GROUP BY 1"),
+        # Advisory waits are left out: a blocking pg_advisory_lock is how applications
+        # elect a leader or serialise jobs, and such a wait is meant to last.
+        ("lockwaits", f"""SELECT count(*)::float8,
+ coalesce(extract(epoch FROM max(now() - coalesce(l.since, a.query_start))), 0)::float8
+ FROM pg_stat_activity a LEFT JOIN (SELECT pid, min({waitstart}) AS since FROM pg_locks
+   WHERE NOT granted GROUP BY pid) l ON l.pid = a.pid
+ WHERE a.wait_event_type = 'Lock' AND a.wait_event IS DISTINCT FROM 'advisory'
+ AND a.pid <> pg_backend_pid()"""),
         ("databases", f"""SELECT d.datname, s.xact_commit::float8, s.xact_rollback::float8,
  s.blks_hit::float8, s.blks_read::float8, s.deadlocks::float8, s.temp_bytes::float8,
  s.temp_files::float8, s.conflicts::float8,
- CASE WHEN has_database_privilege(d.oid, 'CONNECT') THEN pg_database_size(d.oid)::float8 END
+ CASE WHEN has_database_privilege(d.oid, 'CONNECT') THEN pg_database_size(d.oid)::float8 END,
+ age(d.datfrozenxid)::float8
  FROM pg_database d JOIN pg_stat_database s ON s.datid = d.oid
  WHERE NOT d.datistemplate ORDER BY d.oid LIMIT {cfg.databases_limit}"""),
         ("replicas", f"""SELECT coalesce(application_name, ''),
@@ -260,7 +324,7 @@ def build_batch(version_num: int, statements: bool, cfg: PostgresConfig) -> tupl
 
 # Leading text columns of each result; the rest are float8 (all numbers are cast).
 TEXT_COLUMNS = {
-    "server": 1, "connections": 2, "oldest": 1, "locks": 1, "databases": 1,
+    "server": 1, "connections": 2, "oldest": 2, "locks": 1, "databases": 1,
     "replicas": 1, "slots": 2, "tables": 1,
 }
 Row = tuple[Any, ...]
@@ -381,7 +445,7 @@ class PostgresTarget(Collector):
             autocommit=True,
             application_name=self.config.application_name,
             connect_timeout=max(2, math.ceil(remaining)),
-            options=f"-c statement_timeout={statement_ms}",
+            options=f"-c statement_timeout={statement_ms} -c standard_conforming_strings=on",
         )
         try:
             cur = conn.cursor()
@@ -528,6 +592,8 @@ def families(target: str, snap: Snapshot, cfg: PostgresConfig) -> list[Metric]:
     dropped["database"] = max(0, int(server[9] or 0) - len(rows["databases"]))
     dropped["replica"] = max(0, int(server[10] or 0) - len(rows["replicas"]))
     dropped["slot"] = max(0, int(server[11] or 0) - len(rows["slots"]))
+    if server[12] is not None:  # a standby
+        add("wal_receiver_streaming", only, 1.0 if server[12] else 0.0)
 
     databases = rows["databases"]
     kept = {str(r[0]) for r in databases}
@@ -539,17 +605,22 @@ def families(target: str, snap: Snapshot, cfg: PostgresConfig) -> list[Metric]:
     for (db, state), count in sorted(per_db.items()):
         add("connections", (target, db, state), count)
 
-    oldest = {STATES.get(r[0], "unknown"): r for r in rows["oldest"]}
+    oldest = {(STATES.get(r[0], "unknown"), r[1]): r for r in rows["oldest"]}
     for state in OLDEST_STATES:
-        row = oldest.get(state)
-        add("oldest_query_seconds", (target, state), (row[1] or 0.0) if row else 0.0)
-        add("oldest_transaction_seconds", (target, state), (row[2] or 0.0) if row else 0.0)
+        for session in SESSIONS:
+            row = oldest.get((state, session))
+            labels = (target, state, session)
+            add("oldest_query_seconds", labels, (row[2] or 0.0) if row else 0.0)
+            add("oldest_transaction_seconds", labels, (row[3] or 0.0) if row else 0.0)
 
     waiting = {str(r[0]): r[1] for r in rows["locks"]}
     for mode in LOCK_MODES:
         add("locks_waiting", (target, mode), waiting.pop(mode, 0.0))
     for mode, count in sorted(waiting.items()):  # advisory and future modes
         add("locks_waiting", (target, mode), count)
+    for sessions, longest in rows["lockwaits"]:
+        add("lock_waiting_sessions", only, sessions)
+        add("lock_wait_oldest_seconds", only, longest)
 
     for r in databases:
         db = str(r[0])
@@ -562,6 +633,7 @@ def families(target: str, snap: Snapshot, cfg: PostgresConfig) -> list[Metric]:
         add("database_temp_files_total", (target, db), r[7])
         add("database_conflicts_total", (target, db), r[8])
         add("database_size_bytes", (target, db), r[9])
+        add("database_xid_age", (target, db), r[10])
 
     for name, lag_bytes, lag_seconds in rows["replicas"]:
         add("replica_lag_bytes", (target, name), lag_bytes)
@@ -603,6 +675,19 @@ def families(target: str, snap: Snapshot, cfg: PostgresConfig) -> list[Metric]:
 
 # --- wiring ----------------------------------------------------------------------------
 
+
+def parse_names(value: Any) -> tuple[str, ...]:
+    """Names from a YAML list or a comma-separated string; blanks dropped, order kept."""
+    if isinstance(value, tuple | list):
+        items = [parse_str(item) for item in value]
+    else:
+        items = parse_str(value).split(",")
+    names = tuple(dict.fromkeys(item.strip() for item in items if item.strip()))
+    if any("\x00" in name for name in names):
+        raise ValueError("a name holds a NUL character")
+    return names
+
+
 OPTIONS: tuple[Option, ...] = (
     *target_options("dsn", "libpq DSN (URL or key=value)"),
     Option("application-name", "application_name of the exporter's sessions",
@@ -613,6 +698,13 @@ OPTIONS: tuple[Option, ...] = (
            parse_positive_int),
     Option("databases.limit", "how many databases get per-database series", 50,
            parse_positive_int),
+    Option("sessions.maintenance-applications",
+           "application_name values of maintenance sessions (comma-separated): their long "
+           "statements and transactions are published apart from the application's",
+           DEFAULT_MAINTENANCE_APPLICATIONS, parse_names),
+    Option("sessions.maintenance-backend-types",
+           "backend_type values of maintenance sessions (comma-separated)",
+           DEFAULT_MAINTENANCE_BACKEND_TYPES, parse_names),
 )
 
 
@@ -622,6 +714,10 @@ def config_from(settings: Settings) -> PostgresConfig:
         slow_threshold_seconds=float(settings.get("statements.slow-threshold", 1.0)),
         tables_limit=int(settings.get("tables.limit", 10)),
         databases_limit=int(settings.get("databases.limit", 50)),
+        maintenance_applications=option_value(
+            OPTIONS, settings, "sessions.maintenance-applications"),
+        maintenance_backend_types=option_value(
+            OPTIONS, settings, "sessions.maintenance-backend-types"),
     )
 
 

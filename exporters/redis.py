@@ -1,10 +1,12 @@
 """Redis exporter: one reused redis-py connection per named target, no retries, deadline-bound.
 
-Each scrape pipelines ``INFO`` and ``SLOWLOG LEN`` on the target's connection (one round
-trip); connect and socket timeouts come from the scrape deadline, a failure drops the
-connection and the next scrape reconnects. :func:`parse_info` is pure and tested on
-recorded ``INFO`` text. redis-py is imported when the first target is built, so reading
-``METRICS`` (the generator, the docs) does not load it.
+Each scrape pipelines ``INFO``, ``SLOWLOG LEN`` and ``CONFIG GET`` of ``save`` and
+``maxclients`` on the target's connection (one round trip; a refused ``CONFIG`` only
+leaves out what it would have told); connect and socket timeouts come from the scrape
+deadline, a failure drops the connection and the next scrape reconnects.
+:func:`parse_info` and :func:`families` are pure and tested on recorded ``INFO`` text.
+redis-py is imported when the first target is built, so reading ``METRICS`` (the
+generator, the docs) does not load it.
 """
 
 from __future__ import annotations
@@ -48,8 +50,13 @@ if TYPE_CHECKING:
 NS = "promfleet_redis"
 log = logging.getLogger("promfleet.exporters.redis")
 _DEADLINE = "deadline exceeded"
-# INFO and SLOWLOG LEN, pipelined, in RESP (the same bytes every scrape).
-_INFO_AND_SLOWLOG_LEN = b"*1\r\n$4\r\nINFO\r\n*2\r\n$7\r\nSLOWLOG\r\n$3\r\nLEN\r\n"
+# INFO, SLOWLOG LEN, CONFIG GET save and CONFIG GET maxclients, pipelined, in RESP (the
+# same bytes every scrape).
+_PIPELINE = (
+    b"*1\r\n$4\r\nINFO\r\n*2\r\n$7\r\nSLOWLOG\r\n$3\r\nLEN\r\n"
+    b"*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$4\r\nsave\r\n"
+    b"*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$10\r\nmaxclients\r\n"
+)
 ROLES = ("master", "slave")
 
 
@@ -62,7 +69,8 @@ METRICS: tuple[MetricSpec, ...] = (
     _m("uptime_seconds", "gauge", "Seconds since the server started"),
     _m("connected_clients", "gauge", "Client connections (replicas excluded)"),
     _m("blocked_clients", "gauge", "Clients blocked in BLPOP, WAIT and the like"),
-    _m("max_clients", "gauge", "The maxclients setting"),
+    _m("max_clients", "gauge",
+       "The maxclients setting (INFO on Redis 7+, else CONFIG GET; absent if refused)"),
     _m("rejected_connections_total", "counter", "Connections rejected because of maxclients"),
     _m("connections_received_total", "counter", "Connections accepted"),
     _m("memory_used_bytes", "gauge", "Memory allocated by Redis"),
@@ -71,6 +79,8 @@ METRICS: tuple[MetricSpec, ...] = (
     _m("memory_system_bytes", "gauge", "Total memory of the host Redis runs on"),
     _m("memory_fragmentation_ratio", "gauge", "RSS divided by memory used"),
     _m("evicted_keys_total", "counter", "Keys evicted because of maxmemory"),
+    _m("oom_rejected_commands_total", "counter",
+       "Commands refused with an OOM error because memory reached maxmemory (Redis 6.2+)"),
     _m("expired_keys_total", "counter", "Keys removed because their TTL passed"),
     _m("keyspace_hits_total", "counter", "Successful key lookups"),
     _m("keyspace_misses_total", "counter", "Failed key lookups"),
@@ -89,6 +99,9 @@ METRICS: tuple[MetricSpec, ...] = (
     _m("rdb_last_save_timestamp_seconds", "gauge", "Unix time of the last successful RDB save"),
     _m("rdb_last_bgsave_ok", "gauge", "1 when the last background RDB save succeeded"),
     _m("rdb_changes_since_last_save", "gauge", "Writes since the last RDB save"),
+    _m("rdb_save_period_seconds", "gauge",
+       "Longest interval of the configured RDB save points; absent when saving is "
+       "disabled (save \"\") or CONFIG GET is refused"),
     _m("aof_enabled", "gauge", "1 when the append-only file is on"),
     _m("aof_last_write_ok", "gauge", "1 when the last AOF write succeeded"),
     _m("aof_last_rewrite_ok", "gauge", "1 when the last AOF rewrite succeeded"),
@@ -104,7 +117,6 @@ _PLAIN: tuple[tuple[str, str], ...] = (
     ("uptime_in_seconds", "uptime_seconds"),
     ("connected_clients", "connected_clients"),
     ("blocked_clients", "blocked_clients"),
-    ("maxclients", "max_clients"),
     ("rejected_connections", "rejected_connections_total"),
     ("total_connections_received", "connections_received_total"),
     ("used_memory", "memory_used_bytes"),
@@ -176,12 +188,42 @@ class RedisConfig:
     replicas_limit: int = 16
 
 
+def parse_save_period(value: str) -> float | None:
+    """The longest interval of ``save`` points (``"3600 1 300 100"`` -> 3600), ``None`` if
+    saving is disabled (``""``) or the value does not parse."""
+    parts = value.split()
+    if not parts or len(parts) % 2:
+        return None
+    try:
+        seconds = [float(part) for part in parts[::2]]
+    except ValueError:
+        return None
+    return max(seconds)
+
+
+def config_value(reply: Any) -> str | None:
+    """The value of a one-key ``CONFIG GET`` reply (RESP2 list or RESP3 map), else None."""
+    if isinstance(reply, dict):
+        values = list(reply.values())
+    elif isinstance(reply, list) and len(reply) == 2:
+        values = [reply[1]]
+    else:
+        return None
+    if len(values) != 1:
+        return None
+    value = values[0]
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
 @dataclass
 class Snapshot:
     up: bool
     error: str = ""
     info: dict[str, str] = field(default_factory=dict)
     slowlog_length: float | None = None
+    # CONFIG GET answers; None where the command was refused (ACL, renamed command).
+    save: str | None = None
+    maxclients: str | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +234,7 @@ class _Driver:
     connection_class: type[AbstractConnection]
     connection_options: Mapping[str, Any]  # no retries, no CLIENT SETINFO, no health checks
     error: type[Exception]
+    response_error: type[Exception]  # an error reply; the connection stays usable
 
 
 @functools.cache
@@ -201,7 +244,7 @@ def _driver() -> _Driver:
     from redis.asyncio.connection import AbstractConnection, Connection, parse_url
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
-    from redis.exceptions import RedisError
+    from redis.exceptions import RedisError, ResponseError
 
     # No CLIENT SETINFO round trips on connect (driver_info=None on redis-py 7+).
     no_setinfo: dict[str, None] = (
@@ -215,7 +258,7 @@ def _driver() -> _Driver:
         "health_check_interval": 0,
         **no_setinfo,
     }
-    return _Driver(parse_url, Connection, options, RedisError)
+    return _Driver(parse_url, Connection, options, RedisError, ResponseError)
 
 
 def families(target: str, snap: Snapshot, cfg: RedisConfig) -> list[Metric]:
@@ -232,6 +275,12 @@ def families(target: str, snap: Snapshot, cfg: RedisConfig) -> list[Metric]:
     add("version_info", (target, get("redis_version", ""), get("redis_mode", "")), 1.0)
     for key, name in _PLAIN:
         add(name, only, _number(get(key)))
+    add("max_clients", only, _number(get("maxclients", snap.maxclients)))
+    if "total_error_replies" in info:  # Redis 6.2+: errorstats are kept
+        oom = parse_kv(get("errorstat_OOM", "count=0"))
+        add("oom_rejected_commands_total", only, _number(oom.get("count")))
+    if snap.save is not None:
+        add("rdb_save_period_seconds", only, parse_save_period(snap.save))
     for key, name in _OK_FLAGS:
         if key in info:
             add(name, only, 1.0 if info[key] == "ok" else 0.0)
@@ -347,9 +396,15 @@ class RedisTarget(Collector):
                 # The timeout around this block bounds the round trip; a socket timeout
                 # as well would wrap the send in a task and each read in a timer.
                 conn.socket_timeout = None
-                await conn.send_packed_command(_INFO_AND_SLOWLOG_LEN, check_health=False)
+                await conn.send_packed_command(_PIPELINE, check_health=False)
                 info_raw = await conn.read_response()
                 slowlog = await conn.read_response()
+                configs: list[str | None] = []
+                for _ in range(2):
+                    try:
+                        configs.append(config_value(await conn.read_response()))
+                    except self._driver.response_error:  # refused: the reply is read
+                        configs.append(None)
         except TimeoutError:
             await self._discard()
             return Snapshot(up=False, error=_DEADLINE)
@@ -358,7 +413,8 @@ class RedisTarget(Collector):
             return Snapshot(up=False, error=redact(first_line(err), self._secrets))
         text = info_raw.decode("utf-8", "replace") if isinstance(info_raw, bytes) else ""
         length = float(slowlog) if isinstance(slowlog, int) else None
-        return Snapshot(True, info=parse_info(text), slowlog_length=length)
+        return Snapshot(True, info=parse_info(text), slowlog_length=length,
+                        save=configs[0], maxclients=configs[1])
 
     async def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
         deadline = _work_deadline(ctx.deadline)

@@ -34,7 +34,9 @@ PG_DEADLOCKS = "instance_target:promfleet_postgres_deadlocks:increase5m"
 PG_DEAD_RATIO = "instance_target_table:promfleet_postgres_table_dead_tuples:ratio"
 RD_MEMORY = "instance_target:promfleet_redis_memory:usage_ratio"
 RD_EVICTIONS = "instance_target:promfleet_redis_evicted_keys:rate5m"
-RD_REJECTED = "instance_target:promfleet_redis_rejected_connections:increase5m"
+RD_REJECTED = "instance_target:promfleet_redis_rejected_connections:increase2m"
+RD_OOM = "instance_target:promfleet_redis_oom_rejected_commands:increase2m"
+RD_CLIENTS = "instance_target:promfleet_redis_clients:usage_ratio"
 RD_HIT = "instance_target:promfleet_redis_keyspace_hits:ratio_rate5m"
 
 RECORDING_RULES = (
@@ -58,12 +60,22 @@ RECORDING_RULES = (
         "promfleet_postgres_table_dead_tuples\n"
         "/ (promfleet_postgres_table_live_tuples + promfleet_postgres_table_dead_tuples)",
     ),
+    # Against maxmemory where one is set; otherwise (maxmemory 0, Redis' default) against
+    # the host's memory, which is then what runs out.
     RecordingRule(
         RD_MEMORY,
-        "promfleet_redis_memory_used_bytes / (promfleet_redis_memory_max_bytes > 0)",
+        "promfleet_redis_memory_used_bytes / (promfleet_redis_memory_max_bytes > 0)\n"
+        "or promfleet_redis_memory_used_bytes / on (instance, job, target)\n"
+        "   (promfleet_redis_memory_system_bytes\n"
+        "    and on (instance, job, target) promfleet_redis_memory_max_bytes == 0)",
     ),
     RecordingRule(RD_EVICTIONS, "rate(promfleet_redis_evicted_keys_total[5m])"),
-    RecordingRule(RD_REJECTED, "increase(promfleet_redis_rejected_connections_total[5m])"),
+    RecordingRule(RD_REJECTED, "increase(promfleet_redis_rejected_connections_total[2m])"),
+    RecordingRule(RD_OOM, "increase(promfleet_redis_oom_rejected_commands_total[2m])"),
+    RecordingRule(
+        RD_CLIENTS,
+        "promfleet_redis_connected_clients / (promfleet_redis_max_clients > 0)",
+    ),
     RecordingRule(
         RD_HIT,
         "rate(promfleet_redis_keyspace_hits_total[5m])\n"
@@ -200,32 +212,42 @@ POSTGRES_CONNECTIONS = Threshold(
 )
 
 
-def _oldest(seconds: float) -> tuple[TestSeries, ...]:
-    return (_gauge("promfleet_postgres_oldest_query_seconds", (*PG, ("state", "active")),
-                   seconds),)
+def _oldest(seconds: float, session: str = "application") -> tuple[TestSeries, ...]:
+    return (_gauge("promfleet_postgres_oldest_query_seconds",
+                   (*PG, ("session", session), ("state", "active")), seconds),)
 
 
+# Maintenance sessions (pg_dump, pg_basebackup, autovacuum, psql, ... as the exporter's
+# sessions.maintenance-* options say) are published under session="maintenance" and left
+# out here: a two-hour dump is routine, an application statement of 10 s is not.
 POSTGRES_LONG_QUERY = Threshold(
     name="PostgresLongRunningQuery",
-    signal='max without (state) (promfleet_postgres_oldest_query_seconds{state="active"})',
+    signal="max without (state, session) (promfleet_postgres_oldest_query_seconds"
+    '{state="active",session="application"})',
     op=">",
     levels=(
+        # Warning, not a page: a slow statement is a cause; what it does to the service
+        # (connection slots, sessions queued on its locks) pages on its own.
         Level(
-            Severity.CRITICAL, 10, for_seconds=0, cooldown_seconds=1800,
-            test=AlertTest(firing=_oldest(42), quiet=_oldest(2), labels=PG, value=42),
+            Severity.WARNING, 10, for_seconds=120, cooldown_seconds=3600,
+            test=AlertTest(firing=_oldest(42), quiet=(*_oldest(2), *_oldest(7200, "maintenance")),
+                           labels=PG, value=42),
         ),
     ),
     team=Team.OPS,
-    summary="A query on PostgreSQL {{ $labels.target }} has run for {{ $value }}s",
+    summary="An application query on PostgreSQL {{ $labels.target }} has run for {{ $value }}s",
     description=(
-        "The oldest active statement on {{ $labels.target }} ({{ $labels.instance }}) has "
-        "been running for {{ $value }} seconds, more than 10. It may hold locks others wait on."
+        "For two minutes the oldest active application statement on {{ $labels.target }} "
+        "({{ $labels.instance }}) has been older than 10 seconds (now {{ $value }} s). "
+        "Maintenance sessions (dumps, backups, vacuum, psql) are not counted."
     ),
     runbook=Runbook(
-        meaning="A statement has been executing for more than 10 seconds.",
+        meaning="An application statement (not a dump, backup, vacuum or psql session) has "
+        "been executing for more than 10 seconds, for two minutes.",
         impact="It holds locks and a connection; queries behind it queue; vacuum is held back.",
         diagnosis=(
-            "How long: `promfleet_postgres_oldest_query_seconds{state=\"active\"}`",
+            "How long: `promfleet_postgres_oldest_query_seconds{state=\"active\","
+            "session=\"application\"}`",
             "Which statement and who runs it: ```sh\n"
             f"{PSQL} \"SELECT pid, usename, application_name, now() - query_start AS age, "
             "wait_event_type, left(query, 200) FROM pg_stat_activity WHERE state = 'active' "
@@ -237,15 +259,18 @@ POSTGRES_LONG_QUERY = Threshold(
         mitigation=(
             "Cancel it: `SELECT pg_cancel_backend(PID)`; terminate only if cancel fails.",
             "Give the role a statement_timeout so runaway queries end by themselves.",
+            "A maintenance tool reported as an application: add its application_name to "
+            "the exporter's sessions.maintenance-applications.",
         ),
-        escalation=_ESCALATE_DB,
+        escalation=_ESCALATE_DB_SOFT,
     ),
     panel=Panel(
         title="PostgreSQL oldest query and transaction",
         expr=f"promfleet_postgres_oldest_query_seconds{{{SEL}}}",
         unit="s",
-        description="Age of the oldest running statement of client sessions, by state.",
-        legend="{{instance}} {{target}} {{state}}",
+        description="Age of the oldest running statement, by state, of application and of "
+        "maintenance sessions (a dump shows as maintenance).",
+        legend="{{instance}} {{target}} {{session}} {{state}}",
     ),
     group="postgres",
 )
@@ -316,16 +341,19 @@ POSTGRES_DEADLOCKS = Threshold(
     op=">",
     levels=(
         Level(
-            Severity.WARNING, 0, for_seconds=0, cooldown_seconds=3600,
+            # One deadlock is resolved by the server (one transaction retried); deadlocks
+            # that keep coming for 10 minutes are a locking-order bug to fix.
+            Severity.WARNING, 0, for_seconds=600, cooldown_seconds=3600,
             test=AlertTest(firing=_deadlocks(1), quiet=_deadlocks(0), labels=PG, value=5,
-                           warmup_seconds=300),
+                           warmup_seconds=60),
         ),
     ),
     team=Team.ENGINEERING,
     summary="{{ $value }} deadlocks on PostgreSQL {{ $labels.target }} in 5 minutes",
     description=(
-        "PostgreSQL {{ $labels.target }} ({{ $labels.instance }}) detected {{ $value }} "
-        "deadlocks in the last 5 minutes; one transaction of each was rolled back."
+        "PostgreSQL {{ $labels.target }} ({{ $labels.instance }}) has kept detecting "
+        "deadlocks for 10 minutes ({{ $value }} in the last 5); one transaction of each was "
+        "rolled back."
     ),
     runbook=Runbook(
         meaning="Transactions waited on each other in a cycle; the server aborted one.",
@@ -378,8 +406,9 @@ POSTGRES_REPLICATION_LAG = Threshold(
     team=Team.OPS,
     summary="Standby {{ $labels.target }} replays WAL {{ $value }}s behind its primary",
     description=(
-        "The standby {{ $labels.target }} ({{ $labels.instance }}) has received WAL it has "
-        "not replayed; its last replayed transaction is {{ $value }} seconds old."
+        "The standby {{ $labels.target }} ({{ $labels.instance }}) is behind: its last "
+        "replayed transaction is {{ $value }} seconds old, and it either has WAL it has not "
+        "replayed or its WAL receiver is not streaming (then nothing new can arrive)."
     ),
     runbook=Runbook(
         meaning="The standby applies changes late: reads from it return stale data.",
@@ -403,7 +432,8 @@ POSTGRES_REPLICATION_LAG = Threshold(
         title="PostgreSQL replication lag",
         expr=f"promfleet_postgres_replication_lag_seconds{{{SEL}}}",
         unit="s",
-        description="On standbys: age of the last replayed transaction (0 when caught up).",
+        description="On standbys: age of the last replayed transaction (0 when caught up "
+        "and streaming).",
         legend="{{instance}} {{target}}",
         expect_data=False,
     ),
@@ -413,12 +443,14 @@ POSTGRES_REPLICATION_LAG = Threshold(
 
 def _idle_tx(seconds: float) -> tuple[TestSeries, ...]:
     return (_gauge("promfleet_postgres_oldest_transaction_seconds",
-                   (*PG, ("state", "idle_in_transaction")), seconds),)
+                   (*PG, ("session", "maintenance"), ("state", "idle_in_transaction")), seconds),)
 
 
 POSTGRES_IDLE_IN_TX = Threshold(
     name="PostgresIdleInTransaction",
-    signal="max without (state) (promfleet_postgres_oldest_transaction_seconds"
+    # Every session, maintenance ones too: a BEGIN left open in psql holds locks and
+    # vacuum back as much as an application's does.
+    signal="max without (state, session) (promfleet_postgres_oldest_transaction_seconds"
     '{state=~"idle_in_transaction|idle_in_transaction_aborted"})',
     op=">",
     levels=(
@@ -454,8 +486,8 @@ POSTGRES_IDLE_IN_TX = Threshold(
         title="PostgreSQL oldest transaction by state",
         expr=f"promfleet_postgres_oldest_transaction_seconds{{{SEL}}}",
         unit="s",
-        description="Age of the oldest open transaction of client sessions, by state.",
-        legend="{{instance}} {{target}} {{state}}",
+        description="Age of the oldest open transaction, by state and session kind.",
+        legend="{{instance}} {{target}} {{session}} {{state}}",
     ),
     group="postgres",
 )
@@ -512,6 +544,373 @@ POSTGRES_DEAD_TUPLES = Threshold(
         description="Estimated dead rows of the largest tables of the monitored database.",
         legend="{{instance}} {{target}} {{table}}",
         expect_data=False,
+    ),
+    group="postgres",
+)
+
+def _lock_wait(seconds: float) -> tuple[TestSeries, ...]:
+    return (
+        _gauge("promfleet_postgres_lock_wait_oldest_seconds", PG, seconds),
+        _gauge("promfleet_postgres_lock_waiting_sessions", PG, 3 if seconds else 0),
+    )
+
+
+POSTGRES_LOCK_WAIT = Threshold(
+    name="PostgresLockWaits",
+    signal="promfleet_postgres_lock_wait_oldest_seconds",
+    op=">",
+    levels=(
+        # A wait of a minute that keeps recurring for five is a queue behind a lock holder
+        # (a migration's ALTER, a forgotten transaction), not one unlucky row. Warning: the
+        # outage it can turn into (slots used up by waiters) pages through
+        # PostgresConnectionsHigh.
+        Level(
+            Severity.WARNING, 60, for_seconds=300, cooldown_seconds=3600,
+            test=AlertTest(firing=_lock_wait(400), quiet=_lock_wait(5), labels=PG, value=400),
+        ),
+    ),
+    team=Team.OPS,
+    summary="Sessions on PostgreSQL {{ $labels.target }} have waited {{ $value }}s for a lock",
+    description=(
+        "For five minutes a session on {{ $labels.target }} ({{ $labels.instance }}) has "
+        "been waiting more than a minute for a lock (the longest wait is {{ $value }} s). "
+        "Advisory locks are not counted."
+    ),
+    runbook=Runbook(
+        meaning="Sessions queue for a heavyweight lock someone else holds.",
+        impact="The waiting statements stall; their clients time out; waiters pile up and "
+        "use connection slots.",
+        diagnosis=(
+            "How many wait: `promfleet_postgres_lock_waiting_sessions` and by mode: "
+            "`promfleet_postgres_locks_waiting > 0`",
+            "Who blocks whom: ```sh\n"
+            f"{PSQL} \"SELECT pid, pg_blocking_pids(pid) AS blocked_by, usename, "
+            "application_name, now() - query_start AS age, left(query, 120) FROM "
+            "pg_stat_activity WHERE cardinality(pg_blocking_pids(pid)) > 0\"\n```",
+            "What the blockers are doing: ```sh\n"
+            f"{PSQL} \"SELECT pid, state, now() - xact_start AS xact_age, left(query, 200) "
+            "FROM pg_stat_activity WHERE pid IN (SELECT unnest(pg_blocking_pids(pid)) "
+            "FROM pg_stat_activity)\"\n```",
+        ),
+        mitigation=(
+            "Cancel or terminate the blocker (`SELECT pg_terminate_backend(BLOCKER_PID)`) "
+            "when it is an idle transaction or a runaway statement.",
+            "Run DDL with a lock_timeout so a migration fails instead of queueing everyone.",
+        ),
+        escalation=_ESCALATE_DB_SOFT,
+    ),
+    panel=Panel(
+        title="PostgreSQL longest lock wait",
+        expr=f"promfleet_postgres_lock_wait_oldest_seconds{{{SEL}}}",
+        unit="s",
+        description="How long the longest current lock wait has lasted (advisory left out).",
+        legend="{{instance}} {{target}}",
+    ),
+    group="postgres",
+)
+
+
+def _receiver(streaming: int) -> tuple[TestSeries, ...]:
+    return (_gauge("promfleet_postgres_wal_receiver_streaming", PG, streaming),)
+
+
+POSTGRES_WAL_RECEIVER = Threshold(
+    name="PostgresWalReceiverDown",
+    signal="promfleet_postgres_wal_receiver_streaming",
+    op="==",
+    levels=(
+        # Critical: the standby falls behind silently (nothing reaches it to replay), its
+        # readers get ever older data and a failover to it would lose everything since.
+        # Five minutes ride out a primary restart.
+        Level(
+            Severity.CRITICAL, 0, for_seconds=300, cooldown_seconds=1800,
+            test=AlertTest(firing=_receiver(0), quiet=_receiver(1), labels=PG, value=0),
+        ),
+    ),
+    team=Team.OPS,
+    summary="Standby {{ $labels.target }} on {{ $labels.instance }} receives no WAL",
+    description=(
+        "The WAL receiver of standby {{ $labels.target }} ({{ $labels.instance }}) has not "
+        "been streaming from its primary for five minutes: the standby stops advancing."
+    ),
+    runbook=Runbook(
+        meaning="The standby's WAL receiver is not connected to (streaming from) the primary.",
+        impact="Reads from the standby grow stale; a failover to it loses the writes since.",
+        diagnosis=(
+            "Since when, and the lag it builds: `promfleet_postgres_wal_receiver_streaming` "
+            "and `promfleet_postgres_replication_lag_seconds`",
+            "On the standby: ```sh\n"
+            f"{PSQL} \"SELECT status, sender_host, last_msg_receipt_time, "
+            "latest_end_lsn FROM pg_stat_wal_receiver\"\n"
+            "journalctl -u postgresql --since '-15min' | grep -iE 'wal receiver|replication'\n```",
+            "On the primary (is the standby listed, is its slot still there): ```sh\n"
+            f"{PSQL} \"SELECT application_name, state FROM pg_stat_replication\"\n"
+            f"{PSQL} \"SELECT slot_name, active, wal_status FROM pg_replication_slots\"\n```",
+        ),
+        mitigation=(
+            "Restore the network path or the primary; the receiver reconnects by itself.",
+            "If the primary removed WAL the standby needs (wal_status lost), rebuild the "
+            "standby with pg_basebackup.",
+        ),
+        escalation=_ESCALATE_DB,
+    ),
+    panel=Panel(
+        title="PostgreSQL standby WAL receiver streaming",
+        expr=f"promfleet_postgres_wal_receiver_streaming{{{SEL}}}",
+        unit="short",
+        description="On standbys: 1 while the WAL receiver streams from the primary.",
+        legend="{{instance}} {{target}}",
+        kind="stat",
+        expect_data=False,
+    ),
+    group="postgres",
+)
+
+SLOT = (*PG, ("slot", "standby_b"))
+PG_SLOT_INACTIVE = (
+    "(promfleet_postgres_replication_slot_retained_bytes"
+    " and on (instance, job, target, slot) (promfleet_postgres_replication_slot_active == 0))"
+)
+GIB = 1024**3
+
+
+def _slot(active: int, retained: float, data: float = 100 * GIB) -> tuple[TestSeries, ...]:
+    return (
+        _gauge("promfleet_postgres_replication_slot_active",
+               (*SLOT, ("type", "physical")), active),
+        _gauge("promfleet_postgres_replication_slot_retained_bytes", SLOT, retained),
+        _gauge("promfleet_postgres_database_size_bytes", (*PG, ("database", "app")), data),
+    )
+
+
+POSTGRES_SLOT_INACTIVE = Threshold(
+    name="PostgresReplicationSlotInactive",
+    signal=PG_SLOT_INACTIVE,
+    op=">",
+    levels=(
+        Level(
+            Severity.WARNING, GIB, for_seconds=900, cooldown_seconds=14400,
+            test=AlertTest(firing=_slot(0, 3 * GIB),
+                           quiet=(*_slot(1, 3 * GIB)[:1], *_slot(0, 0.2 * GIB)[1:]),
+                           labels=SLOT, value=3 * GIB),
+        ),
+    ),
+    team=Team.OPS,
+    summary="Replication slot {{ $labels.slot }} on {{ $labels.target }} is inactive and "
+    "holds {{ $value | humanize }}B of WAL",
+    description=(
+        "Nothing has consumed slot {{ $labels.slot }} on {{ $labels.target }} "
+        "({{ $labels.instance }}) for 15 minutes and it keeps {{ $value | humanize }}B "
+        "of WAL from being removed; it grows with every write."
+    ),
+    runbook=Runbook(
+        meaning="A replication slot has no consumer and retains more than 1 GiB of WAL.",
+        impact="pg_wal grows until the disk is full, when the primary stops.",
+        diagnosis=(
+            f"Growth: `{PG_SLOT_INACTIVE}`",
+            "The slots: ```sh\n"
+            f"{PSQL} \"SELECT slot_name, slot_type, active, wal_status, "
+            "pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)) "
+            "FROM pg_replication_slots\"\n```",
+        ),
+        mitigation=(
+            "Bring the consumer (standby, CDC job) back, or drop the slot if it is retired: "
+            "`SELECT pg_drop_replication_slot('NAME')`.",
+            "Set max_slot_wal_keep_size so a lost consumer cannot fill the disk.",
+        ),
+        escalation=_ESCALATE_DB_SOFT,
+    ),
+    panel=Panel(
+        title="PostgreSQL WAL retained by replication slots",
+        expr=f"promfleet_postgres_replication_slot_retained_bytes{{{SEL}}}",
+        unit="bytes",
+        description="WAL each replication slot keeps from being removed.",
+        legend="{{instance}} {{target}} {{slot}}",
+        expect_data=False,
+    ),
+    group="postgres",
+)
+
+PG_SLOT_VS_DATA = (
+    f"{PG_SLOT_INACTIVE}\n"
+    "/ on (instance, job, target) group_left ()\n"
+    "sum by (instance, job, target) (promfleet_postgres_database_size_bytes)"
+)
+
+POSTGRES_SLOT_WAL_EXCEEDS_DATA = Threshold(
+    name="PostgresReplicationSlotWalExceedsData",
+    signal=PG_SLOT_VS_DATA,
+    op=">",
+    # Small clusters have small data: below 5 GiB retained, the warning is enough.
+    guard=f"and on (instance, job, target, slot) "
+    f"promfleet_postgres_replication_slot_retained_bytes > {5 * GIB}",
+    levels=(
+        # Critical: a disk sized for the data (usually 1.5 to 2 times it) is about full
+        # once the WAL an abandoned slot retains outgrows the data itself, and a full
+        # pg_wal stops the primary.
+        Level(
+            Severity.CRITICAL, 1, for_seconds=600, cooldown_seconds=1800,
+            test=AlertTest(firing=_slot(0, 60 * GIB, 40 * GIB),
+                           quiet=_slot(0, 60 * GIB, 100 * GIB), labels=SLOT, value=1.5),
+        ),
+    ),
+    team=Team.OPS,
+    summary="Inactive slot {{ $labels.slot }} on {{ $labels.target }} retains more WAL than "
+    "the databases hold",
+    description=(
+        "Slot {{ $labels.slot }} on {{ $labels.target }} ({{ $labels.instance }}) has no "
+        "consumer and retains {{ $value | humanizePercentage }} of the databases' size in "
+        "WAL: the disk fills and the primary stops when it is full."
+    ),
+    runbook=Runbook(
+        meaning="WAL kept for an inactive replication slot has outgrown the data itself.",
+        impact="The data disk fills; when pg_wal cannot grow the primary shuts down.",
+        diagnosis=(
+            f"Ratio and bytes: `{PG_SLOT_VS_DATA}`",
+            "Where pg_wal lives (then check the space left there on the host, df -h): "
+            f"```sh\n{PSQL} 'SHOW data_directory'\n```",
+            "The slot: ```sh\n"
+            f"{PSQL} \"SELECT slot_name, active, wal_status, safe_wal_size FROM "
+            "pg_replication_slots\"\n```",
+        ),
+        mitigation=(
+            "Drop the slot unless its consumer comes back within minutes: "
+            "`SELECT pg_drop_replication_slot('NAME')` (the consumer then needs a rebuild).",
+            "Set max_slot_wal_keep_size so this cannot happen again.",
+        ),
+        escalation=_ESCALATE_DB,
+    ),
+    panel=Panel(
+        title="PostgreSQL inactive slot WAL over data size",
+        expr=f"(promfleet_postgres_replication_slot_retained_bytes{{{SEL}}}\n"
+        "and on (instance, job, target, slot)\n"
+        f"(promfleet_postgres_replication_slot_active{{{SEL}}} == 0))\n"
+        "/ on (instance, job, target) group_left ()\n"
+        f"sum by (instance, job, target) (promfleet_postgres_database_size_bytes{{{SEL}}})",
+        unit="percentunit",
+        description="WAL retained by inactive slots over the size of all databases.",
+        legend="{{instance}} {{target}} {{slot}}",
+        expect_data=False,
+    ),
+    group="postgres",
+)
+
+
+def _role(flips: bool) -> tuple[TestSeries, ...]:
+    values = " ".join("1" if i % 2 == 0 or not flips else "0" for i in range(41))
+    return (TestSeries(_gauge("promfleet_postgres_in_recovery", PG, 0).series, values),)
+
+
+POSTGRES_ROLE_CHANGE = Threshold(
+    name="PostgresRoleChanged",
+    signal="changes(promfleet_postgres_in_recovery[10m])",
+    op=">",
+    levels=(
+        Level(
+            Severity.WARNING, 0, for_seconds=0, cooldown_seconds=3600,
+            test=AlertTest(firing=_role(True), quiet=_role(False), labels=PG, value=1,
+                           warmup_seconds=60),
+        ),
+    ),
+    single_event=(
+        "A primary/standby role change is a failover or promotion that has already "
+        "happened; each one needs a check that the old primary is fenced and clients follow."
+    ),
+    team=Team.OPS,
+    summary="PostgreSQL {{ $labels.target }} on {{ $labels.instance }} changed role",
+    description=(
+        "{{ $labels.target }} ({{ $labels.instance }}) switched between primary and standby "
+        "in the last 10 minutes (a promotion or a failover)."
+    ),
+    runbook=Runbook(
+        meaning="pg_is_in_recovery() changed: a standby was promoted or a primary became "
+        "a standby.",
+        impact="Writers must follow the new primary; two primaries at once split the data.",
+        diagnosis=(
+            "The roles now: `promfleet_postgres_in_recovery` (1 standby, 0 primary)",
+            "On each server: ```sh\n"
+            f"{PSQL} \"SELECT pg_is_in_recovery(), pg_postmaster_start_time()\"\n"
+            "journalctl -u postgresql --since '-30min' | grep -iE 'promot|recovery|timeline'\n```",
+        ),
+        mitigation=(
+            "If the promotion was not planned: make sure the old primary is stopped or "
+            "fenced, then point clients at the new primary.",
+            "Rebuild the old primary as a standby (pg_rewind or pg_basebackup).",
+        ),
+        escalation=_ESCALATE_DB,
+    ),
+    panel=Panel(
+        title="PostgreSQL in recovery (standby)",
+        expr=f"promfleet_postgres_in_recovery{{{SEL}}}",
+        unit="short",
+        description="1 on a standby, 0 on a primary; a step is a role change.",
+        legend="{{instance}} {{target}}",
+    ),
+    group="postgres",
+)
+
+
+def _xid(age: float) -> tuple[TestSeries, ...]:
+    return (
+        _gauge("promfleet_postgres_database_xid_age", (*PG, ("database", "app")), age),
+        _gauge("promfleet_postgres_database_xid_age", (*PG, ("database", "postgres")), 2e8),
+    )
+
+
+POSTGRES_XID_WRAPAROUND = Threshold(
+    name="PostgresTransactionIdWraparound",
+    signal="max without (database) (promfleet_postgres_database_xid_age)",
+    op=">",
+    levels=(
+        # autovacuum_freeze_max_age (2e8) forces anti-wraparound vacuums long before 1e9:
+        # five times that age means they have been failing (a long transaction, an
+        # abandoned slot or prepared transaction holds the horizon back).
+        Level(
+            Severity.WARNING, 1e9, for_seconds=900, cooldown_seconds=14400,
+            test=AlertTest(firing=_xid(1.2e9), quiet=_xid(3e8), labels=PG, value=1.2e9),
+        ),
+        # Just below vacuum_failsafe_age (1.6e9); some 6.5e8 transactions remain before the
+        # server refuses writes at about 2.1e9, and freezing a large table takes hours.
+        Level(
+            Severity.CRITICAL, 1.5e9, for_seconds=900, cooldown_seconds=3600,
+            test=AlertTest(firing=_xid(1.8e9), quiet=_xid(1.2e9), labels=PG, value=1.8e9,
+                           quiet_value=1.2e9),
+        ),
+    ),
+    team=Team.OPS,
+    summary="PostgreSQL {{ $labels.target }} is {{ $value | humanize }} transactions into "
+    "its wraparound horizon",
+    description=(
+        "The oldest unfrozen transaction ID in a database of {{ $labels.target }} "
+        "({{ $labels.instance }}) is {{ $value | humanize }} transactions old; at about 2.1 "
+        "billion the server refuses writes until it is vacuumed."
+    ),
+    runbook=Runbook(
+        meaning="Vacuum has not frozen old rows: age(datfrozenxid) is far past "
+        "autovacuum_freeze_max_age.",
+        impact="At about 2.1 billion the server stops assigning transaction IDs: no writes.",
+        diagnosis=(
+            "Which database: `promfleet_postgres_database_xid_age` and which tables: "
+            "`promfleet_postgres_table_xid_age`",
+            "What holds the horizon back: ```sh\n"
+            f"{PSQL} \"SELECT pid, now() - xact_start, backend_xmin FROM pg_stat_activity "
+            "WHERE backend_xmin IS NOT NULL ORDER BY age(backend_xmin) DESC LIMIT 5\"\n"
+            f"{PSQL} \"SELECT gid, prepared FROM pg_prepared_xacts\"\n"
+            f"{PSQL} \"SELECT slot_name, active, xmin, catalog_xmin FROM "
+            "pg_replication_slots\"\n```",
+        ),
+        mitigation=(
+            "End what holds the horizon (long transaction, prepared transaction, abandoned "
+            "slot), then `VACUUM (FREEZE, VERBOSE)` the oldest tables first.",
+        ),
+        escalation=_ESCALATE_DB,
+    ),
+    panel=Panel(
+        title="PostgreSQL transaction ID age",
+        expr=f"promfleet_postgres_database_xid_age{{{SEL}}}",
+        unit="short",
+        description="Transactions since each database's datfrozenxid (writes stop at ~2.1e9).",
+        legend="{{instance}} {{target}} {{database}}",
     ),
     group="postgres",
 )
@@ -580,14 +979,18 @@ REDIS_MEMORY = Threshold(
         ),
     ),
     team=Team.OPS,
-    summary="Redis {{ $labels.target }} uses {{ $value | humanizePercentage }} of maxmemory",
+    summary="Redis {{ $labels.target }} uses {{ $value | humanizePercentage }} of its "
+    "memory limit",
     description=(
         "Redis {{ $labels.target }} ({{ $labels.instance }}) has allocated "
-        "{{ $value | humanizePercentage }} of its maxmemory: it will evict keys or refuse writes."
+        "{{ $value | humanizePercentage }} of its maxmemory, or of the host's memory where "
+        "no maxmemory is set: it will evict keys, refuse writes, or be killed by the OOM killer."
     ),
     runbook=Runbook(
-        meaning="Memory used is above 90 % of maxmemory.",
-        impact="Depending on maxmemory-policy, keys are evicted or writes fail with OOM.",
+        meaning="Memory used is above 90 % of maxmemory, or of the host's memory when "
+        "maxmemory is 0 (no limit).",
+        impact="Depending on maxmemory-policy, keys are evicted or writes fail with OOM; with "
+        "no maxmemory the kernel kills Redis (a fork for a save doubles the risk).",
         diagnosis=(
             "Growth: `promfleet_redis_memory_used_bytes` and "
             "`promfleet_redis_db_keys`",
@@ -598,16 +1001,18 @@ REDIS_MEMORY = Threshold(
         mitigation=(
             "Set TTLs on keys that have none; delete keys of retired features.",
             "Raise maxmemory if the host has room (`promfleet_redis_memory_system_bytes`).",
+            "With no maxmemory: set one below the host's memory (and a policy), so Redis "
+            "evicts or refuses writes instead of being killed.",
         ),
         escalation=_ESCALATE_DB_SOFT,
     ),
     panel=Panel(
-        title="Redis memory used of maxmemory",
+        title="Redis memory used of its limit",
         expr=f"{RD_MEMORY}{{{SEL}}}",
         unit="percentunit",
-        description="Memory allocated by Redis over its maxmemory (only where one is set).",
+        description="Memory allocated by Redis over its maxmemory, or over the host's memory "
+        "where no maxmemory is set.",
         legend="{{instance}} {{target}}",
-        expect_data=False,
     ),
     group="redis",
 )
@@ -669,17 +1074,26 @@ REDIS_REJECTED = Threshold(
     signal=RD_REJECTED,
     op=">",
     levels=(
+        # One refused connection is a client's retry; refusals that keep coming for ten
+        # minutes are worked within the hour.
         Level(
-            Severity.CRITICAL, 0, for_seconds=0, cooldown_seconds=1800,
-            test=AlertTest(firing=_rejected(2), quiet=_rejected(0), labels=RD, value=10,
-                           warmup_seconds=300),
+            Severity.WARNING, 0, for_seconds=600, cooldown_seconds=3600,
+            test=AlertTest(firing=_rejected(2), quiet=_rejected(0), labels=RD, value=4,
+                           warmup_seconds=60),
+        ),
+        # A page when clients are turned away at a steady 0.1/s or more for five minutes:
+        # they are failing, not retrying once.
+        Level(
+            Severity.CRITICAL, 12, for_seconds=300, cooldown_seconds=1800,
+            test=AlertTest(firing=_rejected(60), quiet=_rejected(2), labels=RD, value=120,
+                           warmup_seconds=60, quiet_value=4),
         ),
     ),
     team=Team.OPS,
-    summary="Redis {{ $labels.target }} refused {{ $value }} connections in 5 minutes",
+    summary="Redis {{ $labels.target }} refused {{ $value }} connections in 2 minutes",
     description=(
-        "Redis {{ $labels.target }} ({{ $labels.instance }}) reached maxclients and refused "
-        "{{ $value }} new connections in the last 5 minutes."
+        "Redis {{ $labels.target }} ({{ $labels.instance }}) is at maxclients and keeps "
+        "refusing new connections ({{ $value }} in the last 2 minutes)."
     ),
     runbook=Runbook(
         meaning="All maxclients slots were taken; new clients were turned away.",
@@ -816,7 +1230,8 @@ REDIS_RDB_FAILING = Threshold(
     summary="Redis {{ $labels.target }}'s last RDB save failed",
     description=(
         "The last background save of {{ $labels.target }} ({{ $labels.instance }}) failed. "
-        "With stop-writes-on-bgsave-error on, Redis now refuses writes."
+        "Where save points are configured and stop-writes-on-bgsave-error is on (the "
+        "defaults), Redis now refuses writes."
     ),
     runbook=Runbook(
         meaning="BGSAVE failed: the snapshot on disk is old.",
@@ -842,6 +1257,180 @@ REDIS_RDB_FAILING = Threshold(
     group="redis",
 )
 
+def _oom(per_minute: float) -> tuple[TestSeries, ...]:
+    return (_counter("promfleet_redis_oom_rejected_commands_total", RD, per_minute),)
+
+
+REDIS_OOM = Threshold(
+    name="RedisOutOfMemory",
+    signal=RD_OOM,
+    op=">",
+    levels=(
+        # Any write refused for memory, again and again for ten minutes: worked within
+        # the hour (a low-traffic writer, a batch job).
+        Level(
+            Severity.WARNING, 0, for_seconds=600, cooldown_seconds=3600,
+            test=AlertTest(firing=_oom(1), quiet=_oom(0), labels=RD, value=2,
+                           warmup_seconds=60),
+        ),
+        # More than ten refused writes every two minutes for three minutes: the
+        # applications' writes are failing now (a burst alone stays below the for).
+        Level(
+            Severity.CRITICAL, 10, for_seconds=180, cooldown_seconds=1800,
+            test=AlertTest(firing=_oom(30), quiet=_oom(1), labels=RD, value=60,
+                           warmup_seconds=60, quiet_value=2),
+        ),
+    ),
+    team=Team.OPS,
+    summary="Redis {{ $labels.target }} refuses writes: out of memory",
+    description=(
+        "Redis {{ $labels.target }} ({{ $labels.instance }}) answered {{ $value }} commands "
+        "in the last 2 minutes with OOM: used memory is at maxmemory and the policy "
+        "(noeviction, or no key to evict) refuses writes."
+    ),
+    runbook=Runbook(
+        meaning="Write commands fail with 'OOM command not allowed when used memory > "
+        "maxmemory'.",
+        impact="The applications' writes to this Redis fail (queues, sessions, locks).",
+        diagnosis=(
+            f"How many: `{RD_OOM}`; memory: `{RD_MEMORY}`",
+            f"Memory and policy: ```sh\n{RCLI} INFO memory | grep -E "
+            "'used_memory:|maxmemory'\n"
+            f"{RCLI} INFO errorstats\n{RCLI} --bigkeys\n```",
+        ),
+        mitigation=(
+            "Free memory: delete keys of retired features, set TTLs, drain a queue whose "
+            "consumers stopped.",
+            "Raise maxmemory (CONFIG SET maxmemory) when the host has room.",
+        ),
+        escalation=_ESCALATE_DB,
+    ),
+    panel=Panel(
+        title="Redis commands refused for memory",
+        expr=f"{RD_OOM}{{{SEL}}}",
+        unit="short",
+        description="Commands answered with OOM in the last 2 minutes.",
+        legend="{{instance}} {{target}}",
+    ),
+    group="redis",
+)
+
+
+def _clients(connected: float) -> tuple[TestSeries, ...]:
+    return (
+        _gauge("promfleet_redis_connected_clients", RD, connected),
+        _gauge("promfleet_redis_max_clients", RD, 1000),
+    )
+
+
+REDIS_CLIENTS = Threshold(
+    name="RedisClientsNearLimit",
+    signal=RD_CLIENTS,
+    op=">",
+    levels=(
+        Level(
+            Severity.WARNING, 0.85, for_seconds=300, cooldown_seconds=3600,
+            test=AlertTest(firing=_clients(900), quiet=_clients(300), labels=RD, value=0.9),
+        ),
+    ),
+    team=Team.OPS,
+    summary="Redis {{ $labels.target }} uses {{ $value | humanizePercentage }} of maxclients",
+    description=(
+        "Redis {{ $labels.target }} ({{ $labels.instance }}) has "
+        "{{ $value | humanizePercentage }} of its maxclients connected; past the limit new "
+        "connections are refused."
+    ),
+    runbook=Runbook(
+        meaning="Connected clients are above 85 % of maxclients.",
+        impact="None yet; at the limit new connections are refused (RedisRejectedConnections).",
+        diagnosis=(
+            "Growth: `promfleet_redis_connected_clients` against "
+            "`promfleet_redis_max_clients`",
+            f"Who is connected: ```sh\n{RCLI} CLIENT LIST | grep -o 'addr=[^:]*' | "
+            "sort | uniq -c | sort -rn | head\n```",
+        ),
+        mitigation=(
+            "Fix the client that leaks connections, or lower its pool size.",
+            "Raise maxclients (and the process's open file limit).",
+        ),
+        escalation=_ESCALATE_DB_SOFT,
+    ),
+    panel=Panel(
+        title="Redis clients of maxclients",
+        expr=f"{RD_CLIENTS}{{{SEL}}}",
+        unit="percentunit",
+        description="Connected clients over maxclients.",
+        legend="{{instance}} {{target}}",
+    ),
+    group="redis",
+)
+
+RD_SAVE_AGE = (
+    "(time() - promfleet_redis_rdb_last_save_timestamp_seconds)\n"
+    "/ promfleet_redis_rdb_save_period_seconds"
+)
+
+
+def _saves(last_save: float, period: float, changes: float = 50) -> tuple[TestSeries, ...]:
+    return (
+        _gauge("promfleet_redis_rdb_last_save_timestamp_seconds", RD, last_save),
+        _gauge("promfleet_redis_rdb_save_period_seconds", RD, period),
+        _gauge("promfleet_redis_rdb_changes_since_last_save", RD, changes),
+    )
+
+
+REDIS_SAVE_OVERDUE = Threshold(
+    name="RedisRdbSaveOverdue",
+    signal=RD_SAVE_AGE,
+    op=">",
+    # The period series exists only where save points are configured: with save "" (no
+    # persistence) nothing is due and nothing fires. Unsaved changes must exist.
+    guard="and on (instance, job, target) promfleet_redis_rdb_changes_since_last_save > 0",
+    levels=(
+        # Twice the longest save interval: a save was due and has not happened (or not
+        # succeeded) for at least one more whole period.
+        Level(
+            Severity.WARNING, 2, for_seconds=600, cooldown_seconds=14400,
+            test=AlertTest(firing=_saves(-100_000, 3600), quiet=(*_saves(0, 3600)[:2],
+                           _gauge("promfleet_redis_rdb_changes_since_last_save", RD, 0)),
+                           labels=RD, value=30),
+        ),
+    ),
+    team=Team.OPS,
+    summary="Redis {{ $labels.target }} has not saved a snapshot in over twice its save period",
+    description=(
+        "Redis {{ $labels.target }} ({{ $labels.instance }}) has unsaved changes and its last "
+        "successful RDB snapshot is older than twice its longest configured save interval: a "
+        "restart would lose the changes since."
+    ),
+    runbook=Runbook(
+        meaning="Persistence is configured (save points) but no snapshot has succeeded for "
+        "more than twice the longest save interval.",
+        impact="A restart or crash loses every write since the last good snapshot.",
+        diagnosis=(
+            f"How late: `{RD_SAVE_AGE}` and `promfleet_redis_rdb_last_bgsave_ok`",
+            f"Why: ```sh\n{RCLI} INFO persistence\n{RCLI} CONFIG GET save\n"
+            "journalctl -u redis-server --since '-2h' | grep -i -E 'save|fork|error'\n```",
+        ),
+        mitigation=(
+            "Fix what fails the save (disk space, permissions, fork memory), then BGSAVE.",
+            "If persistence is not wanted, turn it off (CONFIG SET save \"\") and the alert "
+            "goes with it.",
+        ),
+        escalation=_ESCALATE_DB_SOFT,
+    ),
+    panel=Panel(
+        title="Redis snapshot age over save period",
+        expr="(time() - promfleet_redis_rdb_last_save_timestamp_seconds"
+        f"{{{SEL}}})\n/ promfleet_redis_rdb_save_period_seconds{{{SEL}}}",
+        unit="short",
+        description="Age of the last RDB snapshot in save periods (only where saving is on).",
+        legend="{{instance}} {{target}}",
+        expect_data=False,
+    ),
+    group="redis",
+)
+
 AREA = Area(
     name="database",
     title="Databases",
@@ -857,6 +1446,12 @@ AREA = Area(
         POSTGRES_REPLICATION_LAG,
         POSTGRES_IDLE_IN_TX,
         POSTGRES_DEAD_TUPLES,
+        POSTGRES_LOCK_WAIT,
+        POSTGRES_WAL_RECEIVER,
+        POSTGRES_SLOT_INACTIVE,
+        POSTGRES_SLOT_WAL_EXCEEDS_DATA,
+        POSTGRES_ROLE_CHANGE,
+        POSTGRES_XID_WRAPAROUND,
         REDIS_DOWN,
         REDIS_MEMORY,
         REDIS_EVICTIONS,
@@ -864,6 +1459,9 @@ AREA = Area(
         REDIS_HIT_RATIO,
         REDIS_LINK_DOWN,
         REDIS_RDB_FAILING,
+        REDIS_OOM,
+        REDIS_CLIENTS,
+        REDIS_SAVE_OVERDUE,
     ),
     panels=(
         Panel(

@@ -30,6 +30,7 @@ from tests.helpers import (
 ABSENT_ON_A_LONE_PRIMARY = (
     "promfleet_postgres_replication_lag_bytes",
     "promfleet_postgres_replication_lag_seconds",
+    "promfleet_postgres_wal_receiver_streaming",
     "promfleet_postgres_replica_lag_bytes",
     "promfleet_postgres_replica_lag_seconds",
     "promfleet_postgres_replication_slot_active",
@@ -122,8 +123,9 @@ def test_a_long_pg_sleep_is_the_oldest_active_query(own_pg: OwnPostgres, unique:
             await sleeper.close()
 
     text = asyncio.run(go())
-    oldest = value(text, "oldest_query_seconds", state="active")
+    oldest = value(text, "oldest_query_seconds", state="active", session="application")
     assert oldest is not None and oldest >= 1.0
+    assert value(text, "oldest_query_seconds", state="active", session="maintenance") == 0.0
 
 
 def test_a_lock_wait_is_counted_by_mode_and_the_holder_is_idle_in_transaction(
@@ -150,8 +152,11 @@ def test_a_lock_wait_is_counted_by_mode_and_the_holder_is_idle_in_transaction(
 
     text = asyncio.run(go())
     assert (value(text, "locks_waiting", mode="AccessShareLock") or 0.0) >= 1.0
+    assert value(text, "lock_waiting_sessions") == 1.0
+    assert (value(text, "lock_wait_oldest_seconds") or 0.0) >= 1.0
     assert value(text, "locks_waiting", mode="RowExclusiveLock") == 0.0
-    held = value(text, "oldest_transaction_seconds", state="idle_in_transaction")
+    held = value(text, "oldest_transaction_seconds", state="idle_in_transaction",
+                 session="application")
     assert held is not None and held >= 1.0
     assert (value(text, "connections", database="postgres", state="idle_in_transaction")
             or 0.0) >= 1.0
@@ -630,3 +635,235 @@ def test_a_primary_and_its_standby_count_replicas_and_slots_exactly(
     assert "promfleet_postgres_replication_slot_active{" not in on_standby  # not replicated
     assert value(on_standby, "dropped_series", set="slot") == 0.0
     assert value(on_standby, "dropped_series", set="database") == 0.0
+
+
+# --- sessions, lock waits, standbys (issue: pages an on-call engineer can trust) ---------
+
+
+def recorded_rows(**overrides: list[tuple[Any, ...]]) -> dict[str, list[tuple[Any, ...]]]:
+    """Rows as a PostgreSQL 15 standby returns them, with ``overrides`` per result."""
+    rows: dict[str, list[tuple[Any, ...]]] = {
+        # version, max, reserved, in_recovery, start, lag bytes, lag seconds, WAL position,
+        # user tables, databases, walsenders, slots, WAL receiver streaming
+        "server": [("15.20 (Debian 15.20-0+deb12u1)", 100.0, 3.0, 1.0, 1.7e9, 0.0, 312.5,
+                    5.0e8, 0.0, 1.0, 0.0, 0.0, 0.0)],
+        "connections": [("app", "active", 2.0)],
+        "oldest": [("active", "maintenance", 7200.0, 7200.0),
+                   ("active", "application", 3.0, 3.0),
+                   ("idle in transaction", "application", 1.0, 40.0)],
+        "locks": [("AccessExclusiveLock", 1.0)],
+        "lockwaits": [(1.0, 95.0)],
+        "databases": [("app", 1.0, 0.0, 10.0, 1.0, 0.0, 0.0, 0.0, 0.0, 8.0e6, 1.25e9)],
+        "replicas": [],
+        "slots": [],
+        "tables": [],
+        "checkpoints": [(1.0, 0.0, 0.1, 0.01, 10.0)],
+        "wal": [(100.0, 8192.0)],
+    }
+    rows.update(overrides)
+    return rows
+
+
+def test_a_standby_without_a_streaming_receiver_reads_its_lag_and_a_zero_receiver() -> None:
+    snap = postgres.Snapshot(True, rows=recorded_rows(), version_num=150020)
+    text = exposition(postgres.families("main", snap, PostgresConfig()))
+    assert value(text, "in_recovery") == 1.0
+    assert value(text, "wal_receiver_streaming") == 0.0
+    assert value(text, "replication_lag_seconds") == 312.5
+    assert value(text, "database_xid_age", database="app") == 1.25e9
+    assert value(text, "lock_waiting_sessions") == 1.0
+    assert value(text, "lock_wait_oldest_seconds") == 95.0
+    # A two-hour dump is maintenance; the application's oldest statement is 3 s old.
+    assert value(text, "oldest_query_seconds", state="active", session="maintenance") == 7200.0
+    assert value(text, "oldest_query_seconds", state="active", session="application") == 3.0
+    assert value(text, "oldest_transaction_seconds", state="idle_in_transaction",
+                 session="application") == 40.0
+    assert value(text, "oldest_transaction_seconds", state="idle_in_transaction",
+                 session="maintenance") == 0.0
+    assert declaration_problems(text, postgres.METRICS, allow_missing=(
+        "promfleet_postgres_replica_lag_bytes", "promfleet_postgres_replica_lag_seconds",
+        "promfleet_postgres_replication_slot_active",
+        "promfleet_postgres_replication_slot_retained_bytes",
+        *(n for n in ABSENT_ON_A_LONE_PRIMARY if "statements" in n or "table_" in n),
+    )) == []
+
+
+def test_a_primary_publishes_no_wal_receiver_series() -> None:
+    server = recorded_rows()["server"][0]
+    primary = (*server[:3], 0.0, server[4], None, None, *server[7:12], None)
+    snap = postgres.Snapshot(True, rows=recorded_rows(server=[primary]), version_num=150020)
+    text = exposition(postgres.families("main", snap, PostgresConfig()))
+    assert value(text, "in_recovery") == 0.0
+    assert "promfleet_postgres_wal_receiver_streaming{" not in text
+    assert "promfleet_postgres_replication_lag_seconds{" not in text
+
+
+def test_maintenance_names_come_from_the_options_and_are_quoted_into_the_batch() -> None:
+    from exporters.spec import Settings
+
+    cfg = postgres.config_from(Settings("postgres", {
+        "sessions.maintenance-applications": "nightly-report, o'brien ,pg_dump",
+        "sessions.maintenance-backend-types": ["autovacuum worker"],
+    }))
+    assert cfg.maintenance_applications == ("nightly-report", "o'brien", "pg_dump")
+    assert cfg.maintenance_backend_types == ("autovacuum worker",)
+    defaults = postgres.config_from(Settings("postgres", {}))
+    assert "pg_dump" in defaults.maintenance_applications
+    assert "walsender" in defaults.maintenance_backend_types
+    sql, _ = postgres.build_batch(150000, False, cfg)
+    assert "ARRAY['nightly-report', 'o''brien', 'pg_dump']::text[]" in sql
+
+
+def test_a_long_dump_counts_as_maintenance_and_an_application_query_does_not(
+    own_pg: OwnPostgres, unique: str
+) -> None:
+    odd = "o'brien " + unique  # a quote in a configured name must not break the batch
+
+    async def go() -> str:
+        sessions = [
+            await psycopg.AsyncConnection.connect(own_pg.dsn, autocommit=True,
+                                                  application_name=name)
+            for name in ("pg_dump", odd, unique + "_app")
+        ]
+        tasks = [asyncio.ensure_future(s.execute("SELECT pg_sleep(30)")) for s in sessions]
+        c = collector(own_pg.dsn, unique,
+                      maintenance_applications=("pg_dump", odd),
+                      maintenance_backend_types=postgres.DEFAULT_MAINTENANCE_BACKEND_TYPES)
+        try:
+            text = ""
+            for _ in range(100):  # until each sleeper has run for a second (loaded machine)
+                await asyncio.sleep(0.2)
+                text = await scrape_text(c)
+                if min(value(text, "oldest_query_seconds", state="active", session=kind) or 0.0
+                       for kind in ("application", "maintenance")) >= 1.0:
+                    break
+            return text
+        finally:
+            await c.close()
+            for s in sessions:
+                s.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for s in sessions:
+                await s.close()
+
+    text = asyncio.run(go())
+    assert value(text, "scrape_error") == 0.0
+    maintenance = value(text, "oldest_query_seconds", state="active", session="maintenance")
+    application = value(text, "oldest_query_seconds", state="active", session="application")
+    assert maintenance is not None and maintenance >= 1.0
+    assert application is not None and application >= 1.0
+
+    async def only_dump() -> str:
+        dump = await psycopg.AsyncConnection.connect(own_pg.dsn, autocommit=True,
+                                                     application_name="pg_dump")
+        task = asyncio.ensure_future(dump.execute("SELECT pg_sleep(30)"))
+        c = collector(own_pg.dsn, unique)
+        try:
+            text = ""
+            for _ in range(100):
+                await asyncio.sleep(0.2)
+                text = await scrape_text(c)
+                if (value(text, "oldest_query_seconds", state="active",
+                          session="maintenance") or 0.0) >= 1.0:
+                    break
+            return text
+        finally:
+            await c.close()
+            dump.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await dump.close()
+
+    text = asyncio.run(only_dump())
+    assert (value(text, "oldest_query_seconds", state="active", session="maintenance")
+            or 0.0) >= 1.0
+    assert value(text, "oldest_query_seconds", state="active", session="application") == 0.0
+
+
+def test_an_advisory_lock_wait_is_not_a_lock_wait(own_pg: OwnPostgres, unique: str) -> None:
+    async def go() -> str:
+        holder = await psycopg.AsyncConnection.connect(own_pg.dsn, autocommit=True)
+        await holder.execute("SELECT pg_advisory_lock(4242)")
+        waiter = await psycopg.AsyncConnection.connect(own_pg.dsn, autocommit=True)
+        task = asyncio.ensure_future(waiter.execute("SELECT pg_advisory_lock(4242)"))
+        c = collector(own_pg.dsn, unique)
+        try:
+            text = ""
+            for _ in range(100):  # until the waiter's lock request is visible
+                await asyncio.sleep(0.1)
+                text = await scrape_text(c)
+                if (value(text, "locks_waiting", mode="ExclusiveLock") or 0.0) >= 1.0:
+                    break
+            return text
+        finally:
+            await c.close()
+            await holder.execute("SELECT pg_advisory_unlock(4242)")
+            await asyncio.gather(task, return_exceptions=True)
+            await waiter.execute("SELECT pg_advisory_unlock_all()")
+            for conn in (holder, waiter):
+                await conn.close()
+
+    text = asyncio.run(go())
+    assert (value(text, "locks_waiting", mode="ExclusiveLock") or 0.0) >= 1.0
+    assert value(text, "lock_waiting_sessions") == 0.0
+    assert value(text, "lock_wait_oldest_seconds") == 0.0
+
+
+def test_a_standby_whose_primary_is_gone_reports_its_receiver_down_and_a_growing_lag(
+    unique: str,
+) -> None:
+    # A primary with an abandoned slot and a streaming standby; the primary stops, then
+    # the standby is promoted.
+    primary = OwnPostgres().start()
+    standby: OwnPostgres | None = None
+
+    def scrape(dsn: str) -> str:
+        async def go() -> str:
+            c = collector(dsn, unique)
+            try:
+                return await scrape_text(c)
+            finally:
+                await c.close()
+
+        return asyncio.run(go())
+
+    def poll(dsn: str, done: Any, what: str, timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            text = scrape(dsn)
+            if done(text):
+                return text
+            assert time.monotonic() < deadline, f"{what} within {timeout:.0f}s:\n{text}"
+            time.sleep(0.3)
+
+    try:
+        with psycopg.connect(primary.dsn, autocommit=True) as admin:
+            admin.execute("SELECT pg_create_physical_replication_slot('abandoned', true)")
+        standby = OwnPostgres(primary=primary).start()
+        with psycopg.connect(primary.dsn, autocommit=True) as admin:
+            admin.execute(f"CREATE TABLE {unique} AS SELECT generate_series(1, 50000) AS v")
+            admin.execute("SELECT pg_switch_wal()")
+        on_primary = scrape(primary.dsn)
+        streaming = poll(
+            standby.dsn,
+            lambda t: value(t, "wal_receiver_streaming") == 1.0
+            and value(t, "replication_lag_seconds") == 0.0,
+            "the standby streams and replays",
+        )
+        primary.stop()
+        gone = poll(standby.dsn, lambda t: value(t, "wal_receiver_streaming") == 0.0,
+                    "the receiver reads 0 once the primary is gone")
+        with psycopg.connect(standby.dsn, autocommit=True) as admin:
+            admin.execute("SELECT pg_promote(true, 60)")
+        promoted = poll(standby.dsn, lambda t: value(t, "in_recovery") == 0.0,
+                        "the promoted standby reads as a primary")
+    finally:
+        if standby is not None:
+            standby.stop()
+        primary.stop()
+
+    assert value(on_primary, "replication_slot_active", slot="abandoned", type="physical") == 0.0
+    assert (value(on_primary, "replication_slot_retained_bytes", slot="abandoned") or 0) > 0
+    assert value(streaming, "in_recovery") == 1.0
+    lag = value(gone, "replication_lag_seconds")
+    assert lag is not None and lag > 0.0  # not the 0 of "received == replayed"
+    assert "promfleet_postgres_wal_receiver_streaming{" not in promoted

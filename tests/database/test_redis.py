@@ -29,6 +29,7 @@ ABSENT_ON_A_LONE_MASTER = (
     "promfleet_redis_master_last_io_seconds",
     "promfleet_redis_db_keys",
     "promfleet_redis_db_keys_expiring",
+    "promfleet_redis_rdb_save_period_seconds",  # the shared server runs with save ""
 )
 
 
@@ -343,3 +344,103 @@ def test_logical_databases_past_the_cap_are_counted_not_labelled(own_redis: OwnR
     assert len(keyed) == 2
     assert value(text, "db_keys", db="db0") is not None
     assert value(text, "dropped_series", set="db") == 2.0
+
+
+# --- memory against the host, OOM, maxclients, save period (on-call issue) -------------
+
+RECORDED_INFO = (
+    "# Server\r\nredis_version:6.2.14\r\nredis_mode:standalone\r\n"
+    "# Clients\r\nconnected_clients:9500\r\n"  # 6.2: no maxclients in INFO
+    "# Memory\r\nused_memory:1000\r\nmaxmemory:0\r\ntotal_system_memory:4000\r\n"
+    "# Persistence\r\nrdb_last_save_time:1700000000\r\nrdb_changes_since_last_save:12\r\n"
+    "rdb_last_bgsave_status:ok\r\n"
+    "# Stats\r\ntotal_error_replies:9\r\n"
+    "# Errorstats\r\nerrorstat_ERR:count=2\r\nerrorstat_OOM:count=7\r\n"
+)
+
+
+def families_text(info: str, **snap: str | None) -> str:
+    snapshot = redis_exporter.Snapshot(True, info=parse_info(info), slowlog_length=0.0,
+                                       **snap)  # type: ignore[arg-type]
+    return exposition(redis_exporter.families("main", snapshot, RedisConfig()))
+
+
+def test_recorded_info_gives_host_memory_oom_errors_and_maxclients_from_config_get() -> None:
+    text = families_text(RECORDED_INFO, save="3600 1 300 100 60 10000", maxclients="10000")
+    assert value(text, "memory_max_bytes") == 0.0
+    assert value(text, "memory_system_bytes") == 4000.0
+    assert value(text, "oom_rejected_commands_total") == 7.0
+    assert value(text, "max_clients") == 10000.0
+    assert value(text, "rdb_save_period_seconds") == 3600.0
+
+
+def test_refused_config_get_leaves_out_only_what_it_would_have_told() -> None:
+    text = families_text(RECORDED_INFO, save=None, maxclients=None)
+    assert value(text, "up") == 1.0
+    assert value(text, "max_clients") is None
+    assert value(text, "rdb_save_period_seconds") is None
+    # Redis 7 tells maxclients in INFO itself; INFO wins over CONFIG GET.
+    text = families_text(RECORDED_INFO + "maxclients:64\r\n", save="", maxclients="128")
+    assert value(text, "max_clients") == 64.0
+    assert value(text, "rdb_save_period_seconds") is None  # save "": persistence is off
+
+
+def test_no_oom_line_counts_zero_where_errorstats_exist_and_nothing_where_they_do_not() -> None:
+    assert value(families_text("total_error_replies:0\r\n"), "oom_rejected_commands_total") == 0
+    assert value(families_text("redis_version:5.0.0\r\n"), "oom_rejected_commands_total") is None
+
+
+@pytest.mark.parametrize(("save", "period"), [
+    ("3600 1 300 100 60 10000", 3600.0), ("900 1", 900.0), ("", None), ("60", None),
+    ("x 1", None),
+])
+def test_the_save_period_is_the_longest_save_point(save: str, period: float | None) -> None:
+    assert redis_exporter.parse_save_period(save) == period
+
+
+def test_writes_refused_for_memory_are_counted() -> None:
+    server = OwnRedis("--maxmemory", "2mb", "--maxmemory-policy", "noeviction").start()
+    try:
+        client = server.client()
+        refused = 0
+        for i in range(2_000):  # 20 MB into 2 MB, no eviction
+            try:
+                client.set(f"fill:{i}", b"x" * 10_000)
+            except redis.exceptions.OutOfMemoryError:
+                refused += 1
+        text = scrape_once(server.url)
+    finally:
+        server.stop()
+    assert refused > 0
+    assert value(text, "oom_rejected_commands_total") == float(refused)
+    used, limit = value(text, "memory_used_bytes"), value(text, "memory_max_bytes")
+    assert used is not None and limit == 2 * 1024 * 1024 and used / limit > 0.9
+
+
+def test_the_save_period_is_published_only_where_saving_is_configured(
+    own_redis: OwnRedis,
+) -> None:
+    saving = OwnRedis("--save", "60 1 30 100").start()
+    try:
+        with_saves = scrape_once(saving.url)
+    finally:
+        saving.stop()
+    assert value(with_saves, "rdb_save_period_seconds") == 60.0
+    without = scrape_once(own_redis.url)  # started with save ""
+    assert value(without, "rdb_save_period_seconds") is None
+    assert value(without, "max_clients") == 10000.0
+
+
+def test_a_user_refused_config_get_still_gets_everything_else(own_redis: OwnRedis) -> None:
+    client = own_redis.client()
+    client.execute_command("ACL", "SETUSER", "pf_noconfig", "on", ">pf-secret", "~*",
+                           "+@all", "-config")
+    try:
+        url = f"redis://pf_noconfig:pf-secret@127.0.0.1:{own_redis.port}/0"
+        text = scrape_once(url)
+    finally:
+        client.execute_command("ACL", "DELUSER", "pf_noconfig")
+    assert value(text, "up") == 1.0
+    assert value(text, "max_clients") == 10000.0  # from INFO on Redis 7
+    assert value(text, "rdb_save_period_seconds") is None
+    assert value(text, "slowlog_length") is not None  # the pipeline stayed in step
