@@ -1,7 +1,8 @@
 """The system exporter (``promfleet-exporter system``): host metrics read from /proc.
 
-CPU, memory and swap, filesystems (hung-mount safe), disks, network interfaces, load,
-boot time, process and thread counts, file handles, and opt-in process groups. This
+CPU, memory, swap and OOM kills, filesystems (hung-mount safe), disks, network
+interfaces, load, boot time, clock synchronisation, process and thread counts, file
+handles, and opt-in process groups. This
 module owns the options and wires the collectors; ``metrics.py`` holds ``METRICS``.
 """
 
@@ -38,6 +39,7 @@ from exporters.system.filesystem import (
 )
 from exporters.system.metrics import METRICS, NS
 from exporters.system.process_groups import ProcessGroupCollector, parse_process_groups
+from exporters.system.timex import TimexCollector
 
 __all__ = ["EXPORTER", "METRICS", "build"]
 
@@ -93,8 +95,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("disk.max-devices", "Most block devices reported.", 100, parse_positive_int),
     Option(
         "network.device-exclude",
-        "Regex of network interfaces not to report (e.g. ^lo$); empty excludes none.",
-        "",
+        "Regex of network interfaces not to report (default: the loopback, whose errors "
+        "and traffic say nothing about the network); empty excludes none.",
+        "^lo$",
         parse_regex,
     ),
     Option("network.max-devices", "Most network interfaces reported.", 100, parse_positive_int),
@@ -127,6 +130,7 @@ def build(settings: Settings) -> Sequence[Collector]:
         LoadAvgCollector(proc),
         MemInfoCollector(proc),
         FileFDCollector(proc),
+        TimexCollector(),
         FilesystemCollector(
             FilesystemConfig(
                 mount_points_exclude=_get(settings, "filesystem.mount-points-exclude"),
@@ -159,7 +163,7 @@ EXPORTER = ExporterDef(
     name="system",
     namespace=NS,
     description="Host metrics from /proc: CPU, memory, filesystems, disks, network, "
-    "load, processes, file handles, and opt-in process groups.",
+    "load, clock synchronisation, processes, file handles, and opt-in process groups.",
     metrics=METRICS,
     options=OPTIONS,
     build=build,
