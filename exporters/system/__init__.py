@@ -18,6 +18,7 @@ from exporters.spec import (
     Option,
     Settings,
     option_value,
+    parse_bool,
     parse_duration,
     parse_positive_int,
     parse_str,
@@ -102,6 +103,13 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("network.max-devices", "Most network interfaces reported.", 100, parse_positive_int),
     Option(
+        "timex.enabled",
+        "Report the kernel clock's synchronisation (adjtimex). Turn off only where nothing "
+        "is meant to keep this kernel's clock in time (a throw-away test machine).",
+        True,
+        parse_bool,
+    ),
+    Option(
         "processes.groups",
         "Process groups to report: a list of {name, comm, cmdline} (regexes; all given "
         "must match). Empty: no per-process metrics.",
@@ -130,7 +138,6 @@ def build(settings: Settings) -> Sequence[Collector]:
         LoadAvgCollector(proc),
         MemInfoCollector(proc),
         FileFDCollector(proc),
-        TimexCollector(),
         FilesystemCollector(
             FilesystemConfig(
                 mount_points_exclude=_get(settings, "filesystem.mount-points-exclude"),
@@ -151,6 +158,8 @@ def build(settings: Settings) -> Sequence[Collector]:
             proc,
         ),
     ]
+    if _get(settings, "timex.enabled"):
+        collectors.append(TimexCollector())
     groups = _get(settings, "processes.groups")
     if groups:
         collectors.append(

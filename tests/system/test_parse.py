@@ -268,3 +268,10 @@ def test_the_timex_collector_publishes_the_unsynchronised_clock() -> None:
 def test_the_real_adjtimex_call_answers_on_this_machine() -> None:
     raw = read_adjtimex()
     assert raw.state >= 0 and raw.maxerror_us >= 0
+
+
+def test_the_clock_collector_is_on_by_default_and_can_be_turned_off() -> None:
+    from exporters.system import build
+
+    assert "timex" in [c.name for c in build({})]
+    assert "timex" not in [c.name for c in build({"timex.enabled": "false"})]
