@@ -821,7 +821,13 @@ OOM_KILL = Threshold(
             0,
             for_seconds=0,
             cooldown_seconds=3600,
-            test=AlertTest(firing=_oom("3+1x20"), quiet=_oom("3+0x20"), labels=HOST, value=1),
+            test=AlertTest(
+                firing=_oom("3+1x20"),
+                quiet=_oom("3+0x20"),
+                labels=HOST,
+                value=1,
+                warmup_seconds=60,  # increase() needs two samples
+            ),
         ),
     ),
     team=Team.OPS,
@@ -1098,7 +1104,7 @@ DISK_IO_SATURATED = Threshold(
                 quiet=_disk(30),
                 labels=(("device", "sda"), *HOST),
                 value=0.95,
-                warmup_seconds=300,  # rate()[5m] reads the full busy share once the window is full
+                warmup_seconds=240,  # rate()[5m] reads the full busy share from 4m (extrapolated)
             ),
         ),
     ),
