@@ -78,6 +78,10 @@ SPACE_LEFT = "instance_mountpoint:promfleet_system_filesystem_avail_bytes:second
 INODES_LEFT = "instance_mountpoint:promfleet_system_filesystem_files_free:seconds_to_zero_6h"
 DISK_BUSY = "instance_device:promfleet_system_disk_io_time_seconds:rate5m"
 NET_ERRORS = "instance_device:promfleet_system_network_errors:ratio_rate5m"
+# The utilisations the disk alerts read: as FS and INODES, but while statvfs fails on a
+# mount, its last value of the past hour (see while_erroring).
+FS_KEPT = "instance_mountpoint:promfleet_system_filesystem_utilisation:ratio_kept1h"
+INODES_KEPT = "instance_mountpoint:promfleet_system_filesystem_inodes_utilisation:ratio_kept1h"
 
 
 def seconds_to_zero(metric: str) -> str:
@@ -118,6 +122,8 @@ RECORDING_RULES = (
         "1 - promfleet_system_filesystem_files_free / (promfleet_system_filesystem_files > 0)",
     ),
     RecordingRule(FDS, "promfleet_system_filefd_allocated / (promfleet_system_filefd_maximum > 0)"),
+    RecordingRule(FS_KEPT, while_erroring(FS)),
+    RecordingRule(INODES_KEPT, while_erroring(INODES)),
     RecordingRule(SPACE_LEFT, seconds_to_zero("promfleet_system_filesystem_avail_bytes")),
     RecordingRule(INODES_LEFT, seconds_to_zero("promfleet_system_filesystem_files_free")),
     RecordingRule(DISK_BUSY, "rate(promfleet_system_disk_io_time_seconds_total[5m])"),
@@ -242,7 +248,7 @@ MEMORY_HIGH = Threshold(
 
 DISK_HIGH = Threshold(
     name="SystemDiskSpaceHigh",
-    signal=while_erroring(FS),
+    signal=FS_KEPT,
     op=">",
     guard=WRITABLE,
     levels=(
@@ -312,8 +318,8 @@ FILL_CRITICAL_S = 4 * 3600
 # half full; only a filesystem already more than 85 % full may read below 4 hours (the
 # others are clamped there), so a half-empty disk with a burst of writes cannot page.
 FILLING = (
-    f"(({SPACE_LEFT} and {while_erroring(FS)} > 0.85)"
-    f" or (clamp_min({SPACE_LEFT}, {FILL_CRITICAL_S}) and {while_erroring(FS)} > 0.5))"
+    f"(({SPACE_LEFT} and {FS_KEPT} > 0.85)"
+    f" or (clamp_min({SPACE_LEFT}, {FILL_CRITICAL_S}) and {FS_KEPT} > 0.5))"
 )
 
 
@@ -421,7 +427,7 @@ FS_FILLING = Threshold(
 
 INODES_HIGH = Threshold(
     name="SystemInodesHigh",
-    signal=while_erroring(INODES),
+    signal=INODES_KEPT,
     op=">",
     guard=WRITABLE,
     levels=(
@@ -665,7 +671,7 @@ INODES_FILLING = Threshold(
     name="SystemInodesFillingUp",
     signal=INODES_LEFT,
     op="<",
-    guard=f"and {while_erroring(INODES)} > 0.5 {WRITABLE}",
+    guard=f"and {INODES_KEPT} > 0.5 {WRITABLE}",
     levels=(
         Level(
             Severity.WARNING,
