@@ -414,11 +414,16 @@ FS_FILLING = Threshold(
     ),
     panel=Panel(
         title="Filesystem time until full",
-        expr=f"{SPACE_LEFT}{{{SEL}}}",
+        expr=(
+            f"({SPACE_LEFT}{{{SEL}}} and {FS_KEPT}{{{SEL}}} > 0.85)"
+            f" or (clamp_min({SPACE_LEFT}{{{SEL}}}, {FILL_CRITICAL_S})"
+            f" and {FS_KEPT}{{{SEL}}} > 0.5)"
+        ),
         unit="s",
         description=(
-            "Seconds until each filesystem is full at its 6-hour trend; no line while it "
-            "is not filling."
+            "Seconds until each filesystem is full at its 6-hour trend, as the alert reads "
+            "it: held at 4 hours unless more than 85 % full; no line while a filesystem is "
+            "not filling or is less than half full."
         ),
         legend="{{instance}} {{mountpoint}}",
         expect_data=False,
@@ -815,8 +820,10 @@ def _oom(values: str) -> tuple[TestSeries, ...]:
 
 OOM_KILL = Threshold(
     name="SystemOOMKill",
+    # ">= 1", not "> 0": the same alerts (increase() only scales a whole kill up), and
+    # the panel then colours a healthy 0 as healthy.
     signal="increase(promfleet_system_oom_kills_total[5m])",
-    op=">",
+    op=">=",
     single_event=(
         "An out-of-memory kill has already ended a process: its work is lost and the host "
         "(or a container's memory limit) is out of memory."
@@ -824,7 +831,7 @@ OOM_KILL = Threshold(
     levels=(
         Level(
             Severity.WARNING,
-            0,
+            1,
             for_seconds=0,
             cooldown_seconds=3600,
             test=AlertTest(
