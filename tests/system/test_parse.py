@@ -275,3 +275,13 @@ def test_the_clock_collector_is_on_by_default_and_can_be_turned_off() -> None:
 
     assert "timex" in [c.name for c in build({})]
     assert "timex" not in [c.name for c in build({"timex.enabled": "false"})]
+
+
+def test_the_loopback_is_left_out_of_the_network_counters_by_default() -> None:
+    from exporters.system import build
+
+    netdev = [c for c in build({"path.procfs": FIXTURE_PROC}) if c.name == "netdev"]
+    text = scrape_text(netdev)
+    assert 'device="eth0"' in text and 'device="lo"' not in text
+    everything = build({"path.procfs": FIXTURE_PROC, "network.device-exclude": ""})
+    assert 'device="lo"' in scrape_text([c for c in everything if c.name == "netdev"])
