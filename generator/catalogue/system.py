@@ -391,8 +391,8 @@ FS_FILLING = Threshold(
             "Seconds until full at the 6-hour trend: "
             f'`{SPACE_LEFT}{{instance="<instance>",mountpoint="<mountpoint>"}}`',
             f'How full it is now: `{FS}{{instance="<instance>",mountpoint="<mountpoint>"}}`',
-            "Is it still growing, or did the writer stop (the 6-hour trend lags; a flat "
-            "last hour means the prediction will clear): "
+            "Is it still growing, or did the writer stop (the 6-hour trend lags: after a "
+            "flat last hour the prediction eases, and clears within 6 hours at most): "
             "`deriv(promfleet_system_filesystem_avail_bytes"
             '{instance="<instance>",mountpoint="<mountpoint>"}[1h])`',
             "Does statvfs still answer on the mount (1: the figures are its last known ones): "
