@@ -1,7 +1,8 @@
 """The system exporter (``promfleet-exporter system``): host metrics read from /proc.
 
-CPU, memory and swap, filesystems (hung-mount safe), disks, network interfaces, load,
-boot time, process and thread counts, file handles, and opt-in process groups. This
+CPU, memory, swap and OOM kills, filesystems (hung-mount safe), disks, network
+interfaces, load, boot time, clock synchronisation, process and thread counts, file
+handles, and opt-in process groups. This
 module owns the options and wires the collectors; ``metrics.py`` holds ``METRICS``.
 """
 
@@ -17,6 +18,7 @@ from exporters.spec import (
     Option,
     Settings,
     option_value,
+    parse_bool,
     parse_duration,
     parse_positive_int,
     parse_str,
@@ -38,6 +40,7 @@ from exporters.system.filesystem import (
 )
 from exporters.system.metrics import METRICS, NS
 from exporters.system.process_groups import ProcessGroupCollector, parse_process_groups
+from exporters.system.timex import TimexCollector
 
 __all__ = ["EXPORTER", "METRICS", "build"]
 
@@ -93,11 +96,19 @@ OPTIONS: tuple[Option, ...] = (
     Option("disk.max-devices", "Most block devices reported.", 100, parse_positive_int),
     Option(
         "network.device-exclude",
-        "Regex of network interfaces not to report (e.g. ^lo$); empty excludes none.",
-        "",
+        "Regex of network interfaces not to report (default: the loopback, whose errors "
+        "and traffic say nothing about the network); empty excludes none.",
+        "^lo$",
         parse_regex,
     ),
     Option("network.max-devices", "Most network interfaces reported.", 100, parse_positive_int),
+    Option(
+        "timex.enabled",
+        "Report the kernel clock's synchronisation (adjtimex). Turn off only where nothing "
+        "is meant to keep this kernel's clock in time (a throw-away test machine).",
+        True,
+        parse_bool,
+    ),
     Option(
         "processes.groups",
         "Process groups to report: a list of {name, comm, cmdline} (regexes; all given "
@@ -147,6 +158,8 @@ def build(settings: Settings) -> Sequence[Collector]:
             proc,
         ),
     ]
+    if _get(settings, "timex.enabled"):
+        collectors.append(TimexCollector())
     groups = _get(settings, "processes.groups")
     if groups:
         collectors.append(
@@ -159,7 +172,7 @@ EXPORTER = ExporterDef(
     name="system",
     namespace=NS,
     description="Host metrics from /proc: CPU, memory, filesystems, disks, network, "
-    "load, processes, file handles, and opt-in process groups.",
+    "load, clock synchronisation, processes, file handles, and opt-in process groups.",
     metrics=METRICS,
     options=OPTIONS,
     build=build,

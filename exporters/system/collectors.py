@@ -139,12 +139,16 @@ MEMINFO_KEYS = (
 )
 
 
+VMSTAT_KEYS = ("pswpin", "pswpout", "oom_kill")
+
+
 class MemInfoCollector(ProcFileCollector):
-    """Memory and swap from /proc/meminfo, swap traffic from /proc/vmstat.
+    """Memory and swap from /proc/meminfo; swap traffic and OOM kills from /proc/vmstat.
 
     promfleet_system_memory_total_bytes 2.5e+10
     promfleet_system_memory_available_bytes 2.1e+10
     promfleet_system_swap_in_bytes_total 0.0
+    promfleet_system_oom_kills_total 2.0
     """
 
     name = "meminfo"
@@ -155,7 +159,7 @@ class MemInfoCollector(ProcFileCollector):
 
     def read(self, ctx: ScrapeContext) -> list[Metric]:
         mem = parse.parse_meminfo(read_text(f"{self.proc_root}/meminfo"), MEMINFO_KEYS)
-        vm = parse.parse_vmstat(read_text(f"{self.proc_root}/vmstat"))
+        vm = parse.parse_vmstat(read_text(f"{self.proc_root}/vmstat"), VMSTAT_KEYS)
         total = mem["MemTotal"]
         buffers = mem.get("Buffers", 0)
         cached = mem.get("Cached", 0) + mem.get("SReclaimable", 0)
@@ -166,6 +170,7 @@ class MemInfoCollector(ProcFileCollector):
         available = mem.get("MemAvailable", mem.get("MemFree", 0) + buffers + cached)
         swap_in = MAKERS["swap_in_bytes_total"].one(vm.get("pswpin", 0) * self.page_size)
         swap_out = MAKERS["swap_out_bytes_total"].one(vm.get("pswpout", 0) * self.page_size)
+        oom = [MAKERS["oom_kills_total"].one(vm["oom_kill"])] if "oom_kill" in vm else []
         return [
             gauge("memory_total_bytes", total),
             gauge("memory_available_bytes", available),
@@ -176,6 +181,7 @@ class MemInfoCollector(ProcFileCollector):
             gauge("swap_free_bytes", mem.get("SwapFree", 0)),
             swap_in,
             swap_out,
+            *oom,
         ]
 
 

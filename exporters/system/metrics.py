@@ -40,6 +40,30 @@ METRICS: tuple[MetricSpec, ...] = (
     _m("swap_free_bytes", "gauge", "Swap space unused (SwapFree)."),
     _m("swap_in_bytes_total", "counter", "Bytes read in from swap."),
     _m("swap_out_bytes_total", "counter", "Bytes written out to swap."),
+    _m(
+        "oom_kills_total",
+        "counter",
+        "Processes the kernel's out-of-memory killer ended (vmstat oom_kill; absent on "
+        "kernels older than 4.13, which do not count them).",
+    ),
+    # timex
+    _m(
+        "timex_sync_status",
+        "gauge",
+        "1 when the kernel clock is synchronised (adjtimex: neither TIME_ERROR nor "
+        "STA_UNSYNC), 0 when it is not.",
+    ),
+    _m(
+        "timex_offset_seconds",
+        "gauge",
+        "Offset between the kernel clock and its time source, as the NTP daemon last set it.",
+    ),
+    _m(
+        "timex_maxerror_seconds",
+        "gauge",
+        "The kernel clock's maximum error bound (16 s once the NTP daemon stops updating it).",
+    ),
+    _m("timex_estimated_error_seconds", "gauge", "The kernel clock's estimated error."),
     # filefd
     _m("filefd_allocated", "gauge", "File handles allocated system-wide (/proc/sys/fs/file-nr)."),
     _m("filefd_maximum", "gauge", "The system's maximum number of file handles (fs.file-max)."),

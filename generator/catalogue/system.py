@@ -1,7 +1,12 @@
-"""Catalogue area ``system``: host CPU, memory, filesystems, file descriptors, swap, load.
+"""Catalogue area ``system``: host CPU, memory, filesystems, disks, network, clock, load.
 
 Recording rules turn the system exporter's raw series (``promfleet_system_*``) into
 ``instance:...:ratio`` signals; the alerts compare those signals with their thresholds.
+
+A mount whose ``statvfs`` fails or hangs loses its size series (the exporter publishes
+``promfleet_system_filesystem_device_error 1`` instead): the disk alerts then read the
+mount's last value of the past hour (:func:`while_erroring`), so they stay firing rather
+than resolve, and ``SystemFilesystemDeviceError`` tells why the numbers stopped.
 """
 
 from __future__ import annotations
@@ -26,6 +31,18 @@ SEL = 'job=~"$job",instance=~"$instance"'
 # A read-only filesystem cannot fill up further, and one mounted full on purpose (an
 # image, a read-only bind mount) would otherwise page for ever.
 WRITABLE = "and promfleet_system_filesystem_readonly == 0"
+DEVICE_ERROR = "promfleet_system_filesystem_device_error"
+FS_LABELS = "instance, job, mountpoint, device, fstype"
+
+
+def while_erroring(record: str) -> str:
+    """``record``, or while statvfs fails on the mount, its last value of the past hour.
+
+    The size series vanish while a mount errors; an alert on them would resolve then,
+    just when the mount is in the worst state. Past the hour the device-error alert
+    stands alone (a longer look-back costs every evaluation more samples).
+    """
+    return f"({record} or (last_over_time({record}[1h]) and on ({FS_LABELS}) {DEVICE_ERROR} == 1))"
 
 
 def fs_series(*pairs: tuple[str, str]) -> tuple[TestSeries, ...]:
@@ -57,6 +74,27 @@ SWAP = "instance:promfleet_system_swap_utilisation:ratio"
 FS = "instance_mountpoint:promfleet_system_filesystem_utilisation:ratio"
 INODES = "instance_mountpoint:promfleet_system_filesystem_inodes_utilisation:ratio"
 FDS = "instance:promfleet_system_filefd_utilisation:ratio"
+SPACE_LEFT = "instance_mountpoint:promfleet_system_filesystem_avail_bytes:seconds_to_zero_6h"
+INODES_LEFT = "instance_mountpoint:promfleet_system_filesystem_files_free:seconds_to_zero_6h"
+DISK_BUSY = "instance_device:promfleet_system_disk_io_time_seconds:rate5m"
+NET_ERRORS = "instance_device:promfleet_system_network_errors:ratio_rate5m"
+# The utilisations the disk alerts read: as FS and INODES, but while statvfs fails on a
+# mount, its last value of the past hour (see while_erroring).
+FS_KEPT = "instance_mountpoint:promfleet_system_filesystem_utilisation:ratio_kept1h"
+INODES_KEPT = "instance_mountpoint:promfleet_system_filesystem_inodes_utilisation:ratio_kept1h"
+
+
+def seconds_to_zero(metric: str) -> str:
+    """Seconds until ``metric`` reaches 0 on the trend of the last 6 hours; absent when
+    it is not falling. (``predict_linear(m[6h], t) < 0`` exactly when this is below t.)"""
+    return f"predict_linear({metric}[6h], 0) / (-deriv({metric}[6h]) > 0)"
+
+
+def error_ratio(direction: str) -> str:
+    errs = f"rate(promfleet_system_network_{direction}_errs_total[5m])"
+    packets = f"rate(promfleet_system_network_{direction}_packets_total[5m])"
+    return f'label_replace({errs} / ({packets} + {errs} > 0), "direction", "{direction}", "", "")'
+
 
 RECORDING_RULES = (
     RecordingRule(
@@ -84,6 +122,12 @@ RECORDING_RULES = (
         "1 - promfleet_system_filesystem_files_free / (promfleet_system_filesystem_files > 0)",
     ),
     RecordingRule(FDS, "promfleet_system_filefd_allocated / (promfleet_system_filefd_maximum > 0)"),
+    RecordingRule(FS_KEPT, while_erroring(FS)),
+    RecordingRule(INODES_KEPT, while_erroring(INODES)),
+    RecordingRule(SPACE_LEFT, seconds_to_zero("promfleet_system_filesystem_avail_bytes")),
+    RecordingRule(INODES_LEFT, seconds_to_zero("promfleet_system_filesystem_files_free")),
+    RecordingRule(DISK_BUSY, "rate(promfleet_system_disk_io_time_seconds_total[5m])"),
+    RecordingRule(NET_ERRORS, f"{error_ratio('receive')} or {error_ratio('transmit')}"),
 )
 
 _ESCALATE_OPS = (
@@ -204,7 +248,7 @@ MEMORY_HIGH = Threshold(
 
 DISK_HIGH = Threshold(
     name="SystemDiskSpaceHigh",
-    signal=FS,
+    signal=FS_KEPT,
     op=">",
     guard=WRITABLE,
     levels=(
@@ -235,7 +279,8 @@ DISK_HIGH = Threshold(
     description=(
         "{{ $labels.mountpoint }} ({{ $labels.device }}) on {{ $labels.instance }} has been "
         "more than 90 % full for 5 minutes (now {{ $value | humanizePercentage }}). Writes "
-        "fail when it is full. Read-only filesystems are left out."
+        "fail when it is full. Read-only filesystems are left out; while statvfs fails on the "
+        "mount, its last value of the past hour counts."
     ),
     runbook=Runbook(
         meaning="A filesystem has less than a tenth of its space available.",
@@ -266,73 +311,128 @@ DISK_HIGH = Threshold(
     ),
 )
 
+FILL_WARNING_S = 24 * 3600
+FILL_CRITICAL_S = 4 * 3600
+# One signal for both levels of SystemFilesystemFillingUp, so the critical inhibits the
+# warning (same alert name): the predicted seconds until full, on a filesystem more than
+# half full; only a filesystem already more than 85 % full may read below 4 hours (the
+# others are clamped there), so a half-empty disk with a burst of writes cannot page.
+FILLING = (
+    f"(({SPACE_LEFT} and {FS_KEPT} > 0.85)"
+    f" or (clamp_min({SPACE_LEFT}, {FILL_CRITICAL_S}) and {FS_KEPT} > 0.5))"
+)
+
+
+def _filling(avail: str, samples: int = 80) -> tuple[TestSeries, ...]:
+    return fs_series(
+        ("promfleet_system_filesystem_size_bytes", f"100000000000+0x{samples}"),
+        ("promfleet_system_filesystem_avail_bytes", f"{avail}x{samples}"),
+    )
+
+
 FS_FILLING = Threshold(
     name="SystemFilesystemFillingUp",
-    signal="predict_linear(promfleet_system_filesystem_avail_bytes[6h], 86400)",
+    signal=FILLING,
     op="<",
-    guard=f"and {FS} > 0.5 {WRITABLE}",
+    guard=WRITABLE,
     levels=(
         Level(
             Severity.WARNING,
-            0,
+            FILL_WARNING_S,
             for_seconds=3600,
             cooldown_seconds=14400,
             test=AlertTest(
                 # 40 GB free of 100 GB, losing 50 MB a minute: empty in about 13 hours.
-                firing=fs_series(
-                    ("promfleet_system_filesystem_size_bytes", "100000000000+0x80"),
-                    ("promfleet_system_filesystem_avail_bytes", "40000000000-50000000x80"),
-                ),
-                quiet=fs_series(
-                    ("promfleet_system_filesystem_size_bytes", "100000000000+0x80"),
-                    ("promfleet_system_filesystem_avail_bytes", "40000000000+0x80"),
-                ),
+                firing=_filling("40000000000-50000000"),
+                quiet=_filling("40000000000+0"),
                 labels=ROOT_FS,
-                value=-1,
+                value=48000,
+                warmup_seconds=60,
+            ),
+        ),
+        Level(
+            Severity.CRITICAL,
+            FILL_CRITICAL_S,
+            for_seconds=1800,
+            cooldown_seconds=3600,
+            test=AlertTest(
+                # 88 % full, losing 100 MB a minute: empty in about 2 hours.
+                firing=_filling("12000000000-100000000", 60),
+                # 70 % full, losing 200 MB a minute (empty in 2.5 hours): not full enough
+                # to page; the warning (pending here, not yet for an hour) covers it.
+                quiet=_filling("30000000000-200000000", 60),
+                labels=ROOT_FS,
+                value=7200,
+                quiet_value=FILL_CRITICAL_S,
                 warmup_seconds=60,
             ),
         ),
     ),
     team=Team.OPS,
-    summary="Filesystem {{ $labels.mountpoint }} on {{ $labels.instance }} fills within a day",
+    summary=(
+        "Filesystem {{ $labels.mountpoint }} on {{ $labels.instance }} is predicted to fill up"
+    ),
     description=(
         "At the rate of the last 6 hours, {{ $labels.mountpoint }} ({{ $labels.device }}) "
-        "on {{ $labels.instance }} runs out of space within 24 hours."
+        "on {{ $labels.instance }} runs out of space within 24 hours (warning, when more "
+        "than half full) or within 4 hours (critical, when more than 85 % full)."
     ),
     runbook=Runbook(
-        meaning="A half-full filesystem is filling fast enough to be full within 24 hours.",
-        impact="Nothing yet; when it fills, writes fail.",
+        meaning=(
+            "A writable filesystem is filling fast enough to be full within 24 hours "
+            "(warning) or, already more than 85 % full, within 4 hours (critical: it will "
+            "be full before the morning)."
+        ),
+        impact=(
+            "Nothing yet; when it fills, writes fail: databases stop, logs are lost, "
+            "services crash."
+        ),
         diagnosis=(
-            "Prediction in bytes a day from now (negative: full within a day): "
-            "`predict_linear(promfleet_system_filesystem_avail_bytes"
-            '{instance="<instance>",mountpoint="<mountpoint>"}[6h], 86400)`',
-            "Hours left at the current rate: `promfleet_system_filesystem_avail_bytes"
-            '{instance="<instance>",mountpoint="<mountpoint>"} / -deriv('
-            "promfleet_system_filesystem_avail_bytes"
-            '{instance="<instance>",mountpoint="<mountpoint>"}[6h]) / 3600`',
+            "Seconds until full at the 6-hour trend: "
+            f'`{SPACE_LEFT}{{instance="<instance>",mountpoint="<mountpoint>"}}`',
+            f'How full it is now: `{FS}{{instance="<instance>",mountpoint="<mountpoint>"}}`',
+            "Is it still growing, or did the writer stop (the 6-hour trend lags: after a "
+            "flat last hour the prediction eases, and clears within 6 hours at most): "
+            "`deriv(promfleet_system_filesystem_avail_bytes"
+            '{instance="<instance>",mountpoint="<mountpoint>"}[1h])`',
+            "Does statvfs still answer on the mount (1: the figures are its last known ones): "
+            f'`{DEVICE_ERROR}{{instance="<instance>",mountpoint="<mountpoint>"}}`',
             "On the host, what grew in the last hours: "
             "```sh\ndf -h <mountpoint>\n"
             "find <mountpoint> -xdev -type f -mmin -360 -size +100M -exec ls -lh {} + "
             "2>/dev/null | sort -k5 -h | tail\n```",
         ),
         mitigation=(
-            "Find the writer (log level left at debug, a runaway queue) and stop it.",
-            "Rotate or ship logs, or grow the volume before it fills.",
+            "Find the writer (log level left at debug, a runaway queue, a core-dump loop) "
+            "and stop it.",
+            "Rotate or ship logs, delete what can go, or grow the volume before it fills.",
         ),
-        escalation="Hand over to the owning team in working hours; page if it fills tonight.",
+        escalation=(
+            "Critical: act now, and call the owning team of the writer if it cannot be "
+            "stopped safely. Warning: hand over to the owning team in working hours."
+        ),
     ),
     panel=Panel(
-        title="Filesystem space available",
-        expr=f"promfleet_system_filesystem_avail_bytes{{{SEL}}}",
-        unit="bytes",
-        description="Bytes available to unprivileged users on each filesystem.",
+        title="Filesystem time until full",
+        expr=(
+            f"({SPACE_LEFT}{{{SEL}}} and {FS_KEPT}{{{SEL}}} > 0.85)"
+            f" or (clamp_min({SPACE_LEFT}{{{SEL}}}, {FILL_CRITICAL_S})"
+            f" and {FS_KEPT}{{{SEL}}} > 0.5)"
+        ),
+        unit="s",
+        description=(
+            "Seconds until each filesystem is full at its 6-hour trend, as the alert reads "
+            "it: held at 4 hours unless more than 85 % full; no line while a filesystem is "
+            "not filling or is less than half full."
+        ),
         legend="{{instance}} {{mountpoint}}",
+        expect_data=False,
     ),
 )
 
 INODES_HIGH = Threshold(
     name="SystemInodesHigh",
-    signal=INODES,
+    signal=INODES_KEPT,
     op=">",
     guard=WRITABLE,
     levels=(
@@ -564,19 +664,585 @@ LOAD_HIGH = Threshold(
     ),
 )
 
+
+def _inodes(files_free: str, samples: int = 80) -> tuple[TestSeries, ...]:
+    return fs_series(
+        ("promfleet_system_filesystem_files", f"1000000+0x{samples}"),
+        ("promfleet_system_filesystem_files_free", f"{files_free}x{samples}"),
+    )
+
+
+INODES_FILLING = Threshold(
+    name="SystemInodesFillingUp",
+    signal=INODES_LEFT,
+    op="<",
+    guard=f"and {INODES_KEPT} > 0.5 {WRITABLE}",
+    levels=(
+        Level(
+            Severity.WARNING,
+            FILL_WARNING_S,
+            for_seconds=3600,
+            cooldown_seconds=14400,
+            test=AlertTest(
+                # 400,000 inodes free of 1,000,000, 500 more used a minute: none left in
+                # about 13 hours.
+                firing=_inodes("400000-500"),
+                quiet=_inodes("400000+0"),
+                labels=ROOT_FS,
+                value=48000,
+                warmup_seconds=60,
+            ),
+        ),
+    ),
+    team=Team.OPS,
+    summary=(
+        "Inodes of {{ $labels.mountpoint }} on {{ $labels.instance }} are predicted to run out"
+    ),
+    description=(
+        "At the rate of the last 6 hours, {{ $labels.mountpoint }} ({{ $labels.device }}) "
+        "on {{ $labels.instance }} has no free inodes left within 24 hours; more than half "
+        "are used already."
+    ),
+    runbook=Runbook(
+        meaning=(
+            "A writable filesystem, more than half of whose inodes are used, is creating "
+            "files fast enough to run out of inodes within 24 hours."
+        ),
+        impact=(
+            "Nothing yet; when none are left, creating a file fails with 'No space left on "
+            "device' although df shows space."
+        ),
+        diagnosis=(
+            "Seconds until no inode is free at the 6-hour trend: "
+            f'`{INODES_LEFT}{{instance="<instance>",mountpoint="<mountpoint>"}}`',
+            f'Share used now: `{INODES}{{instance="<instance>",mountpoint="<mountpoint>"}}`',
+            "On the host, which directories gain the most files: "
+            "```sh\ndf -i <mountpoint>\n"
+            "find <mountpoint> -xdev -type f -mmin -360 2>/dev/null | cut -d/ -f1-4 "
+            "| sort | uniq -c | sort -n | tail\n```",
+        ),
+        mitigation=(
+            "Stop what creates the many small files (a cache without expiry, session "
+            "files, a spool nobody drains) and clean them up.",
+            "Recreate the filesystem with more inodes when the workload needs them.",
+        ),
+        escalation="Hand over to the owning team in working hours; page if it runs out tonight.",
+    ),
+    panel=Panel(
+        title="Inodes time until exhausted",
+        expr=f"{INODES_LEFT}{{{SEL}}}",
+        unit="s",
+        description=(
+            "Seconds until each filesystem has no free inode at its 6-hour trend; no line "
+            "while inodes are not being used up."
+        ),
+        legend="{{instance}} {{mountpoint}}",
+        expect_data=False,
+    ),
+)
+
+
+def _device_error(value: int) -> tuple[TestSeries, ...]:
+    return (series(DEVICE_ERROR, ROOT_FS, f"{value}+0x30"),)
+
+
+FS_DEVICE_ERROR = Threshold(
+    name="SystemFilesystemDeviceError",
+    signal=DEVICE_ERROR,
+    op=">=",
+    levels=(
+        Level(
+            Severity.WARNING,
+            1,
+            for_seconds=300,
+            cooldown_seconds=3600,
+            test=AlertTest(
+                firing=_device_error(1), quiet=_device_error(0), labels=ROOT_FS, value=1
+            ),
+        ),
+    ),
+    team=Team.OPS,
+    summary=(
+        "statvfs fails on {{ $labels.mountpoint }} on {{ $labels.instance }}: its space is "
+        "no longer measured"
+    ),
+    description=(
+        "For 5 minutes the system exporter's statvfs on {{ $labels.mountpoint }} "
+        "({{ $labels.device }}, {{ $labels.fstype }}) on {{ $labels.instance }} has failed "
+        "or not answered in time. Its size, free-space and inode series are gone; the disk "
+        "alerts keep its last values for an hour."
+    ),
+    runbook=Runbook(
+        meaning=(
+            "The exporter cannot read a mounted filesystem's size: statvfs returned an "
+            "error, or hung (a dead network server behind the mount, a failing disk, a "
+            "stuck FUSE daemon)."
+        ),
+        impact=(
+            "Whatever uses the mount likely fails or hangs too; and its disk-space alerts "
+            "are blind (they hold the last known value for an hour, then this alert is "
+            "the only one left)."
+        ),
+        diagnosis=(
+            "Which mounts, and whether the call hangs (stuck 1) or fails at once: "
+            f"`{DEVICE_ERROR} == 1` and "
+            '`promfleet_system_filesystem_stuck{instance="<instance>"} == 1`',
+            "Its last known fullness: "
+            f'`last_over_time({FS}{{instance="<instance>",mountpoint="<mountpoint>"}}[1h])`',
+            "On the host, with a timeout (a hung mount hangs df too), and the kernel's "
+            "complaints: "
+            "```sh\ntimeout 5 stat -f <mountpoint>; echo rc=$?\n"
+            "grep ' <mountpoint> ' /proc/mounts\n"
+            "journalctl -k --since -1h | grep -iE 'i/o error|ext4|xfs|nfs|blk_update' | tail\n"
+            "```",
+        ),
+        mitigation=(
+            "A network mount: bring its server back, or unmount it lazily (`umount -l`) "
+            "when nothing needs it.",
+            "A local disk with I/O errors: move its workload away, then replace the disk; "
+            "do not run fsck on a mounted filesystem.",
+        ),
+        escalation=_ESCALATE_OPS,
+    ),
+    panel=Panel(
+        title="Filesystems statvfs failing",
+        expr=f"{DEVICE_ERROR}{{{SEL}}}",
+        unit="short",
+        description="1 while statvfs fails or hangs on the mount (its size is then unknown).",
+        legend="{{instance}} {{mountpoint}}",
+    ),
+)
+
+
+def _oom(values: str) -> tuple[TestSeries, ...]:
+    return (series("promfleet_system_oom_kills_total", HOST, values),)
+
+
+OOM_KILL = Threshold(
+    name="SystemOOMKill",
+    # ">= 1", not "> 0": the same alerts (increase() only scales a whole kill up), and
+    # the panel then colours a healthy 0 as healthy.
+    signal="increase(promfleet_system_oom_kills_total[5m])",
+    op=">=",
+    single_event=(
+        "An out-of-memory kill has already ended a process: its work is lost and the host "
+        "(or a container's memory limit) is out of memory."
+    ),
+    levels=(
+        Level(
+            Severity.WARNING,
+            1,
+            for_seconds=0,
+            cooldown_seconds=3600,
+            test=AlertTest(
+                firing=_oom("3+1x20"),
+                quiet=_oom("3+0x20"),
+                labels=HOST,
+                value=1,
+                warmup_seconds=60,  # increase() needs two samples
+            ),
+        ),
+    ),
+    team=Team.OPS,
+    summary="The kernel killed a process on {{ $labels.instance }} for lack of memory",
+    description=(
+        "The out-of-memory killer ended at least one process on {{ $labels.instance }} in "
+        "the last 5 minutes. The alert resolves 5 minutes after the last kill."
+    ),
+    runbook=Runbook(
+        meaning=(
+            "The kernel ran out of memory (for the whole host, or inside a container's "
+            "memory limit) and killed a process to free some."
+        ),
+        impact=(
+            "The killed process is gone mid-work: requests fail, a job is lost, a service "
+            "restarts (or stays down)."
+        ),
+        diagnosis=(
+            "Kills over the last day: "
+            '`increase(promfleet_system_oom_kills_total{instance="<instance>"}[1d])`',
+            f'Host memory around the kill: `{MEMORY}{{instance="<instance>"}}`',
+            "Which process groups grew: `topk(5, "
+            'promfleet_system_process_resident_memory_bytes{instance="<instance>"})`',
+            "On the host, what was killed and whether it was a cgroup limit "
+            '("Memory cgroup out of memory") or the whole host: '
+            "```sh\njournalctl -k --since -2h | grep -iE 'out of memory|oom-kill|killed process'"
+            " | tail\n```",
+        ),
+        mitigation=(
+            "Restart what was killed if its supervisor did not; take a heap profile if it "
+            "grows again.",
+            "Raise the container's memory limit or the host's memory when the load is "
+            "legitimate; fix the leak when it is not.",
+        ),
+        escalation=_ESCALATE_OPS,
+    ),
+    panel=Panel(
+        title="OOM kills",
+        expr=f"increase(promfleet_system_oom_kills_total{{{SEL}}}[$__rate_interval])",
+        unit="short",
+        description="Processes the kernel's out-of-memory killer ended.",
+    ),
+)
+
+
+def _clock(sync: int, maxerror: float, offset: float = 0.0) -> tuple[TestSeries, ...]:
+    return (
+        series("promfleet_system_timex_sync_status", HOST, f"{sync}+0x30"),
+        series("promfleet_system_timex_maxerror_seconds", HOST, f"{maxerror:g}+0x30"),
+        series("promfleet_system_timex_offset_seconds", HOST, f"{offset:g}+0x30"),
+    )
+
+
+CLOCK_NOT_SYNC = Threshold(
+    name="SystemClockNotSynchronising",
+    signal="min_over_time(promfleet_system_timex_sync_status[5m])",
+    op="<",
+    # The kernel caps maxerror at 16 s once the NTP daemon stops updating it: both
+    # together mean nothing disciplines the clock any more, not a brief resync.
+    guard="and on (instance, job) promfleet_system_timex_maxerror_seconds >= 16",
+    levels=(
+        Level(
+            Severity.WARNING,
+            1,
+            for_seconds=600,
+            cooldown_seconds=14400,
+            test=AlertTest(firing=_clock(0, 16), quiet=_clock(1, 0.0125), labels=HOST, value=0),
+        ),
+    ),
+    team=Team.OPS,
+    summary="The clock of {{ $labels.instance }} is not synchronised",
+    description=(
+        "For 10 minutes the kernel has reported the clock of {{ $labels.instance }} as "
+        "unsynchronised, and its error bound is at the 16-second ceiling: no NTP daemon is "
+        "keeping it in time."
+    ),
+    runbook=Runbook(
+        meaning="Nothing (chrony, ntpd, systemd-timesyncd) is disciplining the host's clock.",
+        impact=(
+            "The clock drifts, seconds a day: TLS and token validity checks fail, log "
+            "and trace timestamps disagree, distributed locks and leases misbehave."
+        ),
+        diagnosis=(
+            'Synchronised (1) or not: `promfleet_system_timex_sync_status{instance="<instance>"}`',
+            'Error bound: `promfleet_system_timex_maxerror_seconds{instance="<instance>"}`',
+            "On the host, the time daemon and its sources: "
+            "```sh\ntimedatectl status\nchronyc tracking; chronyc sources -v\n"
+            "systemctl status chronyd systemd-timesyncd ntp 2>/dev/null | head -20\n```",
+        ),
+        mitigation=(
+            "Start (or restart) the time daemon; check that its servers are reachable "
+            "(UDP port 123 through the firewall).",
+        ),
+        escalation=_ESCALATE_OPS,
+    ),
+    panel=Panel(
+        title="Clock synchronised",
+        expr=f"min_over_time(promfleet_system_timex_sync_status{{{SEL}}}[5m])",
+        unit="short",
+        description="1 while the kernel reports its clock synchronised, 0 when not.",
+    ),
+)
+
+OFFSET = "promfleet_system_timex_offset_seconds"
+
+CLOCK_SKEW = Threshold(
+    name="SystemClockSkewed",
+    signal=f"abs({OFFSET})",
+    op=">",
+    # Not while the daemon is pulling the offset back towards 0 (node-mixin's rule).
+    guard=f"unless on (instance, job) (deriv({OFFSET}[5m]) * sgn({OFFSET}) < 0)",
+    levels=(
+        Level(
+            Severity.WARNING,
+            0.05,
+            for_seconds=600,
+            cooldown_seconds=14400,
+            test=AlertTest(
+                firing=_clock(1, 0.2, offset=-0.25),
+                quiet=_clock(1, 0.0125, offset=0.0002),
+                labels=HOST,
+                value=0.25,
+            ),
+        ),
+    ),
+    team=Team.OPS,
+    summary="The clock of {{ $labels.instance }} is {{ $value | humanizeDuration }} off",
+    description=(
+        "For 10 minutes the clock of {{ $labels.instance }} has been more than 50 ms away "
+        "from its time source (now {{ $value | humanizeDuration }}), and not converging."
+    ),
+    runbook=Runbook(
+        meaning=(
+            "The NTP daemon measures the host's clock more than 50 ms off its sources and "
+            "is not bringing it back."
+        ),
+        impact=(
+            "Timestamps disagree across hosts: ordering of logs and traces, TLS and token "
+            "validity at their edges, and time-based leases go wrong."
+        ),
+        diagnosis=(
+            f'Offset in seconds: `{OFFSET}{{instance="<instance>"}}` over 6 hours',
+            "Is it converging (the alert is held while it shrinks): "
+            f'`deriv({OFFSET}{{instance="<instance>"}}[5m])`',
+            "On the host, the sources and their offsets: "
+            "```sh\nchronyc tracking\nchronyc sourcestats\n```",
+        ),
+        mitigation=(
+            "Check the time sources (one bad server, or a virtual machine's clock after a "
+            "pause or migration); let the daemon step the clock (`chronyc makestep`) when "
+            "the services tolerate a jump.",
+        ),
+        escalation=_ESCALATE_OPS,
+    ),
+    panel=Panel(
+        title="Clock offset",
+        expr=f"abs({OFFSET}{{{SEL}}})",
+        unit="s",
+        description="Distance between the kernel clock and its time source.",
+    ),
+)
+
+
+def _network(errors_per_minute: int) -> tuple[TestSeries, ...]:
+    device = (("device", "eth0"), *HOST)
+    return (
+        series("promfleet_system_network_receive_packets_total", device, "0+5400x40"),
+        series("promfleet_system_network_receive_errs_total", device, f"0+{errors_per_minute}x40"),
+        series("promfleet_system_network_transmit_packets_total", device, "0+5400x40"),
+        series("promfleet_system_network_transmit_errs_total", device, "0+0x40"),
+    )
+
+
+NETWORK_ERRORS = Threshold(
+    name="SystemNetworkErrors",
+    signal=NET_ERRORS,
+    op=">",
+    # Some packets a second on the interface, so a handful of errors on an idle link
+    # (a ratio of a few packets) cannot fire.
+    guard=(
+        "and on (instance, job, device) ("
+        "rate(promfleet_system_network_receive_packets_total[5m])"
+        " + rate(promfleet_system_network_transmit_packets_total[5m])) > 10"
+    ),
+    levels=(
+        Level(
+            Severity.WARNING,
+            0.01,
+            for_seconds=1800,
+            cooldown_seconds=14400,
+            test=AlertTest(
+                # 90 good packets and 10 errors a second received: 10 % errors.
+                firing=_network(600),
+                quiet=_network(0),
+                labels=(("device", "eth0"), ("direction", "receive"), *HOST),
+                value=0.1,
+                warmup_seconds=60,
+            ),
+        ),
+    ),
+    team=Team.OPS,
+    summary=(
+        "{{ $value | humanizePercentage }} of packets {{ $labels.direction }}d on "
+        "{{ $labels.device }} of {{ $labels.instance }} are errors"
+    ),
+    description=(
+        "For 30 minutes more than 1 % of the packets {{ $labels.direction }}d on "
+        "{{ $labels.device }} of {{ $labels.instance }} have been errors (now "
+        "{{ $value | humanizePercentage }}): a bad cable, port, driver or duplex setting."
+    ),
+    runbook=Runbook(
+        meaning=(
+            "The network interface counts a share of its frames as errors (CRC, frame, "
+            "FIFO, carrier), in the direction the alert names."
+        ),
+        impact=(
+            "Lost frames are retransmitted: throughput drops and latency rises for every "
+            "connection through the interface."
+        ),
+        diagnosis=(
+            f'Error share by direction: `{NET_ERRORS}{{instance="<instance>"}}`',
+            "Errors and drops a second: "
+            '`rate(promfleet_system_network_receive_errs_total{instance="<instance>"}[5m])`, '
+            '`rate(promfleet_system_network_receive_drop_total{instance="<instance>"}[5m])`',
+            "On the host, the driver's own counters and the link: "
+            "```sh\nip -s link show <device>\n"
+            "ethtool -S <device> | grep -iE 'err|crc|drop|fifo' | grep -v ': 0'\n"
+            "ethtool <device> | grep -iE 'speed|duplex|link'\n```",
+        ),
+        mitigation=(
+            "Reseat or replace the cable or transceiver; move to another switch port.",
+            "Fix a speed or duplex mismatch; update the NIC driver or firmware.",
+        ),
+        escalation=(
+            "Hand over to the network team with the interface's counters if the cabling "
+            "and port are fine."
+        ),
+    ),
+    panel=Panel(
+        title="Network errors",
+        expr=f"{NET_ERRORS}{{{SEL}}}",
+        unit="percentunit",
+        description="Share of frames received or transmitted with errors, per interface.",
+        legend="{{instance}} {{device}} {{direction}}",
+    ),
+)
+
+
+def _disk(busy_per_minute: float) -> tuple[TestSeries, ...]:
+    return (
+        series(
+            "promfleet_system_disk_io_time_seconds_total",
+            (("device", "sda"), *HOST),
+            f"100000+{busy_per_minute:g}x40",
+        ),
+    )
+
+
+DISK_IO_SATURATED = Threshold(
+    name="SystemDiskIOSaturated",
+    signal=DISK_BUSY,
+    op=">",
+    # No traffic guard: busy time is not a share of requests. A device busy 90 % of
+    # the time with few operations is slow, and one that hangs with I/O in flight
+    # (busy, nothing completing) is the worst case, not one to leave out.
+    levels=(
+        Level(
+            Severity.WARNING,
+            0.9,
+            for_seconds=1800,
+            cooldown_seconds=14400,
+            test=AlertTest(
+                firing=_disk(57),
+                quiet=_disk(30),
+                labels=(("device", "sda"), *HOST),
+                value=0.95,
+                warmup_seconds=240,  # rate()[5m] reads the full busy share from 4m (extrapolated)
+            ),
+        ),
+    ),
+    team=Team.OPS,
+    summary=(
+        "Disk {{ $labels.device }} of {{ $labels.instance }} is busy "
+        "{{ $value | humanizePercentage }} of the time"
+    ),
+    description=(
+        "For 30 minutes {{ $labels.device }} on {{ $labels.instance }} has had I/O in "
+        "flight more than 90 % of the time (now {{ $value | humanizePercentage }}): its "
+        "I/O queues and everything waiting on it slows down."
+    ),
+    runbook=Runbook(
+        meaning="A block device has been almost always busy for half an hour.",
+        impact=(
+            "Reads and writes queue: databases commit slowly, requests time out, load "
+            "rises with tasks blocked on I/O."
+        ),
+        diagnosis=(
+            f'Busy share per device: `{DISK_BUSY}{{instance="<instance>"}}`',
+            "Operations and bytes a second: "
+            '`rate(promfleet_system_disk_reads_completed_total{instance="<instance>"}[5m])`, '
+            '`rate(promfleet_system_disk_written_bytes_total{instance="<instance>"}[5m])`',
+            "Average wait per write (rising: the device cannot keep up): "
+            "`rate(promfleet_system_disk_write_time_seconds_total"
+            '{instance="<instance>"}[5m]) / rate(promfleet_system_disk_writes_completed_total'
+            '{instance="<instance>"}[5m])`',
+            "On the host, per-device utilisation and the processes doing I/O: "
+            "```sh\niostat -x 1 5\niotop -obn 3 | head -30\n```",
+        ),
+        mitigation=(
+            "Throttle or reschedule the heavy job (a backup, a compaction, a reindex).",
+            "Move the workload to a faster volume, or raise a cloud volume's IOPS limit.",
+        ),
+        escalation=_ESCALATE_OPS,
+    ),
+    panel=Panel(
+        title="Disk I/O utilisation",
+        expr=f"{DISK_BUSY}{{{SEL}}}",
+        unit="percentunit",
+        description="Share of time each block device had I/O in flight.",
+        legend="{{instance}} {{device}}",
+    ),
+)
+
+PANELS = (
+    Panel(
+        title="Filesystem space available",
+        expr=f"promfleet_system_filesystem_avail_bytes{{{SEL}}}",
+        unit="bytes",
+        description="Bytes available to unprivileged users on each filesystem.",
+        legend="{{instance}} {{mountpoint}}",
+    ),
+    Panel(
+        title="Network traffic",
+        expr=(
+            "sum by (instance, job, device) ("
+            f"rate(promfleet_system_network_receive_bytes_total{{{SEL}}}[$__rate_interval])"
+            f" + rate(promfleet_system_network_transmit_bytes_total{{{SEL}}}[$__rate_interval]))"
+        ),
+        unit="Bps",
+        description="Bytes a second received and transmitted together, per interface.",
+        legend="{{instance}} {{device}}",
+    ),
+    Panel(
+        title="Network packets dropped",
+        expr=(
+            f"rate(promfleet_system_network_receive_drop_total{{{SEL}}}[$__rate_interval])"
+            f" + rate(promfleet_system_network_transmit_drop_total{{{SEL}}}[$__rate_interval])"
+        ),
+        unit="pps",
+        description="Packets dropped a second (receive and transmit), per interface.",
+        legend="{{instance}} {{device}}",
+    ),
+    Panel(
+        title="Disk throughput",
+        expr=(
+            f"rate(promfleet_system_disk_read_bytes_total{{{SEL}}}[$__rate_interval])"
+            f" + rate(promfleet_system_disk_written_bytes_total{{{SEL}}}[$__rate_interval])"
+        ),
+        unit="Bps",
+        description="Bytes a second read and written together, per block device.",
+        legend="{{instance}} {{device}}",
+    ),
+    Panel(
+        title="Disk I/O queue",
+        expr=(
+            "(rate(promfleet_system_disk_read_time_seconds_total"
+            f"{{{SEL}}}[$__rate_interval])"
+            " + rate(promfleet_system_disk_write_time_seconds_total"
+            f"{{{SEL}}}[$__rate_interval]))"
+        ),
+        unit="short",
+        description=(
+            "Average reads and writes in flight (seconds spent by all of them a second): "
+            "saturation, where utilisation stops at 100 %."
+        ),
+        legend="{{instance}} {{device}}",
+    ),
+)
+
 AREA = Area(
     name="system",
     title="System",
-    description="Host resources as the system exporter sees them: CPU, memory, disks, load.",
+    description=(
+        "Host resources as the system exporter sees them: CPU, memory, disks, network, clock, load."
+    ),
     recording_rules=RECORDING_RULES,
+    panels=PANELS,
     thresholds=(
         CPU_HIGH,
         MEMORY_HIGH,
         DISK_HIGH,
         FS_FILLING,
+        FS_DEVICE_ERROR,
         INODES_HIGH,
+        INODES_FILLING,
         FDS_HIGH,
         SWAP_HIGH,
         LOAD_HIGH,
+        OOM_KILL,
+        CLOCK_NOT_SYNC,
+        CLOCK_SKEW,
+        NETWORK_ERRORS,
+        DISK_IO_SATURATED,
     ),
 )

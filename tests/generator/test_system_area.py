@@ -41,7 +41,8 @@ def run(tmp_path: Path, readonly: int) -> subprocess.CompletedProcess[str]:
     assert PROMTOOL is not None
     rules = render_rules(load(), Settings())["rules/system.rules.yml"]
     (tmp_path / "system.rules.yml").write_text(rules, encoding="utf-8")
-    # What fires at 1h30m: on a writable filesystem each of the three, on a read-only one none.
+    # What fires at 1h30m: on a writable filesystem each of the three (the filling-up alert
+    # at both levels: 91 % full and full in 3 hours), on a read-only one none.
     tests = {
         "rule_files": ["system.rules.yml"],
         "evaluation_interval": "1m",
@@ -52,7 +53,8 @@ def run(tmp_path: Path, readonly: int) -> subprocess.CompletedProcess[str]:
                 "promql_expr_test": [
                     {
                         "expr": (
-                            f'count(ALERTS{{alertstate="firing",alertname="{name}"}}) or vector(0)'
+                            "count(count by (alertname) "
+                            f'(ALERTS{{alertstate="firing",alertname="{name}"}})) or vector(0)'
                         ),
                         "eval_time": "1h30m",
                         "exp_samples": [{"labels": "{}", "value": 0 if readonly else 1}],

@@ -33,7 +33,16 @@ def test_a_real_scrape_publishes_exactly_the_declared_families_and_promtool_is_c
     assert headers["content-type"].startswith("text/plain")
     assert_matches_declaration(text, exporter_specs(EXPORTER), allow_missing=OPTIONAL)
     assert promtool_check_metrics(text) == []
-    for collector in ("stat", "loadavg", "meminfo", "filefd", "filesystem", "diskstats", "netdev"):
+    for collector in (
+        "stat",
+        "loadavg",
+        "meminfo",
+        "filefd",
+        "timex",
+        "filesystem",
+        "diskstats",
+        "netdev",
+    ):
         success = sample_value(
             text, "promfleet_system_scrape_collector_success", {"collector": collector}
         )

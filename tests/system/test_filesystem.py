@@ -106,6 +106,8 @@ def test_a_hung_mount_is_reported_stuck_skipped_until_its_call_returns_then_meas
         assert sample_value(first, "promfleet_system_filesystem_stuck", hung) == 1
         assert sample_value(first, "promfleet_system_filesystem_device_error", hung) == 1
         assert sample_value(first, "promfleet_system_filesystem_size_bytes", hung) is None
+        # The disk alerts keep a failing mount's last figures only while it is writable.
+        assert sample_value(first, "promfleet_system_filesystem_readonly", hung) == 0
         assert sample_value(first, "promfleet_system_filesystem_size_bytes", root) is not None
 
         second = scrape_text([collector])
@@ -133,6 +135,8 @@ def test_a_failing_statvfs_sets_device_error_and_leaves_out_the_sizes() -> None:
     assert sample_value(text, "promfleet_system_filesystem_device_error", labels) == 1
     assert sample_value(text, "promfleet_system_filesystem_stuck", labels) == 0
     assert sample_value(text, "promfleet_system_filesystem_avail_bytes", labels) is None
+    # Still published: the disk alerts read it beside the error (see catalogue.system).
+    assert sample_value(text, "promfleet_system_filesystem_readonly", labels) == 0
 
 
 def test_a_hung_first_mount_leaves_the_mounts_after_it_measured_in_the_same_scrape() -> None:

@@ -28,11 +28,26 @@ from exporters.system.filesystem import (
 )
 from exporters.system.metrics import METRICS
 from exporters.system.process_groups import ProcessGroupCollector, parse_process_groups
+from exporters.system.timex import (
+    STA_NANO,
+    STA_UNSYNC,
+    TIME_ERROR,
+    Timex,
+    TimexCollector,
+    parse_timex,
+    read_adjtimex,
+)
 from tests.helpers import assert_matches_declaration, promtool_check_metrics
 from tests.system.support import FIXTURE_PROC, FIXTURES, FakeStatVfs, scrape_text
 
 GOLDEN = FIXTURES / "golden.prom"
 UPDATE = os.environ.get("PROMFLEET_UPDATE_GOLDEN") == "1"
+
+
+# Recorded from a host whose chrony is locked (TIME_OK, STA_PLL, microsecond offsets).
+SYNCED = Timex(state=0, status=0x0001, offset=-183, maxerror_us=12500, esterror_us=420)
+# The same host after chronyd stopped for a while: the kernel marks the clock unsynchronised.
+UNSYNCED = Timex(state=TIME_ERROR, status=0x0041, offset=0, maxerror_us=16000000, esterror_us=0)
 
 
 def read(rel: str) -> str:
@@ -45,6 +60,7 @@ def fixture_collectors() -> list[object]:
         LoadAvgCollector(FIXTURE_PROC),
         MemInfoCollector(FIXTURE_PROC, page_size=4096),
         FileFDCollector(FIXTURE_PROC),
+        TimexCollector(lambda: SYNCED),
         FilesystemCollector(
             FilesystemConfig(
                 re.compile(DEFAULT_MOUNT_POINTS_EXCLUDE), re.compile(DEFAULT_FS_TYPES_EXCLUDE)
@@ -203,3 +219,69 @@ def test_promtool_finds_nothing_to_lint_in_the_fixture_exposition() -> None:
 def test_vmstat_parser_finds_the_swap_counters_anywhere_in_the_file_and_skips_absent_ones() -> None:
     assert parse.parse_vmstat("pswpin 7\npgfault 1\npswpout 9") == {"pswpin": 7, "pswpout": 9}
     assert parse.parse_vmstat("xpswpin 7\n") == {}
+
+
+def test_vmstat_oom_kill_counter_is_read_and_published() -> None:
+    assert parse.parse_vmstat(read("vmstat"), ("oom_kill",)) == {"oom_kill": 2}
+    text = scrape_text([MemInfoCollector(FIXTURE_PROC, page_size=4096)])
+    assert "promfleet_system_oom_kills_total 2.0" in text
+
+
+def test_a_kernel_without_the_oom_kill_counter_publishes_no_oom_series(tmp_path: Path) -> None:
+    (tmp_path / "meminfo").write_text(read("meminfo"))
+    (tmp_path / "vmstat").write_text("pswpin 1\npswpout 2\n")
+    text = scrape_text([MemInfoCollector(str(tmp_path), page_size=4096)])
+    assert "oom_kills_total" not in text and "swap_in_bytes_total" in text
+
+
+def test_timex_of_a_synchronised_clock_gives_seconds_from_microseconds() -> None:
+    clock = parse_timex(SYNCED)
+    assert clock.synchronised
+    assert clock.offset_s == pytest.approx(-0.000183)
+    assert clock.maxerror_s == pytest.approx(0.0125)
+    assert clock.esterror_s == pytest.approx(0.00042)
+
+
+def test_timex_reads_nanosecond_offsets_when_the_kernel_says_so() -> None:
+    nano = Timex(state=0, status=STA_NANO | 0x0001, offset=-183000, maxerror_us=1, esterror_us=1)
+    assert parse_timex(nano).offset_s == pytest.approx(-0.000183)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        UNSYNCED,
+        Timex(state=TIME_ERROR, status=0, offset=0, maxerror_us=0, esterror_us=0),
+        Timex(state=0, status=STA_UNSYNC, offset=0, maxerror_us=0, esterror_us=0),
+    ],
+)
+def test_timex_calls_the_clock_unsynchronised_on_time_error_or_sta_unsync(raw: Timex) -> None:
+    assert not parse_timex(raw).synchronised
+
+
+def test_the_timex_collector_publishes_the_unsynchronised_clock() -> None:
+    text = scrape_text([TimexCollector(lambda: UNSYNCED)])
+    assert "promfleet_system_timex_sync_status 0.0" in text
+    assert "promfleet_system_timex_maxerror_seconds 16.0" in text
+
+
+def test_the_real_adjtimex_call_answers_on_this_machine() -> None:
+    raw = read_adjtimex()
+    assert raw.state >= 0 and raw.maxerror_us >= 0
+
+
+def test_the_clock_collector_is_on_by_default_and_can_be_turned_off() -> None:
+    from exporters.system import build
+
+    assert "timex" in [c.name for c in build({})]
+    assert "timex" not in [c.name for c in build({"timex.enabled": "false"})]
+
+
+def test_the_loopback_is_left_out_of_the_network_counters_by_default() -> None:
+    from exporters.system import build
+
+    netdev = [c for c in build({"path.procfs": FIXTURE_PROC}) if c.name == "netdev"]
+    text = scrape_text(netdev)
+    assert 'device="eth0"' in text and 'device="lo"' not in text
+    everything = build({"path.procfs": FIXTURE_PROC, "network.device-exclude": ""})
+    assert 'device="lo"' in scrape_text([c for c in everything if c.name == "netdev"])
