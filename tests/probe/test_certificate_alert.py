@@ -84,7 +84,8 @@ def test_under_fourteen_days_warns_and_under_three_days_pages(tmp_path: Path) ->
                     # 7 minutes: the critical's 5-minute for has passed, the warning's 10 not.
                     alerts_at("7m", firing("two-days", "critical")),
                     alerts_at(
-                        "13m", firing("ten-days", "warning") + firing("two-days", "critical", "warning")
+                        "13m",
+                        firing("ten-days", "warning") + firing("two-days", "critical", "warning"),
                     ),
                 ],
             }
