@@ -66,9 +66,7 @@ def counter(
 LEAD_MINUTES = 60
 
 
-def rising(
-    metric: str, per_minute: float, labels: tuple[tuple[str, str], ...] = ()
-) -> TestSeries:
+def rising(metric: str, per_minute: float, labels: tuple[tuple[str, str], ...] = ()) -> TestSeries:
     """A counter at 0 for ``LEAD_MINUTES``, then growing by ``per_minute`` each minute."""
     return series(f"{NS}_{metric}", (*HOST, *labels), f"0+0x{LEAD_MINUTES} 0+{per_minute:g}x90")
 

@@ -48,9 +48,9 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "body": st.sampled_from(["name=bob", "password=hunter22&card=4111111111111111"]),
     "msg": st.sampled_from(["ok", "api_key=abcdefghijklmnop0123 token bearer " + "x" * 24]),
 }
-LINES = st.fixed_dictionaries(
-    {}, optional={**FIELDS, "time": st.integers(T0 - 120, T0 + 60)}
-).map(lambda fields: json.dumps(fields))
+LINES = st.fixed_dictionaries({}, optional={**FIELDS, "time": st.integers(T0 - 120, T0 + 60)}).map(
+    lambda fields: json.dumps(fields)
+)
 
 
 def signals(snap: Snapshot) -> dict[str, int]:
