@@ -2,10 +2,11 @@
 
 Authentication failures, security events, rate limiting, brute force, privilege
 escalation, attack patterns, cross-tenant access, secrets in logs, configuration drift
-and 401/403 spikes, all routed to the security team. The brute-force policy itself
-(``BRUTE_FORCE_FAILURES`` from one source within ``BRUTE_FORCE_WINDOW_SECONDS``) is
-written here and is the exporter's default (``brute-force.failures``,
-``brute-force.window``; a test holds them equal); the alert fires on its gauge.
+and spikes of 403 (forbidden) responses, all routed to the security team. The
+brute-force policy itself (``BRUTE_FORCE_FAILURES`` from one source within
+``BRUTE_FORCE_WINDOW_SECONDS``) is written here and is the exporter's default
+(``brute-force.failures``, ``brute-force.window``; a test holds them equal); the alert
+fires on its gauge.
 
 How these alerts fire (the alerting policy applied to log counters):
 
@@ -104,8 +105,10 @@ EVENTS_10M = f"instance:{NS}_events:rate10m"
 LIMITED_1H = f"instance:{NS}_rate_limited:increase1h"
 LIMITED_10M = f"instance:{NS}_rate_limited:rate10m"
 DRIFT_15M = f"instance:{NS}_config_changes_unplanned:increase15m"
-DENIED_5M = f"instance:{NS}_http_denied_responses:rate5m"
-DENIED_1H = f"instance:{NS}_http_denied_responses:rate1h"
+# 403s only: a 401 is an authentication failure, SecurityAuthFailuresHigh's to count.
+DENIED_5M = f"instance:{NS}_http_forbidden_responses:rate5m"
+DENIED_1H = f"instance:{NS}_http_forbidden_responses:rate1h"
+FORBIDDEN = f'{NS}_http_denied_responses_total{{code="403"}}'
 ESCALATIONS_5M = f"instance:{NS}_privilege_escalations:increase5m"
 ATTACKS_10M = f"instance_kind:{NS}_attacks:increase10m"
 CROSS_TENANT_5M = f"instance:{NS}_cross_tenant_attempts:increase5m"
@@ -135,8 +138,8 @@ RECORDING_RULES = (
         DRIFT_15M,
         f'sum without (origin) (increase({NS}_config_changes_total{{origin="unplanned"}}[15m]))',
     ),
-    RecordingRule(DENIED_5M, f"sum without (code) (rate({NS}_http_denied_responses_total[5m]))"),
-    RecordingRule(DENIED_1H, f"sum without (code) (rate({NS}_http_denied_responses_total[1h]))"),
+    RecordingRule(DENIED_5M, f"sum without (code) (rate({FORBIDDEN}[5m]))"),
+    RecordingRule(DENIED_1H, f"sum without (code) (rate({FORBIDDEN}[1h]))"),
     RecordingRule(ESCALATIONS_5M, f"increase({NS}_privilege_escalations_total[5m])"),
     RecordingRule(ATTACKS_10M, f"increase({NS}_attacks_total[10m])"),
     RecordingRule(CROSS_TENANT_5M, f"increase({NS}_cross_tenant_attempts_total[5m])"),
@@ -681,15 +684,21 @@ DENIED_SPIKE = Threshold(
                 firing=(
                     series(
                         f"{NS}_http_denied_responses_total",
-                        (*HOST, ("code", "401")),
+                        (*HOST, ("code", "403")),
                         "0+1x60 160+100x40",
                     ),
                 ),
+                # The same spike of 401s: failed logins, SecurityAuthFailuresHigh's.
                 quiet=(
                     series(
                         f"{NS}_http_denied_responses_total",
-                        (*HOST, ("code", "401")),
+                        (*HOST, ("code", "403")),
                         "0+1x100",
+                    ),
+                    series(
+                        f"{NS}_http_denied_responses_total",
+                        (*HOST, ("code", "401")),
+                        "0+1x60 160+100x40",
                     ),
                 ),
                 labels=HOST,
@@ -699,30 +708,35 @@ DENIED_SPIKE = Threshold(
         ),
     ),
     team=Team.SECURITY,
-    summary="401/403 responses spiked on {{ $labels.instance }}",
+    summary="403 (forbidden) responses spiked on {{ $labels.instance }}",
     description=(
-        "Over the last 5 minutes {{ $labels.instance }} answered 401 and 403 more than "
-        "three times as often as over the last hour, at more than 30 a minute."
+        "Over the last 5 minutes {{ $labels.instance }} answered 403 more than three times "
+        "as often as over the last hour, at more than 30 a minute."
     ),
     runbook=Runbook(
-        meaning="Denied responses (401, 403) suddenly rose well above the hour's rate.",
-        impact="An attack (credential stuffing, forced browsing) or a broken auth deploy.",
+        meaning="Forbidden responses (403) suddenly rose well above the hour's rate. 401s "
+        "are authentication failures and count toward SecurityAuthFailuresHigh instead, so "
+        "a burst of failed logins is not reported twice.",
+        impact="Authenticated clients asking for what they may not have (forced browsing, "
+        "a probe of the authorisation checks), or a deploy that broke permissions.",
         diagnosis=(
             f"Now and the hour: `{DENIED_5M}`, `{DENIED_1H}`",
-            f"Which code: `sum by (code) (rate({NS}_http_denied_responses_total[5m]))`",
-            f"Also brute force? `{NS}_brute_force_sources`",
+            f"Both codes: `sum by (code) (rate({NS}_http_denied_responses_total[5m]))`",
+            "Which users and paths, in the access log: ```sh\njq -r 'select(.status==403) "
+            "| [.user, .path] | @tsv' app.log | sort | uniq -c | sort -rn | head\n```",
         ),
         mitigation=(
-            "If one deploy broke authentication, roll it back.",
-            "If it is an attack, block the sources and enable stricter rate limits.",
+            "If one deploy broke permissions, roll it back.",
+            "If one account is probing, disable it and revoke its tokens; block its sources.",
         ),
         escalation=_ESCALATE_WARN,
     ),
     panel=Panel(
-        title="401/403 responses",
+        title="403 responses",
         expr=f"{DENIED_5M}{{{SEL}}}",
         unit="reqps",
-        description="Denied (401 and 403) responses per second, over 5 minutes.",
+        description="Forbidden (403) responses per second, over 5 minutes (401s are "
+        "authentication failures, on their own panel).",
     ),
 )
 
