@@ -7,6 +7,11 @@ The health body is read as JSON ``{"status": "healthy|degraded|unhealthy",
 "dependencies": {"redis": true}}``; dependency names are capped and the overflow counted.
 Labels carry the target's configured NAME, never its URL. aiohttp is imported by the
 first probe, so reading ``METRICS`` (the generator, the docs) does not load it.
+
+A certificate that has expired still has its expiry published: when the verified
+handshake fails only because the certificate is out of its validity period, a second
+handshake verifies it again without the time check (chain and host name still checked)
+and reads its end date, so the expiry alert stays firing instead of resolving.
 """
 
 from __future__ import annotations
@@ -91,7 +96,8 @@ METRICS: tuple[MetricSpec, ...] = (
     _m(
         "tls_certificate_expiry_timestamp_seconds",
         "gauge",
-        "Unix time the server's verified TLS leaf certificate expires (https only).",
+        "Unix time the server's verified TLS leaf certificate expires (https only); also "
+        "published once it has expired, when it is valid but for its dates.",
     ),
 )
 SPECS = {spec.name: spec for spec in METRICS}
@@ -233,6 +239,55 @@ def _ssl_for(ca_file: str | None, insecure_skip_verify: bool) -> ssl.SSLContext 
     return ssl.create_default_context(cafile=ca_file)
 
 
+# OpenSSL's X509_V_FLAG_NO_CHECK_TIME (not exported by the ssl module), and the verify
+# codes of a certificate outside its validity period.
+_NO_CHECK_TIME = 0x200000
+_OUT_OF_DATE = frozenset({9, 10})  # X509_V_ERR_CERT_NOT_YET_VALID, _CERT_HAS_EXPIRED
+
+
+@functools.cache
+def _ssl_without_time_check(ca_file: str | None) -> ssl.SSLContext:
+    """The target's verification, except for the certificate's dates."""
+    context = ssl.create_default_context(cafile=ca_file)
+    context.verify_flags |= _NO_CHECK_TIME
+    return context
+
+
+def out_of_date(error: BaseException) -> bool:
+    """True when a handshake failed only because a certificate is outside its dates."""
+    return (
+        isinstance(error, ssl.SSLCertVerificationError)
+        and getattr(error, "verify_code", None) in _OUT_OF_DATE
+    )
+
+
+def _not_after(cert: Any) -> float | None:
+    not_after = cert.get("notAfter") if isinstance(cert, dict) else None
+    return float(ssl.cert_time_to_seconds(not_after)) if isinstance(not_after, str) else None
+
+
+async def expired_certificate_expiry(
+    host: str, port: int, ca_file: str | None, timeout: float
+) -> float | None:
+    """The end date of the certificate ``host:port`` presents, verified but for its dates.
+
+    None when that handshake fails too (an untrusted chain, a wrong host name) or takes
+    longer than ``timeout``: only a certificate the probe would trust has its date shown.
+    """
+    try:
+        async with asyncio.timeout(max(0.001, timeout)):
+            _, writer = await asyncio.open_connection(
+                host, port, ssl=_ssl_without_time_check(ca_file), server_hostname=host
+            )
+    except (TimeoutError, OSError):  # ssl.SSLError is an OSError
+        return None
+    try:
+        ssl_object = writer.get_extra_info("ssl_object")
+        return _not_after(ssl_object.getpeercert() if ssl_object is not None else None)
+    finally:
+        writer.close()
+
+
 @functools.cache
 def _cert_connector_class() -> type[aiohttp.TCPConnector]:
     """The connector class, defined on first use (it subclasses aiohttp's)."""
@@ -253,10 +308,9 @@ def _cert_connector_class() -> type[aiohttp.TCPConnector]:
             ssl_object = (
                 transport.get_extra_info("ssl_object") if transport is not None else None
             )
-            cert = ssl_object.getpeercert() if ssl_object is not None else None
-            not_after = cert.get("notAfter") if cert else None
-            if isinstance(not_after, str):
-                self.cert_expiry = float(ssl.cert_time_to_seconds(not_after))
+            expiry = _not_after(ssl_object.getpeercert() if ssl_object is not None else None)
+            if expiry is not None:
+                self.cert_expiry = expiry
             return protocol
 
     return _CertConnector
@@ -295,7 +349,16 @@ async def run_probe(target: ProbeTarget, timeout: float, config: ProbeConfig) ->
                 body = await response.content.read(MAX_BODY_BYTES)
     except TimeoutError:
         result.failure = "timeout"
-    except aiohttp.ClientSSLError:  # a certificate refused, or the handshake failed
+    except aiohttp.ClientConnectorCertificateError as err:  # a certificate refused
+        result.failure = "tls"
+        if out_of_date(err.certificate_error) and not target.insecure_skip_verify:
+            result.cert_expiry = await expired_certificate_expiry(
+                err.host,
+                err.port or 443,
+                target.ca_file,
+                timeout - (time.perf_counter() - start),
+            )
+    except aiohttp.ClientSSLError:  # the handshake failed
         result.failure = "tls"
     except (aiohttp.ClientError, OSError) as err:
         result.failure = "connection"

@@ -16,6 +16,12 @@ from typing import Any
 
 from prometheus_client.core import Metric
 
+from exporters.security.change import (
+    CHANGE_ORIGINS,
+    ChangePolicy,
+    parse_names,
+    parse_windows,
+)
 from exporters.security.denylist import REJECT_REASONS, DenyList
 from exporters.security.detect import ATTACK_KINDS, SENSITIVE_KINDS, BruteForcePolicy
 from exporters.security.engine import (
@@ -125,7 +131,13 @@ METRICS: tuple[MetricSpec, ...] = (
         "Privilege escalations (a role or permission raised to an admin one).",
     ),
     _m("token_revocations_total", "counter", "Token, session and API key revocations."),
-    _m("config_changes_total", "counter", "Configuration changes."),
+    _m(
+        "config_changes_total",
+        "counter",
+        "Configuration changes, by origin: deploy_pipeline (made by a configured deployer), "
+        "change_window (inside a declared window) or unplanned.",
+        ("origin",),
+    ),
     _m(
         "cross_tenant_attempts_total",
         "counter",
@@ -137,7 +149,13 @@ METRICS: tuple[MetricSpec, ...] = (
         "Secrets written to the logs, by kind (never the secret itself).",
         ("kind",),
     ),
-    _m("events_total", "counter", "Security events of every category.", ("category",)),
+    _m(
+        "events_total",
+        "counter",
+        "Security events, by category; each line counts once, in the most serious category "
+        "it falls in (a planned configuration change is not one).",
+        ("category",),
+    ),
     _m("denylist_entries", "gauge", "Sources in the deny-list file now."),
     _m("denylist_additions_total", "counter", "Sources added to the deny-list."),
     _m(
@@ -315,6 +333,22 @@ OPTIONS: tuple[Option, ...] = (
         structured=True,
     ),
     Option(
+        "config-change.deployers",
+        "Actors (the log's user field) whose configuration changes are the deploy "
+        "pipeline's: counted as deploy_pipeline, not as drift.",
+        (),
+        parse_names,
+        structured=True,
+    ),
+    Option(
+        "config-change.windows",
+        "Change windows in UTC, each [DAYS ]HH:MM-HH:MM (Mon-Fri 09:00-17:00, Tue "
+        "20:00-22:00): a change inside one counts as change_window, not as drift.",
+        (),
+        parse_windows,
+        structured=True,
+    ),
+    Option(
         "memory.mmap-threshold",
         "Pin glibc's mmap threshold (bytes) so RSS stays flat under churn; 0 leaves "
         "glibc's adaptive default.",
@@ -416,7 +450,9 @@ class DetectionsCollector(BlockingCollector):
         yield _family("brute_force_evictions_total", {(): snap.brute_force_evictions})
         yield _family("privilege_escalations_total", {(): snap.privilege_escalations})
         yield _family("token_revocations_total", {(): snap.token_revocations})
-        yield _family("config_changes_total", {(): snap.config_changes})
+        yield _family(
+            "config_changes_total", {(o,): snap.config_changes[o] for o in CHANGE_ORIGINS}
+        )
         yield _family("cross_tenant_attempts_total", {(): snap.cross_tenant})
         yield _family("sensitive_data_total", {(k,): snap.sensitive[k] for k in SENSITIVE_KINDS})
         yield _family("events_total", {(c,): snap.events[c] for c in EVENT_CATEGORIES})
@@ -475,6 +511,10 @@ def start(settings: Settings) -> SecurityState:
         policy,
         on_detection=denylist.add if denylist is not None else None,
         max_line_chars=settings["line.max-bytes"],
+        changes=ChangePolicy(
+            deployers=frozenset(settings["config-change.deployers"]),
+            windows=tuple(settings["config-change.windows"]),
+        ),
     )
     positions = PositionFile(settings["position.file"]) if settings["position.file"] else None
     saved = positions.load() if positions else {}

@@ -210,11 +210,15 @@ def luhn_ok(digits: bytes) -> bool:
     return total % 10 == 0
 
 
-def scan_sensitive(lowered: str, raw: bytes, counts: dict[str, int]) -> int:
+def scan_sensitive(
+    lowered: str, raw: bytes, counts: dict[str, int], where: list[int] | None = None
+) -> int:
     """Add to ``counts[kind]`` each secret in a block; ``lowered`` is ``raw`` decoded, lower-cased.
 
     Masked values (``***``, ``[REDACTED]``) do not count; a match is dropped at once,
-    never stored. Returns how many were found.
+    never stored. Returns how many were found. ``where``, when given, receives each
+    secret's offset: a character offset into ``lowered`` as ``~offset`` for text, a byte
+    offset into ``raw`` as it is for card numbers (see :func:`sensitive_lines`).
     """
     found = 0
     for kind, pattern in _SENSITIVE:
@@ -223,6 +227,8 @@ def scan_sensitive(lowered: str, raw: bytes, counts: dict[str, int]) -> int:
                 continue
             counts[kind] += 1
             found += 1
+            if where is not None:
+                where.append(~match.start())
     mapped = raw.translate(_CARD_TABLE)
     start = mapped.find(_CARD_RUN)
     while start != -1:
@@ -234,8 +240,33 @@ def scan_sensitive(lowered: str, raw: bytes, counts: dict[str, int]) -> int:
             if 13 <= len(digits) <= 19 and luhn_ok(digits):
                 counts["card_number"] += 1
                 found += 1
+                if where is not None:
+                    where.append(card.start())
         start = mapped.find(_CARD_RUN, end)
     return found
+
+
+def sensitive_lines(lowered: str, raw: bytes, counts: dict[str, int]) -> frozenset[int]:
+    """:func:`scan_sensitive`, and the indexes of the lines (split on ``\\n``) holding secrets.
+
+    Secrets are rare, so the newlines before each are counted only when one is found
+    (``lower()`` neither adds nor removes a newline, so ``lowered``'s lines are ``raw``'s).
+    """
+    where: list[int] = []
+    if not scan_sensitive(lowered, raw, counts, where):
+        return frozenset()
+    lines: set[int] = set()
+    line = last = 0
+    for offset in sorted(~o for o in where if o < 0):
+        line += lowered.count("\n", last, offset)
+        last = offset
+        lines.add(line)
+    line = last = 0
+    for offset in sorted(o for o in where if o >= 0):
+        line += raw.count(b"\n", last, offset)
+        last = offset
+        lines.add(line)
+    return frozenset(lines)
 
 
 # Brute force ---------------------------------------------------------------------------

@@ -3,6 +3,13 @@
 :class:`Engine` is fed complete lines (bytes) per configured log by the tailer, parses
 each once, runs the detectors and keeps the counters the collectors publish. It is
 thread-safe: the tail thread feeds it, scrapes read :meth:`Engine.snapshot`.
+
+One log line is one event in one category: a line that is several things at once (a
+401 is a denied response and a failed login; a failed login that starts a brute-force
+run; an attack that also leaks a password) is counted in ``events`` once, under the
+first of :data:`CATEGORY_PRECEDENCE` that applies, so alerts that add categories up never
+count a line twice. The signal counters (auth failures by reason, rate-limited requests,
+attacks by kind, cross-tenant attempts, ...) also count a line at most once each.
 """
 
 from __future__ import annotations
@@ -14,13 +21,14 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from exporters.security.change import CHANGE_ORIGINS, ChangePolicy
 from exporters.security.detect import (
     ATTACK_KINDS,
     SENSITIVE_KINDS,
     BruteForcePolicy,
     BruteForceWindow,
     VerdictCache,
-    scan_sensitive,
+    sensitive_lines,
 )
 from exporters.security.parse import FieldMap, Parser, Record, make_parser, parse_timestamp
 
@@ -48,6 +56,21 @@ EVENT_CATEGORIES = (
     "cross_tenant",
     "sensitive_data",
 )
+# The category a line is counted in when it is several things at once: the most serious
+# first. The failure that starts a brute-force run is that run's event, not a failure.
+CATEGORY_PRECEDENCE = (
+    "privilege_escalation",
+    "cross_tenant",
+    "brute_force",
+    "attack",
+    "auth_failure",
+    "access_denied",
+    "rate_limited",
+    "token_revocation",
+    "config_change",
+    "sensitive_data",
+)
+_RANK = {category: rank for rank, category in enumerate(CATEGORY_PRECEDENCE)}
 ADMIN_ROLES = frozenset({"admin", "administrator", "root", "superuser", "owner", "sysadmin"})
 
 # event value -> category; "role_change" counts only when the new role is an admin one.
@@ -151,7 +174,7 @@ class Snapshot:
     events: Mapping[str, int]
     privilege_escalations: int
     token_revocations: int
-    config_changes: int
+    config_changes: Mapping[str, int]  # by origin: deploy_pipeline, change_window, unplanned
     cross_tenant: int
     brute_force_sources: int
     brute_force_detections: int
@@ -169,7 +192,9 @@ class Engine:
         clock: Callable[[], float] = time.time,
         on_detection: Callable[[str, float], object] | None = None,
         max_line_chars: int = 65536,
+        changes: ChangePolicy | None = None,
     ) -> None:
+        self.changes = changes or ChangePolicy()
         self.max_line_chars = max_line_chars
         self.logs = {log.name: log for log in logs}
         self._parsers = {log.name: log.parser() for log in logs}
@@ -187,7 +212,7 @@ class Engine:
         self.rate_limited = 0
         self.privilege_escalations = 0
         self.token_revocations = 0
-        self.config_changes = 0
+        self.config_changes = dict.fromkeys(CHANGE_ORIGINS, 0)
         self.cross_tenant = 0
         self._last_time_text: Any = None
         self._last_time_value: float | None = None
@@ -229,7 +254,10 @@ class Engine:
         if invalid_utf8:
             counts.lines += invalid_utf8
             counts.skipped["invalid_utf8"] += invalid_utf8
-        self.events["sensitive_data"] += scan_sensitive(text.lower(), raw, self.sensitive)
+        events = self.events
+        # Secrets are found over the whole block (fast), then placed on their lines, so a
+        # line with a secret is one sensitive_data event unless it is something worse.
+        secrets = sensitive_lines(text.lower(), raw, self.sensitive)
         parse = self._parsers[log]
         config = self.logs[log]
         fm = config.fields
@@ -238,16 +266,19 @@ class Engine:
         request_keys, agent_key = fm.request_fields, fm.user_agent
         verdicts = self.cache.values
         agents = self.cache.agents
+        rank = _RANK
         seen = errors = too_long = bad_field = 0
         max_len = self.max_line_chars
         # The loop below runs once per line: lookups are hoisted, and a line is only
         # handed to the slower paths when one of its fields is interesting.
-        for line in text.split("\n"):
+        for index, line in enumerate(text.split("\n")):
             if not line:
                 continue
             seen += 1
             if len(line) > max_len:
                 too_long += 1
+                if secrets and index in secrets:
+                    events["sensitive_data"] += 1
                 continue
             record = parse(line)
             if record is None:
@@ -255,28 +286,39 @@ class Engine:
                     seen -= 1
                 else:
                     errors += 1
+                    if secrets and index in secrets:
+                        events["sensitive_data"] += 1
                 continue
             get = record.get
             # A field of the wrong type (a list or object where text was expected) only
             # loses that field's check: the line's other fields are still counted, and the
             # line is counted once in bad_field. Each try costs nothing when no error; the
-            # rarer checks (_special, _cross_tenant) say whether they met such a field.
+            # rarer checks (_special) say whether they met such a field.
             wrong = False
+            category: str | None = None
             try:
                 code = _STATUS.get(get(status_key)) if status_key else None
             except TypeError:
                 code, wrong = None, True
             event = get(event_key) if event_key else None
-            if (code is not None or event is not None) and self._special(
-                record, fm, config.events, code, event
-            ):
-                wrong = True
+            if code is not None or event is not None:
+                category = self._special(record, fm, config.events, code, event)
+                if self._wrong_field:
+                    wrong = True
+            cross = category == "cross_tenant"
             if tenant_key and target_key:
                 tenant = get(tenant_key)
                 if tenant:
                     target = get(target_key)
-                    if target and tenant != target and self._cross_tenant(tenant, target):
-                        wrong = True
+                    if target and tenant != target:
+                        if tenant.__class__ is str and target.__class__ is str:
+                            cross = True
+                        elif isinstance(tenant, _STRUCTURED) or isinstance(target, _STRUCTURED):
+                            wrong = True
+            if cross:
+                self.cross_tenant += 1
+                if category is None or rank[category] > rank["cross_tenant"]:
+                    category = "cross_tenant"
             found: tuple[str, ...] = ()
             for key in request_keys:
                 value = get(key)
@@ -290,7 +332,8 @@ class Engine:
                         verdict = self.cache.value(value) if value.__class__ is str else ()
                     if verdict:
                         found = found + verdict
-            if agent_key:
+            if agent_key and not found:
+                # A payload names the attack; the scanner's user agent only counts alone.
                 agent = get(agent_key)
                 if agent:
                     try:
@@ -300,29 +343,31 @@ class Engine:
                     if scanner is None:
                         scanner = agent.__class__ is str and self.cache.agent(agent)
                     if scanner:
-                        found = (*found, "scanner")
+                        found = ("scanner",)
+            elif agent_key and isinstance(get(agent_key), _STRUCTURED):
+                wrong = True
             if wrong:
                 bad_field += 1
             if found:
                 self._attack(found)
+                if category is None or rank[category] > rank["attack"]:
+                    category = "attack"
+            if category is None and secrets and index in secrets:
+                category = "sensitive_data"
+            if category is not None:
+                events[category] += 1
         counts.lines += seen
         counts.skipped["parse_error"] += errors
         counts.skipped["too_long"] += too_long
         counts.bad_field += bad_field
 
     def _attack(self, kinds: tuple[str, ...]) -> None:
+        """One request is one attack, of the first kind it carries (in ATTACK_KINDS' order)."""
         attacks = self.attacks
-        for kind in set(kinds):
-            attacks[kind] += 1
-        self.events["attack"] += 1
-
-    def _cross_tenant(self, tenant: object, target: object) -> bool:
-        """Count a request across tenants; True when a tenant field had the wrong type."""
-        if tenant.__class__ is str and target.__class__ is str:
-            self.cross_tenant += 1
-            self.events["cross_tenant"] += 1
-            return False
-        return isinstance(tenant, _STRUCTURED) or isinstance(target, _STRUCTURED)
+        if len(kinds) == 1:
+            attacks[kinds[0]] += 1
+            return
+        attacks[min(kinds, key=ATTACK_KINDS.index)] += 1
 
     def _text(self, record: Record, key: str) -> str | None:
         """The text at ``key`` (None if absent or not text); a list or object is noted."""
@@ -340,74 +385,91 @@ class Engine:
         events_map: Mapping[str, str],
         code: str | None,
         event: object,
-    ) -> bool:
-        """A line with a denied/limited status or an event field.
+    ) -> str | None:
+        """A line with a denied/limited status or an event field: its category, if any.
 
-        True when a field it read (event, role, reason, source, user, time) was a list
-        or an object, so that field's check was skipped.
+        Counts its signals once each (a 429 that is also a rate_limited event is one
+        rate-limited request). A cross-tenant event is returned as ``cross_tenant`` and
+        counted by the caller, which also compares the tenant fields. Sets
+        ``_wrong_field`` when a field it read (event, role, reason, source, user, time)
+        was a list or an object, so that field's check was skipped.
         """
-        events = self.events
         self._wrong_field = isinstance(event, _STRUCTURED)
         failure = ""
+        category: str | None = None
+        limited = False
         if code == "429":
-            self.rate_limited += 1
-            events["rate_limited"] += 1
+            limited = True
+            category = "rate_limited"
         elif code is not None:
             self.denied[code] += 1
-            events["access_denied"] += 1
+            category = "access_denied"
             if code == "401":
                 failure = "http_401"
         if event.__class__ is str:
-            category = events_map.get(event)
-            if category is not None:
-                failure = self._event(category, record, fm) or failure
+            named = events_map.get(event)
+            if named is not None:
+                named, reason = self._event(named, record, fm)
+                failure = reason or failure
+                if named == "rate_limited":
+                    limited = True
+                if named is not None and (category is None or _RANK[named] < _RANK[category]):
+                    category = named
+        if limited:
+            self.rate_limited += 1
         if failure:
-            self._failure(failure, record, fm)
-        return self._wrong_field
+            category = self._failure(failure, record, fm, category)
+        return category
 
-    def _event(self, category: str, record: Record, fm: FieldMap) -> str:
-        """Count one categorised event; returns an auth-failure reason or ``""``."""
-        events = self.events
+    def _event(self, category: str, record: Record, fm: FieldMap) -> tuple[str | None, str]:
+        """Count one named event: (its category or None, an auth-failure reason or "")."""
         if category == "role_change":
             role = self._text(record, fm.role)
             if role is None or role.lower() not in ADMIN_ROLES:
-                return ""
+                return None, ""
             category = "privilege_escalation"
         if category == "auth_failure":
             reason = self._text(record, fm.reason)
-            return "other" if reason is None else REASON_ALIASES.get(reason, "other")
-        events[category] += 1
+            return category, "other" if reason is None else REASON_ALIASES.get(reason, "other")
         if category == "privilege_escalation":
             self.privilege_escalations += 1
         elif category == "token_revocation":
             self.token_revocations += 1
         elif category == "config_change":
-            self.config_changes += 1
-        elif category == "cross_tenant":
-            self.cross_tenant += 1
-        elif category == "rate_limited":
-            self.rate_limited += 1
-        return ""
+            origin = self.changes.origin(self._text(record, fm.user), self._when(record, fm))
+            self.config_changes[origin] += 1
+            if origin != "unplanned":
+                return None, ""  # a deploy's or a change window's change is routine
+        return category, ""
 
-    def _failure(self, reason: str, record: Record, fm: FieldMap) -> None:
+    def _failure(
+        self, reason: str, record: Record, fm: FieldMap, category: str | None
+    ) -> str | None:
+        """Count one authentication failure; the line's category after it."""
         self.auth_failures[reason] += 1
-        self.events["auth_failure"] += 1
+        if category is None or _RANK[category] > _RANK["auth_failure"]:
+            category = "auth_failure"
         source = self._text(record, fm.source)
         if not source or source == "-":
             user = self._text(record, fm.user)
             if not user or user == "-":
-                return
+                return category
             source = "user:" + user
+        when = self._when(record, fm)
+        if self.window.failure(source, when):
+            if _RANK[category] > _RANK["brute_force"]:
+                category = "brute_force"
+            if self.on_detection is not None:
+                self.on_detection(source, when)
+        return category
+
+    def _when(self, record: Record, fm: FieldMap) -> float:
+        """The line's time, trusted only up to now: a time from the future (a skewed
+        writer's clock) would keep a source offending long after its window."""
         stamp = record.get(fm.time) if fm.time else None
         if isinstance(stamp, _STRUCTURED):
             self._wrong_field = True
-        # A time from the future (a skewed writer's clock) would keep a source offending
-        # long after its window; the log's time is trusted only up to now.
-        when = min(self._time(stamp), self.clock())
-        if self.window.failure(source, when):
-            self.events["brute_force"] += 1
-            if self.on_detection is not None:
-                self.on_detection(source, when)
+        return min(self._time(stamp), self.clock())
 
     def _time(self, value: Any) -> float:
         if value is None:
@@ -452,7 +514,7 @@ class Engine:
                 events=dict(self.events),
                 privilege_escalations=self.privilege_escalations,
                 token_revocations=self.token_revocations,
-                config_changes=self.config_changes,
+                config_changes=dict(self.config_changes),
                 cross_tenant=self.cross_tenant,
                 brute_force_sources=self.window.offending(now),
                 brute_force_detections=self.window.detections,

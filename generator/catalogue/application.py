@@ -1100,7 +1100,36 @@ CERT_EXPIRING = Threshold(
     name="AppTLSCertificateExpiring",
     signal="promfleet_probe_tls_certificate_expiry_timestamp_seconds - time()",
     op="<",
+    # The probe keeps publishing an expired certificate's date (verified but for its
+    # dates); if the series still vanishes (the endpoint stops answering, the probe
+    # fails), the page stays up rather than reading "resolved".
+    keep_firing_seconds=1800,
     levels=(
+        Level(
+            Severity.CRITICAL,
+            3 * 86400,
+            for_seconds=300,
+            cooldown_seconds=14400,
+            test=AlertTest(
+                firing=(
+                    series(
+                        "promfleet_probe_tls_certificate_expiry_timestamp_seconds",
+                        PROBE,
+                        "86400+0x40",
+                    ),
+                ),
+                quiet=(
+                    series(
+                        "promfleet_probe_tls_certificate_expiry_timestamp_seconds",
+                        PROBE,
+                        "864000+0x40",
+                    ),
+                ),
+                labels=PROBE,
+                value=86400 - 420,  # 1 day from t=0, evaluated at 420 s
+                quiet_value=864000 - 420,  # 10 days: the warning's, not yet held for 10m
+            ),
+        ),
         Level(
             Severity.WARNING,
             14 * 86400,
@@ -1127,14 +1156,19 @@ CERT_EXPIRING = Threshold(
         ),
     ),
     team=Team.OPS,
-    summary="The TLS certificate of {{ $labels.target }} expires within 14 days",
+    summary="The TLS certificate of {{ $labels.target }} expires within 14 days, or has "
+    "expired",
     description=(
         "The certificate served by {{ $labels.target }} (probed by {{ $labels.instance }}) "
-        "expires in less than 14 days. Clients refuse the connection once it has expired."
+        "has {{ $value | humanizeDuration }} left (negative: it has expired). Warning under "
+        "14 days; critical under 3 days or once expired, when clients refuse the connection."
     ),
     runbook=Runbook(
-        meaning="A served TLS certificate is close to its expiry date.",
-        impact="Nothing yet; after expiry every client refuses to connect.",
+        meaning="A served TLS certificate is close to its expiry date (warning: under 14 "
+        "days), or under 3 days from it or past it (critical: renewal has failed and there is "
+        "no time left to wait for it).",
+        impact="Under 14 days, nothing yet; once expired, every client refuses to connect "
+        "(the probe then fails with reason tls, and still reports the expired date).",
         diagnosis=(
             "Days left: `(promfleet_probe_tls_certificate_expiry_timestamp_seconds - time()) "
             "/ 86400`",

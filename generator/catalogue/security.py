@@ -2,13 +2,34 @@
 
 Authentication failures, security events, rate limiting, brute force, privilege
 escalation, attack patterns, cross-tenant access, secrets in logs, configuration drift
-and 401/403 spikes, all routed to the security team. The brute-force policy itself
-(``BRUTE_FORCE_FAILURES`` from one source within ``BRUTE_FORCE_WINDOW_SECONDS``) is
-written here and is the exporter's default (``brute-force.failures``,
-``brute-force.window``; a test holds them equal); the alert fires on its gauge.
+and spikes of 403 (forbidden) responses, all routed to the security team. The
+brute-force policy itself (``BRUTE_FORCE_FAILURES`` from one source within
+``BRUTE_FORCE_WINDOW_SECONDS``) is written here and is the exporter's default
+(``brute-force.failures``, ``brute-force.window``; a test holds them equal); the alert
+fires on its gauge.
+
+How these alerts fire (the alerting policy applied to log counters):
+
+- The exporter counts each log line as one event in one category, so an alert that adds
+  categories up never counts a line twice (a failed login answered 401 is one
+  ``auth_failure``, not also an ``access_denied``).
+- "More than N an hour" keeps its meaning, but no longer stays firing for an hour after
+  a burst: such an alert fires while the last hour holds more than N *and* the last 10
+  minutes still run at more than N an hour, held for 5 minutes. It resolves about 10
+  minutes after the burst ends, not an hour later.
+- Where one occurrence is itself the finding (a brute-force run, a privilege
+  escalation, a cross-tenant request, a secret in a log, an unplanned configuration
+  change) the entry says so (``single_event``) and looks at a short window, so it fires
+  at once and resolves a few minutes after.
+- Severity: critical only where a human must act now (an account under a brute-force
+  run, an admin role granted, tenant isolation probed); volumes (failures, events,
+  rate limiting, attack patterns) and findings to clean up (secrets, drift) are
+  warnings, worked within the hour.
 """
 
 from __future__ import annotations
+
+import math
 
 from generator.model import (
     AlertTest,
@@ -41,28 +62,88 @@ def counter(
     return series(f"{NS}_{metric}", (*HOST, *labels), f"0+{per_minute:g}x{samples}")
 
 
+# A counter flat at 0 for this many minutes, so that every window is full of samples when
+# it starts to grow: the minute an alert's condition starts to hold is then exact.
+LEAD_MINUTES = 60
+
+
+def rising(metric: str, per_minute: float, labels: tuple[tuple[str, str], ...] = ()) -> TestSeries:
+    """A counter at 0 for ``LEAD_MINUTES``, then growing by ``per_minute`` each minute."""
+    return series(f"{NS}_{metric}", (*HOST, *labels), f"0+0x{LEAD_MINUTES} 0+{per_minute:g}x90")
+
+
+def rising_test(
+    per_minute: float,
+    above: float,
+    window_minutes: int,
+    for_seconds: int,
+    firing: TestSeries,
+    quiet: tuple[TestSeries, ...],
+    labels: tuple[tuple[str, str], ...] = HOST,
+) -> AlertTest:
+    """The test of "more than ``above`` in ``window_minutes``" fed a :func:`rising` counter.
+
+    Growth starts after minute ``LEAD_MINUTES + 1``; the window's increase first exceeds
+    ``above`` a whole minute later, and the alert fires two minutes after its ``for``.
+    """
+    grown = LEAD_MINUTES + 1
+    starts = grown + math.floor(above / per_minute) + 1
+    fires = starts + math.ceil(for_seconds / 60) + 2
+    return AlertTest(
+        firing=(firing,),
+        quiet=quiet,
+        labels=labels,
+        value=per_minute * min(fires - grown, window_minutes),
+        warmup_seconds=starts * 60,
+    )
+
+
 AUTH_1H = f"instance:{NS}_auth_failures:increase1h"
+AUTH_10M = f"instance:{NS}_auth_failures:rate10m"
 EVENTS_1H = f"instance:{NS}_events:increase1h"
+EVENTS_10M = f"instance:{NS}_events:rate10m"
 LIMITED_1H = f"instance:{NS}_rate_limited:increase1h"
-CONFIG_1H = f"instance:{NS}_config_changes:increase1h"
-DENIED_5M = f"instance:{NS}_http_denied_responses:rate5m"
-DENIED_1H = f"instance:{NS}_http_denied_responses:rate1h"
+LIMITED_10M = f"instance:{NS}_rate_limited:rate10m"
+DRIFT_15M = f"instance:{NS}_config_changes_unplanned:increase15m"
+# 403s only: a 401 is an authentication failure, SecurityAuthFailuresHigh's to count.
+DENIED_5M = f"instance:{NS}_http_forbidden_responses:rate5m"
+DENIED_1H = f"instance:{NS}_http_forbidden_responses:rate1h"
+FORBIDDEN = f'{NS}_http_denied_responses_total{{code="403"}}'
 ESCALATIONS_5M = f"instance:{NS}_privilege_escalations:increase5m"
 ATTACKS_10M = f"instance_kind:{NS}_attacks:increase10m"
 CROSS_TENANT_5M = f"instance:{NS}_cross_tenant_attempts:increase5m"
-SECRETS_1H = f"instance_kind:{NS}_sensitive_data:increase1h"
+SECRETS_15M = f"instance_kind:{NS}_sensitive_data:increase15m"
+
+# The "more than N an hour" alerts: the seeds' numbers, now also required of the last
+# 10 minutes' pace so that the alert resolves soon after a burst, and held this long.
+AUTH_FAILURES_PER_HOUR = 50
+EVENTS_PER_HOUR = 100
+RATE_LIMITED_PER_HOUR = 100
+HOURLY_FOR_SECONDS = 300
+
+
+def still_going(pace_rule: str, per_hour: float) -> str:
+    """The guard of an hourly-count alert: the last 10 minutes still run at its pace."""
+    return f"and on (instance, job) {pace_rule} * 3600 > {per_hour:g}"
+
 
 RECORDING_RULES = (
     RecordingRule(AUTH_1H, f"sum without (reason) (increase({NS}_auth_failures_total[1h]))"),
+    RecordingRule(AUTH_10M, f"sum without (reason) (rate({NS}_auth_failures_total[10m]))"),
     RecordingRule(EVENTS_1H, f"sum without (category) (increase({NS}_events_total[1h]))"),
+    RecordingRule(EVENTS_10M, f"sum without (category) (rate({NS}_events_total[10m]))"),
     RecordingRule(LIMITED_1H, f"increase({NS}_rate_limited_total[1h])"),
-    RecordingRule(CONFIG_1H, f"increase({NS}_config_changes_total[1h])"),
-    RecordingRule(DENIED_5M, f"sum without (code) (rate({NS}_http_denied_responses_total[5m]))"),
-    RecordingRule(DENIED_1H, f"sum without (code) (rate({NS}_http_denied_responses_total[1h]))"),
+    RecordingRule(LIMITED_10M, f"rate({NS}_rate_limited_total[10m])"),
+    RecordingRule(
+        DRIFT_15M,
+        f'sum without (origin) (increase({NS}_config_changes_total{{origin="unplanned"}}[15m]))',
+    ),
+    RecordingRule(DENIED_5M, f"sum without (code) (rate({FORBIDDEN}[5m]))"),
+    RecordingRule(DENIED_1H, f"sum without (code) (rate({FORBIDDEN}[1h]))"),
     RecordingRule(ESCALATIONS_5M, f"increase({NS}_privilege_escalations_total[5m])"),
     RecordingRule(ATTACKS_10M, f"increase({NS}_attacks_total[10m])"),
     RecordingRule(CROSS_TENANT_5M, f"increase({NS}_cross_tenant_attempts_total[5m])"),
-    RecordingRule(SECRETS_1H, f"increase({NS}_sensitive_data_total[1h])"),
+    RecordingRule(SECRETS_15M, f"increase({NS}_sensitive_data_total[15m])"),
 )
 
 _ESCALATE = (
@@ -85,18 +166,20 @@ AUTH_FAILURES_HIGH = Threshold(
     name="SecurityAuthFailuresHigh",
     signal=AUTH_1H,
     op=">",
+    guard=still_going(AUTH_10M, AUTH_FAILURES_PER_HOUR),
     levels=(
         Level(
-            Severity.CRITICAL,
-            50,
-            for_seconds=0,
+            Severity.WARNING,
+            AUTH_FAILURES_PER_HOUR,
+            for_seconds=HOURLY_FOR_SECONDS,
             cooldown_seconds=1800,
-            test=AlertTest(
-                firing=(counter("auth_failures_total", 2, (("reason", "bad_password"),)),),
-                quiet=(counter("auth_failures_total", 0.5, (("reason", "bad_password"),)),),
-                labels=HOST,
-                value=120,
-                warmup_seconds=3600,
+            test=rising_test(
+                2,
+                AUTH_FAILURES_PER_HOUR,
+                60,
+                HOURLY_FOR_SECONDS,
+                firing=rising("auth_failures_total", 2, (("reason", "bad_password"),)),
+                quiet=(counter("auth_failures_total", 0.5, (("reason", "bad_password"),), 150),),
             ),
         ),
     ),
@@ -104,15 +187,22 @@ AUTH_FAILURES_HIGH = Threshold(
     summary="{{ $value | humanize }} authentication failures in an hour on {{ $labels.instance }}",
     description=(
         "The logs read by {{ $labels.instance }} show {{ $value | humanize }} failed "
-        "authentications in the last hour, more than 50. Someone may be guessing passwords "
-        "or replaying stolen tokens."
+        "authentications in the last hour, more than 50, still failing at that pace over the "
+        "last 10 minutes. Spread over many sources (none brute-forcing on its own) this is "
+        "credential stuffing; it may also be real users locked out by a fault."
     ),
     runbook=Runbook(
-        meaning="More than 50 logins or token checks failed in the last hour.",
-        impact="Accounts may be under attack; real users may also be locked out by a fault.",
+        meaning="More than 50 logins or token checks failed in the last hour, and they still "
+        "fail at more than 50 an hour over the last 10 minutes (it resolves about 10 minutes "
+        "after the failures stop).",
+        impact="Accounts may be under attack (credential stuffing: many sources, each under "
+        "the brute-force threshold); real users may also be locked out by a fault.",
         diagnosis=(
             f"By reason: `sum by (reason) (increase({NS}_auth_failures_total[1h]))`",
-            f"Concentrated on a few sources? `{NS}_brute_force_sources`",
+            f"Pace now, per hour: `{AUTH_10M} * 3600`",
+            f"Concentrated on a few sources (`{NS}_brute_force_sources`), or spread over many "
+            f"(`{NS}_brute_force_tracked_sources`: sources with a failure in the last "
+            f"{_BF_WINDOW})?",
             "The authentication log itself, grouped by source and user: "
             "```sh\njq -r 'select(.event==\"login_failed\") | [.ip, .user] | @tsv' "
             "app.log | sort | uniq -c | sort -rn | head\n```",
@@ -137,18 +227,20 @@ EVENTS_HIGH = Threshold(
     name="SecurityEventsHigh",
     signal=EVENTS_1H,
     op=">",
+    guard=still_going(EVENTS_10M, EVENTS_PER_HOUR),
     levels=(
         Level(
-            Severity.CRITICAL,
-            100,
-            for_seconds=0,
+            Severity.WARNING,
+            EVENTS_PER_HOUR,
+            for_seconds=HOURLY_FOR_SECONDS,
             cooldown_seconds=3600,
-            test=AlertTest(
-                firing=(counter("events_total", 3, (("category", "attack"),)),),
-                quiet=(counter("events_total", 1, (("category", "attack"),)),),
-                labels=HOST,
-                value=180,
-                warmup_seconds=3600,
+            test=rising_test(
+                3,
+                EVENTS_PER_HOUR,
+                60,
+                HOURLY_FOR_SECONDS,
+                firing=rising("events_total", 3, (("category", "attack"),)),
+                quiet=(counter("events_total", 1, (("category", "attack"),), 150),),
             ),
         ),
     ),
@@ -156,10 +248,13 @@ EVENTS_HIGH = Threshold(
     summary="{{ $value | humanize }} security events in an hour on {{ $labels.instance }}",
     description=(
         "{{ $labels.instance }} counted {{ $value | humanize }} security events (failures, "
-        "denials, attacks, escalations, revocations, secrets) in the last hour, more than 100."
+        "denials, attacks, escalations, revocations, secrets; each log line once, in one "
+        "category) in the last hour, more than 100, still at that pace over the last 10 minutes."
     ),
     runbook=Runbook(
-        meaning="More than 100 security-relevant log lines in the last hour.",
+        meaning="More than 100 security-relevant log lines in the last hour (each counted "
+        "once, in its most serious category), still more than 100 an hour over the last 10 "
+        "minutes. The categories that need a human now page on their own alerts.",
         impact="An attack or a misbehaving client is under way; real incidents hide in noise.",
         diagnosis=(
             f"By category: `sum by (category) (increase({NS}_events_total[1h]))`",
@@ -184,18 +279,20 @@ RATE_LIMITED_HIGH = Threshold(
     name="SecurityRateLimitingHigh",
     signal=LIMITED_1H,
     op=">",
+    guard=still_going(LIMITED_10M, RATE_LIMITED_PER_HOUR),
     levels=(
         Level(
             Severity.WARNING,
-            100,
-            for_seconds=0,
+            RATE_LIMITED_PER_HOUR,
+            for_seconds=HOURLY_FOR_SECONDS,
             cooldown_seconds=3600,
-            test=AlertTest(
-                firing=(counter("rate_limited_total", 3),),
-                quiet=(counter("rate_limited_total", 1),),
-                labels=HOST,
-                value=180,
-                warmup_seconds=3600,
+            test=rising_test(
+                3,
+                RATE_LIMITED_PER_HOUR,
+                60,
+                HOURLY_FOR_SECONDS,
+                firing=rising("rate_limited_total", 3),
+                quiet=(counter("rate_limited_total", 1, samples=150),),
             ),
         ),
     ),
@@ -203,10 +300,13 @@ RATE_LIMITED_HIGH = Threshold(
     summary="{{ $value | humanize }} rate-limited requests in an hour on {{ $labels.instance }}",
     description=(
         "{{ $labels.instance }} rate-limited {{ $value | humanize }} requests in the last "
-        "hour, more than 100: a client is hammering the service, or a limit is too tight."
+        "hour, more than 100, still at that pace over the last 10 minutes: a client is "
+        "hammering the service, or a limit is too tight."
     ),
     runbook=Runbook(
-        meaning="More than 100 requests in the last hour got HTTP 429 or a rate_limited event.",
+        meaning="More than 100 requests in the last hour got HTTP 429 or a rate_limited "
+        "event (one request counts once), still more than 100 an hour over the last 10 "
+        "minutes.",
         impact="Abusive clients are held back; legitimate clients over the limit see errors.",
         diagnosis=(
             f"Trend: `increase({NS}_rate_limited_total[1h])`",
@@ -246,6 +346,10 @@ BRUTE_FORCE = Threshold(
         ),
     ),
     team=Team.SECURITY,
+    single_event=(
+        f"One brute-force run is the incident: the exporter already required {_BF} failures "
+        f"from one source within {_BF_WINDOW} before the gauge counts it."
+    ),
     summary="{{ $value | humanize }} sources brute-forcing logins on {{ $labels.instance }}",
     description=(
         f"{{{{ $value | humanize }}}} sources each failed to authenticate {_BF} times within "
@@ -297,6 +401,10 @@ PRIVILEGE_ESCALATION = Threshold(
         ),
     ),
     team=Team.SECURITY,
+    single_event=(
+        "One admin grant is the incident: if nobody planned it, an attacker may hold the "
+        "application, and waiting for a second one only gives them time."
+    ),
     summary="A role was raised to admin on {{ $labels.instance }}",
     description=(
         "The logs read by {{ $labels.instance }} show {{ $value | humanize }} privilege "
@@ -334,14 +442,16 @@ ATTACKS = Threshold(
         Level(
             Severity.WARNING,
             10,
-            for_seconds=0,
+            for_seconds=300,
             cooldown_seconds=3600,
-            test=AlertTest(
-                firing=(counter("attacks_total", 3, ATTACK_KIND, samples=40),),
-                quiet=(counter("attacks_total", 0.5, ATTACK_KIND, samples=40),),
+            test=rising_test(
+                3,
+                10,
+                10,
+                300,
+                firing=rising("attacks_total", 3, ATTACK_KIND),
+                quiet=(counter("attacks_total", 0.5, ATTACK_KIND, samples=150),),
                 labels=(*HOST, *ATTACK_KIND),
-                value=30,
-                warmup_seconds=600,
             ),
         ),
     ),
@@ -350,11 +460,14 @@ ATTACKS = Threshold(
     "{{ $labels.instance }}",
     description=(
         "Requests logged by {{ $labels.instance }} carried {{ $value | humanize }} "
-        "{{ $labels.kind }} patterns in the last 10 minutes (more than 10)."
+        "{{ $labels.kind }} patterns in the last 10 minutes (more than 10), for at least "
+        "5 minutes."
     ),
     runbook=Runbook(
         meaning="Many requests carry one kind of attack pattern (SQL injection, XSS, "
-        "path traversal, command injection, auth bypass, or a scanner's user agent).",
+        "path traversal, command injection, auth bypass, or a scanner's user agent), for 5 "
+        "minutes on end. A request counts once, as the first kind it carries (a scanner's "
+        "user agent only when it carries no payload).",
         impact="Someone is probing the service; one success can leak or destroy data.",
         diagnosis=(
             f"By kind: `sum by (kind) (increase({NS}_attacks_total[1h]))`",
@@ -396,6 +509,10 @@ CROSS_TENANT = Threshold(
         ),
     ),
     team=Team.SECURITY,
+    single_event=(
+        "One request for another tenant's data is the incident: a working attempt is a "
+        "breach, and even a refused one means someone is probing the isolation."
+    ),
     summary="Cross-tenant access attempted on {{ $labels.instance }}",
     description=(
         "{{ $value | humanize }} requests in the last 5 minutes asked for another tenant's "
@@ -429,7 +546,7 @@ SECRET_KIND = (("kind", "password"),)
 
 SENSITIVE_DATA = Threshold(
     name="SecuritySensitiveDataInLogs",
-    signal=SECRETS_1H,
+    signal=SECRETS_15M,
     op=">",
     levels=(
         Level(
@@ -438,19 +555,24 @@ SENSITIVE_DATA = Threshold(
             for_seconds=0,
             cooldown_seconds=10800,
             test=AlertTest(
-                firing=(counter("sensitive_data_total", 1, SECRET_KIND),),
-                quiet=(counter("sensitive_data_total", 0, SECRET_KIND),),
+                firing=(counter("sensitive_data_total", 1, SECRET_KIND, samples=40),),
+                quiet=(counter("sensitive_data_total", 0, SECRET_KIND, samples=40),),
                 labels=(*HOST, *SECRET_KIND),
-                value=60,
-                warmup_seconds=3600,
+                value=15,
+                warmup_seconds=900,
             ),
         ),
     ),
     team=Team.SECURITY,
+    single_event=(
+        "One secret in a log is the finding: it must be rotated and the logging call fixed, "
+        "however many follow."
+    ),
     summary="Secrets of kind {{ $labels.kind }} written to logs on {{ $labels.instance }}",
     description=(
         "{{ $value | humanize }} {{ $labels.kind }} values were written to the logs read by "
-        "{{ $labels.instance }} in the last hour. The exporter counts them and never keeps them."
+        "{{ $labels.instance }} in the last 15 minutes. The exporter counts them and never "
+        "keeps them."
     ),
     runbook=Runbook(
         meaning="Passwords, API keys, card numbers, private keys or tokens appear in logs.",
@@ -468,59 +590,79 @@ SENSITIVE_DATA = Threshold(
         escalation=_ESCALATE_WARN,
     ),
     panel=Panel(
-        title="Secrets written to logs (1 h)",
-        expr=f"{SECRETS_1H}{{{SEL}}}",
+        title="Secrets written to logs (15 m)",
+        expr=f"{SECRETS_15M}{{{SEL}}}",
         unit="short",
-        description="Secrets found in log lines in the last hour, by kind.",
+        description="Secrets found in log lines in the last 15 minutes, by kind.",
         legend="{{instance}} {{kind}}",
     ),
 )
 
+UNPLANNED = (("origin", "unplanned"),)
+
 CONFIG_DRIFT = Threshold(
     name="SecurityConfigurationDrift",
-    signal=CONFIG_1H,
-    op=">=",
+    signal=DRIFT_15M,
+    op=">",
     levels=(
         Level(
             Severity.WARNING,
-            1,
+            0,
             for_seconds=0,
             cooldown_seconds=3600,
             test=AlertTest(
-                firing=(counter("config_changes_total", 0.05),),
-                quiet=(counter("config_changes_total", 0),),
+                firing=(counter("config_changes_total", 0.2, UNPLANNED, samples=40),),
+                # A deploy: the pipeline changes configuration every minute, and nobody else.
+                quiet=(
+                    counter("config_changes_total", 0, UNPLANNED, samples=40),
+                    counter("config_changes_total", 1, (("origin", "deploy_pipeline"),), 40),
+                    counter("config_changes_total", 1, (("origin", "change_window"),), 40),
+                ),
                 labels=HOST,
                 value=3,
-                warmup_seconds=3600,
+                warmup_seconds=900,
             ),
         ),
     ),
     team=Team.SECURITY,
-    summary="Configuration changed {{ $value | humanize }} times in an hour on "
+    single_event=(
+        "One configuration change that neither the deploy pipeline made nor a change window "
+        "covers is the finding: nobody planned it, so someone must look at it."
+    ),
+    summary="Configuration changed outside the deploy pipeline and change windows on "
     "{{ $labels.instance }}",
     description=(
         "The logs read by {{ $labels.instance }} record {{ $value | humanize }} configuration "
-        "changes in the last hour. Check that each one was planned."
+        "changes in the last 15 minutes that the deploy pipeline did not make and no change "
+        "window covers. Check that each one was planned."
     ),
     runbook=Runbook(
-        meaning="Security-relevant configuration changed at least once in the last hour.",
+        meaning="Security-relevant configuration changed, made by someone other than the "
+        "deploy pipeline (the exporter's `config-change.deployers`) and outside every "
+        "declared change window (`config-change.windows`). A deploy's changes are routine "
+        "and do not fire this.",
         impact="An unplanned change can open access (a disabled check, a widened policy).",
         diagnosis=(
-            f"How many: `increase({NS}_config_changes_total[24h])`",
+            f"By origin: `sum by (origin) (increase({NS}_config_changes_total[24h]))`",
             "What changed and who changed it, in the audit log: ```sh\njq -c "
             "'select(.event|test(\"config|settings\"))' app.log | tail\n```",
+            "A pipeline that changed its actor name, or a window that moved, shows up here "
+            "as drift: compare the user field with `config-change.deployers`.",
         ),
         mitigation=(
             "Match each change to a change request; revert what nobody planned.",
             "Revoke the credentials used for an unplanned change.",
+            "If it was planned, add its actor to `config-change.deployers` or its time to "
+            "`config-change.windows`.",
         ),
         escalation=_ESCALATE_WARN,
     ),
     panel=Panel(
-        title="Configuration changes (1 h)",
-        expr=f"{CONFIG_1H}{{{SEL}}}",
+        title="Unplanned configuration changes (15 m)",
+        expr=f"{DRIFT_15M}{{{SEL}}}",
         unit="short",
-        description="Configuration changes in the last hour.",
+        description="Configuration changes outside the deploy pipeline and change windows, "
+        "in the last 15 minutes.",
     ),
 )
 
@@ -542,15 +684,21 @@ DENIED_SPIKE = Threshold(
                 firing=(
                     series(
                         f"{NS}_http_denied_responses_total",
-                        (*HOST, ("code", "401")),
+                        (*HOST, ("code", "403")),
                         "0+1x60 160+100x40",
                     ),
                 ),
+                # The same spike of 401s: failed logins, SecurityAuthFailuresHigh's.
                 quiet=(
                     series(
                         f"{NS}_http_denied_responses_total",
-                        (*HOST, ("code", "401")),
+                        (*HOST, ("code", "403")),
                         "0+1x100",
+                    ),
+                    series(
+                        f"{NS}_http_denied_responses_total",
+                        (*HOST, ("code", "401")),
+                        "0+1x60 160+100x40",
                     ),
                 ),
                 labels=HOST,
@@ -560,30 +708,35 @@ DENIED_SPIKE = Threshold(
         ),
     ),
     team=Team.SECURITY,
-    summary="401/403 responses spiked on {{ $labels.instance }}",
+    summary="403 (forbidden) responses spiked on {{ $labels.instance }}",
     description=(
-        "Over the last 5 minutes {{ $labels.instance }} answered 401 and 403 more than "
-        "three times as often as over the last hour, at more than 30 a minute."
+        "Over the last 5 minutes {{ $labels.instance }} answered 403 more than three times "
+        "as often as over the last hour, at more than 30 a minute."
     ),
     runbook=Runbook(
-        meaning="Denied responses (401, 403) suddenly rose well above the hour's rate.",
-        impact="An attack (credential stuffing, forced browsing) or a broken auth deploy.",
+        meaning="Forbidden responses (403) suddenly rose well above the hour's rate. 401s "
+        "are authentication failures and count toward SecurityAuthFailuresHigh instead, so "
+        "a burst of failed logins is not reported twice.",
+        impact="Authenticated clients asking for what they may not have (forced browsing, "
+        "a probe of the authorisation checks), or a deploy that broke permissions.",
         diagnosis=(
             f"Now and the hour: `{DENIED_5M}`, `{DENIED_1H}`",
-            f"Which code: `sum by (code) (rate({NS}_http_denied_responses_total[5m]))`",
-            f"Also brute force? `{NS}_brute_force_sources`",
+            f"Both codes: `sum by (code) (rate({NS}_http_denied_responses_total[5m]))`",
+            "Which users and paths, in the access log: ```sh\njq -r 'select(.status==403) "
+            "| [.user, .path] | @tsv' app.log | sort | uniq -c | sort -rn | head\n```",
         ),
         mitigation=(
-            "If one deploy broke authentication, roll it back.",
-            "If it is an attack, block the sources and enable stricter rate limits.",
+            "If one deploy broke permissions, roll it back.",
+            "If one account is probing, disable it and revoke its tokens; block its sources.",
         ),
         escalation=_ESCALATE_WARN,
     ),
     panel=Panel(
-        title="401/403 responses",
+        title="403 responses",
         expr=f"{DENIED_5M}{{{SEL}}}",
         unit="reqps",
-        description="Denied (401 and 403) responses per second, over 5 minutes.",
+        description="Forbidden (403) responses per second, over 5 minutes (401s are "
+        "authentication failures, on their own panel).",
     ),
 )
 

@@ -312,6 +312,57 @@ async def test_an_expired_certificate_fails_with_reason_tls_even_from_a_trusted_
         got = await probe_once(ProbeTarget("expired", url, ca_file=str(ca_file)))
     assert got.value("promfleet_probe_success", target="expired") == 0
     assert got.value("promfleet_probe_failure", target="expired", reason="tls") == 1
+    # ...and its expiry is still published, in the past, so the expiry alert stays firing
+    # (critical) instead of resolving the moment the certificate expires.
+    expiry = got.value("promfleet_probe_tls_certificate_expiry_timestamp_seconds", target="expired")
+    assert expiry == (now - dt.timedelta(days=1)).timestamp()
+
+
+def _expired_cert_context(ca: trustme.CA, host: str = "127.0.0.1") -> ssl.SSLContext:
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    cert = ca.issue_cert(
+        host, not_before=now - dt.timedelta(days=30), not_after=now - dt.timedelta(hours=2)
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    return context
+
+
+async def test_an_expired_certificate_from_an_untrusted_ca_has_no_expiry_published(
+    ca: trustme.CA, tmp_path: Any
+) -> None:
+    other_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))  # trusts a different CA
+    async with serve(health("healthy", {}), _expired_cert_context(ca)) as url:
+        got = await probe_once(ProbeTarget("stranger", url, ca_file=str(other_ca)))
+    assert got.value("promfleet_probe_failure", target="stranger", reason="tls") == 1
+    expiry = "promfleet_probe_tls_certificate_expiry_timestamp_seconds"
+    assert got.value(expiry, target="stranger") is None
+
+
+async def test_an_expired_certificate_for_another_host_name_has_no_expiry_published(
+    ca: trustme.CA, tmp_path: Any
+) -> None:
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    async with serve(health("healthy", {}), _expired_cert_context(ca, "elsewhere.test")) as url:
+        got = await probe_once(ProbeTarget("misnamed", url, ca_file=str(ca_file)))
+    assert got.value("promfleet_probe_failure", target="misnamed", reason="tls") == 1
+    expiry = "promfleet_probe_tls_certificate_expiry_timestamp_seconds"
+    assert got.value(expiry, target="misnamed") is None
+
+
+async def test_a_certificate_expiring_within_three_days_reports_its_expiry_and_succeeds(
+    ca: trustme.CA, tmp_path: Any
+) -> None:
+    not_after = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=2)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    async with serve(health("healthy", {}), _server_tls(ca, not_after)) as url:
+        got = await probe_once(ProbeTarget("soon", url, ca_file=str(ca_file)))
+    assert got.value("promfleet_probe_success", target="soon") == 1
+    expiry = got.value("promfleet_probe_tls_certificate_expiry_timestamp_seconds", target="soon")
+    assert expiry == not_after.timestamp()
 
 
 async def test_skipping_verification_accepts_an_untrusted_certificate_but_reports_no_expiry(

@@ -88,7 +88,15 @@ def test_lines_appended_while_it_runs_become_metrics_matching_the_declaration(
         assert (
             sample_value(body, "promfleet_security_attacks_total", {"kind": "sql_injection"}) == 1
         )
-        assert sample_value(body, "promfleet_security_attacks_total", {"kind": "scanner"}) == 1
+        # One request is one attack: the payload names it, sqlmap's user agent does not
+        # count it a second time, and its 403 is not also an access_denied event.
+        assert sample_value(body, "promfleet_security_attacks_total", {"kind": "scanner"}) == 0
+        events = {
+            category: sample_value(body, "promfleet_security_events_total", {"category": category})
+            for category in ("attack", "access_denied", "auth_failure", "brute_force")
+        }
+        # Six failed logins are six events: the fifth starts the brute-force run.
+        assert events == {"attack": 1, "access_denied": 0, "auth_failure": 5, "brute_force": 1}
         assert sample_value(body, "promfleet_security_brute_force_sources") == 1
         assert "203.0.113.7" not in body and "sqlmap" not in body  # never a label value
         wait_for(lambda: "deny 203.0.113.7;" in (tmp_path / "deny.conf").read_text())
