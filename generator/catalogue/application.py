@@ -328,6 +328,7 @@ HIGH_P99 = Threshold(
         impact="Some users wait long or time out, even when the average looks fine.",
         diagnosis=(
             f"p99 per instance: `{LATENCY_P99}`",
+            f"p95 beside it (how wide the tail is): `{LATENCY_P95}`",
             "p99 per route: `histogram_quantile(0.99, sum by (route, le) "
             "(rate(promfleet_app_http_request_duration_seconds_bucket[5m])))`",
             "Jobs competing for the same resources: `promfleet_app_job_running > 0`",
