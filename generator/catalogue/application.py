@@ -538,7 +538,7 @@ JOB_TOO_LONG = Threshold(
     op=">",
     levels=(
         Level(
-            Severity.CRITICAL,
+            Severity.WARNING,
             300,
             for_seconds=60,
             cooldown_seconds=1800,
@@ -564,7 +564,9 @@ JOB_TOO_LONG = Threshold(
     ),
     runbook=Runbook(
         meaning="A background job or agent run has been going for more than five minutes.",
-        impact="Its work is late; a stuck run may hold locks or block the next runs.",
+        impact="Its work is late; a stuck run may hold locks or block the next runs. A "
+        "warning, not a page: no request fails because of it; when it blocks users, "
+        "AppHighErrorRate or AppWorkflowFailureRate pages.",
         diagnosis=(
             "How long: `time() - promfleet_app_job_oldest_run_start_time_seconds`",
             "Runs in progress: `promfleet_app_job_running`",
