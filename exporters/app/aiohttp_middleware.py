@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -78,7 +78,15 @@ def metrics_handler(instr: Instrumentation) -> Handler:
     return handle_metrics
 
 
-def setup(app: web.Application, instr: Instrumentation, path: str = "/metrics") -> None:
-    """Instrument ``app`` and mount the exposition at ``path``."""
-    app.middlewares.append(middleware(instr, exclude=frozenset({path})))
+def setup(
+    app: web.Application,
+    instr: Instrumentation,
+    path: str = "/metrics",
+    exclude: Iterable[str] = (),
+) -> None:
+    """Instrument ``app`` and mount the exposition at ``path``. ``exclude`` names further
+    route templates not counted as requests, e.g. a health endpoint: its answers are the
+    probe's signal, and counting them again would let health checks make up traffic and
+    turn an unhealthy answer into request errors as well."""
+    app.middlewares.append(middleware(instr, exclude=frozenset({path, *exclude})))
     app.router.add_get(path, metrics_handler(instr))

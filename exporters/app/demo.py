@@ -329,7 +329,7 @@ def build_app(config: DemoConfig, instr: Any = None) -> Any:
 
     app = web.Application()
     app[BACKGROUND] = set()
-    setup(app, instr)
+    setup(app, instr, exclude=("/healthz",))  # the probe's signal, not traffic
     app.router.add_get("/", index)
     app.router.add_get("/api/items/{item_id}", get_item)
     app.router.add_get("/api/boom", boom)

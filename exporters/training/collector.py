@@ -144,6 +144,8 @@ def record_families(
         out.add("job_samples_per_second", labels, job.samples_per_second)
         out.add("job_last_update_timestamp_seconds", labels, job.updated_at)
         out.add("job_start_timestamp_seconds", labels, job.started_at)
+        if job.state == "failed":
+            out.add("job_failed_timestamp_seconds", labels, job.end_time)
 
     gpu_jobs: Counter[int] = Counter()
     for job in jobs:

@@ -10,9 +10,10 @@ drift monitors and a federated-learning coordinator.
 The fleet is a pure function of the wall clock (:func:`fleet`), so a restarted writer
 carries on where the last one left off and ``--once`` gives the same picture the loop
 would at that instant. What it leaves on purpose: the flaky job's failure (a failed job
-is always within the exporter's one-hour retention, so ``TrainingJobFailed`` pages in
-the demo). What it avoids: a stall, a queue over 10, a load over 10 minutes, accuracy
-under its floor, concept drift, missing participants and a late aggregation.
+is always within the exporter's one-hour retention, and ``TrainingJobFailed`` warns for
+the 30 minutes after each failure). What it avoids: a stall, a queue over 10, a load
+over 10 minutes, accuracy under its floor, concept drift, missing participants and a
+late aggregation.
 """
 
 from __future__ import annotations

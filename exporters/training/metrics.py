@@ -68,6 +68,13 @@ METRICS: tuple[MetricSpec, ...] = (
         *_JOB,
     ),
     _m("job_start_timestamp_seconds", "gauge", "Unix time the job started" + _PER_JOB, *_JOB),
+    _m(
+        "job_failed_timestamp_seconds",
+        "gauge",
+        "Unix time the job ended in state failed; only failed jobs have it, for the "
+        "retention window after they end",
+        *_JOB,
+    ),
     # Models being served --------------------------------------------------------------
     _m(
         "model_state",

@@ -32,18 +32,34 @@ HTTP_ROUTE = (("method", "GET"), ("route", "/api/items/{item_id}"), ("tenant", "
 HTTP_DROP = "method, route, status, tenant"
 
 ERRORS = "instance:promfleet_app_http_errors:ratio_rate5m"
+ERRORS_RATIO_1M = "instance:promfleet_app_http_errors:ratio_rate1m"
 ERRORS_1M = "instance:promfleet_app_http_errors:increase1m"
+REQUESTS = "instance:promfleet_app_http_requests:rate5m"
+LATENCY_P95 = "instance:promfleet_app_http_request_duration_seconds:p95_5m"
 LATENCY_MEAN = "instance:promfleet_app_http_request_duration_seconds:mean5m"
 LATENCY_P99 = "instance:promfleet_app_http_request_duration_seconds:p99_5m"
 JOB_SUCCESS = "instance_job_name:promfleet_app_job_runs:success_ratio_rate1h"
+JOB_RUNS = "instance_job_name:promfleet_app_job_runs:increase1h"
 WORKFLOW_FAILURES = "instance_workflow:promfleet_app_workflows:failure_ratio_rate5m"
+WORKFLOWS_FINISHED = "instance_workflow:promfleet_app_workflows_finished:rate5m"
 WORKFLOW_MEAN = "instance_workflow:promfleet_app_workflow_duration_seconds:mean30m"
 EXTERNAL_FAILURES = "instance_target:promfleet_app_external_requests:unavailable_ratio_rate5m"
+EXTERNAL_CALLS = "instance_target:promfleet_app_external_requests:rate5m"
 EXTERNAL_MEAN = "instance_target:promfleet_app_external_request_duration_seconds:mean5m"
 DELIVERY_FAILURES = "instance_channel:promfleet_app_deliveries:failure_ratio_rate5m"
+DELIVERIES = "instance_channel:promfleet_app_deliveries:rate5m"
 HEALTH = "target:promfleet_probe_health:level"
 
 UNAVAILABLE = "server_error|timeout|connection_error|error"
+
+# Minimum traffic before a share can page or warn (the alerting policy): below these, a
+# handful of failures is a large share by chance, and what breaks a quiet service is
+# caught by the absolute floors (AppAPIErrorBurst) and the health probe instead.
+MIN_REQUESTS_PER_SECOND = 1  # 300 requests in 5 minutes: a 10 % share is 30 failures
+MIN_WORKFLOWS_PER_SECOND = 0.1  # 30 finished in 5 minutes: one failure is 3 %, silent
+MIN_EXTERNAL_CALLS_PER_SECOND = 0.1  # 30 calls in 5 minutes
+MIN_DELIVERIES_PER_SECOND = 0.1  # 30 deliveries in 5 minutes
+MIN_JOB_RUNS_PER_HOUR = 10  # one failed run of fewer than ten is not a trend
 
 RECORDING_RULES = (
     RecordingRule(
@@ -51,6 +67,16 @@ RECORDING_RULES = (
         f"sum without ({HTTP_DROP}) "
         '(rate(promfleet_app_http_requests_total{status="5xx"}[5m]))\n'
         f"/ sum without ({HTTP_DROP}) (rate(promfleet_app_http_requests_total[5m]))",
+    ),
+    RecordingRule(
+        ERRORS_RATIO_1M,
+        f"sum without ({HTTP_DROP}) "
+        '(rate(promfleet_app_http_requests_total{status="5xx"}[1m]))\n'
+        f"/ sum without ({HTTP_DROP}) (rate(promfleet_app_http_requests_total[1m]))",
+    ),
+    RecordingRule(
+        REQUESTS,
+        f"sum without ({HTTP_DROP}) (rate(promfleet_app_http_requests_total[5m]))",
     ),
     RecordingRule(
         ERRORS_1M,
@@ -62,6 +88,11 @@ RECORDING_RULES = (
         "sum without (method, route) (rate(promfleet_app_http_request_duration_seconds_sum[5m]))\n"
         "/ sum without (method, route) "
         "(rate(promfleet_app_http_request_duration_seconds_count[5m]))",
+    ),
+    RecordingRule(
+        LATENCY_P95,
+        "histogram_quantile(0.95, sum without (method, route) "
+        "(rate(promfleet_app_http_request_duration_seconds_bucket[5m])))",
     ),
     RecordingRule(
         LATENCY_P99,
@@ -76,12 +107,21 @@ RECORDING_RULES = (
         "/ sum without (outcome) (rate(promfleet_app_job_runs_total[1h]))",
     ),
     RecordingRule(
+        JOB_RUNS, "sum without (outcome) (increase(promfleet_app_job_runs_total[1h]))"
+    ),
+    RecordingRule(
         WORKFLOW_FAILURES,
         # A workflow that never completed has no completed series: it counts as 0.
         "sum without (tenant) (rate(promfleet_app_workflows_failed_total[5m]))\n"
         "/ (sum without (tenant) (rate(promfleet_app_workflows_failed_total[5m]))\n"
         "   + (sum without (tenant) (rate(promfleet_app_workflows_completed_total[5m]))\n"
         "      or 0 * sum without (tenant) (rate(promfleet_app_workflows_failed_total[5m]))))",
+    ),
+    RecordingRule(
+        WORKFLOWS_FINISHED,
+        "sum without (tenant) (rate(promfleet_app_workflows_failed_total[5m]))\n"
+        "+ (sum without (tenant) (rate(promfleet_app_workflows_completed_total[5m]))\n"
+        "   or 0 * sum without (tenant) (rate(promfleet_app_workflows_failed_total[5m])))",
     ),
     RecordingRule(
         WORKFLOW_MEAN,
@@ -95,6 +135,10 @@ RECORDING_RULES = (
         "/ sum without (outcome) (rate(promfleet_app_external_requests_total[5m]))",
     ),
     RecordingRule(
+        EXTERNAL_CALLS,
+        "sum without (outcome) (rate(promfleet_app_external_requests_total[5m]))",
+    ),
+    RecordingRule(
         EXTERNAL_MEAN,
         "rate(promfleet_app_external_request_duration_seconds_sum[5m])\n"
         "/ rate(promfleet_app_external_request_duration_seconds_count[5m])",
@@ -103,6 +147,9 @@ RECORDING_RULES = (
         DELIVERY_FAILURES,
         'sum without (outcome) (rate(promfleet_app_deliveries_total{outcome="failure"}[5m]))\n'
         "/ sum without (outcome) (rate(promfleet_app_deliveries_total[5m]))",
+    ),
+    RecordingRule(
+        DELIVERIES, "sum without (outcome) (rate(promfleet_app_deliveries_total[5m]))"
     ),
     RecordingRule(
         HEALTH,
@@ -131,6 +178,7 @@ HIGH_ERROR_RATE = Threshold(
     name="AppHighErrorRate",
     signal=ERRORS,
     op=">",
+    guard=f"and on (instance, job) {REQUESTS} >= {MIN_REQUESTS_PER_SECOND}",
     levels=(
         Level(
             Severity.CRITICAL,
@@ -150,13 +198,17 @@ HIGH_ERROR_RATE = Threshold(
     summary="{{ $value | humanizePercentage }} of requests to {{ $labels.instance }} fail",
     description=(
         "More than 10 % of the HTTP requests {{ $labels.instance }} served in the last 5 "
-        "minutes answered 5xx (now {{ $value | humanizePercentage }}). Users see errors."
+        "minutes answered 5xx (now {{ $value | humanizePercentage }}), at 1 request per "
+        "second or more. Users see errors."
     ),
     runbook=Runbook(
-        meaning="More than one request in ten ends in a server error (5xx).",
+        meaning="More than one request in ten ends in a server error (5xx), while the "
+        "service answers at least one request per second (below that a few failures are a "
+        "large share by chance; AppAPIErrorBurst warns of a quiet service that fails).",
         impact="Users see failures; retries add load; dependent services may fail in turn.",
         diagnosis=(
             f"Which instances: `{ERRORS}`",
+            f"Traffic (the page needs 1 request per second or more): `{REQUESTS}`",
             "Which routes fail: `sum by (route) "
             '(rate(promfleet_app_http_requests_total{status="5xx"}[5m]))`',
             "Unhandled exceptions by route: "
@@ -276,6 +328,7 @@ HIGH_P99 = Threshold(
         impact="Some users wait long or time out, even when the average looks fine.",
         diagnosis=(
             f"p99 per instance: `{LATENCY_P99}`",
+            f"p95 beside it (how wide the tail is): `{LATENCY_P95}`",
             "p99 per route: `histogram_quantile(0.99, sum by (route, le) "
             "(rate(promfleet_app_http_request_duration_seconds_bucket[5m])))`",
             "Jobs competing for the same resources: `promfleet_app_job_running > 0`",
@@ -294,31 +347,42 @@ HIGH_P99 = Threshold(
     ),
 )
 
+BURST_SHARE = 0.05
+
+
+def _burst(per_minute_ok: float, per_minute_5xx: float) -> tuple[TestSeries, ...]:
+    return (
+        series(
+            "promfleet_app_http_requests_total",
+            (*APP, *HTTP_ROUTE, ("status", "2xx")),
+            f"0+{per_minute_ok / 4:g}x160",
+        ),
+        series(
+            "promfleet_app_http_requests_total",
+            (*APP, *HTTP_ROUTE, ("status", "5xx")),
+            f"0+{per_minute_5xx / 4:g}x160",
+        ),
+    )
+
+
 ERROR_BURST = Threshold(
     name="AppAPIErrorBurst",
     signal=ERRORS_1M,
     op=">=",
+    # An absolute floor (the threshold) and a share: 10 errors a minute are news on a
+    # service that answers 50 requests a minute, and noise on one that answers 60,000.
+    guard=f"and on (instance, job) {ERRORS_RATIO_1M} > {BURST_SHARE:g}",
     levels=(
         Level(
             Severity.WARNING,
             10,
-            for_seconds=0,
+            for_seconds=120,
             cooldown_seconds=1800,
             test=AlertTest(
-                firing=(
-                    series(
-                        "promfleet_app_http_requests_total",
-                        (*APP, *HTTP_ROUTE, ("status", "5xx")),
-                        "0+3x160",
-                    ),
-                ),
-                quiet=(
-                    series(
-                        "promfleet_app_http_requests_total",
-                        (*APP, *HTTP_ROUTE, ("status", "5xx")),
-                        "0+1x160",
-                    ),
-                ),
+                # 40 requests a minute, 12 of them failing: 30 %.
+                firing=_burst(28, 12),
+                # 60,000 requests a minute, 12 of them failing: 0.02 %.
+                quiet=_burst(59988, 12),
                 labels=APP,
                 value=12,
                 warmup_seconds=60,
@@ -329,14 +393,18 @@ ERROR_BURST = Threshold(
     team=Team.ENGINEERING,
     summary="{{ $value | humanize }} API errors on {{ $labels.instance }} within a minute",
     description=(
-        "{{ $labels.instance }} answered {{ $value | humanize }} requests with a 5xx status "
-        "in the last 60 seconds (10 or more trips this alert)."
+        "For 2 minutes {{ $labels.instance }} has answered 10 or more requests a minute with "
+        "a 5xx status, more than 5 % of its requests (now {{ $value | humanize }} in the "
+        "last 60 seconds)."
     ),
     runbook=Runbook(
-        meaning="A burst of server errors: ten or more within one minute.",
+        meaning="A burst of server errors: ten or more a minute, and more than one request in "
+        "twenty, for two minutes. It catches a quiet service that fails (below the traffic "
+        "AppHighErrorRate needs) and a share too small to page.",
         impact="Whatever the failing route serves is broken for its users right now.",
         diagnosis=(
             f"Errors in the last minute: `{ERRORS_1M}`",
+            f"Their share of the requests: `{ERRORS_RATIO_1M}`",
             "Which routes: `sum by (route) "
             '(increase(promfleet_app_http_requests_total{status="5xx"}[1m]))`',
         ),
@@ -358,6 +426,10 @@ RESTARTED = Threshold(
     name="AppRestarted",
     signal="time() - promfleet_app_start_time_seconds",
     op="<",
+    single_event=(
+        "One restart is the news itself (a deploy, a crash, the OOM killer): an info note in "
+        "the digest, with nothing to wait for; AppCrashLooping warns when restarts repeat."
+    ),
     levels=(
         Level(
             Severity.INFO,
@@ -402,6 +474,62 @@ RESTARTED = Threshold(
     ),
 )
 
+CRASH_LOOP = Threshold(
+    name="AppCrashLooping",
+    signal="changes(promfleet_app_start_time_seconds[30m])",
+    op=">=",
+    levels=(
+        Level(
+            Severity.WARNING,
+            3,
+            for_seconds=300,
+            cooldown_seconds=3600,
+            test=AlertTest(
+                # A worker starts again every minute: ten starts by t=600.
+                firing=(series("promfleet_app_start_time_seconds", APP, "0+60x40"),),
+                # One restart (a deploy) at t=1200.
+                quiet=(series("promfleet_app_start_time_seconds", APP, "0+0x20 1200+0x20"),),
+                labels=APP,
+                value=10,
+                warmup_seconds=180,
+            ),
+        ),
+    ),
+    team=Team.ENGINEERING,
+    summary="{{ $labels.instance }} restarted {{ $value }} times in 30 minutes",
+    description=(
+        "A worker of {{ $labels.instance }} has started {{ $value }} times within the last "
+        "30 minutes: it crashes (or is killed) and comes back, over and over. One deploy "
+        "restarts it once or twice; three or more restarts are a crash loop."
+    ),
+    runbook=Runbook(
+        meaning="The service keeps restarting: three or more starts within 30 minutes, "
+        "for 5 minutes.",
+        impact="Requests in flight at each crash fail; caches never warm up; the service "
+        "may be down between restarts. When users see it, AppHighErrorRate or "
+        "AppServiceUnhealthy pages; this warning names the cause.",
+        diagnosis=(
+            "Starts in the last 30 minutes: `changes(promfleet_app_start_time_seconds[30m])`",
+            "Whether it was killed for memory: ```sh\njournalctl -k | grep -i 'killed "
+            "process'\n```",
+            "The service's log just before each start (the exception that ended it).",
+            "Workers recycled on purpose (a max-requests setting) also count as starts.",
+        ),
+        mitigation=(
+            "Roll back the deploy that started the loop.",
+            "Fix the crash or give the service the memory it needs; stop a worker-recycling "
+            "setting that restarts workers every few minutes.",
+        ),
+        escalation=_ESCALATE_ENG,
+    ),
+    panel=Panel(
+        title="Starts in the last 30 minutes",
+        expr=f"changes(promfleet_app_start_time_seconds{{{SEL}}}[30m])",
+        unit="short",
+        description="How often a worker of the service started within the last 30 minutes.",
+    ),
+)
+
 JOB = (*APP, ("job_name", "report"))
 
 JOB_TOO_LONG = Threshold(
@@ -410,7 +538,7 @@ JOB_TOO_LONG = Threshold(
     op=">",
     levels=(
         Level(
-            Severity.CRITICAL,
+            Severity.WARNING,
             300,
             for_seconds=60,
             cooldown_seconds=1800,
@@ -436,7 +564,9 @@ JOB_TOO_LONG = Threshold(
     ),
     runbook=Runbook(
         meaning="A background job or agent run has been going for more than five minutes.",
-        impact="Its work is late; a stuck run may hold locks or block the next runs.",
+        impact="Its work is late; a stuck run may hold locks or block the next runs. A "
+        "warning, not a page: no request fails because of it; when it blocks users, "
+        "AppHighErrorRate or AppWorkflowFailureRate pages.",
         diagnosis=(
             "How long: `time() - promfleet_app_job_oldest_run_start_time_seconds`",
             "Runs in progress: `promfleet_app_job_running`",
@@ -464,6 +594,7 @@ JOB_SUCCESS_LOW = Threshold(
     name="AppJobSuccessRateLow",
     signal=JOB_SUCCESS,
     op="<",
+    guard=f"and on (instance, job, job_name) {JOB_RUNS} >= {MIN_JOB_RUNS_PER_HOUR}",
     levels=(
         Level(
             Severity.WARNING,
@@ -489,13 +620,17 @@ JOB_SUCCESS_LOW = Threshold(
     summary="Job {{ $labels.job_name }} succeeds in only {{ $value | humanizePercentage }} of runs",
     description=(
         "Over the last hour, fewer than 95 % of the runs of {{ $labels.job_name }} on "
-        "{{ $labels.instance }} succeeded (now {{ $value | humanizePercentage }})."
+        "{{ $labels.instance }} succeeded (now {{ $value | humanizePercentage }}), out of "
+        "10 runs or more."
     ),
     runbook=Runbook(
-        meaning="More than one run in twenty of a background job failed in the last hour.",
+        meaning="More than one run in twenty of a background job failed in the last hour, "
+        "out of at least ten runs (a job that runs rarely is watched by "
+        "AppScheduledJobStopped instead).",
         impact="Its work is incomplete or late: reports, imports or syncs are missing data.",
         diagnosis=(
             f"Success ratio: `{JOB_SUCCESS}`",
+            f"Runs in the last hour (the alert needs 10): `{JOB_RUNS}`",
             'Failures per hour: `increase(promfleet_app_job_runs_total{outcome="failure"}[1h])`',
             "The job's logs for the failed runs.",
         ),
@@ -628,6 +763,9 @@ WORKFLOW_FAILING = Threshold(
     name="AppWorkflowFailureRate",
     signal=WORKFLOW_FAILURES,
     op=">",
+    guard=(
+        f"and on (instance, job, workflow) {WORKFLOWS_FINISHED} >= {MIN_WORKFLOWS_PER_SECOND:g}"
+    ),
     levels=(
         Level(
             Severity.CRITICAL,
@@ -654,13 +792,14 @@ WORKFLOW_FAILING = Threshold(
     description=(
         "More than 5 % of the {{ $labels.workflow }} workflows that finished on "
         "{{ $labels.instance }} in the last 5 minutes failed "
-        "(now {{ $value | humanizePercentage }})."
+        "(now {{ $value | humanizePercentage }}), at 30 or more finished workflows."
     ),
     runbook=Runbook(
         meaning="More than one business workflow in twenty fails.",
         impact="Customers cannot complete what they came for (orders, sign-ups, payments).",
         diagnosis=(
             f"Failure ratio: `{WORKFLOW_FAILURES}`",
+            f"Finished per second (the page needs 0.1): `{WORKFLOWS_FINISHED}`",
             "Per tenant: `sum by (tenant) (rate(promfleet_app_workflows_failed_total[5m]))`",
             "External APIs failing: `" + EXTERNAL_FAILURES + " > 0`",
         ),
@@ -741,9 +880,12 @@ EXTERNAL_UNAVAILABLE = Threshold(
     name="AppExternalAPIUnavailable",
     signal=EXTERNAL_FAILURES,
     op=">",
+    guard=(
+        f"and on (instance, job, target) {EXTERNAL_CALLS} >= {MIN_EXTERNAL_CALLS_PER_SECOND:g}"
+    ),
     levels=(
         Level(
-            Severity.CRITICAL,
+            Severity.WARNING,
             0.05,
             for_seconds=300,
             cooldown_seconds=1800,
@@ -783,13 +925,15 @@ EXTERNAL_UNAVAILABLE = Threshold(
     description=(
         "More than 5 % of the calls {{ $labels.instance }} made to {{ $labels.target }} in "
         "the last 5 minutes failed with a 5xx, a timeout or a connection error "
-        "(now {{ $value | humanizePercentage }})."
+        "(now {{ $value | humanizePercentage }}), at 0.1 calls per second or more."
     ),
     runbook=Runbook(
-        meaning="An external API the service depends on is failing or unreachable.",
+        meaning="An external API the service depends on is failing or unreachable. A cause, "
+        "not a symptom: when users notice, AppHighErrorRate or AppWorkflowFailureRate pages.",
         impact="Features that use it fail or degrade; workflows through it fail.",
         diagnosis=(
             f"Unavailable share: `{EXTERNAL_FAILURES}`",
+            f"Calls per second (the alert needs 0.1): `{EXTERNAL_CALLS}`",
             "By outcome: `sum by (target, outcome) "
             "(rate(promfleet_app_external_requests_total[5m]))`",
             "The provider's status page, and whether our quota is used up: "
@@ -799,7 +943,8 @@ EXTERNAL_UNAVAILABLE = Threshold(
             "Switch to a fallback provider or degrade the feature gracefully.",
             "Lower retries so that our calls do not make the outage worse.",
         ),
-        escalation="Page the owning team; open a ticket with the provider.",
+        escalation="Open a ticket with the provider; page the owning team when its "
+        "requests or workflows fail too (AppHighErrorRate, AppWorkflowFailureRate).",
     ),
     panel=Panel(
         title="External API unavailable ratio",
@@ -926,6 +1071,7 @@ DELIVERY_FAILING = Threshold(
     name="AppDeliveryFailures",
     signal=DELIVERY_FAILURES,
     op=">",
+    guard=f"and on (instance, job, channel) {DELIVERIES} >= {MIN_DELIVERIES_PER_SECOND:g}",
     levels=(
         Level(
             Severity.WARNING,
@@ -959,13 +1105,15 @@ DELIVERY_FAILING = Threshold(
     summary="{{ $value | humanizePercentage }} of {{ $labels.channel }} deliveries fail",
     description=(
         "More than 10 % of the {{ $labels.channel }} deliveries from {{ $labels.instance }} "
-        "failed in the last 5 minutes (now {{ $value | humanizePercentage }})."
+        "failed in the last 5 minutes (now {{ $value | humanizePercentage }}), at 0.1 "
+        "deliveries per second or more."
     ),
     runbook=Runbook(
         meaning="Webhook or websocket messages are not reaching their receivers.",
         impact="Subscribers miss events; they act on stale data or poll instead.",
         diagnosis=(
             f"Failure ratio: `{DELIVERY_FAILURES}`",
+            f"Deliveries per second (the alert needs 0.1): `{DELIVERIES}`",
             "Failures: `sum by (channel) "
             '(rate(promfleet_app_deliveries_total{outcome="failure"}[5m]))`',
         ),
@@ -1206,6 +1354,7 @@ AREA = Area(
         HIGH_P99,
         ERROR_BURST,
         RESTARTED,
+        CRASH_LOOP,
         JOB_TOO_LONG,
         JOB_SUCCESS_LOW,
         QUEUE_BACKLOG,
@@ -1233,13 +1382,15 @@ AREA = Area(
         ),
         Panel(
             title="Response time percentiles",
-            expr=(
-                "histogram_quantile(0.5, sum by (instance, le) "
+            expr=" or ".join(
+                f'label_replace(histogram_quantile({q}, sum by (instance, le) '
                 "(rate(promfleet_app_http_request_duration_seconds_bucket"
-                f"{{{SEL}}}[$__rate_interval])))"
+                f'{{{SEL}}}[$__rate_interval]))), "quantile", "p{name}", "", "")'
+                for q, name in ((0.5, "50"), (0.95, "95"), (0.99, "99"))
             ),
             unit="s",
-            description="Median response time (the p99 panel beside it shows the tail).",
+            description="Median, 95th and 99th percentile of the response time.",
+            legend="{{instance}} {{quantile}}",
         ),
         Panel(
             title="Requests in flight",

@@ -74,57 +74,79 @@ _ESCALATE = (
 )
 
 
+FAILED_AGE = "time() - promfleet_training_job_failed_timestamp_seconds"
+FAILED_WINDOW_S = 1800
+
+# A failed job is an event, not a state: the alert counts from the trainer's own end
+# time, so each failed job warns once (one alert per job_id) and clears 30 minutes later,
+# whatever the exporter's retention window, and an exporter restart neither repeats an
+# old failure nor loses a recent one.
 JOB_FAILED = Threshold(
     name="TrainingJobFailed",
-    signal='promfleet_training_jobs{state="failed"}',
-    op=">",
+    signal=FAILED_AGE,
+    op="<",
+    single_event=(
+        "A job that ended in state failed is over: there is nothing to wait for, and the "
+        "alert clears by itself 30 minutes after the failure."
+    ),
     levels=(
         Level(
-            Severity.CRITICAL,
-            0,
+            # Warning, not a page: the served model keeps serving while a training run is
+            # retried; the ML team works it within the hour (see the escalation).
+            Severity.WARNING,
+            FAILED_WINDOW_S,
             for_seconds=0,
-            cooldown_seconds=3600,
+            cooldown_seconds=3600,  # longer than the window: one notification per failure
             test=AlertTest(
-                firing=(_const("promfleet_training_jobs", (*MODEL, ("state", "failed")), 1),),
-                quiet=(_const("promfleet_training_jobs", (*MODEL, ("state", "failed")), 0),),
-                labels=(*MODEL, ("state", "failed")),
-                value=1,
+                # Failed at t=0: 2 minutes ago at t=120.
+                firing=(_const("promfleet_training_job_failed_timestamp_seconds", JOB_ID, 0),),
+                # Failed more than a day before t=0: still within a long retention, silent.
+                quiet=(
+                    _const("promfleet_training_job_failed_timestamp_seconds", JOB_ID, -100000),
+                ),
+                labels=JOB_ID,
+                value=120,
             ),
         ),
     ),
     team=Team.ENGINEERING,
-    summary="A training job of {{ $labels.model }} failed on {{ $labels.instance }}",
+    summary="Training job {{ $labels.job_id }} of {{ $labels.model }} failed",
     description=(
-        "{{ $value }} training job(s) of model {{ $labels.model }} reported on "
-        "{{ $labels.instance }} ended in state failed within the retention window. The "
-        "model they were training is not being updated."
+        "Training job {{ $labels.job_id }} of model {{ $labels.model }} on "
+        "{{ $labels.instance }} ended in state failed {{ $value | humanizeDuration }} ago. "
+        "The model it was training is not being updated. The alert clears 30 minutes after "
+        "the failure, or when a retry under the same job id replaces the record."
     ),
     runbook=Runbook(
-        meaning="A trainer wrote a status record saying its job ended in state failed.",
+        meaning="A trainer wrote a status record saying its job ended in state failed, "
+        "less than 30 minutes ago (one alert per failed job).",
         impact=(
             "The model is not retrained: a scheduled refresh is missed, and GPUs reserved "
-            "for the job may sit idle until it is retried."
+            "for the job may sit idle until it is retried. The served model keeps serving."
         ),
         diagnosis=(
-            'Which jobs: `promfleet_training_job_running{model="MODEL"} == 0`',
+            f"Which jobs, and how long ago they failed: `{FAILED_AGE}`",
+            "Failed jobs still within the retention window: "
+            '`promfleet_training_jobs{state="failed"}`',
             "How far it got before failing: `promfleet_training_job_progress_ratio`",
             f"The trainer's own record and logs: ```sh\n{STATUS_DIR}\n"
             "cat /var/lib/promfleet/training/job-JOB_ID.json\n```",
         ),
         mitigation=(
             "Read the trainer's log for the cause (out of memory, a bad batch, a lost node).",
-            "Fix the cause and retry the job; the retried job's record replaces the failed one "
-            "and the alert resolves.",
+            "Fix the cause and retry the job; a retry under the same job id replaces the "
+            "failed record and the alert resolves.",
         ),
         escalation=_ESCALATE,
     ),
     panel=Panel(
-        title="Jobs by state",
-        expr=f"sum by (state) (promfleet_training_jobs{{{SEL}}})",
-        unit="short",
-        description="Training jobs per state; completed and failed count jobs that ended "
-        "within the exporter's retention window.",
-        legend="{{state}}",
+        title="Seconds since each failed job ended",
+        expr=f"time() - promfleet_training_job_failed_timestamp_seconds{{{SEL}}}",
+        unit="s",
+        description="How long ago each failed job (within the retention window) ended; "
+        "under 30 minutes it warns.",
+        legend="{{model}} {{job_id}}",
+        expect_data=False,
     ),
 )
 
@@ -244,7 +266,9 @@ MODEL_LOAD_FAILED = Threshold(
         Level(
             Severity.CRITICAL,
             1,
-            for_seconds=0,
+            # A state, not an event: a server that retries and loads within 2 minutes
+            # does not page.
+            for_seconds=120,
             cooldown_seconds=3600,
             test=AlertTest(
                 firing=(
@@ -259,8 +283,9 @@ MODEL_LOAD_FAILED = Threshold(
     team=Team.ENGINEERING,
     summary="Model {{ $labels.model }} failed to load on {{ $labels.instance }}",
     description=(
-        "The model server on {{ $labels.instance }} reports that model {{ $labels.model }} "
-        "failed to load. Requests for it fail or fall back to an older model."
+        "For 2 minutes the model server on {{ $labels.instance }} has reported that model "
+        "{{ $labels.model }} failed to load. Requests for it fail or fall back to an older "
+        "model."
     ),
     runbook=Runbook(
         meaning="A model server wrote a record saying loading the model failed.",
@@ -466,6 +491,10 @@ CONCEPT_DRIFT = Threshold(
     signal=f'{DRIFT}{{type="concept"}}',
     op=">",
     guard=DRIFT_RECENT,
+    single_event=(
+        "One detection is the drift monitor's verdict on a whole window of data, already "
+        "checked by the monitor: nothing gets surer by waiting."
+    ),
     levels=(
         Level(
             Severity.WARNING,
@@ -926,6 +955,14 @@ RECORDS_REJECTED = Threshold(
 )
 
 PANELS = (
+    Panel(
+        title="Jobs by state",
+        expr=f"sum by (state) (promfleet_training_jobs{{{SEL}}})",
+        unit="short",
+        description="Training jobs per state; completed and failed count jobs that ended "
+        "within the exporter's retention window.",
+        legend="{{state}}",
+    ),
     Panel(
         title="Job progress",
         expr=f"promfleet_training_job_progress_ratio{{{SEL}}}",

@@ -111,6 +111,27 @@ async def test_aiohttp_requests_are_labelled_by_route_template_and_status_class(
     assert 'route="/metrics"' not in text
 
 
+async def test_an_excluded_health_endpoint_is_served_but_not_counted_as_traffic() -> None:
+    instr = fresh()
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "unhealthy"}, status=503)
+
+    app = web.Application()
+    setup(app, instr, exclude=("/healthz",))
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/items/{item_id}", healthz)
+    async with serve_app(app) as url, aiohttp.ClientSession() as session:
+        for _ in range(3):
+            assert await get(session, f"{url}/healthz") == 503
+        assert await get(session, f"{url}/items/1") == 503
+        text = await metrics_text(session, url)
+    # The probe reports the health answer; as requests it would make up traffic and errors.
+    assert 'route="/healthz"' not in text
+    counted = {"method": "GET", "route": "/items/{item_id}", "status": "5xx", "tenant": ""}
+    assert sample_value(text, REQUESTS, counted) == 1
+
+
 async def test_aiohttp_unhandled_exceptions_are_counted_as_5xx_and_as_exceptions() -> None:
     instr = fresh()
     async with aiohttp_server(instr) as url, aiohttp.ClientSession() as session:

@@ -84,7 +84,7 @@ def test_a_workflow_that_never_completed_has_a_failure_ratio_of_one_and_alerts(
     result = promtool_expr_test(
         tmp_path,
         f'promfleet_app_workflows_failed_total{{{APP},tenant="",workflow="checkout"}}',
-        "0+3x30",
+        "0+12x30",  # 0.2 a second: above the alert's minimum of finished workflows
         "20m",
         [(ratio, ratio + out, 1), (alert_expr("AppWorkflowFailureRate"), ratio + out, 1)],
     )

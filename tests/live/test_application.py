@@ -1,10 +1,12 @@
 """Real traffic on the demo service fires the application alerts through Alertmanager.
 
 The stack runs the demo service (job ``app``) and the probe exporter watching its
-``/healthz``. The tests turn the demo's chaos on (half the requests fail, responses
-slow down, jobs fail, the health endpoint reports unhealthy), drive real requests at
-it, and wait for the catalogue's alerts to reach the receiver the routing policy names
-for their team and severity; failed logins are followed into Prometheus.
+``/healthz``. The tests turn the demo's chaos on (a share of the requests fail,
+responses slow down, jobs fail, the health endpoint reports unhealthy), drive real
+requests at it, and wait for the catalogue's alerts to reach the receiver the routing
+policy names for their team and severity; failed logins are followed into Prometheus.
+A quiet service that fails every request is not a page: the first test runs before any
+load, so the 5-minute windows hold only its trickle of requests.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ from tests.live.conftest import LiveStack, StartLiveStack, expected_receiver
 pytestmark = pytest.mark.live
 
 PAGE_TIMEOUT_S = 45.0
+# Under load the page waits for the 5-minute request rate to pass 1 request a second,
+# which takes the traffic fixture about 15 s on an idle machine; allow for a loaded one.
+LOAD_PAGE_TIMEOUT_S = 120.0
+ERRORS = "instance:promfleet_app_http_errors:ratio_rate5m"
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +39,13 @@ def stack(live_stack: StartLiveStack) -> LiveStack:
 
 @pytest.fixture()
 def traffic(stack: LiveStack) -> Iterator[list[int]]:
-    """Requests to the demo every 50 ms (bounded to 60 s) while the test runs."""
+    """Requests to the demo every 50 ms (bounded to 3,000 requests) while the test runs."""
     base = f"http://{stack.address('app')}"
     statuses: list[int] = []
     stop = threading.Event()
 
     def drive() -> None:
-        for i in range(1200):
+        for i in range(3000):
             if stop.wait(0.05):
                 return
             statuses.append(scrape(f"{base}/api/items/{i}", timeout=5)[0])
@@ -53,14 +59,60 @@ def traffic(stack: LiveStack) -> Iterator[list[int]]:
         thread.join(timeout=10)
 
 
-def test_half_the_requests_failing_pages_the_engineering_critical_receiver(
+def test_a_quiet_service_failing_every_request_warns_and_does_not_page(
+    stack: LiveStack, catalogue: Catalogue
+) -> None:
+    # First in the module: no load has been driven yet, so the 5-minute request rate is
+    # this trickle (one request every 2 s, plus nothing from the probe: /healthz is not
+    # counted as traffic).
+    base = f"http://{stack.address('app')}"
+    instance = stack.address("app")
+    stop = threading.Event()
+    statuses: list[int] = []
+
+    def trickle() -> None:
+        for i in range(120):  # bounded: at most 4 minutes
+            statuses.append(scrape(f"{base}/api/items/quiet-{i}", timeout=5)[0])
+            if stop.wait(2.0):
+                return
+
+    assert post_json(f"{base}/chaos?error_rate=1")[0] == 200
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    try:
+        # 30 errors a minute, every request failing: the burst warning, not a page.
+        warning = stack.wait_for_alert(
+            "AppAPIErrorBurst", timeout=PAGE_TIMEOUT_S * 2, instance=instance
+        )
+        # The error share is there for the page to see, and has been for a while...
+        assert stack.wait_for_data(f'{ERRORS}{{instance="{instance}"}} > 0.9')
+        # ...and with `for` at 0 s a page would already be pending or firing.
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            assert (
+                stack.query(f'ALERTS{{alertname="AppHighErrorRate",instance="{instance}"}}') == []
+            )
+            time.sleep(1.0)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        post_json(f"{base}/chaos?error_rate=0")
+    assert warning.labels["severity"] == "warning"
+    assert warning.receiver == expected_receiver(catalogue, "engineering", "warning")
+    assert stack.webhook.find(lambda d: d.name == "AppHighErrorRate") == []
+    assert statuses and set(statuses) == {500}
+    rate = stack.query(f'instance:promfleet_app_http_requests:rate5m{{instance="{instance}"}}')
+    assert rate and float(rate[0]["value"][1]) < 1.0
+
+
+def test_a_fifth_of_the_requests_failing_under_load_pages_the_engineering_critical_receiver(
     stack: LiveStack, catalogue: Catalogue, traffic: list[int]
 ) -> None:
     base = f"http://{stack.address('app')}"
-    assert post_json(f"{base}/chaos?error_rate=0.5")[0] == 200
+    assert post_json(f"{base}/chaos?error_rate=0.2")[0] == 200
     try:
         delivery = stack.wait_for_alert(
-            "AppHighErrorRate", timeout=PAGE_TIMEOUT_S, instance=stack.address("app")
+            "AppHighErrorRate", timeout=LOAD_PAGE_TIMEOUT_S, instance=stack.address("app")
         )
     finally:
         post_json(f"{base}/chaos?error_rate=0")
@@ -68,7 +120,13 @@ def test_half_the_requests_failing_pages_the_engineering_critical_receiver(
     assert delivery.labels["team"] == "engineering"
     assert delivery.receiver == expected_receiver(catalogue, "engineering", "critical")
     assert delivery.annotations["runbook_url"].endswith("/AppHighErrorRate.md")
-    assert 500 in traffic and 200 in traffic  # the alert came from real failed requests
+    # The page came from real failed requests, a fifth of them, at over 1 request a second.
+    served = list(traffic)
+    assert 0.1 < served.count(500) / len(served) < 0.35, (served.count(500), len(served))
+    rate = stack.query(
+        f'instance:promfleet_app_http_requests:rate5m{{instance="{stack.address("app")}"}}'
+    )
+    assert rate and float(rate[0]["value"][1]) >= 1.0
 
 
 def test_an_unhealthy_health_endpoint_pages_through_the_probe(
@@ -92,8 +150,10 @@ def test_failing_job_runs_warn_of_a_low_job_success_rate(
     stack: LiveStack, catalogue: Catalogue
 ) -> None:
     base = f"http://{stack.address('app')}"
-    # Every run of "report" fails: there is no successful run to divide by.
-    for _ in range(4):
+    # Every run of "report" fails: there is no successful run to divide by. Ten runs in
+    # the hour are needed before the share means anything; the first is not counted
+    # (a counter's first sample has nothing before it), so twelve.
+    for _ in range(12):
         assert post_json(f"{base}/api/jobs/report/run?fail=1")[0] == 202
         time.sleep(1.2)  # one Prometheus scrape between runs, so the counter is seen rising
     delivery = stack.wait_for_alert(

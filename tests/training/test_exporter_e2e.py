@@ -51,6 +51,7 @@ def fill(directory: Path) -> None:
         gpus=[0],
     )
     writer.job("q1", model="m1", state="pending")
+    writer.job("f1", model="m1", state="failed", progress=0.2, started_at=now - 90, ended_at=now)
     writer.model(
         "m1",
         state="loaded",

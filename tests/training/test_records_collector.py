@@ -79,6 +79,7 @@ def test_a_job_is_queued_runs_finishes_and_its_series_leave_after_the_retention_
     assert value(families, f"{NS}_jobs", {"model": "m1", "state": "running"}) == 0
     assert job_series(families, "job_running", "run-1") == 0
     assert job_series(families, "job_progress_ratio", "run-1") == 1.0
+    assert job_series(families, "job_failed_timestamp_seconds", "run-1") is None
 
     clock.offset = 601  # past the retention window
     families = collect(collector)
@@ -93,10 +94,16 @@ def test_a_job_is_queued_runs_finishes_and_its_series_leave_after_the_retention_
 
 def test_a_failed_job_counts_as_failed_until_its_retention_window_ends(tmp_path: Path) -> None:
     collector, writer, clock = make(tmp_path, retention_s=300)
-    writer.job("run-2", model="m1", state="failed", ended_at=time.time())
-    assert value(collect(collector), f"{NS}_jobs", {"model": "m1", "state": "failed"}) == 1
+    ended = time.time() - 30
+    writer.job("run-2", model="m1", state="failed", ended_at=ended)
+    families = collect(collector)
+    assert value(families, f"{NS}_jobs", {"model": "m1", "state": "failed"}) == 1
+    # The trainer's own end time, so an alert on it counts from the failure, not the scrape.
+    assert job_series(families, "job_failed_timestamp_seconds", "run-2") == ended
     clock.offset = 301
-    assert value(collect(collector), f"{NS}_jobs", {"model": "m1", "state": "failed"}) is None
+    families = collect(collector)
+    assert value(families, f"{NS}_jobs", {"model": "m1", "state": "failed"}) is None
+    assert job_series(families, "job_failed_timestamp_seconds", "run-2") is None
 
 
 def test_a_running_job_whose_trainer_stopped_writing_is_counted_as_outdated(tmp_path: Path) -> None:
