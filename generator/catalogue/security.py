@@ -584,6 +584,7 @@ DENIED_SPIKE = Threshold(
         expr=f"{DENIED_5M}{{{SEL}}}",
         unit="reqps",
         description="Denied (401 and 403) responses per second, over 5 minutes.",
+        alert_thresholds=False,
     ),
 )
 

@@ -335,6 +335,7 @@ MODEL_LOAD_SLOW = Threshold(
         unit="percentunit",
         description="Share of each model loaded.",
         legend="{{model}}",
+        alert_thresholds=False,
     ),
 )
 
@@ -388,6 +389,7 @@ ACCURACY_LOW = Threshold(
         unit="percentunit",
         description="Each served model's latest measured accuracy.",
         legend="{{model}}",
+        alert_thresholds=False,
     ),
 )
 
@@ -577,6 +579,7 @@ FED_PARTICIPANTS = Threshold(
         unit="short",
         description="Participants connected to each coordinator.",
         legend="{{model}}",
+        alert_thresholds=False,
     ),
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +180,7 @@ def test_each_dashboard_holds_exactly_the_panels_placed_on_it_alerts_first(
     assert busy["links"][0]["url"] == "https://runbooks.example/rb/HostDiskBusy.md"
     assert [s["value"] for s in busy["fieldConfig"]["defaults"]["thresholds"]["steps"]] == [
         None,
-        5,
+        math.nextafter(5, math.inf),  # ``> 5``: 5 itself stays green
     ]
 
 
@@ -215,14 +216,17 @@ def test_each_alerts_dashboard_url_names_the_dashboard_holding_its_panel(
     text = rules.render(catalogue, SETTINGS)["rules/host.rules.yml"]
     alerts = [r for g in yaml.safe_load(text)["groups"] for r in g["rules"] if "alert" in r]
     urls = {r["alert"]: r["annotations"]["dashboard_url"] for r in alerts}
+    # The test series carry only ``instance``: only that variable is selected.
+    query = "?var-instance={{ $labels.instance }}"
     assert urls == {
-        "HostLoadHigh": "http://grafana.example/d/promfleet-host",
-        "HostDiskBusy": "http://grafana.example/d/promfleet-host-disks",
-        "HostNetworkBusy": "http://grafana.example/d/promfleet-host-network",
-        "HostThreadsHigh": "http://grafana.example/d/promfleet-host-disks",
+        "HostLoadHigh": f"http://grafana.example/d/promfleet-host{query}",
+        "HostDiskBusy": f"http://grafana.example/d/promfleet-host-disks{query}",
+        "HostNetworkBusy": f"http://grafana.example/d/promfleet-host-network{query}",
+        "HostThreadsHigh": f"http://grafana.example/d/promfleet-host-disks{query}",
     }
     for alert, url in urls.items():
-        assert f"{alert} panel" in _titles(by_uid[url.rsplit("/", 1)[1]]), alert
+        uid = url.split("?", 1)[0].rsplit("/", 1)[1]
+        assert f"{alert} panel" in _titles(by_uid[uid]), alert
 
 
 def test_runbooks_link_the_dashboard_holding_their_panel_by_its_title(
