@@ -269,6 +269,25 @@ def test_every_link_to_the_new_uids_resolves_and_a_missing_one_is_named(
     assert {f"{DASHBOARDS}/alerts.json", f"{DASHBOARDS}/host.json"} <= where
 
 
+def test_dashboard_links_may_select_variables_but_only_ones_the_dashboard_has(
+    tmp_path: Path, catalogue: Catalogue
+) -> None:
+    _tree(tmp_path, catalogue)
+    rule_file = tmp_path / "rules" / "host.rules.yml"
+    text = rule_file.read_text(encoding="utf-8")
+    selected = "promfleet-host-disks?var-instance={{ $labels.instance }}"
+    assert selected in text  # the generated links select the alert's instance, and resolve
+    assert lint.check_links(tmp_path, SETTINGS).problems == ()
+    rule_file.write_text(
+        text.replace(selected, "promfleet-host-disks?var-node={{ $labels.instance }}&panel=2"),
+        encoding="utf-8",
+    )
+    problems = lint.check_links(tmp_path, SETTINGS).problems
+    assert any("sets var-node, but dashboard 'promfleet-host-disks' has no variable" in p
+               for p in problems), problems  # fmt: skip
+    assert any("has an unknown parameter 'panel'" in p for p in problems), problems
+
+
 def test_an_unsplit_area_keeps_its_single_dashboard_uid_and_links() -> None:
     area = split_catalogue().areas[1]
     assert area.dashboard_keys() == ("",)
