@@ -442,9 +442,7 @@ def check_dashboard(dashboard: Mapping[str, Any], catalogue: Catalogue) -> list[
     return problems
 
 
-def check_dashboards(
-    dashboards: Mapping[str, Any], catalogue: Catalogue
-) -> dict[str, list[str]]:
+def check_dashboards(dashboards: Mapping[str, Any], catalogue: Catalogue) -> dict[str, list[str]]:
     """``{file name: problems}`` for the dashboards that do not tell the truth."""
     report = {}
     for name in sorted(dashboards):

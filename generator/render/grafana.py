@@ -44,7 +44,7 @@ PANEL_HEIGHT = 8
 # Thresholds ---------------------------------------------------------------------------
 
 
-def fires(op: str, value: float, level_value: float) -> bool:
+def _fires(op: str, value: float, level_value: float) -> bool:
     """Whether ``value <op> level_value`` holds: the alerting rule's comparison."""
     if op == ">":
         return value > level_value
@@ -72,7 +72,7 @@ def threshold_steps(threshold: Threshold) -> list[dict[str, Any]]:
     """
 
     def color(value: float) -> str:
-        firing = [lv.severity for lv in threshold.levels if fires(threshold.op, value, lv.value)]
+        firing = [lv.severity for lv in threshold.levels if _fires(threshold.op, value, lv.value)]
         if not firing:
             return OK_COLOR
         return SEVERITY_COLORS[max(firing, key=lambda severity: severity.rank)]
