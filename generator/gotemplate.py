@@ -52,7 +52,8 @@ def expand(text: str, labels: Mapping[str, str], value: float) -> str:
         action = match.group(1)
         label = _LABEL.match(action)
         if label:
-            return labels.get(label.group(1), "<no value>")
+            # Prometheus expands with missingkey=zero: a label the series lacks is "".
+            return labels.get(label.group(1), "")
         found = _VALUE.match(action)
         if not found:
             raise ValueError(f"template action outside the allowed subset: {action!r}")

@@ -1,8 +1,10 @@
 """Offline checks of the generated Grafana dashboards and of every link on-call follows.
 
-``python -m generator.lint`` runs both: the dashboard linter (Grafana dashboard-linter's
-rules, PromQL that parses, the Grafana dashboard JSON schema, unique uids and titles)
-and the link checker (every alert has a runbook; every link in the runbooks and in the
+``python -m generator.lint`` runs the dashboard linter (Grafana dashboard-linter's
+rules, PromQL that parses, the Grafana dashboard JSON schema, unique uids and titles),
+the truth checks of ``generator.panel_truth`` (healthy values not coloured as failing,
+thresholds in the panel's unit, no always-firing alert among the annotations), and the
+link checker (every alert has a runbook; every link in the runbooks and in the
 rules' annotations resolves to a runbook file, a dashboard uid or a repository file;
 other http(s) links are listed, never fetched). Exit status 1 names each problem.
 """
@@ -24,6 +26,7 @@ from typing import Any
 import jsonschema
 import promql_parser
 
+from generator import panel_truth
 from generator.model import Settings
 from generator.parseback import load_yaml
 
@@ -381,11 +384,16 @@ class LinkReport:
     checked: int = 0
 
 
+# Query parameters a dashboard URL may carry besides ``var-<a variable of that dashboard>``.
+_DASHBOARD_PARAMS = frozenset({"orgId", "from", "to", "refresh", "viewPanel", "kiosk", "tz"})
+
+
 @dataclass
 class _LinkCheck:
     root: Path
     settings: Settings
     uids: frozenset[str]
+    variables: Mapping[str, frozenset[str]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     external: set[str] = field(default_factory=set)
     checked: int = 0
@@ -400,9 +408,23 @@ class _LinkCheck:
                 self.problems.append(f"{where}: {link} names no file runbooks/{name}")
             return
         if link.startswith(dashboard_base):
-            uid = re.split(r"[/?#]", link[len(dashboard_base) :], maxsplit=1)[0]
+            rest = link[len(dashboard_base) :].split("#", 1)[0]
+            uid = re.split(r"[/?]", rest, maxsplit=1)[0]
             if uid not in self.uids:
                 self.problems.append(f"{where}: {link} names no dashboard uid {uid!r}")
+                return
+            query = rest.split("?", 1)[1] if "?" in rest else ""
+            for param in filter(None, query.split("&")):
+                name = param.split("=", 1)[0]
+                variable = name.removeprefix("var-")
+                known = self.variables.get(uid, frozenset())
+                if name.startswith("var-") and variable not in known:
+                    self.problems.append(
+                        f"{where}: {link} sets {name}, but dashboard {uid!r} has no "
+                        f"variable {variable!r}"
+                    )
+                elif not name.startswith("var-") and name not in _DASHBOARD_PARAMS:
+                    self.problems.append(f"{where}: {link} has an unknown parameter {name!r}")
             return
         if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", link):
             self.external.add(link)
@@ -437,6 +459,18 @@ def dashboard_uids(directory: Path) -> frozenset[str]:
     return frozenset(d["uid"] for d in dashboards.values() if isinstance(d, dict) and "uid" in d)
 
 
+def dashboard_variables(directory: Path) -> dict[str, frozenset[str]]:
+    """``{uid: the names of its template variables}``."""
+    dashboards, _ = read_dashboards(directory)
+    return {
+        str(d["uid"]): frozenset(
+            str(v.get("name")) for v in (d.get("templating") or {}).get("list") or []
+        )
+        for d in dashboards.values()
+        if isinstance(d, dict) and "uid" in d
+    }
+
+
 def rule_alerts(rules_dir: Path) -> dict[str, list[tuple[str, str]]]:
     """``{alert name: [(annotation, value), ...]}`` from every ``rules/*.rules.yml``."""
     alerts: dict[str, list[tuple[str, str]]] = {}
@@ -458,17 +492,20 @@ def check_links(root: Path, settings: Settings, alerts: Iterable[str] = ()) -> L
 
     ``alerts`` adds names (from the catalogue) to those found in ``rules/``.
     """
-    checker = _LinkCheck(root, settings, dashboard_uids(root / "grafana" / "dashboards"))
+    directory = root / "grafana" / "dashboards"
+    checker = _LinkCheck(root, settings, dashboard_uids(directory), dashboard_variables(directory))
     from_rules = rule_alerts(root / "rules")
     for name in sorted(set(alerts) | set(from_rules)):
         if not (root / "runbooks" / f"{name}.md").is_file():
             checker.problems.append(f"alert {name}: runbook runbooks/{name}.md is missing")
     for name, notes in sorted(from_rules.items()):
         for key, value in notes:
+            if key.endswith("_url"):
+                # The whole value is one link, templates (``{{ $labels.job }}``) included.
+                checker.check(f"rules: {name} annotation {key}", value, root)
+                continue
             for link in re.findall(r"https?://[^\s\"'<>)]+", value):
                 checker.check(f"rules: {name} annotation {key}", link, root)
-            if key.endswith("_url") and not value.startswith(("http://", "https://")):
-                checker.check(f"rules: {name} annotation {key}", value, root)
     for path in sorted((root / "runbooks").glob("*.md")):
         text = path.read_text(encoding="utf-8")
         for link in markdown_links(text):
@@ -540,6 +577,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     dashboards, broken = read_dashboards(args.root / "grafana" / "dashboards")
     report = {**broken, **lint_dashboards(dashboards, load_schema(args.schema))}
+    if not args.no_catalogue:
+        catalogue = importlib.import_module("generator.catalogue").load()
+        for name, problems in panel_truth.check_dashboards(dashboards, catalogue).items():
+            report[name] = [*report.get(name, []), *problems]
     failed = False
     if not dashboards:
         print("grafana/dashboards: no dashboards found")

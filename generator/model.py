@@ -115,6 +115,10 @@ class Panel:
     # Which of its area's dashboards holds the panel: "" the main one (uid
     # ``promfleet-<area>``), otherwise a key the area declares in ``Area.dashboards``.
     dashboard: str = ""
+    # False when an alert's panel shows context beside what the alert measures (the save
+    # age beside a failed-save flag, connected clients beside rejected ones): the alert's
+    # values are then not drawn, since they would be in another quantity or unit.
+    alert_thresholds: bool = True
 
 
 @dataclass(frozen=True)

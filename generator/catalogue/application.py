@@ -753,6 +753,7 @@ SCHEDULED_STOPPED = Threshold(
         unit="s",
         description="Seconds since each scheduled job last succeeded.",
         legend="{{instance}} {{job_name}}",
+        alert_thresholds=False,
     ),
 )
 

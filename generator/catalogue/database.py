@@ -538,10 +538,10 @@ POSTGRES_DEAD_TUPLES = Threshold(
         escalation=_ESCALATE_DB_SOFT,
     ),
     panel=Panel(
-        title="PostgreSQL dead tuples (largest tables)",
-        expr=f"promfleet_postgres_table_dead_tuples{{{SEL}}}",
-        unit="short",
-        description="Estimated dead rows of the largest tables of the monitored database.",
+        title="PostgreSQL dead tuple ratio (largest tables)",
+        expr=f"{PG_DEAD_RATIO}{{{SEL}}}",
+        unit="percentunit",
+        description="Share of dead rows in the largest tables of the monitored database.",
         legend="{{instance}} {{target}} {{table}}",
         expect_data=False,
     ),
@@ -1117,6 +1117,7 @@ REDIS_REJECTED = Threshold(
         unit="short",
         description="Connected clients (compare with maxclients).",
         legend="{{instance}} {{target}}",
+        alert_thresholds=False,
     ),
     group="redis",
 )
@@ -1253,6 +1254,7 @@ REDIS_RDB_FAILING = Threshold(
         unit="s",
         description="Seconds since the last successful RDB snapshot.",
         legend="{{instance}} {{target}}",
+        alert_thresholds=False,
     ),
     group="redis",
 )

@@ -737,6 +737,7 @@ DENIED_SPIKE = Threshold(
         unit="reqps",
         description="Forbidden (403) responses per second, over 5 minutes (401s are "
         "authentication failures, on their own panel).",
+        alert_thresholds=False,
     ),
 )
 

@@ -360,6 +360,7 @@ MODEL_LOAD_SLOW = Threshold(
         unit="percentunit",
         description="Share of each model loaded.",
         legend="{{model}}",
+        alert_thresholds=False,
     ),
 )
 
@@ -413,6 +414,7 @@ ACCURACY_LOW = Threshold(
         unit="percentunit",
         description="Each served model's latest measured accuracy.",
         legend="{{model}}",
+        alert_thresholds=False,
     ),
 )
 
@@ -606,6 +608,7 @@ FED_PARTICIPANTS = Threshold(
         unit="short",
         description="Participants connected to each coordinator.",
         legend="{{model}}",
+        alert_thresholds=False,
     ),
 )
 

@@ -9,6 +9,7 @@ comes from the ``grafana_*.yaml.j2`` templates.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,36 +44,53 @@ PANEL_HEIGHT = 8
 # Thresholds ---------------------------------------------------------------------------
 
 
+def _fires(op: str, value: float, level_value: float) -> bool:
+    """Whether ``value <op> level_value`` holds: the alerting rule's comparison."""
+    if op == ">":
+        return value > level_value
+    if op == ">=":
+        return value >= level_value
+    if op == "<":
+        return value < level_value
+    if op == "<=":
+        return value <= level_value
+    if op == "==":
+        return value == level_value
+    return value != level_value
+
+
 def threshold_steps(threshold: Threshold) -> list[dict[str, Any]]:
     """Grafana's absolute threshold steps for an alert's levels.
 
-    Grafana colours a value with the last step whose value it meets or exceeds, and the
-    first step (value ``null``) stands for minus infinity. For ``>``-style alerts the
-    base is green and each level colours upwards; for ``<``-style alerts (free space,
-    replicas) the base is the most severe level's colour and the steps hand over to the
-    next milder colour, ending in green above the mildest level.
+    Grafana colours a value with the last step whose value it meets or exceeds (``>=``),
+    and the first step (value ``null``) stands for minus infinity. The steps are the
+    alert's own comparison sampled where its answer can change: at each level's value
+    and just above it (``math.nextafter``), so ``> 0`` leaves 0 green and colours
+    anything above it, ``== 0`` on an up-like signal colours 0 alone and leaves 1 green,
+    and ``<= v`` keeps ``v`` in the level's colour. A value is coloured by the most
+    severe level that fires there, green where none does.
     """
-    by_value: dict[float, Severity] = {}
-    for level in threshold.levels:
-        known = by_value.get(level.value)
-        if known is None or level.severity.rank > known.rank:
-            by_value[level.value] = level.severity
-    values = sorted(by_value)
-    if threshold.op in ("<", "<="):
-        steps: list[dict[str, Any]] = [
-            {"color": SEVERITY_COLORS[by_value[values[0]]], "value": None}
-        ]
-        for index, value in enumerate(values):
-            above = (
-                SEVERITY_COLORS[by_value[values[index + 1]]]
-                if index + 1 < len(values)
-                else OK_COLOR
-            )
-            steps.append({"color": above, "value": value})
-        return steps
-    steps = [{"color": OK_COLOR, "value": None}]
-    steps.extend({"color": SEVERITY_COLORS[by_value[v]], "value": v} for v in values)
+
+    def color(value: float) -> str:
+        firing = [lv.severity for lv in threshold.levels if _fires(threshold.op, value, lv.value)]
+        if not firing:
+            return OK_COLOR
+        return SEVERITY_COLORS[max(firing, key=lambda severity: severity.rank)]
+
+    points = sorted(
+        {float(lv.value) for lv in threshold.levels}
+        | {math.nextafter(float(lv.value), math.inf) for lv in threshold.levels}
+    )
+    steps: list[dict[str, Any]] = [{"color": color(-math.inf), "value": None}]
+    for point in points:
+        here = color(point)
+        if here != steps[-1]["color"]:
+            steps.append({"color": here, "value": _step_value(point)})
     return steps
+
+
+def _step_value(value: float) -> float | int:
+    return int(value) if value.is_integer() else value
 
 
 def _human_duration(seconds: int) -> str:
@@ -227,6 +245,25 @@ def _variables() -> list[dict[str, Any]]:
     ]
 
 
+def always_firing(catalogue: Catalogue) -> tuple[str, ...]:
+    """Alerts that fire all the time by design (the Watchdog, and any alert whose levels
+    have no silent case and no ``for``): as annotations they would be a band that never
+    ends, hiding the alerts that mean something."""
+    names = {catalogue.routing.watchdog_alert}
+    names.update(
+        threshold.name
+        for _, threshold in catalogue.thresholds()
+        if all(not level.test.quiet and level.for_seconds == 0 for level in threshold.levels)
+    )
+    return tuple(sorted(names))
+
+
+def annotation_expr(always_firing: Sequence[str] = ()) -> str:
+    """The firing alerts drawn as annotations, leaving out the always-firing ones."""
+    excluded = f',alertname!~"{"|".join(sorted(always_firing))}"' if always_firing else ""
+    return f'ALERTS{{alertstate="firing"{excluded},job=~"$job",instance=~"$instance"}}'
+
+
 def _dashboard(
     uid: str,
     title: str,
@@ -234,6 +271,7 @@ def _dashboard(
     tags: list[str],
     panels: list[dict[str, Any]],
     links: list[dict[str, Any]],
+    always_firing: Sequence[str] = (),
 ) -> dict[str, Any]:
     return {
         "annotations": {
@@ -241,7 +279,7 @@ def _dashboard(
                 {
                     "datasource": dict(DATASOURCE_REF),
                     "enable": True,
-                    "expr": 'ALERTS{alertstate="firing",job=~"$job",instance=~"$instance"}',
+                    "expr": annotation_expr(always_firing),
                     "hide": False,
                     "iconColor": "red",
                     "name": "Firing alerts",
@@ -271,9 +309,12 @@ def _dashboard(
     }
 
 
-def area_dashboard(area: Area, settings: Settings, key: str = "") -> dict[str, Any]:
+def area_dashboard(
+    area: Area, settings: Settings, key: str = "", always_firing: Sequence[str] = ()
+) -> dict[str, Any]:
     """One of the area's dashboards (``key`` "" is the main one): a panel per alert placed
-    there (with its thresholds), then the extra panels placed there."""
+    there (with its thresholds), then the extra panels placed there. ``always_firing``
+    names the alerts left out of the firing-alert annotations."""
     panels: list[dict[str, Any]] = []
     for threshold in area.thresholds:
         if threshold.panel.dashboard != key:
@@ -284,7 +325,7 @@ def area_dashboard(area: Area, settings: Settings, key: str = "") -> dict[str, A
                 threshold.panel,
                 index + 1,
                 _grid(index),
-                steps=threshold_steps(threshold),
+                steps=threshold_steps(threshold) if threshold.panel.alert_thresholds else None,
                 description_suffix=alert_summary_line(threshold),
                 links=[_link(f"Runbook: {threshold.name}", runbook_url(settings, threshold.name))],
             )
@@ -303,7 +344,15 @@ def area_dashboard(area: Area, settings: Settings, key: str = "") -> dict[str, A
     )
     title = f"promfleet / {area.dashboard_title(key)}"
     tags = ["promfleet", area.name, key] if key else ["promfleet", area.name]
-    return _dashboard(dashboard_uid(area.name, key), title, area.description, tags, panels, links)
+    return _dashboard(
+        dashboard_uid(area.name, key),
+        title,
+        area.description,
+        tags,
+        panels,
+        links,
+        always_firing,
+    )
 
 
 def dashboard_file(area: str, key: str = "") -> str:
@@ -377,6 +426,7 @@ def alerts_dashboard(catalogue: Catalogue, settings: Settings) -> dict[str, Any]
         ["promfleet", "alerts"],
         panels,
         links,
+        always_firing(catalogue),
     )
 
 
@@ -397,12 +447,13 @@ def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
             "grafana_dashboards.yaml.j2", path=f"{CONTAINER_ROOT}/dashboards"
         ),
     }
+    quiet = always_firing(catalogue)
     for area in catalogue.areas:
         if area.name == "alerts":
             raise ValueError("area name 'alerts' is taken by the alerts overview dashboard")
         for key in area.dashboard_keys():
             out[dashboard_file(area.name, key)] = dashboard_text(
-                area_dashboard(area, settings, key)
+                area_dashboard(area, settings, key, quiet)
             )
     out[f"{DASHBOARDS_DIR}/alerts.json"] = dashboard_text(alerts_dashboard(catalogue, settings))
     return out

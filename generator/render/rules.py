@@ -27,12 +27,30 @@ def rule_labels(threshold: Threshold, level: Level) -> tuple[tuple[str, str], ..
     return tuple(sorted(labels.items()))
 
 
+# Grafana's dashboard variables an alert's labels select, in the URL's order.
+DASHBOARD_VARIABLES = ("job", "instance")
+
+
+def alert_dashboard_url(area: Area, threshold: Threshold, settings: Settings) -> str:
+    """The alert's dashboard with the alert's own job and instance selected
+    (``?var-job=...&var-instance=...``), for the labels its series carry (``$labels``
+    holds the expression's labels, not the rule's static ones)."""
+    carried: set[str] = set()
+    for level in threshold.levels:
+        carried.update(name for name, _ in level.test.labels)
+    query = "&".join(
+        f"var-{name}={{{{ $labels.{name} }}}}" for name in DASHBOARD_VARIABLES if name in carried
+    )
+    url = dashboard_url(settings, area.name, threshold.panel.dashboard)
+    return f"{url}?{query}" if query else url
+
+
 def alert_annotations(
     area: Area, threshold: Threshold, settings: Settings
 ) -> tuple[tuple[str, str], ...]:
     """summary, description, runbook_url and dashboard_url (still Go templates)."""
     return (
-        ("dashboard_url", dashboard_url(settings, area.name, threshold.panel.dashboard)),
+        ("dashboard_url", alert_dashboard_url(area, threshold, settings)),
         ("description", threshold.description),
         ("runbook_url", runbook_url(settings, threshold.name)),
         ("summary", threshold.summary),

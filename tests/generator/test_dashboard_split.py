@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +180,7 @@ def test_each_dashboard_holds_exactly_the_panels_placed_on_it_alerts_first(
     assert busy["links"][0]["url"] == "https://runbooks.example/rb/HostDiskBusy.md"
     assert [s["value"] for s in busy["fieldConfig"]["defaults"]["thresholds"]["steps"]] == [
         None,
-        5,
+        math.nextafter(5, math.inf),  # ``> 5``: 5 itself stays green
     ]
 
 
@@ -215,14 +216,17 @@ def test_each_alerts_dashboard_url_names_the_dashboard_holding_its_panel(
     text = rules.render(catalogue, SETTINGS)["rules/host.rules.yml"]
     alerts = [r for g in yaml.safe_load(text)["groups"] for r in g["rules"] if "alert" in r]
     urls = {r["alert"]: r["annotations"]["dashboard_url"] for r in alerts}
+    # The test series carry only ``instance``: only that variable is selected.
+    query = "?var-instance={{ $labels.instance }}"
     assert urls == {
-        "HostLoadHigh": "http://grafana.example/d/promfleet-host",
-        "HostDiskBusy": "http://grafana.example/d/promfleet-host-disks",
-        "HostNetworkBusy": "http://grafana.example/d/promfleet-host-network",
-        "HostThreadsHigh": "http://grafana.example/d/promfleet-host-disks",
+        "HostLoadHigh": f"http://grafana.example/d/promfleet-host{query}",
+        "HostDiskBusy": f"http://grafana.example/d/promfleet-host-disks{query}",
+        "HostNetworkBusy": f"http://grafana.example/d/promfleet-host-network{query}",
+        "HostThreadsHigh": f"http://grafana.example/d/promfleet-host-disks{query}",
     }
     for alert, url in urls.items():
-        assert f"{alert} panel" in _titles(by_uid[url.rsplit("/", 1)[1]]), alert
+        uid = url.split("?", 1)[0].rsplit("/", 1)[1]
+        assert f"{alert} panel" in _titles(by_uid[uid]), alert
 
 
 def test_runbooks_link_the_dashboard_holding_their_panel_by_its_title(
@@ -263,6 +267,25 @@ def test_every_link_to_the_new_uids_resolves_and_a_missing_one_is_named(
     assert "rules" in where
     assert "runbooks/HostNetworkBusy.md" in where
     assert {f"{DASHBOARDS}/alerts.json", f"{DASHBOARDS}/host.json"} <= where
+
+
+def test_dashboard_links_may_select_variables_but_only_ones_the_dashboard_has(
+    tmp_path: Path, catalogue: Catalogue
+) -> None:
+    _tree(tmp_path, catalogue)
+    rule_file = tmp_path / "rules" / "host.rules.yml"
+    text = rule_file.read_text(encoding="utf-8")
+    selected = "promfleet-host-disks?var-instance={{ $labels.instance }}"
+    assert selected in text  # the generated links select the alert's instance, and resolve
+    assert lint.check_links(tmp_path, SETTINGS).problems == ()
+    rule_file.write_text(
+        text.replace(selected, "promfleet-host-disks?var-node={{ $labels.instance }}&panel=2"),
+        encoding="utf-8",
+    )
+    problems = lint.check_links(tmp_path, SETTINGS).problems
+    assert any("sets var-node, but dashboard 'promfleet-host-disks' has no variable" in p
+               for p in problems), problems  # fmt: skip
+    assert any("has an unknown parameter 'panel'" in p for p in problems), problems
 
 
 def test_an_unsplit_area_keeps_its_single_dashboard_uid_and_links() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -53,14 +54,16 @@ def test_rendered_dashboards_are_lint_clean_and_schema_valid(
 
 
 def test_an_upper_threshold_is_drawn_green_then_orange_then_red(rendered: dict[str, Any]) -> None:
+    # ``> 1.5`` does not fire at 1.5: Grafana colours from a step's value up (>=), so the
+    # step sits on the smallest value above the level.
     panel = _panel(rendered["grafana/dashboards/system.json"], "Load per CPU")
     defaults = panel["fieldConfig"]["defaults"]
     assert defaults["thresholds"] == {
         "mode": "absolute",
         "steps": [
             {"color": "green", "value": None},
-            {"color": "orange", "value": 1.5},
-            {"color": "red", "value": 3},
+            {"color": "orange", "value": math.nextafter(1.5, math.inf)},
+            {"color": "red", "value": math.nextafter(3, math.inf)},
         ],
     }
     assert defaults["custom"]["thresholdsStyle"]["mode"] in ("line", "dashed")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from generator import lint
+from generator import lint, panel_truth
 from generator.catalogue import load
 from generator.model import Area, Catalogue, dashboard_uid
 
@@ -67,7 +68,7 @@ def test_the_committed_dashboards_are_lint_clean_and_schema_valid(
     assert report == {}, json.dumps(report, indent=2)
 
 
-def test_every_alert_has_a_panel_whose_thresholds_are_its_level_values(
+def test_every_alert_has_a_panel_whose_thresholds_colour_exactly_where_it_fires(
     catalogue: Catalogue, dashboards: dict[str, Any]
 ) -> None:
     for area in catalogue.areas:
@@ -84,15 +85,58 @@ def test_every_alert_has_a_panel_whose_thresholds_are_its_level_values(
             defaults = matching[0]["fieldConfig"]["defaults"]
             steps = defaults["thresholds"]["steps"]
             assert steps[0]["value"] is None
-            drawn = {step["value"] for step in steps[1:]}
-            assert drawn == {level.value for level in threshold.levels}, threshold.name
+            if not threshold.panel.alert_thresholds:
+                assert steps == [{"color": "green", "value": None}], threshold.name
+                continue
+            # Each step sits on a level's value or just above it (where ``>`` starts).
+            near = {v for lv in threshold.levels for v in (lv.value, _above(lv.value))}
+            assert {step["value"] for step in steps[1:]} <= near, threshold.name
             assert defaults["custom"]["thresholdsStyle"]["mode"] in ("line", "dashed")
-            colours = {step["color"] for step in steps}
-            severities = {level.severity.value for level in threshold.levels}
-            if "critical" in severities:
-                assert "red" in colours, threshold.name
-            if "warning" in severities:
-                assert "orange" in colours, threshold.name
+            for level in threshold.levels:
+                fires_at = _above(level.value) if threshold.op == ">" else level.value
+                fires_at = _below(level.value) if threshold.op == "<" else fires_at
+                expected = {"warning": "orange", "critical": "red", "info": "blue"}
+                assert _colour(steps, fires_at) == expected[level.severity.value], threshold.name
+            assert panel_truth.check_colors(matching[0], threshold) == [], threshold.name
+
+
+def _above(value: float) -> float:
+    return math.nextafter(value, math.inf)
+
+
+def _below(value: float) -> float:
+    return math.nextafter(value, -math.inf)
+
+
+def _colour(steps: list[dict[str, Any]], value: float) -> str:
+    return [s["color"] for s in steps if s["value"] is None or value >= s["value"]][-1]
+
+
+def test_the_committed_dashboards_tell_the_truth_about_their_alerts(
+    catalogue: Catalogue, dashboards: dict[str, Any]
+) -> None:
+    report = panel_truth.check_dashboards(dashboards, catalogue)
+    assert report == {}, json.dumps(report, indent=2)
+
+
+def test_the_six_up_like_panels_are_green_when_up_and_red_or_orange_when_down(
+    dashboards: dict[str, Any],
+) -> None:
+    titles = {
+        "PostgreSQL up", "Redis up", "Redis replica link", "Targets up", "Collector success",
+        "Status sources up",
+    }  # fmt: skip
+    panels = [p for d in dashboards.values() for p in d["panels"] if p["title"] in titles]
+    assert {p["title"] for p in panels} == titles
+    for panel in panels:
+        assert panel_truth.color_of(panel, 1) == "green", panel["title"]
+        assert panel_truth.color_of(panel, 0) in ("orange", "red"), panel["title"]
+
+
+def test_no_dashboard_draws_the_watchdog_as_an_annotation(dashboards: dict[str, Any]) -> None:
+    for name, dashboard in dashboards.items():
+        (annotation,) = dashboard["annotations"]["list"]
+        assert 'alertname!~"Watchdog"' in annotation["expr"], name
 
 
 def test_the_area_dashboards_carry_the_areas_extra_panels(
@@ -112,7 +156,11 @@ def test_every_committed_alert_links_the_dashboard_that_draws_its_panel(
     for name, notes in lint.rule_alerts(ROOT / "rules").items():
         urls = {value for key, value in notes if key == "dashboard_url"}
         assert len(urls) == 1, f"{name}: {urls}"
-        uid = urls.pop().rstrip("/").rsplit("/", 1)[1]
+        url = urls.pop()
+        assert url.endswith(
+            "?var-job={{ $labels.job }}&var-instance={{ $labels.instance }}"
+        ) or name == "Watchdog", f"{name}: {url} does not select the alert's job and instance"
+        uid = url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[1]
         assert uid in by_uid, f"{name}: {uid}"
         described = [p for p in by_uid[uid]["panels"] if f"Alert {name}:" in p["description"]]
         assert len(described) == 1, f"{name}: its panel is not on {uid}"
