@@ -6,6 +6,11 @@ Only sampling is compressed (1 s scrapes and evaluations: more samples in each w
 same windows); ``alert_for_override`` is left unset, so a condition that holds in a healthy
 stack shows as a pending alert long before it would fire. The Watchdog fires throughout,
 which proves the rules are evaluated.
+
+This machine is shared, and the stack itself is busy while it starts: an alert on the
+host's own CPU is forgiven only where the test's independent reading of the host (from
+``/proc/stat`` through psutil, over the alert's window) shows the host really was that
+busy, so it was right, not a false page. Every other sighting fails the test.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import psutil
 import pytest
 import yaml
 
@@ -34,6 +40,37 @@ HEALTHY_SETTINGS = {
     "alert_for_override": "",  # the real `for` of every alert
 }
 NOT_OK = 'ALERTS{severity=~"warning|critical"}'
+# Alerts on the host's CPU, with the busy share that makes them true and the window of
+# the rate behind them: a sighting is right when the host was busier than the share
+# (less a margin for windows that do not line up) over that window.
+HOST_CPU_ALERTS: dict[str, tuple[float, float]] = {"SystemCPUHigh": (0.9, 300.0)}
+CPU_MARGIN = 0.1
+
+
+class HostCpu:
+    """The host's CPU times at each poll, to tell a busy machine from a false alert."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float, float]] = []  # (monotonic, idle, total)
+
+    def sample(self) -> None:
+        times = psutil.cpu_times()
+        idle = times.idle + getattr(times, "iowait", 0.0) + getattr(times, "steal", 0.0)
+        self.samples.append((time.monotonic(), idle, sum(times)))
+
+    def busy_share(self, start: float, end: float) -> float | None:
+        """The busy share between the samples nearest ``start`` and ``end``."""
+        inside = [s for s in self.samples if start - 1.0 <= s[0] <= end + 1.0]
+        if len(inside) < 2 or inside[-1][2] <= inside[0][2]:
+            return None
+        return 1.0 - (inside[-1][1] - inside[0][1]) / (inside[-1][2] - inside[0][2])
+
+
+@pytest.fixture(scope="module")
+def host_cpu() -> HostCpu:
+    cpu = HostCpu()
+    cpu.sample()  # before the stack starts: its start-up belongs to the window
+    return cpu
 
 
 @dataclass
@@ -56,12 +93,29 @@ class Sighting:
 
 
 @pytest.fixture(scope="module")
-def stack(live_stack: StartLiveStack) -> LiveStack:
+def stack(live_stack: StartLiveStack, host_cpu: HostCpu) -> LiveStack:
     return live_stack(members="all", settings=HEALTHY_SETTINGS)
 
 
+def _host_was_busy(sighting: Sighting, cpu: HostCpu, first_sample: float) -> float | None:
+    """The host's busy share behind a CPU alert sighting, when it shows the alert right."""
+    name = sighting.labels.get("alertname", "")
+    if name not in HOST_CPU_ALERTS:
+        return None
+    threshold, window = HOST_CPU_ALERTS[name]
+    shares = [
+        cpu.busy_share(max(first_sample, at - window), at)
+        for at, _, _ in cpu.samples
+        if sighting.first <= at <= sighting.last
+    ]
+    known = [share for share in shares if share is not None]
+    if known and min(known) >= threshold - CPU_MARGIN:
+        return min(known)
+    return None
+
+
 def test_a_healthy_stack_has_no_warning_or_critical_alert_pending_or_firing(
-    stack: LiveStack,
+    stack: LiveStack, host_cpu: HostCpu
 ) -> None:
     rendered = yaml.safe_load((stack.out_dir / "rules" / "meta.rules.yml").read_text("utf-8"))
     durations = {r["for"] for g in rendered["groups"] for r in g["rules"] if "alert" in r}
@@ -78,7 +132,8 @@ def test_a_healthy_stack_has_no_warning_or_critical_alert_pending_or_firing(
             print(f"poll failed: {err}")
             time.sleep(POLL_SECONDS)
             continue
-        now = time.monotonic()
+        host_cpu.sample()
+        now = host_cpu.samples[-1][0]
         polls += 1
         watchdog_polls += bool(watchdog)
         for sample in found:
@@ -92,7 +147,15 @@ def test_a_healthy_stack_has_no_warning_or_critical_alert_pending_or_firing(
         time.sleep(POLL_SECONDS)
     assert polls >= MIN_POLLS, f"only {polls} polls answered in {RUN_SECONDS:.0f}s"
     assert watchdog_polls >= polls - 2, "the Watchdog was not firing: rules are not evaluated"
-    report = sorted(s.line(started) for s in seen.values())
+    first_sample = host_cpu.samples[0][0]
+    report = []
+    for sighting in seen.values():
+        busy = _host_was_busy(sighting, host_cpu, first_sample)
+        if busy is None:
+            report.append(sighting.line(started))
+        else:
+            print(f"right, the host was {busy:.0%} busy: {sighting.line(started)}")
+    report.sort()
     assert not report, (
         f"{len(report)} warning/critical alerts pending or firing in a healthy stack:\n  "
         + "\n  ".join(report)
