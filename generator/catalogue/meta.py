@@ -803,6 +803,9 @@ JOB_ABSENT = Threshold(
     name="PromfleetScrapeJobAbsent",
     signal="(" + " or ".join(f'absent(up{{job="{job}"}})' for job in SCRAPE_JOBS) + ")",
     op="==",
+    # Until Prometheus has five minutes of history, a job whose first scrape has not come
+    # yet is not absent: a restarted Prometheus would otherwise pend at every start.
+    guard="and on () count(up offset 5m) > 0",
     levels=(
         Level(
             Severity.CRITICAL,
@@ -821,6 +824,7 @@ JOB_ABSENT = Threshold(
                 ),
                 labels=(("job", "system"),),
                 value=1,
+                warmup_seconds=300,
             ),
         ),
     ),
@@ -830,7 +834,8 @@ JOB_ABSENT = Threshold(
         "Prometheus has had no {{ $labels.job }} target at all for 10 minutes (no `up` "
         "series for the job): the job is missing from its configuration or discovers "
         "nothing. Every alert on that job's metrics is blind, and no target-down alert can "
-        "say so."
+        "say so. (A Prometheus started less than 5 minutes ago does not count a job "
+        "absent yet.)"
     ),
     runbook=Runbook(
         meaning="A whole scrape job is gone from Prometheus, not just down.",

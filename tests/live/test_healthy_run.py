@@ -54,9 +54,11 @@ class HostCpu:
         self.samples: list[tuple[float, float, float]] = []  # (monotonic, idle, total)
 
     def sample(self) -> None:
-        times = psutil.cpu_times()
-        idle = times.idle + getattr(times, "iowait", 0.0) + getattr(times, "steal", 0.0)
-        self.samples.append((time.monotonic(), idle, sum(times)))
+        times = psutil.cpu_times()._asdict()
+        idle = sum(times.get(mode, 0.0) for mode in ("idle", "iowait", "steal"))
+        # guest time is already counted in user time (as the exporter's modes count it)
+        total = sum(v for mode, v in times.items() if mode not in ("guest", "guest_nice"))
+        self.samples.append((time.monotonic(), idle, total))
 
     def busy_share(self, start: float, end: float) -> float | None:
         """The busy share between the samples nearest ``start`` and ``end``."""
@@ -97,21 +99,20 @@ def stack(live_stack: StartLiveStack, host_cpu: HostCpu) -> LiveStack:
     return live_stack(members="all", settings=HEALTHY_SETTINGS)
 
 
-def _host_was_busy(sighting: Sighting, cpu: HostCpu, first_sample: float) -> float | None:
-    """The host's busy share behind a CPU alert sighting, when it shows the alert right."""
+def _host_busy(sighting: Sighting, cpu: HostCpu, first_sample: float) -> float | None:
+    """The lowest busy share of the host, as the test read it, over the windows of a CPU
+    alert's sightings; None for other alerts or when there is no reading."""
     name = sighting.labels.get("alertname", "")
     if name not in HOST_CPU_ALERTS:
         return None
-    threshold, window = HOST_CPU_ALERTS[name]
+    window = HOST_CPU_ALERTS[name][1]
     shares = [
         cpu.busy_share(max(first_sample, at - window), at)
         for at, _, _ in cpu.samples
         if sighting.first <= at <= sighting.last
     ]
     known = [share for share in shares if share is not None]
-    if known and min(known) >= threshold - CPU_MARGIN:
-        return min(known)
-    return None
+    return min(known) if known else None
 
 
 def test_a_healthy_stack_has_no_warning_or_critical_alert_pending_or_firing(
@@ -150,11 +151,13 @@ def test_a_healthy_stack_has_no_warning_or_critical_alert_pending_or_firing(
     first_sample = host_cpu.samples[0][0]
     report = []
     for sighting in seen.values():
-        busy = _host_was_busy(sighting, host_cpu, first_sample)
-        if busy is None:
-            report.append(sighting.line(started))
-        else:
-            print(f"right, the host was {busy:.0%} busy: {sighting.line(started)}")
+        busy = _host_busy(sighting, host_cpu, first_sample)
+        name = sighting.labels.get("alertname", "")
+        if busy is not None and busy >= HOST_CPU_ALERTS[name][0] - CPU_MARGIN:
+            print(f"right, the host was at least {busy:.0%} busy: {sighting.line(started)}")
+            continue
+        host = "" if busy is None else f" (the host was {busy:.0%} busy by the test's reading)"
+        report.append(sighting.line(started) + host)
     report.sort()
     assert not report, (
         f"{len(report)} warning/critical alerts pending or firing in a healthy stack:\n  "
