@@ -36,6 +36,11 @@ SCRAPE_JOBS: tuple[str, ...] = (*SOURCES, "prometheus", "alertmanager")
 AM_URL = (("alertmanager", "http://localhost:9093/api/v2/alerts"),)
 SEL = 'job=~"$job",instance=~"$instance"'
 
+# `for: 3m`, critical. kube-prometheus' TargetDown waits 10m and warns, but a dead promfleet
+# exporter blinds every alert of its area, and the alerts it fed only stay firing (the
+# rules renderer's keep_firing_for) until this fires: longer would hold every "resolved"
+# longer, shorter would page for an exporter restarted by a deploy (seconds) or one slow
+# scrape. Twelve failed 15 s scrapes in a row is not a restart.
 TARGET_DOWN = Threshold(
     name="PromfleetTargetDown",
     signal=f'up{{job=~"{JOBS}"}}',
@@ -575,6 +580,9 @@ QUEUE_FULL = Threshold(
             "How fast alerts are sent: `rate(prometheus_notifications_sent_total[5m])`, and "
             "how long a send takes: `prometheus_notifications_latency_seconds`",
             "Which rules fire most alerts: `topk(5, count by (alertname) (ALERTS))`",
+            "Prometheus' own account of the queue and of slow sends: ```sh\n"
+            "journalctl -u prometheus --since -1h | grep -iE 'queue full|notif' | tail\n"
+            "curl -s http://localhost:9090/api/v1/alertmanagers | jq .data\n```",
         ),
         mitigation=(
             "Make Alertmanager answer faster (resources, network), or fix the rule that "
