@@ -1,8 +1,12 @@
 """Catalogue area ``meta``: the monitoring watching itself.
 
-Exporter targets down, collectors failing, Prometheus failing to evaluate rules,
-Alertmanager failing to notify, and the always-firing ``Watchdog`` heartbeat that the
-dead man's switch expects (silence from it means the pipeline is broken).
+Exporter targets down, whole scrape jobs absent, collectors failing, Prometheus failing
+to evaluate rules, to reload its configuration or to hand alerts to Alertmanager,
+Alertmanager failing to reload or to notify, and the always-firing ``Watchdog`` heartbeat
+that the dead man's switch expects (silence from it means the pipeline is broken).
+
+Severities and durations of the Prometheus and Alertmanager self-monitoring follow
+prometheus-mixin and alertmanager-mixin; ratios are ratios (0.01, not 1 %).
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ from generator.model import (
     Area,
     Level,
     Panel,
+    RecordingRule,
     Runbook,
     Severity,
     Team,
+    TestSeries,
     Threshold,
 )
 from generator.testseries import series
@@ -24,8 +30,17 @@ EXPORTER = (("instance", "host-1:9101"), ("job", "system"))
 PROMETHEUS = (("instance", "localhost:9090"), ("job", "prometheus"))
 ALERTMANAGER = (("instance", "localhost:9093"), ("job", "alertmanager"))
 JOBS = "|".join(SOURCES)
+# Every job the stack scrapes: the exporters and metric sources, and Prometheus and
+# Alertmanager scraping themselves (generator/render/prometheus.py's JOB_ORDER).
+SCRAPE_JOBS: tuple[str, ...] = (*SOURCES, "prometheus", "alertmanager")
+AM_URL = (("alertmanager", "http://localhost:9093/api/v2/alerts"),)
 SEL = 'job=~"$job",instance=~"$instance"'
 
+# `for: 3m`, critical. kube-prometheus' TargetDown waits 10m and warns, but a dead promfleet
+# exporter blinds every alert of its area, and the alerts it fed only stay firing (the
+# rules renderer's keep_firing_for) until this fires: longer would hold every "resolved"
+# longer, shorter would page for an exporter restarted by a deploy (seconds) or one slow
+# scrape. Twelve failed 15 s scrapes in a row is not a restart.
 TARGET_DOWN = Threshold(
     name="PromfleetTargetDown",
     signal=f'up{{job=~"{JOBS}"}}',
@@ -157,7 +172,7 @@ RULE_FAILURES = Threshold(
         Level(
             Severity.CRITICAL,
             0,
-            for_seconds=300,
+            for_seconds=900,
             cooldown_seconds=3600,
             test=AlertTest(
                 firing=(
@@ -184,7 +199,7 @@ RULE_FAILURES = Threshold(
     summary="Prometheus {{ $labels.instance }} fails to evaluate rules",
     description=(
         "Prometheus {{ $labels.instance }} has failed to evaluate rules of group "
-        "{{ $labels.rule_group }} for 5 minutes. Alerts of that group may not fire."
+        "{{ $labels.rule_group }} for 15 minutes. Alerts of that group may not fire."
     ),
     runbook=Runbook(
         meaning="Some recording or alerting rules fail on every evaluation.",
@@ -336,12 +351,555 @@ WATCHDOG = Threshold(
     inhibited_by_target_down=False,
 )
 
+NOTIFICATIONS_ERROR_RATIO = "instance_alertmanager:prometheus_notifications_errors:ratio_rate5m"
+NOTIFICATION_RULES = (
+    RecordingRule(
+        record=NOTIFICATIONS_ERROR_RATIO,
+        expr=(
+            "rate(prometheus_notifications_errors_total[5m])"
+            " / rate(prometheus_notifications_sent_total[5m])"
+        ),
+    ),
+)
+# Prometheus resends every firing alert each minute (the Watchdog at least), so a sender
+# that works sends more than this; below it a ratio says nothing.
+NOTIFY_TRAFFIC_GUARD = (
+    "and on (instance, job, alertmanager) rate(prometheus_notifications_sent_total[5m]) > 0.01"
+)
+_NOTIFY_DIAGNOSIS = (
+    "Errors against alerts sent, per Alertmanager: `" + NOTIFICATIONS_ERROR_RATIO + "`",
+    "Alerts dropped (errors, or a full queue): "
+    "`increase(prometheus_notifications_dropped_total[5m])`",
+    "Which Alertmanagers Prometheus knows, and its log of the failed sends: ```sh\n"
+    "curl -s http://localhost:9090/api/v1/alertmanagers | jq .data\n"
+    "journalctl -u prometheus --since -1h | grep -i 'notifier' | tail\n```",
+)
+_SENT = series("prometheus_notifications_sent_total", (*PROMETHEUS, *AM_URL), "0+20x40")
+
+
+def _notify_series(errors_per_minute: int) -> tuple[TestSeries, ...]:
+    return (
+        series(
+            "prometheus_notifications_errors_total",
+            (*PROMETHEUS, *AM_URL),
+            f"0+{errors_per_minute}x40",
+        ),
+        _SENT,
+    )
+
+
+NOTIFY_SOME = Threshold(
+    name="PrometheusErrorSendingAlertsToSomeAlertmanagers",
+    signal=NOTIFICATIONS_ERROR_RATIO,
+    op=">",
+    guard=NOTIFY_TRAFFIC_GUARD,
+    levels=(
+        Level(
+            Severity.WARNING,
+            0.01,
+            for_seconds=900,
+            cooldown_seconds=3600,
+            test=AlertTest(
+                firing=_notify_series(1),
+                quiet=_notify_series(0),
+                labels=(*AM_URL, *PROMETHEUS),
+                value=0.05,
+                warmup_seconds=60,
+            ),
+        ),
+    ),
+    team=Team.OPS,
+    summary="Prometheus {{ $labels.instance }} fails to send alerts to an Alertmanager",
+    description=(
+        "{{ $value | humanizePercentage }} of the alerts Prometheus {{ $labels.instance }} sent "
+        "to {{ $labels.alertmanager }} failed, for 15 minutes. Alerts still reach the other "
+        "Alertmanagers, if there are others."
+    ),
+    runbook=Runbook(
+        meaning="Some of Prometheus' deliveries to one Alertmanager fail.",
+        impact="Alerts reach that Alertmanager late or not at all; others may still deliver.",
+        diagnosis=_NOTIFY_DIAGNOSIS,
+        mitigation=(
+            "Check that Alertmanager is up and reachable from Prometheus (address, TLS, "
+            "network policy), and that it is not overloaded.",
+        ),
+        escalation="Hand over to the ops team in working hours; page if it spreads.",
+    ),
+    panel=Panel(
+        title="Alert notification errors",
+        expr=f"{NOTIFICATIONS_ERROR_RATIO}{{{SEL}}}",
+        unit="percentunit",
+        description="Share of alerts Prometheus failed to send, per Alertmanager.",
+        legend="{{instance}} {{alertmanager}}",
+    ),
+    inhibited_by_target_down=False,
+)
+
+NOTIFY_ANY = Threshold(
+    name="PrometheusErrorSendingAlertsToAnyAlertmanager",
+    signal=f"min without (alertmanager) ({NOTIFICATIONS_ERROR_RATIO})",
+    op=">",
+    guard=(
+        "and on (instance, job) sum without (alertmanager) "
+        "(rate(prometheus_notifications_sent_total[5m])) > 0.01"
+    ),
+    levels=(
+        Level(
+            Severity.CRITICAL,
+            0.03,
+            for_seconds=900,
+            cooldown_seconds=3600,
+            test=AlertTest(
+                firing=_notify_series(2),
+                quiet=_notify_series(0),
+                labels=PROMETHEUS,
+                value=0.1,
+                warmup_seconds=60,
+            ),
+        ),
+    ),
+    team=Team.OPS,
+    summary="Prometheus {{ $labels.instance }} fails to send alerts to every Alertmanager",
+    description=(
+        "At least {{ $value | humanizePercentage }} of the alerts Prometheus "
+        "{{ $labels.instance }} sent to each of its Alertmanagers failed, for 15 minutes: "
+        "pages may not be delivered at all."
+    ),
+    runbook=Runbook(
+        meaning="Prometheus' deliveries fail to every Alertmanager it knows.",
+        impact="Pages do not reach anyone; only the dead man's switch notices.",
+        diagnosis=_NOTIFY_DIAGNOSIS,
+        mitigation=(
+            "Restart Alertmanager if it is down; check the network and TLS between them.",
+            "Watch the on-call's dashboards directly until delivery works again.",
+        ),
+        escalation="Page the ops on-call engineer by another channel (telephone).",
+    ),
+    panel=Panel(
+        title="Alert notification errors, best Alertmanager",
+        expr=f"min without (alertmanager) ({NOTIFICATIONS_ERROR_RATIO}{{{SEL}}})",
+        unit="percentunit",
+        description="The lowest share of failed alerts across Alertmanagers, per Prometheus.",
+        legend="{{instance}}",
+    ),
+    inhibited_by_target_down=False,
+)
+
+NOTIFY_DROPPED = Threshold(
+    name="PrometheusNotificationsDropped",
+    signal="increase(prometheus_notifications_dropped_total[5m])",
+    op=">",
+    levels=(
+        Level(
+            Severity.WARNING,
+            0,
+            for_seconds=900,
+            cooldown_seconds=3600,
+            test=AlertTest(
+                firing=(series("prometheus_notifications_dropped_total", PROMETHEUS, "0+1x40"),),
+                quiet=(series("prometheus_notifications_dropped_total", PROMETHEUS, "3+0x40"),),
+                labels=PROMETHEUS,
+                value=5,
+                warmup_seconds=60,
+            ),
+        ),
+    ),
+    team=Team.OPS,
+    summary="Prometheus {{ $labels.instance }} drops alert notifications",
+    description=(
+        "Prometheus {{ $labels.instance }} dropped {{ $value | humanize }} alert notifications "
+        "in the last 5 minutes, and has kept dropping them for 15 minutes (send errors, or "
+        "a full queue). A firing alert is resent each minute; a short one may be lost."
+    ),
+    runbook=Runbook(
+        meaning="Prometheus throws alert notifications away instead of delivering them.",
+        impact="Alerts arrive late, and an alert that fires only briefly may never arrive.",
+        diagnosis=(
+            *_NOTIFY_DIAGNOSIS,
+            "Queue against capacity: `prometheus_notifications_queue_length` / "
+            "`prometheus_notifications_queue_capacity`",
+        ),
+        mitigation=(
+            "Fix the delivery errors first (see the Alertmanager alerts beside this one).",
+            "A full queue with no errors: raise --alertmanager.notification-queue-capacity, "
+            "or find the rule that fires thousands of alerts.",
+        ),
+        escalation="Hand over to the ops team in working hours.",
+    ),
+    panel=Panel(
+        title="Alert notifications dropped",
+        expr=f"increase(prometheus_notifications_dropped_total{{{SEL}}}[$__rate_interval])",
+        unit="short",
+        description="Alert notifications Prometheus dropped.",
+        legend="{{instance}}",
+    ),
+    inhibited_by_target_down=False,
+)
+
+QUEUE_FULL = Threshold(
+    name="PrometheusNotificationQueueRunningFull",
+    signal=(
+        "predict_linear(prometheus_notifications_queue_length[5m], 1800)"
+        " / on (instance, job) min_over_time(prometheus_notifications_queue_capacity[5m])"
+    ),
+    op=">",
+    levels=(
+        Level(
+            Severity.WARNING,
+            1,
+            for_seconds=900,
+            cooldown_seconds=3600,
+            test=AlertTest(
+                firing=(
+                    series("prometheus_notifications_queue_length", PROMETHEUS, "0+500x40"),
+                    series("prometheus_notifications_queue_capacity", PROMETHEUS, "10000+0x40"),
+                ),
+                quiet=(
+                    series("prometheus_notifications_queue_length", PROMETHEUS, "0+0x40"),
+                    series("prometheus_notifications_queue_capacity", PROMETHEUS, "10000+0x40"),
+                ),
+                labels=PROMETHEUS,
+                value=2,
+                warmup_seconds=60,
+            ),
+        ),
+    ),
+    team=Team.OPS,
+    summary="Prometheus {{ $labels.instance }}'s alert queue will be full within 30 minutes",
+    description=(
+        "The alert notification queue of Prometheus {{ $labels.instance }} has been growing "
+        "for 15 minutes at a pace that fills it within 30 minutes; once full, alerts are "
+        "dropped."
+    ),
+    runbook=Runbook(
+        meaning="Alerts queue up in Prometheus faster than they are delivered.",
+        impact="When the queue is full, new alerts are dropped and never reach anyone.",
+        diagnosis=(
+            "Queue against capacity: `prometheus_notifications_queue_length` / "
+            "`prometheus_notifications_queue_capacity`",
+            "How fast alerts are sent: `rate(prometheus_notifications_sent_total[5m])`, and "
+            "how long a send takes: `prometheus_notifications_latency_seconds`",
+            "Which rules fire most alerts: `topk(5, count by (alertname) (ALERTS))`",
+            "Prometheus' own account of the queue and of slow sends: ```sh\n"
+            "journalctl -u prometheus --since -1h | grep -iE 'queue full|notif' | tail\n"
+            "curl -s http://localhost:9090/api/v1/alertmanagers | jq .data\n```",
+        ),
+        mitigation=(
+            "Make Alertmanager answer faster (resources, network), or fix the rule that "
+            "fires thousands of alerts.",
+        ),
+        escalation="Hand over to the ops team in working hours.",
+    ),
+    panel=Panel(
+        title="Alert queue used",
+        expr=(
+            f"prometheus_notifications_queue_length{{{SEL}}}"
+            f" / prometheus_notifications_queue_capacity{{{SEL}}}"
+        ),
+        unit="percentunit",
+        description="The share of Prometheus' alert notification queue in use.",
+        legend="{{instance}}",
+    ),
+    inhibited_by_target_down=False,
+)
+
+NO_ALERTMANAGER = Threshold(
+    name="PrometheusNotConnectedToAlertmanagers",
+    signal="max_over_time(prometheus_notifications_alertmanagers_discovered[5m])",
+    op="<",
+    levels=(
+        Level(
+            Severity.WARNING,
+            1,
+            for_seconds=600,
+            cooldown_seconds=3600,
+            test=AlertTest(
+                firing=(
+                    series(
+                        "prometheus_notifications_alertmanagers_discovered", PROMETHEUS, "0+0x30"
+                    ),
+                ),
+                quiet=(
+                    series(
+                        "prometheus_notifications_alertmanagers_discovered", PROMETHEUS, "1+0x30"
+                    ),
+                ),
+                labels=PROMETHEUS,
+                value=0,
+            ),
+        ),
+    ),
+    team=Team.OPS,
+    summary="Prometheus {{ $labels.instance }} knows no Alertmanager",
+    description=(
+        "Prometheus {{ $labels.instance }} has had no Alertmanager to send alerts to for 10 "
+        "minutes: its alerts go nowhere. This one arrives only if another Prometheus "
+        "reports it; the dead man's switch notices the missing Watchdog."
+    ),
+    runbook=Runbook(
+        meaning="Prometheus' alerting configuration lists or discovers no Alertmanager.",
+        impact="No alert from this Prometheus reaches anyone.",
+        diagnosis=(
+            "Alertmanagers known: `prometheus_notifications_alertmanagers_discovered`",
+            "The alerting section Prometheus runs with: ```sh\n"
+            "curl -s http://localhost:9090/api/v1/status/config | jq -r .data.yaml "
+            "| sed -n '/^alerting:/,/^[a-z]/p'\n"
+            "curl -s http://localhost:9090/api/v1/alertmanagers | jq .data\n```",
+        ),
+        mitigation=(
+            "Restore the alerting section of prometheus.yml (regenerate it: "
+            "`python -m generator`) and reload Prometheus.",
+        ),
+        escalation="Page the ops on-call engineer by another channel: alerting is down.",
+    ),
+    panel=Panel(
+        title="Alertmanagers discovered",
+        expr=f"prometheus_notifications_alertmanagers_discovered{{{SEL}}}",
+        unit="short",
+        description="How many Alertmanagers Prometheus sends its alerts to.",
+        legend="{{instance}}",
+        kind="stat",
+    ),
+    inhibited_by_target_down=False,
+)
+
+
+def _reload_failed(
+    name: str, metric: str, who: str, job: tuple[tuple[str, str], ...], config: str, reload: str
+) -> Threshold:
+    """A failed configuration reload (prometheus-mixin's PrometheusBadConfig and
+    alertmanager-mixin's AlertmanagerFailedReload): critical after 10 minutes, because
+    the next restart of that server fails to start, or starts without the change."""
+    return Threshold(
+        name=name,
+        signal=f"max_over_time({metric}[5m])",
+        op="==",
+        levels=(
+            Level(
+                Severity.CRITICAL,
+                0,
+                for_seconds=600,
+                cooldown_seconds=3600,
+                test=AlertTest(
+                    firing=(series(metric, job, "0+0x30"),),
+                    quiet=(series(metric, job, "1+0x30"),),
+                    labels=job,
+                    value=0,
+                ),
+            ),
+        ),
+        team=Team.OPS,
+        summary=f"{who} {{{{ $labels.instance }}}} failed to reload its configuration",
+        description=(
+            f"{who} {{{{ $labels.instance }}}} has been unable to load its configuration for 10 "
+            "minutes. It runs the previous one, and will not start after a restart until "
+            "the file is fixed."
+        ),
+        runbook=Runbook(
+            meaning=f"{who} rejected its configuration file on the last reload.",
+            impact=(
+                "The change that was meant to apply did not; a restart of the server fails "
+                "or starts without it."
+            ),
+            diagnosis=(
+                f"Which servers: `{metric} == 0`",
+                f"What is wrong with the file: ```sh\n{config}\n```",
+            ),
+            mitigation=(
+                "Fix the catalogue or settings and regenerate (`python -m generator`), or "
+                "revert the last change to the file; then reload: "
+                f"```sh\n{reload}\n```",
+            ),
+            escalation="Page the ops on-call engineer: the alerting set-up is at risk.",
+        ),
+        panel=Panel(
+            title=f"{who} configuration loaded",
+            expr=f"{metric}{{{SEL}}}",
+            unit="short",
+            description="1 when the last configuration reload succeeded, else 0.",
+            legend="{{instance}}",
+            kind="stat",
+        ),
+        inhibited_by_target_down=False,
+    )
+
+
+PROMETHEUS_BAD_CONFIG = _reload_failed(
+    "PrometheusBadConfig",
+    "prometheus_config_last_reload_successful",
+    "Prometheus",
+    PROMETHEUS,
+    "promtool check config /etc/prometheus/prometheus.yml",
+    "curl -X POST http://localhost:9090/-/reload   # or: kill -HUP <prometheus pid>",
+)
+ALERTMANAGER_BAD_CONFIG = _reload_failed(
+    "AlertmanagerFailedReload",
+    "alertmanager_config_last_reload_successful",
+    "Alertmanager",
+    ALERTMANAGER,
+    "amtool check-config /etc/alertmanager/alertmanager.yml",
+    "curl -X POST http://localhost:9093/-/reload",
+)
+
+MISSED_EVALUATIONS = Threshold(
+    name="PrometheusMissingRuleEvaluations",
+    signal="increase(prometheus_rule_group_iterations_missed_total[5m])",
+    op=">",
+    levels=(
+        Level(
+            Severity.WARNING,
+            0,
+            for_seconds=900,
+            cooldown_seconds=3600,
+            test=AlertTest(
+                firing=(
+                    series(
+                        "prometheus_rule_group_iterations_missed_total",
+                        (*PROMETHEUS, ("rule_group", "system.rules.yml;system")),
+                        "0+1x40",
+                    ),
+                ),
+                quiet=(
+                    series(
+                        "prometheus_rule_group_iterations_missed_total",
+                        (*PROMETHEUS, ("rule_group", "system.rules.yml;system")),
+                        "2+0x40",
+                    ),
+                ),
+                labels=(*PROMETHEUS, ("rule_group", "system.rules.yml;system")),
+                value=5,
+                warmup_seconds=60,
+            ),
+        ),
+    ),
+    team=Team.OPS,
+    summary="Prometheus {{ $labels.instance }} misses evaluations of {{ $labels.rule_group }}",
+    description=(
+        "Prometheus {{ $labels.instance }} skipped {{ $value | humanize }} evaluations of rule "
+        "group {{ $labels.rule_group }} in the last 5 minutes, and has kept skipping them for "
+        "15 minutes: the group takes longer than its interval. Its alerts fire late."
+    ),
+    runbook=Runbook(
+        meaning="A rule group's evaluation takes longer than its evaluation interval.",
+        impact="Its recording rules have gaps and its alerts fire late or not at all.",
+        diagnosis=(
+            "How long each group takes against its interval: "
+            "`prometheus_rule_group_last_duration_seconds / "
+            "prometheus_rule_group_interval_seconds`",
+            "The slowest rules: ```sh\ncurl -s http://localhost:9090/api/v1/rules | jq -r "
+            "'.data.groups[].rules[] | [.evaluationTime, .name] | @tsv' | sort -rn | head\n```",
+        ),
+        mitigation=(
+            "Move the slow expression into a recording rule, narrow its selectors, or give "
+            "Prometheus more CPU.",
+        ),
+        escalation="Hand over to the ops team in working hours.",
+    ),
+    panel=Panel(
+        title="Rule evaluations missed",
+        expr=(
+            f"increase(prometheus_rule_group_iterations_missed_total{{{SEL}}}[$__rate_interval])"
+        ),
+        unit="short",
+        description="Rule group evaluations Prometheus skipped because the last one overran.",
+        legend="{{rule_group}}",
+    ),
+    inhibited_by_target_down=False,
+)
+
+JOB_ABSENT = Threshold(
+    name="PromfleetScrapeJobAbsent",
+    signal="(" + " or ".join(f'absent(up{{job="{job}"}})' for job in SCRAPE_JOBS) + ")",
+    op="==",
+    # Until Prometheus has five minutes of history, a job whose first scrape has not come
+    # yet is not absent: a restarted Prometheus would otherwise pend at every start.
+    guard="and on () count(up offset 5m) > 0",
+    levels=(
+        Level(
+            Severity.CRITICAL,
+            1,
+            for_seconds=600,
+            cooldown_seconds=3600,
+            test=AlertTest(
+                firing=tuple(
+                    series("up", (("instance", f"{job}:1"), ("job", job)), "1+0x30")
+                    for job in SCRAPE_JOBS
+                    if job != "system"
+                ),
+                quiet=tuple(
+                    series("up", (("instance", f"{job}:1"), ("job", job)), "1+0x30")
+                    for job in SCRAPE_JOBS
+                ),
+                labels=(("job", "system"),),
+                value=1,
+                warmup_seconds=300,
+            ),
+        ),
+    ),
+    team=Team.OPS,
+    summary="Prometheus scrapes no {{ $labels.job }} target",
+    description=(
+        "Prometheus has had no {{ $labels.job }} target at all for 10 minutes (no `up` "
+        "series for the job): the job is missing from its configuration or discovers "
+        "nothing. Every alert on that job's metrics is blind, and no target-down alert can "
+        "say so. (A Prometheus started less than 5 minutes ago does not count a job "
+        "absent yet.)"
+    ),
+    runbook=Runbook(
+        meaning="A whole scrape job is gone from Prometheus, not just down.",
+        impact="Nothing that job monitors can alert, and its dashboards are empty.",
+        diagnosis=(
+            "Which jobs Prometheus scrapes: `count by (job) (up)`",
+            "The scrape jobs in the running configuration: ```sh\n"
+            "curl -s http://localhost:9090/api/v1/status/config | jq -r .data.yaml "
+            "| grep job_name\n"
+            "curl -s http://localhost:9090/api/v1/targets?state=any | jq "
+            "'[.data.activeTargets[].labels.job] | unique'\n```",
+        ),
+        mitigation=(
+            "Regenerate the Prometheus configuration (`python -m generator`), check the "
+            "job's targets in the settings, and reload Prometheus.",
+        ),
+        escalation="Page the ops on-call engineer: monitoring of a whole area is blind.",
+    ),
+    panel=Panel(
+        title="Targets per job",
+        expr=f"count by (job) (up{{{SEL}}})",
+        unit="short",
+        description="How many targets Prometheus scrapes for each job.",
+        legend="{{job}}",
+    ),
+    # absent() knows only the job: the Prometheus whose configuration lacks it is the
+    # instance, as for the Watchdog.
+    static_labels=(("instance", "prometheus"),),
+    inhibited_by_target_down=False,
+)
+
+
 AREA = Area(
     name="meta",
     title="Monitoring",
-    description="The monitoring itself: exporters, collectors, rule evaluation, notifications.",
-    recording_rules=(),
-    thresholds=(TARGET_DOWN, COLLECTOR_FAILING, RULE_FAILURES, NOTIFICATION_FAILURES, WATCHDOG),
+    description=(
+        "The monitoring itself: exporters, scrape jobs, collectors, rule evaluation, "
+        "configuration reloads, notifications."
+    ),
+    recording_rules=NOTIFICATION_RULES,
+    thresholds=(
+        TARGET_DOWN,
+        JOB_ABSENT,
+        COLLECTOR_FAILING,
+        RULE_FAILURES,
+        MISSED_EVALUATIONS,
+        PROMETHEUS_BAD_CONFIG,
+        NOTIFY_SOME,
+        NOTIFY_ANY,
+        NOTIFY_DROPPED,
+        QUEUE_FULL,
+        NO_ALERTMANAGER,
+        ALERTMANAGER_BAD_CONFIG,
+        NOTIFICATION_FAILURES,
+        WATCHDOG,
+    ),
     external_metrics=(
         "up",
         "ALERTS",
@@ -350,6 +908,16 @@ AREA = Area(
         "alertmanager_notifications_total",
         "prometheus_notifications_errors_total",
         "prometheus_notifications_dropped_total",
+        "prometheus_notifications_sent_total",
+        "prometheus_notifications_queue_length",
+        "prometheus_notifications_queue_capacity",
+        "prometheus_notifications_alertmanagers_discovered",
+        "prometheus_notifications_latency_seconds",
+        "prometheus_config_last_reload_successful",
+        "alertmanager_config_last_reload_successful",
+        "prometheus_rule_group_iterations_missed_total",
+        "prometheus_rule_group_last_duration_seconds",
+        "prometheus_rule_group_interval_seconds",
         "scrape_duration_seconds",
     ),
 )

@@ -1,5 +1,10 @@
 """Renders ``rules/<area>.rules.yml``: each area's recording rules, then one alerting rule
-per alert level, with ``severity`` and ``team`` labels and the four annotations."""
+per alert level, with ``severity`` and ``team`` labels and the four annotations.
+
+One cross-cutting pass sets ``keep_firing_for`` (:func:`keep_firing_seconds`): an alert fed
+by exporter series keeps firing after its evidence stops arriving, until the target-down
+alert has had time to fire and mute it, so a dead exporter never reads as "resolved".
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,45 @@ from generator.model import (
     runbook_url,
 )
 from generator.render import render_template
-from generator.settings import effective_for_seconds
+from generator.settings import duration_seconds, effective_for_seconds
+
+# Scrape and evaluation intervals between an exporter's last sample and the moment the
+# target-down alert reaches Alertmanager: the failed scrape itself (up to one interval
+# plus its timeout), the evaluation that sees it, the evaluation that fires it, and the
+# other rule group's evaluation that would have resolved the alert.
+TARGET_DOWN_MARGIN_INTERVALS = 4
+
+
+def target_down_for_seconds(catalogue: Catalogue, settings: Settings) -> int | None:
+    """The longest ``for`` of the routing policy's target-down alert, as rendered
+    (``alert_for_override`` included); None when the catalogue has no such alert."""
+    name = catalogue.routing.target_down_alert
+    for _, threshold in catalogue.thresholds():
+        if threshold.name == name:
+            return max(effective_for_seconds(lv.for_seconds, settings) for lv in threshold.levels)
+    return None
+
+
+def keep_firing_seconds(
+    threshold: Threshold, settings: Settings, target_down_for: int | None
+) -> int:
+    """How long ``threshold`` keeps firing once its condition stops holding.
+
+    An alert fed by exporter series (``inhibited_by_target_down``) loses its condition the
+    moment the exporter dies: its series go stale at the first failed scrape. It keeps
+    firing for the target-down alert's ``for`` plus :data:`TARGET_DOWN_MARGIN_INTERVALS`
+    intervals, so the target-down alert fires, and through Alertmanager's inhibition mutes
+    the "resolved", before the alert could resolve. An explicit
+    ``Threshold.keep_firing_seconds`` wins when it is longer.
+    """
+    own = threshold.keep_firing_seconds
+    if not threshold.inhibited_by_target_down or target_down_for is None:
+        return own
+    interval = max(
+        duration_seconds(settings.scrape_interval), duration_seconds(settings.evaluation_interval)
+    )
+    derived = target_down_for + TARGET_DOWN_MARGIN_INTERVALS * interval
+    return max(own, int(-(-derived // 1)))
 
 
 def rule_labels(threshold: Threshold, level: Level) -> tuple[tuple[str, str], ...]:
@@ -58,23 +101,25 @@ def alert_annotations(
 
 
 def alerting_rule(
-    area: Area, threshold: Threshold, level: Level, settings: Settings
+    area: Area, threshold: Threshold, level: Level, settings: Settings, keep_firing: int = 0
 ) -> dict[str, Any]:
+    """One level's rule; ``keep_firing`` is :func:`keep_firing_seconds`' answer."""
     return {
         "alert": threshold.name,
         "expr": threshold.condition(level),
         "for": format_duration(effective_for_seconds(level.for_seconds, settings)),
-        "keep_firing_for": (
-            format_duration(threshold.keep_firing_seconds) if threshold.keep_firing_seconds else ""
-        ),
+        "keep_firing_for": format_duration(keep_firing) if keep_firing else "",
         "labels": rule_labels(threshold, level),
         "annotations": alert_annotations(area, threshold, settings),
     }
 
 
-def groups(area: Area, settings: Settings) -> list[dict[str, Any]]:
+def groups(
+    area: Area, settings: Settings, target_down_for: int | None = None
+) -> list[dict[str, Any]]:
     """Rule groups of one area: recording rules lead the area's default group, so the
-    alerts of that group read values computed in the same evaluation."""
+    alerts of that group read values computed in the same evaluation. ``target_down_for``
+    is :func:`target_down_for_seconds`' answer (None: no derived ``keep_firing_for``)."""
     by_name: dict[str, list[dict[str, Any]]] = {area.name: []}
     for rule in area.recording_rules:
         by_name[area.name].append(
@@ -82,17 +127,19 @@ def groups(area: Area, settings: Settings) -> list[dict[str, Any]]:
         )
     for threshold in area.thresholds:
         group = by_name.setdefault(threshold.group or area.name, [])
+        keep = keep_firing_seconds(threshold, settings, target_down_for)
         for level in sorted(threshold.levels, key=lambda lv: lv.severity.rank):
-            group.append(alerting_rule(area, threshold, level, settings))
+            group.append(alerting_rule(area, threshold, level, settings, keep))
     return [{"name": name, "rules": rules} for name, rules in by_name.items() if rules]
 
 
 def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
     out = {}
+    target_down_for = target_down_for_seconds(catalogue, settings)
     for area in catalogue.areas:
         if not area.recording_rules and not area.thresholds:
             continue
         out[f"rules/{area.name}.rules.yml"] = render_template(
-            "rules.yml.j2", area=area, groups=groups(area, settings)
+            "rules.yml.j2", area=area, groups=groups(area, settings, target_down_for)
         )
     return out

@@ -121,9 +121,13 @@ def test_a_critical_alert_inhibits_its_warning_twin_on_the_same_instance(
 
 
 def _target_down_threshold(catalogue: Catalogue) -> Threshold:
-    found = [t for _, t in catalogue.thresholds() if metric_names(t.signal) == {"up"}]
-    assert found, "no catalogue alert is on `up` alone (target down)"
-    return sorted(found, key=lambda t: t.name)[0]
+    """The routing policy's target-down alert (other alerts on `up` alone, such as a whole
+    job being absent, are not about one stopped target)."""
+    name = catalogue.routing.target_down_alert
+    found = [t for _, t in catalogue.thresholds()
+             if t.name == name and metric_names(t.signal) == {"up"}]
+    assert found, f"the target-down alert {name} is not a catalogue alert on `up` alone"
+    return found[0]
 
 
 def test_a_stopped_exporter_pages_its_team_with_severity_and_a_runbook_that_exists(

@@ -1,0 +1,192 @@
+"""A healthy stack pages nobody: the real rules with their real ``for`` durations, the whole
+default stack and its demo writers producing healthy traffic, and no warning or critical
+alert even pending at any poll for a couple of minutes.
+
+Only sampling is compressed (1 s scrapes and evaluations: more samples in each window, the
+same windows); ``alert_for_override`` is left unset, so a condition that holds in a healthy
+stack shows as a pending alert long before it would fire. The Watchdog fires throughout,
+which proves the rules are evaluated.
+
+This machine is shared, and the stack itself is busy while it starts: an alert on the
+host's own CPU is forgiven only where the test's independent reading of the host (from
+``/proc/stat`` through psutil, over the alert's window) shows the host really was that
+busy, so it was right, not a false page. Every other sighting fails the test.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psutil
+import pytest
+import yaml
+
+from tests.live.conftest import LiveStack, StartLiveStack
+
+pytestmark = pytest.mark.live
+
+# How long the healthy stack is watched, and how often ALERTS is read.
+RUN_SECONDS = 150.0
+POLL_SECONDS = 2.0
+# A loaded machine may take a while to answer one query; a poll that fails is retried at
+# the next one, but the run must have looked often enough to mean something.
+MIN_POLLS = int(RUN_SECONDS / POLL_SECONDS / 3)
+
+HEALTHY_SETTINGS = {
+    "scrape_interval": "1s",
+    "evaluation_interval": "1s",
+    "scrape_timeout": "1s",
+    "alert_for_override": "",  # the real `for` of every alert
+}
+NOT_OK = 'ALERTS{severity=~"warning|critical"}'
+# Alerts on the host's CPU, with the busy share that makes them true and the window of
+# the rate behind them: a sighting is right when the host was busier than the share
+# (less a margin for windows that do not line up) over that window.
+HOST_CPU_ALERTS: dict[str, tuple[float, float]] = {"SystemCPUHigh": (0.9, 300.0)}
+CPU_MARGIN = 0.1
+
+
+@dataclass
+class Sighting:
+    """One alert seen pending or firing: when first and last, and how often."""
+
+    labels: dict[str, str]
+    first: float
+    last: float
+    polls: int = 1
+
+    def line(self, started: float) -> str:
+        keep = ("alertname", "alertstate", "severity", "job", "instance")
+        shown = ", ".join(f"{k}={self.labels[k]}" for k in keep if k in self.labels)
+        extra = {k: v for k, v in self.labels.items() if k not in keep and k != "__name__"}
+        return (
+            f"{shown} {extra or ''} seen in {self.polls} polls, "
+            f"{self.first - started:.0f}s to {self.last - started:.0f}s into the run"
+        )
+
+
+class HostCpu:
+    """The host's CPU times twice a second from before the stack starts, to tell a busy
+    machine from a false alert."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float, float]] = []  # (monotonic, idle, total)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="host-cpu", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.sample()
+
+    def start(self) -> HostCpu:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def sample(self) -> None:
+        times = psutil.cpu_times()._asdict()
+        idle = sum(times.get(mode, 0.0) for mode in ("idle", "iowait", "steal"))
+        # guest time is already counted in user time (as the exporter's modes count it)
+        total = sum(v for mode, v in times.items() if mode not in ("guest", "guest_nice"))
+        self.samples.append((time.monotonic(), idle, total))
+
+    def busy_share(self, start: float, end: float) -> float | None:
+        """The busy share between the samples nearest ``start`` and ``end``."""
+        inside = [s for s in list(self.samples) if start - 0.5 <= s[0] <= end + 0.5]
+        if len(inside) < 2 or inside[-1][2] <= inside[0][2]:
+            return None
+        return 1.0 - (inside[-1][1] - inside[0][1]) / (inside[-1][2] - inside[0][2])
+
+
+@pytest.fixture(scope="module")
+def host_cpu() -> Iterator[HostCpu]:
+    cpu = HostCpu().start()  # before the stack starts: its start-up belongs to the window
+    yield cpu
+    cpu.stop()
+
+
+def _first_cpu_sample(stack: LiveStack) -> float:
+    """When Prometheus stored its first CPU sample (monotonic clock): the rate windows
+    of the CPU alerts begin there while they are younger than their range."""
+    found = stack.query(
+        'min(min_over_time(timestamp(promfleet_system_cpu_seconds_total{mode="idle"})[10m:1s]))'
+    )
+    wall = float(found[0]["value"][1]) if found else time.time()
+    return wall - (time.time() - time.monotonic())
+
+
+@pytest.fixture(scope="module")
+def stack(live_stack: StartLiveStack, host_cpu: HostCpu) -> LiveStack:
+    return live_stack(members="all", settings=HEALTHY_SETTINGS)
+
+
+def _host_busy(sighting: Sighting, cpu: HostCpu, first_sample: float) -> float | None:
+    """The lowest busy share of the host, as the test read it, over the windows of a CPU
+    alert's sightings; None for other alerts or when there is no reading."""
+    name = sighting.labels.get("alertname", "")
+    if name not in HOST_CPU_ALERTS:
+        return None
+    window = HOST_CPU_ALERTS[name][1]
+    shares = [
+        cpu.busy_share(max(first_sample, at - window), at)
+        for at, _, _ in cpu.samples
+        if sighting.first - 1.0 <= at <= sighting.last + 1.0
+    ]
+    known = [share for share in shares if share is not None]
+    return min(known) if known else None
+
+
+def test_a_healthy_stack_has_no_warning_or_critical_alert_pending_or_firing(
+    stack: LiveStack, host_cpu: HostCpu
+) -> None:
+    rendered = yaml.safe_load((stack.out_dir / "rules" / "meta.rules.yml").read_text("utf-8"))
+    durations = {r["for"] for g in rendered["groups"] for r in g["rules"] if "alert" in r}
+    assert durations - {"0s"}, "the healthy run must use the real `for` durations"
+    started = time.monotonic()
+    seen: dict[tuple[tuple[str, str], ...], Sighting] = {}
+    polls = 0
+    watchdog_polls = 0
+    while time.monotonic() - started < RUN_SECONDS:
+        try:
+            found = stack.query(NOT_OK)
+            watchdog = stack.query('ALERTS{alertname="Watchdog",alertstate="firing"}')
+        except OSError as err:  # a busy machine: try again at the next poll
+            print(f"poll failed: {err}")
+            time.sleep(POLL_SECONDS)
+            continue
+        now = time.monotonic()
+        polls += 1
+        watchdog_polls += bool(watchdog)
+        for sample in found:
+            labels = dict(sample["metric"])
+            key = tuple(sorted(labels.items()))
+            if key in seen:
+                seen[key].last = now
+                seen[key].polls += 1
+            else:
+                seen[key] = Sighting(labels, now, now)
+        time.sleep(POLL_SECONDS)
+    assert polls >= MIN_POLLS, f"only {polls} polls answered in {RUN_SECONDS:.0f}s"
+    assert watchdog_polls >= polls - 2, "the Watchdog was not firing: rules are not evaluated"
+    first_sample = _first_cpu_sample(stack)
+    report = []
+    for sighting in seen.values():
+        busy = _host_busy(sighting, host_cpu, first_sample)
+        name = sighting.labels.get("alertname", "")
+        if busy is not None and busy >= HOST_CPU_ALERTS[name][0] - CPU_MARGIN:
+            print(f"right, the host was at least {busy:.0%} busy: {sighting.line(started)}")
+            continue
+        host = "" if busy is None else f" (the host was {busy:.0%} busy by the test's reading)"
+        report.append(sighting.line(started) + host)
+    report.sort()
+    assert not report, (
+        f"{len(report)} warning/critical alerts pending or firing in a healthy stack:\n  "
+        + "\n  ".join(report)
+    )
