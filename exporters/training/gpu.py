@@ -190,7 +190,7 @@ class GpuCollector(BlockingCollector):
         rates = self._query(nvml.nvmlDeviceGetUtilizationRates, handle)
         if rates is not None:
             out.append(("gpu_utilisation_ratio", [gpu], float(rates.gpu) / 100.0))
-        memory = self._query(nvml.nvmlDeviceGetMemoryInfo, handle)
+        memory = self._memory(nvml, handle)
         if memory is not None:
             out.append(("gpu_memory_used_bytes", [gpu], float(memory.used)))
             out.append(("gpu_memory_total_bytes", [gpu], float(memory.total)))
@@ -202,6 +202,28 @@ class GpuCollector(BlockingCollector):
         milliwatts = self._query(nvml.nvmlDeviceGetPowerUsage, handle)
         if milliwatts is not None:
             out.append(("gpu_power_watts", [gpu], float(milliwatts) / 1000.0))
+
+    def _memory(self, nvml: Any, handle: Any) -> Any:
+        """Memory as nvidia-smi counts it, or None when the GPU cannot report it.
+
+        NVML's v1 ``used`` is total minus free, so it counts the memory the driver
+        reserves for itself (615 MiB on an H200 with driver 580.159, with nothing
+        running); v2 reports that as ``reserved`` and leaves it out of ``used``, as
+        nvidia-smi does. v1 is the fallback where the binding has no ``nvmlMemory_v2``
+        (an old nvidia-ml-py) or the driver refuses v2.
+        """
+        version = getattr(nvml, "nvmlMemory_v2", None)
+        if version is not None:
+            try:
+                return nvml.nvmlDeviceGetMemoryInfo(handle, version=version)
+            except nvml.NVMLError as err:
+                if getattr(err, "value", None) not in (
+                    getattr(nvml, "NVML_ERROR_NOT_SUPPORTED", 3),
+                    getattr(nvml, "NVML_ERROR_FUNCTION_NOT_FOUND", 13),
+                    getattr(nvml, "NVML_ERROR_ARGUMENT_VERSION_MISMATCH", 25),
+                ):
+                    raise
+        return self._query(nvml.nvmlDeviceGetMemoryInfo, handle)
 
     def _log_device(self, index: int, error: str) -> None:
         """A warning when a GPU starts failing (or fails anew), an info line when it recovers."""

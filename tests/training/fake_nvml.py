@@ -10,8 +10,10 @@ NVML_ERROR_NO_PERMISSION = 4
 NVML_ERROR_NOT_SUPPORTED = 3
 NVML_ERROR_DRIVER_NOT_LOADED = 9
 NVML_ERROR_LIBRARY_NOT_FOUND = 12
+NVML_ERROR_FUNCTION_NOT_FOUND = 13
 NVML_ERROR_GPU_IS_LOST = 15
 NVML_TEMPERATURE_GPU = 0
+nvmlMemory_v2 = 0x02000028
 
 
 class NVMLError(Exception):
@@ -26,6 +28,8 @@ class FakeGpu:
     utilisation_percent: int = 50
     memory_used: int = 10 * 2**30
     memory_total: int = 80 * 2**30
+    # The driver's own memory: v1 counts it as used, v2 (and nvidia-smi) as reserved.
+    memory_reserved: int = 0
     temperature: int = 60
     power_milliwatts: int | None = 250_000  # None: the board cannot report power
     lost: bool = False
@@ -33,10 +37,16 @@ class FakeGpu:
 
 @dataclass
 class FakeNvml:
-    """Behaves like pynvml for the collector; ``init_error`` makes nvmlInit fail."""
+    """Behaves like pynvml for the collector; ``init_error`` makes nvmlInit fail.
+
+    ``nvmlMemory_v2`` None is a binding without memory info v2; ``memory_v2_error`` is
+    the driver refusing it.
+    """
 
     gpus: list[FakeGpu] = field(default_factory=list)
     init_error: int | None = None
+    nvmlMemory_v2: int | None = nvmlMemory_v2
+    memory_v2_error: int | None = None
     init_calls: int = 0
     shutdown_calls: int = 0
     NVMLError: type[NVMLError] = NVMLError
@@ -44,6 +54,7 @@ class FakeNvml:
     NVML_ERROR_NOT_SUPPORTED: int = NVML_ERROR_NOT_SUPPORTED
     NVML_ERROR_DRIVER_NOT_LOADED: int = NVML_ERROR_DRIVER_NOT_LOADED
     NVML_ERROR_LIBRARY_NOT_FOUND: int = NVML_ERROR_LIBRARY_NOT_FOUND
+    NVML_ERROR_FUNCTION_NOT_FOUND: int = NVML_ERROR_FUNCTION_NOT_FOUND
     NVML_TEMPERATURE_GPU: int = NVML_TEMPERATURE_GPU
 
     def nvmlInit(self) -> None:
@@ -72,9 +83,22 @@ class FakeNvml:
         self._check(gpu)
         return SimpleNamespace(gpu=gpu.utilisation_percent, memory=0)
 
-    def nvmlDeviceGetMemoryInfo(self, gpu: FakeGpu) -> Any:
+    def nvmlDeviceGetMemoryInfo(self, gpu: FakeGpu, version: int | None = None) -> Any:
+        """v1 (no version): used is total - free, reserved included, as the real driver."""
         self._check(gpu)
-        return SimpleNamespace(used=gpu.memory_used, total=gpu.memory_total)
+        free = gpu.memory_total - gpu.memory_reserved - gpu.memory_used
+        if not version:
+            return SimpleNamespace(total=gpu.memory_total, free=free, used=gpu.memory_total - free)
+        assert version == nvmlMemory_v2
+        if self.memory_v2_error is not None:
+            raise NVMLError(self.memory_v2_error)
+        return SimpleNamespace(
+            version=version,
+            total=gpu.memory_total,
+            reserved=gpu.memory_reserved,
+            free=free,
+            used=gpu.memory_used,
+        )
 
     def nvmlDeviceGetTemperature(self, gpu: FakeGpu, sensor: int) -> int:
         self._check(gpu)

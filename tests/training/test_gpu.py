@@ -9,9 +9,11 @@ import pytest
 from exporters.training.gpu import GpuCollector
 from tests.training.fake_nvml import (
     NVML_ERROR_DRIVER_NOT_LOADED,
+    NVML_ERROR_FUNCTION_NOT_FOUND,
     NVML_ERROR_GPU_IS_LOST,
     NVML_ERROR_LIBRARY_NOT_FOUND,
     NVML_ERROR_NO_PERMISSION,
+    NVML_ERROR_NOT_SUPPORTED,
     FakeGpu,
     FakeNvml,
     NVMLError,
@@ -49,6 +51,44 @@ def test_a_board_that_cannot_report_power_still_reports_everything_else() -> Non
     families = collect(GpuCollector(nvml))
     assert value(families, f"{NS}_gpu_power_watts", {"gpu": "0"}) is None
     assert value(families, f"{NS}_gpu_temperature_celsius", {"gpu": "0"}) == 60
+
+
+MIB = 2**20
+# An H200 on driver 580.159.04 (bench/gpu_check.md): nvidia-smi says 0 MiB used of 143771
+# idle and 17613 under load; NVML v1 says 615.1 MiB (644939776 B) more: the reserved memory.
+H200_TOTAL = 143771 * MIB
+H200_RESERVED = 644939776
+
+
+@pytest.mark.parametrize("used", [0, 18468372480])
+def test_memory_used_leaves_out_what_the_driver_reserves_as_nvidia_smi_does(used: int) -> None:
+    gpu = FakeGpu(memory_used=used, memory_reserved=H200_RESERVED, memory_total=H200_TOTAL)
+    families = collect(GpuCollector(FakeNvml(gpus=[gpu])))
+    assert value(families, f"{NS}_gpu_memory_used_bytes", {"gpu": "0"}) == used
+    assert value(families, f"{NS}_gpu_memory_total_bytes", {"gpu": "0"}) == H200_TOTAL
+
+
+@pytest.mark.parametrize(
+    "nvml",
+    [
+        FakeNvml(nvmlMemory_v2=None),  # a binding without memory info v2
+        FakeNvml(memory_v2_error=NVML_ERROR_FUNCTION_NOT_FOUND),  # a driver without it
+        FakeNvml(memory_v2_error=NVML_ERROR_NOT_SUPPORTED),
+    ],
+)
+def test_without_memory_info_v2_memory_used_is_v1s_reserved_included(nvml: FakeNvml) -> None:
+    nvml.gpus = [FakeGpu(memory_used=MIB, memory_reserved=H200_RESERVED, memory_total=H200_TOTAL)]
+    families = collect(GpuCollector(nvml))
+    assert value(families, f"{NS}_gpu_memory_used_bytes", {"gpu": "0"}) == MIB + H200_RESERVED
+    assert value(families, f"{NS}_gpu_memory_total_bytes", {"gpu": "0"}) == H200_TOTAL
+    assert value(families, f"{NS}_gpu_up", {"gpu": "0"}) == 1
+
+
+def test_a_gpu_lost_while_its_memory_is_read_is_down() -> None:
+    nvml = FakeNvml(gpus=[FakeGpu()], memory_v2_error=NVML_ERROR_GPU_IS_LOST)
+    families = collect(GpuCollector(nvml))
+    assert value(families, f"{NS}_gpu_up", {"gpu": "0"}) == 0
+    assert value(families, f"{NS}_gpu_memory_used_bytes", {"gpu": "0"}) is None
 
 
 @pytest.mark.parametrize(
@@ -131,7 +171,7 @@ def test_a_gpu_that_fails_after_its_first_answers_leaves_no_partial_series() -> 
     nvml = FakeNvml(gpus=[FakeGpu()])
     calls = []
 
-    def failing_memory(gpu: FakeGpu) -> object:  # name and utilisation answered already
+    def failing_memory(gpu: FakeGpu, version: int | None = None) -> object:  # after name, util
         calls.append(gpu)
         raise NVMLError(NVML_ERROR_GPU_IS_LOST)
 
