@@ -13,11 +13,13 @@ written when it fails.
 The alerting policy (see :mod:`generator.catalogue`): a level without a ``for`` only
 where the threshold says why one occurrence is the incident (``single_event``); a ratio
 of rates has a minimum-traffic ``guard``; every range selector in a rule spans at least
-four scrape intervals; ``keep_firing_seconds`` is whole seconds within bounds.
+four scrape intervals; a level without a ``for`` counts over at most 15 minutes;
+``keep_firing_seconds`` is whole seconds within bounds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 from collections import Counter
@@ -52,6 +54,9 @@ RESERVED_LABELS = frozenset({"alertname", "severity", "team", "__name__"})
 MAX_FOR_SECONDS = 86_400
 MAX_COOLDOWN_SECONDS = 7 * 86_400
 MAX_KEEP_FIRING_SECONDS = 6 * 3600  # longer hides a resolution for most of a shift
+# A level without a ``for`` over a counter window longer than this stays firing for the
+# whole window after one short burst (an hour-window count with ``for: 0s``).
+MAX_INSTANT_WINDOW_SECONDS = 15 * 60
 MIN_RANGE_SCRAPES = 4  # a range selector spans at least this many scrape intervals
 RATE_FUNCTIONS = frozenset({"rate", "irate", "increase"})
 MAX_UID_CHARS = 40  # Grafana refuses a longer dashboard uid
@@ -194,6 +199,32 @@ class RateAnalysis:
         self.records = records
         self._rate: dict[str, bool] = {}
         self._ratio: dict[str, bool] = {}
+        self._window: dict[str, float] = {}
+
+    def longest_window(self, node: promql_parser.Expr) -> float:
+        """The longest range, in seconds, of a rate()/increase()/irate() in ``node`` or in
+        the recording rules it uses (0 when there is none)."""
+        longest = 0.0
+
+        def visit(child: object) -> None:
+            nonlocal longest
+            if isinstance(child, promql_parser.Call) and child.func.name in RATE_FUNCTIONS:
+                arg = child.args[0] if child.args else None
+                if isinstance(arg, promql_parser.MatrixSelector) and arg.range is not None:
+                    longest = max(longest, arg.range.total_seconds())
+            elif isinstance(child, promql_parser.VectorSelector) and child.name in self.records:
+                name = child.name
+                if name not in self._window:
+                    self._window[name] = 0.0  # a cycle adds nothing
+                    # A rule that does not parse is reported by the PromQL check.
+                    with contextlib.suppress(ValueError, TypeError):
+                        self._window[name] = self.longest_window(
+                            promql_parser.parse(self.records[name])
+                        )
+                longest = max(longest, self._window[name])
+
+        promql_parser.walk(node, pre_visit=visit)
+        return longest
 
     def _record(
         self, name: str, memo: dict[str, bool], test: Callable[[promql_parser.Expr], bool]
@@ -561,6 +592,19 @@ class _Checker:
                     "for_seconds is 0 but the threshold gives no single_event: hold the "
                     "condition for a while, or say in single_event why one occurrence is "
                     "itself the incident",
+                )
+        if instant:
+            try:
+                window = self.rates.longest_window(promql_parser.parse(t.signal))
+            except (ValueError, TypeError):
+                window = 0.0  # reported by the PromQL check
+            if window > MAX_INSTANT_WINDOW_SECONDS:
+                self.add(
+                    where,
+                    f"a level without a for counts over a {format_duration(window)} window: "
+                    f"one short burst keeps it firing for {format_duration(window)}; count "
+                    f"over at most {format_duration(MAX_INSTANT_WINDOW_SECONDS)} (a single "
+                    "event), or hold the condition with a for (a sustained rate)",
                 )
         if t.single_event.strip() and not instant:
             self.add(

@@ -15,6 +15,9 @@ The alerting policy every entry follows (and how it is enforced)
    ``for_seconds == 0`` and no ``single_event``, and a ``single_event`` on an alert
    whose levels all have a ``for`` (contradictory). The dead man's switch (the routing
    policy's ``watchdog_alert``) is exempt: it fires from the first evaluation by design.
+   A level without a ``for`` may count over at most 15 minutes of a counter (through the
+   recording rules it uses): an hour-window count with ``for: 0s`` stays firing an hour
+   after one short burst.
 3. **A ratio alert has a minimum-traffic guard** in ``Threshold.guard``, so low
    traffic cannot page (``and on (instance, job) <requests per second> > 0.1``). The
    validator finds ratios after looking through the recording rules a signal uses: a

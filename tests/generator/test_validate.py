@@ -403,3 +403,20 @@ def test_the_range_floor_follows_the_scrape_interval_setting() -> None:
     assert "alert PolicyCase: range [1m] is shorter than 4 scrape intervals (2m" in (
         policy_found(alert, settings=slow)
     )
+
+
+def test_a_level_without_for_over_an_hour_window_count_is_refused() -> None:
+    hourly = RecordingRule("instance:events:increase1h", "increase(events_total[1h])")
+    instant = dataclasses.replace(
+        _base(),
+        signal=hourly.record,
+        levels=level_with(_base(), 0, for_seconds=0),
+        single_event="One event is the incident.",
+    )
+    assert "alert PolicyCase: a level without a for counts over a 1h window" in policy_found(
+        instant, recording=(hourly,)
+    )
+    short = RecordingRule("instance:events:increase1h", "increase(events_total[5m])")
+    assert "window" not in policy_found(instant, recording=(short,))
+    held = dataclasses.replace(instant, levels=_base().levels, single_event="")
+    assert "window" not in policy_found(held, recording=(hourly,))
