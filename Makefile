@@ -34,13 +34,14 @@ bench: setup
 rules: setup
 	$(PY) -m generator
 
-## check: generated files up to date, dashboards and links lint clean, README's metrics
-## reference current, ruff and mypy --strict clean
+## check: generated files up to date, dashboards and links lint clean, rules lint clean
+## (pint's offline checks), README's metrics reference current, ruff and mypy --strict clean
 check: setup static
 
 static: setup
 	$(PY) -m generator --check
 	$(PY) -m generator.lint
+	$(PY) -m generator.rulelint
 	$(PY) -m exporters.docs --check README.md
 	.venv/bin/ruff check exporters generator tests bench
 	.venv/bin/mypy

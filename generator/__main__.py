@@ -209,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with gc_paused():
             settings = load_settings(args.settings, args.pairs)
-            catalogue = validate(load())
+            catalogue = validate(load(), settings=settings)
             outputs = render_all(catalogue, settings)
     except (SettingsError, CatalogueError, OutputError) as err:
         print(f"generator: {err}", file=sys.stderr)

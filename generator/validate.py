@@ -9,10 +9,17 @@ inhibition ``equal`` labels, trip their level, and last long enough; routing tha
 a receiver for every (team, severity) an alert uses; dashboards an area splits its
 panels across: declared keys only, each used, uids of at most 40 characters. Nothing is
 written when it fails.
+
+The alerting policy (see :mod:`generator.catalogue`): a level without a ``for`` only
+where the threshold says why one occurrence is the incident (``single_event``); a ratio
+of rates has a minimum-traffic ``guard``; every range selector in a rule spans at least
+four scrape intervals; a level without a ``for`` counts over at most 15 minutes;
+``keep_firing_seconds`` is whole seconds within bounds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 from collections import Counter
@@ -30,12 +37,15 @@ from generator.model import (
     Level,
     Panel,
     RoutingPolicy,
+    Settings,
     Severity,
     Team,
     TestSeries,
     Threshold,
     dashboard_uid,
+    format_duration,
 )
+from generator.settings import duration_seconds
 
 ALERT_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 RECORD_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -43,6 +53,12 @@ LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 RESERVED_LABELS = frozenset({"alertname", "severity", "team", "__name__"})
 MAX_FOR_SECONDS = 86_400
 MAX_COOLDOWN_SECONDS = 7 * 86_400
+MAX_KEEP_FIRING_SECONDS = 6 * 3600  # longer hides a resolution for most of a shift
+# A level without a ``for`` over a counter window longer than this stays firing for the
+# whole window after one short burst (an hour-window count with ``for: 0s``).
+MAX_INSTANT_WINDOW_SECONDS = 15 * 60
+MIN_RANGE_SCRAPES = 4  # a range selector spans at least this many scrape intervals
+RATE_FUNCTIONS = frozenset({"rate", "irate", "increase"})
 MAX_UID_CHARS = 40  # Grafana refuses a longer dashboard uid
 DASHBOARD_KEY = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 # Grafana's range variables, replaced by a plain duration before a panel query is parsed.
@@ -155,12 +171,125 @@ def _panel_expr(expr: str) -> str:
     return expr
 
 
+def range_seconds(expr: str) -> list[float]:
+    """The span in seconds of every range selector and subquery in ``expr``."""
+    found: list[float] = []
+
+    def visit(node: object) -> None:
+        if isinstance(node, promql_parser.MatrixSelector | promql_parser.SubqueryExpr) and (
+            node.range is not None
+        ):
+            found.append(node.range.total_seconds())
+
+    promql_parser.walk(promql_parser.parse(expr), pre_visit=visit)
+    return found
+
+
+class RateAnalysis:
+    """Which expressions derive from ``rate()``/``increase()``/``irate()`` and which are
+    ratios of such rates, looking through recording rules by name.
+
+    A *rate ratio* is a division ``a / b`` in which both ``a`` and ``b`` contain a rate
+    (directly or through a recording rule), or a ``histogram_quantile`` over rated
+    buckets (a quantile is a ratio of bucket rates): with little traffic one request
+    moves it from 0 to 1, so an alert on it needs a minimum-traffic guard.
+    """
+
+    def __init__(self, records: dict[str, str]) -> None:
+        self.records = records
+        self._rate: dict[str, bool] = {}
+        self._ratio: dict[str, bool] = {}
+        self._window: dict[str, float] = {}
+
+    def longest_window(self, node: promql_parser.Expr) -> float:
+        """The longest range, in seconds, of a rate()/increase()/irate() in ``node`` or in
+        the recording rules it uses (0 when there is none)."""
+        longest = 0.0
+
+        def visit(child: object) -> None:
+            nonlocal longest
+            if isinstance(child, promql_parser.Call) and child.func.name in RATE_FUNCTIONS:
+                arg = child.args[0] if child.args else None
+                if isinstance(arg, promql_parser.MatrixSelector) and arg.range is not None:
+                    longest = max(longest, arg.range.total_seconds())
+            elif isinstance(child, promql_parser.VectorSelector) and child.name in self.records:
+                name = child.name
+                if name not in self._window:
+                    self._window[name] = 0.0  # a cycle adds nothing
+                    # A rule that does not parse is reported by the PromQL check.
+                    with contextlib.suppress(ValueError, TypeError):
+                        self._window[name] = self.longest_window(
+                            promql_parser.parse(self.records[name])
+                        )
+                longest = max(longest, self._window[name])
+
+        promql_parser.walk(node, pre_visit=visit)
+        return longest
+
+    def _record(
+        self, name: str, memo: dict[str, bool], test: Callable[[promql_parser.Expr], bool]
+    ) -> bool:
+        if name not in memo:
+            memo[name] = False  # a cycle reads as "no"; the parse check reports the rest
+            try:
+                memo[name] = test(promql_parser.parse(self.records[name]))
+            except (ValueError, TypeError):
+                memo[name] = False
+        return memo[name]
+
+    def has_rate(self, node: promql_parser.Expr) -> bool:
+        found = False
+
+        def visit(child: object) -> None:
+            nonlocal found
+            if (isinstance(child, promql_parser.Call) and child.func.name in RATE_FUNCTIONS) or (
+                isinstance(child, promql_parser.VectorSelector)
+                and child.name in self.records
+                and self._record(child.name, self._rate, self.has_rate)
+            ):
+                found = True
+
+        promql_parser.walk(node, pre_visit=visit)
+        return found
+
+    def is_rate_ratio(self, node: promql_parser.Expr) -> bool:
+        found = False
+
+        def visit(child: object) -> None:
+            nonlocal found
+            if isinstance(child, promql_parser.BinaryExpr) and str(child.op) == "/":
+                if self.has_rate(child.lhs) and self.has_rate(child.rhs):
+                    found = True
+            elif isinstance(child, promql_parser.Call) and child.func.name == "histogram_quantile":
+                if len(child.args) > 1 and self.has_rate(child.args[1]):
+                    found = True
+            elif (
+                isinstance(child, promql_parser.VectorSelector)
+                and child.name in self.records
+                and self._record(child.name, self._ratio, self.is_rate_ratio)
+            ):
+                found = True
+
+        promql_parser.walk(node, pre_visit=visit)
+        return found
+
+
 class _Checker:
-    def __init__(self, catalogue: Catalogue, known: frozenset[str] | None) -> None:
+    def __init__(
+        self, catalogue: Catalogue, known: frozenset[str] | None, settings: Settings
+    ) -> None:
         self.catalogue = catalogue
         self.known = known
+        self.settings = settings
         self.problems: list[str] = []
         self.records = frozenset(r.record for a in catalogue.areas for r in a.recording_rules)
+        self.rates = RateAnalysis(
+            {r.record: r.expr for a in catalogue.areas for r in a.recording_rules}
+        )
+        try:
+            self.scrape_seconds = duration_seconds(settings.scrape_interval)
+        except ValueError:
+            self.scrape_seconds = 0.0  # settings are checked where they are loaded
 
     def add(self, where: str, what: str) -> None:
         self.problems.append(f"{where}: {what}")
@@ -270,6 +399,7 @@ class _Checker:
             self.add(where, "name must read level:metric:operation (e.g. instance:x:ratio)")
         self.expr(where, expr, area)
         self.labels(where, labels)
+        self.ranges(where, expr)
 
     def labels(self, where: str, labels: tuple[tuple[str, str], ...]) -> None:
         for name, _ in labels:
@@ -327,6 +457,7 @@ class _Checker:
         self.ordering(where, t)
         for level in t.levels:
             self.level(area, t, level)
+        self.policy(where, t)
 
     def ordering(self, where: str, t: Threshold) -> None:
         if len(t.levels) < 2:
@@ -442,6 +573,111 @@ class _Checker:
                 f"{horizon}s: give it at least {horizon // step + 1} samples",
             )
 
+    # -- the alerting policy ----------------------------------------------------------------
+
+    def policy(self, where: str, t: Threshold) -> None:
+        self.single_event(where, t)
+        self.keep_firing(where, t)
+        self.traffic_guard(where, t)
+        self.ranges(where, t.condition(t.levels[0]))
+
+    def single_event(self, where: str, t: Threshold) -> None:
+        if t.name == self.catalogue.routing.watchdog_alert:
+            return  # the dead man's switch fires from the first evaluation by design
+        instant = [level for level in t.levels if level.for_seconds == 0]
+        for level in instant:
+            if not t.single_event.strip():
+                self.add(
+                    f"alert {t.name} ({level.severity})",
+                    "for_seconds is 0 but the threshold gives no single_event: hold the "
+                    "condition for a while, or say in single_event why one occurrence is "
+                    "itself the incident",
+                )
+        if instant:
+            try:
+                window = self.rates.longest_window(promql_parser.parse(t.signal))
+            except (ValueError, TypeError):
+                window = 0.0  # reported by the PromQL check
+            if window > MAX_INSTANT_WINDOW_SECONDS:
+                self.add(
+                    where,
+                    f"a level without a for counts over a {format_duration(window)} window: "
+                    f"one short burst keeps it firing for {format_duration(window)}; count "
+                    f"over at most {format_duration(MAX_INSTANT_WINDOW_SECONDS)} (a single "
+                    "event), or hold the condition with a for (a sustained rate)",
+                )
+        if t.single_event.strip() and not instant:
+            self.add(
+                where,
+                "single_event is set but every level has a for: one or the other "
+                "(drop single_event, or set for_seconds=0 where one occurrence is the incident)",
+            )
+
+    def keep_firing(self, where: str, t: Threshold) -> None:
+        seconds = t.keep_firing_seconds
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or int(seconds) != seconds
+            or not (0 <= seconds <= MAX_KEEP_FIRING_SECONDS)
+        ):
+            self.add(
+                where,
+                f"keep_firing_seconds {seconds!r} must be whole seconds in "
+                f"0..{MAX_KEEP_FIRING_SECONDS}",
+            )
+
+    def traffic_guard(self, where: str, t: Threshold) -> None:
+        try:
+            signal = promql_parser.parse(t.signal)
+        except (ValueError, TypeError):
+            return  # reported by the PromQL check
+        if not self.rates.is_rate_ratio(signal):
+            return
+        guard = t.guard.strip()
+        hint = (
+            "a ratio of rates needs a minimum-traffic guard: "
+            "guard='and on (instance, job) <requests per second> > <floor>'"
+        )
+        if not guard:
+            self.add(where, f"no guard: {hint}")
+            return
+        try:
+            # A placeholder left-hand side shows how the guard binds to the condition.
+            node = promql_parser.parse(f"vector(1) {guard}")
+        except (ValueError, TypeError):
+            return  # the whole condition's parse check names it
+        clauses = []
+        while isinstance(node, promql_parser.BinaryExpr) and str(node.op) == "and":
+            clauses.append(node.rhs)
+            node = node.lhs
+        if not clauses:
+            self.add(where, f"guard must restrict the condition with 'and': {hint}")
+        elif not any(self.rates.has_rate(clause) for clause in clauses):
+            self.add(
+                where,
+                "guard uses no rate(), increase() or irate() (nor a recording rule made "
+                f"from one), so it cannot measure traffic: {hint}",
+            )
+
+    def ranges(self, where: str, expr: str) -> None:
+        if self.scrape_seconds <= 0:
+            return
+        try:
+            spans = range_seconds(expr)
+        except (ValueError, TypeError):
+            return  # reported by the PromQL check
+        floor = MIN_RANGE_SCRAPES * self.scrape_seconds
+        for span in sorted(set(spans)):
+            if span < floor:
+                self.add(
+                    where,
+                    f"range [{format_duration(span)}] is shorter than {MIN_RANGE_SCRAPES} "
+                    f"scrape intervals ({format_duration(floor)} at "
+                    f"scrape_interval {self.settings.scrape_interval}): one missed scrape "
+                    "leaves too few samples",
+                )
+
     # -- routing --------------------------------------------------------------------------
 
     def routing(self, policy: RoutingPolicy) -> None:
@@ -514,9 +750,14 @@ def _window_seconds(window: tuple[str, str]) -> int | None:
     return end - start if end > start else None
 
 
-def problems(catalogue: Catalogue, known_metrics: frozenset[str] | None = None) -> list[str]:
-    """Every problem in ``catalogue``; ``known_metrics`` None skips the metric check."""
-    checker = _Checker(catalogue, known_metrics)
+def problems(
+    catalogue: Catalogue,
+    known_metrics: frozenset[str] | None = None,
+    settings: Settings | None = None,
+) -> list[str]:
+    """Every problem in ``catalogue``; ``known_metrics`` None skips the metric check;
+    ``settings`` (defaults when None) gives the scrape interval ranges are measured by."""
+    checker = _Checker(catalogue, known_metrics, settings or Settings())
     checker.run()
     return checker.problems
 
@@ -525,12 +766,16 @@ def validate(
     catalogue: Catalogue,
     known_metrics: frozenset[str] | None = None,
     known: Callable[[], frozenset[str]] = known_metrics_from_exporters,
+    settings: Settings | None = None,
 ) -> Catalogue:
     """Return ``catalogue`` unchanged, or raise :class:`CatalogueError` listing every problem.
 
-    ``known_metrics`` defaults to what the exporters declare (``known()``).
+    ``known_metrics`` defaults to what the exporters declare (``known()``); ``settings``
+    to the defaults (its scrape interval bounds every range selector).
     """
-    found = problems(catalogue, known_metrics if known_metrics is not None else known())
+    found = problems(
+        catalogue, known_metrics if known_metrics is not None else known(), settings
+    )
     if found:
         raise CatalogueError(found)
     return catalogue

@@ -2,6 +2,58 @@
 
 :func:`load` discovers every module in this package (adding an area is adding a file)
 and pairs the areas, sorted by name, with the routing policy of ``generator.routing``.
+
+The alerting policy every entry follows (and how it is enforced)
+-----------------------------------------------------------------
+
+1. **Severity is urgency.** A critical alert is a symptom that needs a human now (it
+   pages); a warning is worked within the hour; info is a daily digest. Demote what is
+   not worth waking for. (Review; routing in ``generator.routing`` delivers by severity.)
+2. **Every level holds its condition for a while** (``Level.for_seconds > 0``), unless
+   one occurrence is itself the incident: then the threshold says why in
+   ``Threshold.single_event`` (one sentence). The validator refuses a level with
+   ``for_seconds == 0`` and no ``single_event``, and a ``single_event`` on an alert
+   whose levels all have a ``for`` (contradictory). The dead man's switch (the routing
+   policy's ``watchdog_alert``) is exempt: it fires from the first evaluation by design.
+   A level without a ``for`` may count over at most 15 minutes of a counter (through the
+   recording rules it uses): an hour-window count with ``for: 0s`` stays firing an hour
+   after one short burst.
+3. **A ratio alert has a minimum-traffic guard** in ``Threshold.guard``, so low
+   traffic cannot page (``and on (instance, job) <requests per second> > 0.1``). The
+   validator finds ratios after looking through the recording rules a signal uses: a
+   division whose both sides contain ``rate()``/``increase()``/``irate()``, or a
+   ``histogram_quantile`` over rated buckets. Such a signal needs a guard that is joined
+   with ``and`` and measures traffic (uses a rate, or a recording rule made from one).
+   A plain rate or count needs no guard: its threshold is itself a traffic floor.
+4. **One log line is one event in one category**: no event is counted twice across
+   alerts. Which counters a log line increments is the exporter's business, so the
+   security exporter's tests enforce it (a line counted in two categories is a test
+   failure there); the catalogue cannot see it.
+5. **An alert on a series that can vanish does not resolve when it vanishes** (a failed
+   probe, a mount that errors, an expired certificate, a dead exporter): set
+   ``Threshold.keep_firing_seconds`` (rendered as ``keep_firing_for``: the alert stays
+   firing that long after its condition stops holding, including because the series
+   vanished), or write an expression that stays true (``or absent(...)``-style), or
+   make the exporter keep publishing the fact. The validator checks that
+   ``keep_firing_seconds`` is whole seconds in 0..21600 (longer hides a resolution for
+   most of a shift); which alerts need it is reviewed, not inferred.
+6. **Every range selector spans at least four scrape intervals** (``[1m]`` at the
+   default 15 s), so one missed scrape leaves enough samples, and no hour-window counter
+   alert with ``for: 0s`` stays firing an hour after a short burst. The validator checks
+   every range and subquery of recording and alerting rules against the settings'
+   ``scrape_interval``; ``python -m generator.rulelint`` checks the generated files.
+7. **Alerts carry ``instance`` and ``job``** (routing groups and inhibition match on
+   them): ``generator.rulelint`` reports an aggregation or a ``on (...)`` match that
+   drops one, or a label of the routing policy's ``group_by``/``inhibit_equal``, unless
+   the rule sets it as a static label; the validator requires the inhibition labels in
+   each level's test labels.
+
+``python -m generator.rulelint`` also runs pint's other offline checks on the generated
+rules (rate on a gauge, a raw counter, an alert without a comparison, annotation labels
+the expression cannot produce, ``absent()`` with a short ``for``, a sum of ratios,
+duplicates). Hand-written promtool tests in ``tests/rules/<area>.behaviour.test.yml``
+check what the generated tests cannot: guards staying silent, an alert resolving,
+one target of several in trouble.
 """
 
 from __future__ import annotations

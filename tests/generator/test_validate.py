@@ -8,7 +8,15 @@ import pytest
 
 from generator.catalogue import load
 from generator.catalogue.system import CPU_HIGH, FDS_HIGH, MEMORY_HIGH
-from generator.model import Area, Catalogue, Level, RecordingRule, Severity, Threshold
+from generator.model import (
+    Area,
+    Catalogue,
+    Level,
+    RecordingRule,
+    Settings,
+    Severity,
+    Threshold,
+)
 from generator.testseries import series
 from generator.validate import (
     CatalogueError,
@@ -18,6 +26,7 @@ from generator.validate import (
     series_samples,
     validate,
 )
+from tests.generator.catalogues import small_catalogue
 
 KNOWN = known_metrics_from_exporters()
 
@@ -254,3 +263,160 @@ def test_a_digest_whose_group_interval_outlasts_its_window_is_refused() -> None:
     bad = dataclasses.replace(real, routing=routing)
     text = found(bad)
     assert "group_interval (3600s) is longer than the digest window (1800s)" in text
+
+
+# -- the alerting policy, on the small test catalogue -----------------------------------
+
+
+def small_with(*thresholds: Threshold, recording: tuple[RecordingRule, ...] = ()) -> Catalogue:
+    """The small test catalogue plus one area holding ``thresholds``."""
+    small = small_catalogue()
+    extra = Area("extra", "Extra", "Policy cases.", recording, thresholds)
+    return dataclasses.replace(small, areas=(*small.areas, extra))
+
+
+def policy_found(
+    *thresholds: Threshold,
+    recording: tuple[RecordingRule, ...] = (),
+    settings: Settings | None = None,
+) -> str:
+    return "\n".join(problems(small_with(*thresholds, recording=recording), None, settings))
+
+
+def _base() -> Threshold:
+    base = small_catalogue().areas[0].thresholds[0]  # HostLoadHigh: warning 5m, critical 10m
+    return renamed(base, "PolicyCase")
+
+
+def test_a_level_without_for_needs_a_single_event_reason() -> None:
+    instant = dataclasses.replace(_base(), levels=level_with(_base(), 1, for_seconds=0))
+    assert "alert PolicyCase (critical): for_seconds is 0 but the threshold gives no " in (
+        policy_found(instant)
+    )
+    explained = dataclasses.replace(instant, single_event="One deadlock is a bug to fix.")
+    assert "single_event" not in policy_found(explained)
+
+
+def test_a_blank_single_event_does_not_count_as_a_reason() -> None:
+    instant = dataclasses.replace(
+        _base(), levels=level_with(_base(), 0, for_seconds=0), single_event="   "
+    )
+    assert "alert PolicyCase (warning): for_seconds is 0" in policy_found(instant)
+
+
+def test_a_single_event_on_an_alert_whose_levels_all_have_a_for_is_contradictory() -> None:
+    held = dataclasses.replace(_base(), single_event="One occurrence is the incident.")
+    assert "alert PolicyCase: single_event is set but every level has a for" in (
+        policy_found(held)
+    )
+    assert "single_event" not in policy_found(_base())
+
+
+def test_the_watchdog_fires_without_for_or_single_event() -> None:
+    watchdog = dataclasses.replace(
+        _base(), name="Watchdog", levels=level_with(_base(), 0, for_seconds=0)
+    )
+    assert "single_event" not in policy_found(watchdog)
+
+
+@pytest.mark.parametrize("seconds", [-60, 30.5, 6 * 3600 + 1])
+def test_keep_firing_seconds_outside_whole_seconds_in_bounds_is_refused(seconds: float) -> None:
+    bad = dataclasses.replace(_base(), keep_firing_seconds=seconds)  # type: ignore[arg-type]
+    assert f"alert PolicyCase: keep_firing_seconds {seconds!r} must be whole seconds" in (
+        policy_found(bad)
+    )
+
+
+def test_keep_firing_seconds_within_bounds_is_accepted() -> None:
+    for seconds in (0, 600, 6 * 3600):
+        good = dataclasses.replace(_base(), keep_firing_seconds=seconds)
+        assert "keep_firing_seconds" not in policy_found(good)
+
+
+_ERRORS = RecordingRule(
+    "instance:http_errors:ratio_rate5m",
+    'sum without (status) (rate(promfleet_app_http_requests_total{status="5xx"}[5m]))\n'
+    "/ sum without (status) (rate(promfleet_app_http_requests_total[5m]))",
+)
+_TRAFFIC = RecordingRule(
+    "instance:http_requests:rate5m",
+    "sum without (status) (rate(promfleet_app_http_requests_total[5m]))",
+)
+
+
+def _ratio(signal: str, guard: str = "") -> Threshold:
+    return dataclasses.replace(_base(), signal=signal, guard=guard)
+
+
+def test_a_ratio_of_rates_through_a_recording_rule_needs_a_guard() -> None:
+    text = policy_found(_ratio(_ERRORS.record), recording=(_ERRORS,))
+    assert "alert PolicyCase: no guard: a ratio of rates needs a minimum-traffic guard" in text
+
+
+def test_a_ratio_of_rates_written_inline_needs_a_guard() -> None:
+    inline = _ratio("rate(a_total[5m]) / (rate(a_total[5m]) + rate(b_total[5m]))")
+    assert "alert PolicyCase: no guard" in policy_found(inline)
+
+
+def test_a_quantile_over_rated_buckets_needs_a_guard() -> None:
+    p99 = _ratio("histogram_quantile(0.99, sum without (route) (rate(d_bucket[5m])))")
+    assert "alert PolicyCase: no guard" in policy_found(p99)
+
+
+def test_a_guard_on_traffic_satisfies_the_ratio_rule() -> None:
+    for guard in (
+        "and on (instance, job) instance:http_requests:rate5m > 0.1",
+        "and on (instance) sum by (instance) (rate(promfleet_app_http_requests_total[5m])) > 1",
+    ):
+        guarded = _ratio(_ERRORS.record, guard)
+        assert "guard" not in policy_found(guarded, recording=(_ERRORS, _TRAFFIC))
+
+
+def test_a_guard_that_measures_no_traffic_is_refused() -> None:
+    guarded = _ratio(_ERRORS.record, "and on (instance) promfleet_app_up == 1")
+    assert "alert PolicyCase: guard uses no rate()" in policy_found(guarded, recording=(_ERRORS,))
+
+
+def test_a_guard_joined_with_or_does_not_restrict_the_alert() -> None:
+    loose = _ratio(_ERRORS.record, "or on (instance) instance:http_requests:rate5m > 0.1")
+    text = policy_found(loose, recording=(_ERRORS, _TRAFFIC))
+    assert "alert PolicyCase: guard must restrict the condition with 'and'" in text
+
+
+def test_a_ratio_of_gauges_or_a_plain_rate_needs_no_guard() -> None:
+    for signal in ("a_bytes / b_bytes", "rate(a_total[5m])", "increase(a_total[1h]) / 3600"):
+        assert "guard" not in policy_found(_ratio(signal))
+
+
+def test_a_range_shorter_than_four_scrape_intervals_is_refused_in_rules_and_alerts() -> None:
+    short = RecordingRule("instance:a:rate30s", "rate(a_total[30s])")
+    alert = _ratio("max_over_time(a_bytes[45s:15s])")
+    text = policy_found(alert, recording=(short,))
+    assert "recording rule instance:a:rate30s: range [30s] is shorter than 4 scrape" in text
+    assert "alert PolicyCase: range [45s] is shorter than 4 scrape intervals (1m" in text
+
+
+def test_the_range_floor_follows_the_scrape_interval_setting() -> None:
+    alert = _ratio("rate(a_total[1m]) > 0")
+    assert "range" not in policy_found(alert)
+    slow = Settings(scrape_interval="30s")
+    assert "alert PolicyCase: range [1m] is shorter than 4 scrape intervals (2m" in (
+        policy_found(alert, settings=slow)
+    )
+
+
+def test_a_level_without_for_over_an_hour_window_count_is_refused() -> None:
+    hourly = RecordingRule("instance:events:increase1h", "increase(events_total[1h])")
+    instant = dataclasses.replace(
+        _base(),
+        signal=hourly.record,
+        levels=level_with(_base(), 0, for_seconds=0),
+        single_event="One event is the incident.",
+    )
+    assert "alert PolicyCase: a level without a for counts over a 1h window" in policy_found(
+        instant, recording=(hourly,)
+    )
+    short = RecordingRule("instance:events:increase1h", "increase(events_total[5m])")
+    assert "window" not in policy_found(instant, recording=(short,))
+    held = dataclasses.replace(instant, levels=_base().levels, single_event="")
+    assert "window" not in policy_found(held, recording=(hourly,))
