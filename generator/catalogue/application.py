@@ -58,6 +58,9 @@ UNAVAILABLE = "server_error|timeout|connection_error|error"
 MIN_REQUESTS_PER_SECOND = 1  # 300 requests in 5 minutes: a 10 % share is 30 failures
 MIN_WORKFLOWS_PER_SECOND = 0.1  # 30 finished in 5 minutes: one failure is 3 %, silent
 MIN_EXTERNAL_CALLS_PER_SECOND = 0.1  # 30 calls in 5 minutes
+# A mean or a percentile of a handful of requests is one slow request, not a trend.
+MIN_LATENCY_REQUESTS_PER_SECOND = 0.1  # 30 requests in 5 minutes
+MIN_WORKFLOWS_PER_30M = 3  # a mean of fewer finished workflows is one slow workflow
 MIN_DELIVERIES_PER_SECOND = 0.1  # 30 deliveries in 5 minutes
 MIN_JOB_RUNS_PER_HOUR = 10  # one failed run of fewer than ten is not a trend
 
@@ -241,12 +244,12 @@ SLOW_RESPONSES = Threshold(
             cooldown_seconds=1800,
             test=AlertTest(
                 firing=(
-                    _counter("promfleet_app_http_request_duration_seconds_count", APP, 10),
-                    _counter("promfleet_app_http_request_duration_seconds_sum", APP, 20),
+                    _counter("promfleet_app_http_request_duration_seconds_count", APP, 60),
+                    _counter("promfleet_app_http_request_duration_seconds_sum", APP, 120),
                 ),
                 quiet=(
-                    _counter("promfleet_app_http_request_duration_seconds_count", APP, 10),
-                    _counter("promfleet_app_http_request_duration_seconds_sum", APP, 2),
+                    _counter("promfleet_app_http_request_duration_seconds_count", APP, 60),
+                    _counter("promfleet_app_http_request_duration_seconds_sum", APP, 12),
                 ),
                 labels=APP,
                 value=2,
@@ -276,6 +279,11 @@ SLOW_RESPONSES = Threshold(
             "Find the slow dependency (database, external API) and relieve it.",
         ),
         escalation=_ESCALATE_ENG,
+    ),
+    guard=(
+        "and on (instance, job) sum without (method, route) "
+        "(rate(promfleet_app_http_request_duration_seconds_count[5m]))"
+        f" >= {MIN_LATENCY_REQUESTS_PER_SECOND:g}"
     ),
     panel=Panel(
         title="Mean response time",
@@ -309,8 +317,8 @@ HIGH_P99 = Threshold(
             cooldown_seconds=1800,
             test=AlertTest(
                 # Every request takes between 2.5 s and 5 s: p99 = 4.975 s.
-                firing=_buckets({"0.5": 0, "1": 0, "2.5": 0, "5": 10, "+Inf": 10}),
-                quiet=_buckets({"0.5": 10, "1": 10, "2.5": 10, "5": 10, "+Inf": 10}),
+                firing=_buckets({"0.5": 0, "1": 0, "2.5": 0, "5": 60, "+Inf": 60}),
+                quiet=_buckets({"0.5": 60, "1": 60, "2.5": 60, "5": 60, "+Inf": 60}),
                 labels=APP,
                 value=4.975,
                 warmup_seconds=60,
@@ -338,6 +346,11 @@ HIGH_P99 = Threshold(
             "Move heavy work off the request path into a background job.",
         ),
         escalation=_ESCALATE_ENG,
+    ),
+    guard=(
+        "and on (instance, job) sum without (method, route, le) "
+        '(rate(promfleet_app_http_request_duration_seconds_bucket{le="+Inf"}[5m]))'
+        f" >= {MIN_LATENCY_REQUESTS_PER_SECOND:g}"
     ),
     panel=Panel(
         title="p99 response time",
@@ -833,12 +846,14 @@ WORKFLOW_SLOW = Threshold(
             cooldown_seconds=3600,
             test=AlertTest(
                 firing=(
-                    _counter("promfleet_app_workflow_duration_seconds_count", WORKFLOW_LABELS, 1),
-                    _counter("promfleet_app_workflow_duration_seconds_sum", WORKFLOW_LABELS, 2400),
+                    _counter("promfleet_app_workflow_duration_seconds_count", WORKFLOW_LABELS, 5),
+                    _counter(
+                        "promfleet_app_workflow_duration_seconds_sum", WORKFLOW_LABELS, 12000
+                    ),
                 ),
                 quiet=(
-                    _counter("promfleet_app_workflow_duration_seconds_count", WORKFLOW_LABELS, 1),
-                    _counter("promfleet_app_workflow_duration_seconds_sum", WORKFLOW_LABELS, 600),
+                    _counter("promfleet_app_workflow_duration_seconds_count", WORKFLOW_LABELS, 5),
+                    _counter("promfleet_app_workflow_duration_seconds_sum", WORKFLOW_LABELS, 3000),
                 ),
                 labels=WORKFLOW_LABELS,
                 value=2400,
@@ -863,6 +878,11 @@ WORKFLOW_SLOW = Threshold(
         ),
         mitigation=("Relieve the slow step: add workers, or fix the slow dependency.",),
         escalation=_ESCALATE_ENG,
+    ),
+    guard=(
+        "and on (instance, job, workflow) sum without (tenant) "
+        "(increase(promfleet_app_workflow_duration_seconds_count[30m]))"
+        f" >= {MIN_WORKFLOWS_PER_30M}"
     ),
     panel=Panel(
         title="Mean workflow completion time",
@@ -970,12 +990,12 @@ EXTERNAL_SLOW = Threshold(
             cooldown_seconds=1800,
             test=AlertTest(
                 firing=(
-                    _counter("promfleet_app_external_request_duration_seconds_count", EXTERNAL, 10),
-                    _counter("promfleet_app_external_request_duration_seconds_sum", EXTERNAL, 80),
+                    _counter("promfleet_app_external_request_duration_seconds_count", EXTERNAL, 60),
+                    _counter("promfleet_app_external_request_duration_seconds_sum", EXTERNAL, 480),
                 ),
                 quiet=(
-                    _counter("promfleet_app_external_request_duration_seconds_count", EXTERNAL, 10),
-                    _counter("promfleet_app_external_request_duration_seconds_sum", EXTERNAL, 10),
+                    _counter("promfleet_app_external_request_duration_seconds_count", EXTERNAL, 60),
+                    _counter("promfleet_app_external_request_duration_seconds_sum", EXTERNAL, 60),
                 ),
                 labels=EXTERNAL,
                 value=8,
@@ -999,6 +1019,11 @@ EXTERNAL_SLOW = Threshold(
         ),
         mitigation=("Lower the call timeout; cache answers; move calls off the request path.",),
         escalation="Hand over to the owning team; open a ticket with the provider.",
+    ),
+    guard=(
+        "and on (instance, job, target) "
+        "rate(promfleet_app_external_request_duration_seconds_count[5m])"
+        f" >= {MIN_EXTERNAL_CALLS_PER_SECOND:g}"
     ),
     panel=Panel(
         title="External API mean call time",

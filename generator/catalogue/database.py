@@ -295,6 +295,14 @@ POSTGRES_CACHE_HIT = Threshold(
                            value=0.6, warmup_seconds=60),
         ),
     ),
+    # A nearly idle database reads a handful of blocks, and the ratio of a handful is
+    # noise: at least one block lookup a second (300 in the window).
+    guard=(
+        "and on (instance, job, target) (sum without (database) "
+        "(rate(promfleet_postgres_database_blocks_hit_total[5m]))\n"
+        "  + sum without (database) (rate(promfleet_postgres_database_blocks_read_total[5m])))"
+        " >= 1"
+    ),
     team=Team.OPS,
     summary="PostgreSQL {{ $labels.target }} finds only {{ $value | humanizePercentage }} "
     "of blocks in its cache",
@@ -721,10 +729,15 @@ POSTGRES_SLOT_INACTIVE = Threshold(
         escalation=_ESCALATE_DB_SOFT,
     ),
     panel=Panel(
-        title="PostgreSQL WAL retained by replication slots",
-        expr=f"promfleet_postgres_replication_slot_retained_bytes{{{SEL}}}",
+        title="PostgreSQL WAL retained by inactive replication slots",
+        expr=(
+            f"promfleet_postgres_replication_slot_retained_bytes{{{SEL}}}"
+            " and on (instance, job, target, slot) "
+            f"(promfleet_postgres_replication_slot_active{{{SEL}}} == 0)"
+        ),
         unit="bytes",
-        description="WAL each replication slot keeps from being removed.",
+        description="WAL each replication slot without a consumer keeps from being removed "
+        "(what the alert compares; an active slot's retained WAL is replication lag).",
         legend="{{instance}} {{target}} {{slot}}",
         expect_data=False,
     ),
@@ -1140,6 +1153,12 @@ REDIS_HIT_RATIO = Threshold(
             test=AlertTest(firing=_lookups(50, 50), quiet=_lookups(95, 5), labels=RD,
                            value=0.5, warmup_seconds=60),
         ),
+    ),
+    # A cache looked up a few times a minute has no meaningful hit ratio: at least one
+    # lookup every ten seconds (30 in the window).
+    guard=(
+        "and on (instance, job, target) (rate(promfleet_redis_keyspace_hits_total[5m])"
+        " + rate(promfleet_redis_keyspace_misses_total[5m])) >= 0.1"
     ),
     team=Team.ENGINEERING,
     summary="Only {{ $value | humanizePercentage }} of lookups hit on Redis {{ $labels.target }}",

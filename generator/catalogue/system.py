@@ -304,9 +304,10 @@ DISK_HIGH = Threshold(
     ),
     panel=Panel(
         title="Filesystem utilisation",
-        expr=f"{FS}{{{SEL}}}",
+        expr=f"{FS_KEPT}{{{SEL}}}",
         unit="percentunit",
-        description="Share of each filesystem's space not available to unprivileged users.",
+        description="Share of each filesystem's space not available to unprivileged users "
+        "(while a mount's statvfs fails, its last value of the past hour, as the alert reads).",
         legend="{{instance}} {{mountpoint}}",
     ),
 )
@@ -483,9 +484,10 @@ INODES_HIGH = Threshold(
     ),
     panel=Panel(
         title="Inode utilisation",
-        expr=f"{INODES}{{{SEL}}}",
+        expr=f"{INODES_KEPT}{{{SEL}}}",
         unit="percentunit",
-        description="Share of each filesystem's inodes in use.",
+        description="Share of each filesystem's inodes in use (while a mount's statvfs "
+        "fails, its last value of the past hour, as the alert reads).",
         legend="{{instance}} {{mountpoint}}",
     ),
 )

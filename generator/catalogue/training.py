@@ -33,6 +33,7 @@ JOB_UPDATE_AGE = "instance_job_id:promfleet_training_job_update_age:seconds"
 ACCURACY_MARGIN = "instance_model:promfleet_training_model_accuracy_floor:margin"
 ACCURACY_DROP = "instance_model:promfleet_training_model_accuracy:drop1d"
 DRIFT = "instance_model_type:promfleet_training_drift_detections:increase1h"
+DRIFT_15M = "instance_model_type:promfleet_training_drift_detections:increase15m"
 FED_MISSING = "instance_model:promfleet_training_federated_participants:missing"
 FED_AGE = "instance_model:promfleet_training_federated_last_aggregation:age_seconds"
 GPU_MEMORY = "instance_gpu:promfleet_training_gpu_memory:usage_ratio"
@@ -53,6 +54,7 @@ RECORDING_RULES = (
         "- promfleet_training_model_accuracy_ratio",
     ),
     RecordingRule(DRIFT, "increase(promfleet_training_drift_detections_total[1h])"),
+    RecordingRule(DRIFT_15M, "increase(promfleet_training_drift_detections_total[15m])"),
     RecordingRule(
         FED_MISSING,
         "promfleet_training_federated_participants_expected\n"
@@ -485,12 +487,14 @@ DRIFT_TYPE = (*MODEL, ("type", "concept"))
 # monitor's own last-detection time covers that, and old counts stay quiet.
 DRIFT_RECENT = (
     "or on (instance, job, model, type) ((time() - "
-    'promfleet_training_drift_last_detection_timestamp_seconds{type="concept"} < bool 3600) > 0)'
+    'promfleet_training_drift_last_detection_timestamp_seconds{type="concept"} < bool 900) > 0)'
 )
 
 CONCEPT_DRIFT = Threshold(
     name="TrainingConceptDrift",
-    signal=f'{DRIFT}{{type="concept"}}',
+    # A single event counted over 15 minutes (the alerting policy's longest window for an
+    # alert without a for): it fires once per detection, then resolves.
+    signal=f'{DRIFT_15M}{{type="concept"}}',
     op=">",
     guard=DRIFT_RECENT,
     single_event=(
@@ -531,11 +535,13 @@ CONCEPT_DRIFT = Threshold(
     summary="Concept drift detected for model {{ $labels.model }}",
     description=(
         "The drift monitor of model {{ $labels.model }} on {{ $labels.instance }} detected "
-        "concept drift within the last hour: the relation between inputs and outcomes changed."
+        "concept drift within the last 15 minutes: the relation between inputs and outcomes "
+        "changed."
     ),
     runbook=Runbook(
-        meaning="A drift monitor reported concept drift at least once within the last hour "
-        "(its detection count rose, or its last detection time is less than an hour old).",
+        meaning="A drift monitor reported concept drift at least once within the last 15 "
+        "minutes (its detection count rose, or its last detection time is less than 15 "
+        "minutes old).",
         impact="The model's predictions degrade as the world it learnt no longer holds.",
         diagnosis=(
             f"How often, per model: `{DRIFT}`",

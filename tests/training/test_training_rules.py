@@ -97,8 +97,8 @@ def test_a_monitor_first_seen_with_a_recent_detection_fires(tmp_path: Path) -> N
     assert drift_alerts(tmp_path, {COUNT: "1x20", LAST: "0x20"}, fires=True) == ""
 
 
-def test_a_monitor_whose_last_detection_is_over_an_hour_old_stays_quiet(tmp_path: Path) -> None:
-    assert drift_alerts(tmp_path, {COUNT: "5x20", LAST: "-3660x20"}, fires=False) == ""
+def test_a_monitor_whose_last_detection_is_over_15_minutes_old_stays_quiet(tmp_path: Path) -> None:
+    assert drift_alerts(tmp_path, {COUNT: "5x20", LAST: "-360x20"}, fires=False) == ""
 
 
 def test_an_old_count_without_a_detection_time_stays_quiet(tmp_path: Path) -> None:
