@@ -151,6 +151,9 @@ class Threshold:
     # stops holding, including because its series vanished (a failed probe, a mount
     # that errors, a dead exporter), so evidence that stops arriving is not "resolved".
     keep_firing_seconds: int = 0
+    # Why a ratio of rates needs no minimum-traffic guard (its denominator is a counter
+    # of time that always advances, such as CPU seconds); the validator then asks for none.
+    no_traffic_guard: str = ""
 
     def condition(self, level: Level) -> str:
         """The alerting rule's ``expr`` for one level."""

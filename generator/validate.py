@@ -633,6 +633,10 @@ class _Checker:
         except (ValueError, TypeError):
             return  # reported by the PromQL check
         if not self.rates.is_rate_ratio(signal):
+            if t.no_traffic_guard.strip():
+                self.add(where, "no_traffic_guard given, but the signal is no ratio of rates")
+            return
+        if t.no_traffic_guard.strip():
             return
         guard = t.guard.strip()
         hint = (

@@ -19,6 +19,7 @@ late aggregation.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import re
 import sys
@@ -102,10 +103,13 @@ def _job(trainer: Trainer, cycle: int, now: float) -> dict[str, Any]:
     return record
 
 
-def _jobs(now: float) -> list[dict[str, Any]]:
-    """Each trainer's current run and its previous one (completed or failed)."""
+def _jobs(now: float, healthy: bool = False) -> list[dict[str, Any]]:
+    """Each trainer's current run and its previous one (completed or failed); with
+    ``healthy`` the flaky trainer's runs complete instead of failing."""
     out: list[dict[str, Any]] = []
     for trainer in TRAINERS:
+        if healthy:
+            trainer = dataclasses.replace(trainer, fail_at=None)
         cycle = math.floor(now / trainer.cycle_s)
         out.append(_job(trainer, cycle - 1, now))
         out.append(_job(trainer, cycle, now))
@@ -185,15 +189,16 @@ def _monitors(now: float) -> list[dict[str, Any]]:
     ]
 
 
-def fleet(now: float) -> list[dict[str, Any]]:
-    """Every record the demo fleet has at ``now`` (unstamped documents)."""
-    return [*_jobs(now), *_models(now), *_monitors(now)]
+def fleet(now: float, healthy: bool = False) -> list[dict[str, Any]]:
+    """Every record the demo fleet has at ``now`` (unstamped documents); ``healthy``
+    leaves out the one failure the demo keeps on purpose."""
+    return [*_jobs(now, healthy), *_models(now), *_monitors(now)]
 
 
-def write(writer: StatusWriter, now: float) -> tuple[int, int]:
+def write(writer: StatusWriter, now: float, healthy: bool = False) -> tuple[int, int]:
     """Write the fleet at ``now`` and remove the demo's job records it no longer has
     (runs older than the previous one, queue entries that started). (written, removed)"""
-    documents = fleet(now)
+    documents = fleet(now, healthy)
     keep = set()
     for document in documents:
         writer.write(document, now)
@@ -219,6 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     mode.add_argument("--once", action="store_true", help="write the fleet once and exit")
     mode.add_argument("--interval", type=parse_duration,
                       help="rewrite the fleet this often (e.g. 5s) until SIGTERM")
+    parser.add_argument("--healthy", action="store_true",
+                        help="no job fails (the flaky job completes): a fleet in which no "
+                        "warning or critical alert should even be pending")
     args = parser.parse_args(argv)
     try:
         writer = StatusWriter(args.directory)
@@ -226,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _log("error", reason=f"cannot create {args.directory}: {err.strerror}")
         return 1
     if args.once:
-        written, removed = write(writer, time.time())
+        written, removed = write(writer, time.time(), args.healthy)
         _log("written", records=written, removed=removed, directory=str(args.directory))
         return 0
     if args.interval <= 0:
@@ -236,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         while True:
             try:
-                write(writer, time.time())
+                write(writer, time.time(), args.healthy)
             except OSError as err:  # a full disk: say so once a pass, keep trying
                 _log("write_failed", reason=err.strerror or str(err))
             time.sleep(args.interval)

@@ -55,14 +55,16 @@ def fs_series(*pairs: tuple[str, str]) -> tuple[TestSeries, ...]:
 
 
 def cpu_idle(per_minute: float, samples: int = 40) -> tuple[TestSeries, ...]:
-    """Two CPUs whose idle counters grow by ``per_minute`` seconds each minute."""
+    """Two CPUs whose idle counters grow by ``per_minute`` seconds each minute, and whose
+    user counters take the rest of the minute."""
     return tuple(
         series(
             "promfleet_system_cpu_seconds_total",
-            (("cpu", cpu), *HOST, ("mode", "idle")),
-            f"1000+{per_minute:g}x{samples}",
+            (("cpu", cpu), *HOST, ("mode", mode)),
+            f"1000+{step:g}x{samples}",
         )
         for cpu in ("0", "1")
+        for mode, step in (("idle", per_minute), ("user", 60 - per_minute))
     )
 
 
@@ -99,8 +101,13 @@ def error_ratio(direction: str) -> str:
 RECORDING_RULES = (
     RecordingRule(
         CPU,
-        "1 - avg without (cpu) (sum without (mode) ("
-        'rate(promfleet_system_cpu_seconds_total{mode=~"idle|iowait|steal"}[5m])))',
+        # Idle time over all CPU time rather than over the window's length: rate() over a
+        # window Prometheus has only seconds of data for (after its restart, or a new
+        # host) underestimates every mode alike, so the share stays true where "idle
+        # seconds per second" would read a quiet host as fully busy.
+        "1 - sum without (cpu, mode) ("
+        'rate(promfleet_system_cpu_seconds_total{mode=~"idle|iowait|steal"}[5m]))\n'
+        "/ sum without (cpu, mode) (rate(promfleet_system_cpu_seconds_total[5m]))",
     ),
     RecordingRule(
         CPUS, 'count without (cpu, mode) (promfleet_system_cpu_seconds_total{mode="idle"})'
@@ -138,6 +145,10 @@ _ESCALATE_OPS = (
 CPU_HIGH = Threshold(
     name="SystemCPUHigh",
     signal=CPU,
+    no_traffic_guard=(
+        "A share of CPU time: every CPU accrues one second of it per second, busy or not, "
+        "so there is no low traffic to guard against."
+    ),
     op=">",
     levels=(
         Level(

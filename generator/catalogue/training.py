@@ -316,31 +316,41 @@ MODEL_LOAD_FAILED = Threshold(
 
 MODEL_LOAD_SLOW = Threshold(
     name="TrainingModelLoadingSlow",
-    signal='promfleet_training_model_state{state="loading"}',
-    op="==",
+    # How long the load in progress has taken, as the model server reports it: a load
+    # under 10 minutes is routine and not even pending (the state alone, held by a 10m
+    # `for`, pended through every load).
+    signal=(
+        "(promfleet_training_model_load_duration_seconds"
+        ' and on (instance, job, model) promfleet_training_model_state{state="loading"} == 1)'
+    ),
+    op=">",
     levels=(
         Level(
             Severity.WARNING,
-            1,
-            for_seconds=600,
+            600,
+            for_seconds=60,
             cooldown_seconds=3600,
             test=AlertTest(
                 firing=(
                     _const("promfleet_training_model_state", (*MODEL, ("state", "loading")), 1),
+                    _const("promfleet_training_model_load_duration_seconds", MODEL, 900),
                 ),
+                # A load in progress for 5 minutes: routine.
                 quiet=(
-                    _const("promfleet_training_model_state", (*MODEL, ("state", "loading")), 0),
+                    _const("promfleet_training_model_state", (*MODEL, ("state", "loading")), 1),
+                    _const("promfleet_training_model_load_duration_seconds", MODEL, 300),
                 ),
-                labels=(*MODEL, ("state", "loading")),
-                value=1,
+                labels=MODEL,
+                value=900,
             ),
         ),
     ),
     team=Team.ENGINEERING,
     summary="Model {{ $labels.model }} has been loading for 10 minutes on {{ $labels.instance }}",
     description=(
-        "Model {{ $labels.model }} on {{ $labels.instance }} has been in state loading for "
-        "more than 10 minutes. The server may be stuck downloading or deserialising it."
+        "Model {{ $labels.model }} on {{ $labels.instance }} has been loading for "
+        "{{ $value | humanizeDuration }}, more than 10 minutes. The server may be stuck "
+        "downloading or deserialising it."
     ),
     runbook=Runbook(
         meaning="A model has been loading for more than ten minutes.",

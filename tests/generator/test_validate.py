@@ -383,6 +383,20 @@ def test_a_guard_joined_with_or_does_not_restrict_the_alert() -> None:
     assert "alert PolicyCase: guard must restrict the condition with 'and'" in text
 
 
+def test_a_ratio_of_time_counters_with_a_reason_needs_no_guard() -> None:
+    busy = "1 - rate(cpu_seconds_total{mode=\"idle\"}[5m]) / rate(cpu_seconds_total[5m])"
+    reasoned = dataclasses.replace(_ratio(busy), no_traffic_guard="CPU time always advances.")
+    assert "guard" not in policy_found(reasoned)
+    assert "alert PolicyCase: no guard" in policy_found(_ratio(busy))
+
+
+def test_a_no_traffic_guard_reason_on_a_signal_that_is_no_ratio_is_refused() -> None:
+    plain = dataclasses.replace(_ratio("a_bytes / b_bytes"), no_traffic_guard="why not")
+    assert "alert PolicyCase: no_traffic_guard given, but the signal is no ratio" in (
+        policy_found(plain)
+    )
+
+
 def test_a_ratio_of_gauges_or_a_plain_rate_needs_no_guard() -> None:
     for signal in ("a_bytes / b_bytes", "rate(a_total[5m])", "increase(a_total[1h]) / 3600"):
         assert "guard" not in policy_found(_ratio(signal))

@@ -15,6 +15,7 @@ busy, so it was right, not a false page. Every other sighting fails the test.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +25,9 @@ import psutil
 import pytest
 import yaml
 
-from tests.live.conftest import LiveStack, StartLiveStack
+from exporters.system.timex import parse_timex, read_adjtimex
+from generator.stack import Member
+from tests.live.conftest import LiveStack, StartLiveStack, resolve_members
 
 pytestmark = pytest.mark.live
 
@@ -46,6 +49,8 @@ NOT_OK = 'ALERTS{severity=~"warning|critical"}'
 # the rate behind them: a sighting is right when the host was busier than the share
 # (less a margin for windows that do not line up) over that window.
 HOST_CPU_ALERTS: dict[str, tuple[float, float]] = {"SystemCPUHigh": (0.9, 300.0)}
+# Alerts on the host's clock: right, not false, where the kernel says it is unsynchronised.
+HOST_CLOCK_ALERTS = frozenset({"SystemClockNotSynchronising"})
 CPU_MARGIN = 0.1
 
 
@@ -122,9 +127,30 @@ def _first_cpu_sample(stack: LiveStack) -> float:
     return wall - (time.time() - time.monotonic())
 
 
+def healthy_members() -> tuple[Member, ...]:
+    """Every member of the default stack, the training demo writing its healthy fleet
+    (the demo keeps one failed job on purpose, for ``make run`` to show an alert)."""
+    return tuple(
+        dataclasses.replace(
+            member,
+            setup_argv=(*member.setup_argv, "--healthy"),
+            argv=(*member.argv, "--healthy"),
+        )
+        if member.name == "training-demo"
+        else member
+        for member in resolve_members("all")
+    )
+
+
 @pytest.fixture(scope="module")
 def stack(live_stack: StartLiveStack, host_cpu: HostCpu) -> LiveStack:
-    return live_stack(members="all", settings=HEALTHY_SETTINGS)
+    return live_stack(members=healthy_members(), settings=HEALTHY_SETTINGS)
+
+
+def _clock_unsynchronised() -> bool:
+    """The kernel's own word (adjtimex) that this host's clock is not synchronised: a
+    machine without NTP really is in the state the clock alert pages for."""
+    return not parse_timex(read_adjtimex()).synchronised
 
 
 def _host_busy(sighting: Sighting, cpu: HostCpu, first_sample: float) -> float | None:
@@ -180,6 +206,9 @@ def test_a_healthy_stack_has_no_warning_or_critical_alert_pending_or_firing(
     for sighting in seen.values():
         busy = _host_busy(sighting, host_cpu, first_sample)
         name = sighting.labels.get("alertname", "")
+        if name in HOST_CLOCK_ALERTS and _clock_unsynchronised():
+            print(f"right, the kernel says the clock is unsynchronised: {sighting.line(started)}")
+            continue
         if busy is not None and busy >= HOST_CPU_ALERTS[name][0] - CPU_MARGIN:
             print(f"right, the host was at least {busy:.0%} busy: {sighting.line(started)}")
             continue

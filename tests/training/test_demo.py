@@ -51,6 +51,15 @@ def test_the_fleet_always_has_running_pending_and_failed_jobs_and_one_model_load
             assert model.accuracy > model.accuracy_floor
 
 
+def test_the_healthy_fleet_has_no_failed_job_all_day_and_the_same_jobs_otherwise() -> None:
+    for minute in range(0, 24 * 60, 5):
+        now = DAY_START + minute * 60 + 1.0
+        healthy = demo.fleet(now, healthy=True)
+        assert not [r for r in healthy if r.get("state") == "failed"]
+        usual = demo.fleet(now)
+        assert [r.get("job_id") for r in healthy] == [r.get("job_id") for r in usual]
+
+
 def test_a_running_job_advances_its_step_and_accuracy_while_its_loss_falls() -> None:
     start = DAY_START + 1800 * 3 + 60  # a minute into a resnet50 run
     early, late = (
