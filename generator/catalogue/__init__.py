@@ -24,7 +24,10 @@ The alerting policy every entry follows (and how it is enforced)
    division whose both sides contain ``rate()``/``increase()``/``irate()``, or a
    ``histogram_quantile`` over rated buckets. Such a signal needs a guard that is joined
    with ``and`` and measures traffic (uses a rate, or a recording rule made from one).
-   A plain rate or count needs no guard: its threshold is itself a traffic floor.
+   A plain rate or count needs no guard: its threshold is itself a traffic floor. A
+   ratio whose denominator is a counter of time that always advances (CPU seconds) says
+   why in ``Threshold.no_traffic_guard`` instead; the validator refuses that reason on a
+   signal that is no ratio of rates.
 4. **One log line is one event in one category**: no event is counted twice across
    alerts. Which counters a log line increments is the exporter's business, so the
    security exporter's tests enforce it (a line counted in two categories is a test
@@ -36,7 +39,12 @@ The alerting policy every entry follows (and how it is enforced)
    vanished), or write an expression that stays true (``or absent(...)``-style), or
    make the exporter keep publishing the fact. The validator checks that
    ``keep_firing_seconds`` is whole seconds in 0..21600 (longer hides a resolution for
-   most of a shift); which alerts need it is reviewed, not inferred.
+   most of a shift); which alerts need it is reviewed, not inferred. For the dead
+   exporter the renderer applies it to every alert at once: an alert fed by exporter
+   series (``inhibited_by_target_down``) keeps firing for the target-down alert's
+   ``for`` plus four evaluation intervals (4m by default), so the target-down page fires,
+   and through Alertmanager's inhibition mutes it, before evidence that stopped arriving
+   could read as "resolved". A larger ``keep_firing_seconds`` wins.
 6. **Every range selector spans at least four scrape intervals** (``[1m]`` at the
    default 15 s), so one missed scrape leaves enough samples, and no hour-window counter
    alert with ``for: 0s`` stays firing an hour after a short burst. The validator checks
