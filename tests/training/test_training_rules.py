@@ -98,7 +98,7 @@ def test_a_monitor_first_seen_with_a_recent_detection_fires(tmp_path: Path) -> N
 
 
 def test_a_monitor_whose_last_detection_is_over_15_minutes_old_stays_quiet(tmp_path: Path) -> None:
-    assert drift_alerts(tmp_path, {COUNT: "5x20", LAST: "-360x20"}, fires=False) == ""
+    assert drift_alerts(tmp_path, {COUNT: "5x20", LAST: "-960x20"}, fires=False) == ""
 
 
 def test_an_old_count_without_a_detection_time_stays_quiet(tmp_path: Path) -> None:
