@@ -122,6 +122,11 @@ def eval_plan(test: AlertTest, for_seconds: int) -> EvalPlan:
         before = None
     elif hold >= 3 * step:
         before = start + hold - 2 * step
+    elif hold >= 2 * step:
+        # One interval in, not at the start: an alert in another rule group than the
+        # recording rules it reads sees their first value one evaluation late, or not,
+        # as Prometheus happens to order the groups.
+        before = start + step
     else:
         before = start
     return EvalPlan(start, before, fire)

@@ -245,6 +245,15 @@ def test_eval_plan_stays_two_intervals_clear_of_the_for_boundary() -> None:
     assert eval_plan(test, 0).before is None
 
 
+def test_eval_plan_looks_for_pending_one_interval_in_when_the_for_allows_it() -> None:
+    # An alert in another group than its recording rules may see their first value one
+    # evaluation late (promtool orders groups at random): at the start it is not pending
+    # yet in some runs. A for of two intervals leaves room to look one interval in.
+    test = CPU_HIGH.levels[0].test  # warmup 60 s, interval 60 s
+    assert eval_plan(test, 120).before == 120
+    assert eval_plan(test, 60).before == 60  # no room: the start is the only time
+
+
 def test_series_samples_counts_promtools_expanding_notation() -> None:
     assert series_samples("0+1x10") == 11
     assert series_samples("_x3 1 2") == 5
