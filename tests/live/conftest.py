@@ -134,6 +134,17 @@ def resolve_members(members: Sequence[str | Member] | str) -> tuple[Member, ...]
     return tuple(out)
 
 
+def training_member(status_dir: Path) -> Member:
+    """The training exporter alone, reading ``status_dir`` (a test writes the records),
+    without NVML."""
+    return Member(
+        "training",
+        "exporters.training",
+        argv=("-m", "exporters", "training", "--web.listen-address={listen}",
+              f"--directory={status_dir}", "--gpu.enabled=false"),
+    )
+
+
 StartLiveStack = Callable[..., LiveStack]
 
 

@@ -20,8 +20,7 @@ from pathlib import Path
 import pytest
 
 from generator.model import Catalogue
-from generator.stack import Member
-from tests.live.conftest import LiveStack, StartLiveStack
+from tests.live.conftest import LiveStack, StartLiveStack, training_member
 from tests.live.webhook import Delivery
 
 pytestmark = pytest.mark.live
@@ -41,19 +40,7 @@ def status_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def stack(live_stack: StartLiveStack, status_dir: Path) -> LiveStack:
-    member = Member(
-        "training",
-        "exporters.training",
-        argv=(
-            "-m",
-            "exporters",
-            "training",
-            "--web.listen-address={listen}",
-            f"--directory={status_dir}",
-            "--gpu.enabled=false",
-        ),
-    )
-    return live_stack(members=[member], settings={"alert_for_override": FOR})
+    return live_stack(members=[training_member(status_dir)], settings={"alert_for_override": FOR})
 
 
 def _resolved(delivery: Delivery) -> bool:

@@ -41,6 +41,14 @@ EXPECTED_EMPTY_RULES: dict[str, tuple[str, str]] = {
     r"promfleet_app_http_request": (
         "the demo app has had no request (its health checks are not counted as traffic)",
         "absent(promfleet_app_http_requests_total)"),
+    # Seconds until full exist only while the trend falls: a host whose free space (or
+    # free inodes) did not shrink over the window has nothing to predict.
+    r"^instance_mountpoint:promfleet_system_filesystem_avail_bytes:seconds_to_zero_6h$": (
+        "no filesystem's free space is shrinking",
+        "absent(deriv(promfleet_system_filesystem_avail_bytes[6h]) < 0)"),
+    r"^instance_mountpoint:promfleet_system_filesystem_files_free:seconds_to_zero_6h$": (
+        "no filesystem's free inodes are shrinking",
+        "absent(deriv(promfleet_system_filesystem_files_free[6h]) < 0)"),
     # Loopback is left out; an idle sandbox's other devices may carry no packet in a minute.
     r"^instance_device:promfleet_system_network_errors:ratio_rate5m$": (
         "no network device but loopback carried a packet in the last minute",

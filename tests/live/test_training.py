@@ -22,8 +22,7 @@ import pytest
 
 from exporters.training.status import StatusWriter
 from generator.model import Catalogue
-from generator.stack import Member
-from tests.live.conftest import LiveStack, StartLiveStack, expected_receiver
+from tests.live.conftest import LiveStack, StartLiveStack, expected_receiver, training_member
 
 pytestmark = pytest.mark.live
 
@@ -37,19 +36,7 @@ def status_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def stack(live_stack: StartLiveStack, status_dir: Path) -> LiveStack:
-    member = Member(
-        "training",
-        "exporters.training",
-        argv=(
-            "-m",
-            "exporters",
-            "training",
-            "--web.listen-address={listen}",
-            f"--directory={status_dir}",
-            "--gpu.enabled=false",
-        ),
-    )
-    return live_stack(members=[member])
+    return live_stack(members=[training_member(status_dir)])
 
 
 def test_a_failed_job_warns_engineering_once_and_stops_while_its_record_stays(
