@@ -33,6 +33,16 @@ class Team(StrEnum):
     MANAGEMENT = "management"
 
 
+class Category(StrEnum):
+    """What kind of incident an alert is, in the management tier's words (the four
+    categories that escalate to it). Rendered as the alert's ``category`` label."""
+
+    BUSINESS_PROCESS_FAILURE = "business-process-failure"
+    SLA_VIOLATION = "sla-violation"
+    SECURITY_INCIDENT = "security-incident"
+    SYSTEM_OUTAGE = "system-outage"
+
+
 @dataclass(frozen=True)
 class RecordingRule:
     """``record`` must read ``level:metric:operation`` (Prometheus' naming convention)."""
@@ -154,6 +164,20 @@ class Threshold:
     # Why a ratio of rates needs no minimum-traffic guard (its denominator is a counter
     # of time that always advances, such as CPU seconds); the validator then asks for none.
     no_traffic_guard: str = ""
+    # The incident category, as the ``category`` label; every alert that can page has one.
+    category: Category | None = None
+    # How long a critical level may fire unacknowledged before it pages the management
+    # tier; 0: the routing policy's ``escalation_delay_seconds``.
+    escalation_delay_seconds: int = 0
+
+    def labels(self, level: Level) -> tuple[tuple[str, str], ...]:
+        """The labels the alerting rule of ``level`` adds to its alerts, sorted by name."""
+        labels = dict(self.static_labels)
+        if self.category is not None:
+            labels["category"] = self.category.value
+        labels["severity"] = level.severity.value
+        labels["team"] = self.team.value
+        return tuple(sorted(labels.items()))
 
     def condition(self, level: Level) -> str:
         """The alerting rule's ``expr`` for one level."""
@@ -188,17 +212,44 @@ class Area:
         return f"{self.title} / {declared}" if declared else self.title
 
 
-ReceiverKind = Literal["pagerduty", "slack", "email", "webhook", "opsgenie"]
+ReceiverKind = Literal["pagerduty", "slack", "email", "webhook", "opsgenie", "pushover"]
+
+# Integrations that wake a person (a phone rings or buzzes), as opposed to a mailbox, a
+# channel or a machine.
+PAGING_KINDS = frozenset({"pagerduty", "opsgenie", "pushover"})
 
 
 @dataclass(frozen=True)
 class Receiver:
-    """An Alertmanager receiver; secrets are paths to files, never values."""
+    """An Alertmanager receiver with one integration; secrets are never values here."""
 
     name: str
     kind: ReceiverKind
     settings: tuple[tuple[str, str], ...] = ()  # kind-specific keys, e.g. ("channel", "#ops")
     send_resolved: bool = True
+    # Why this receiver is not told when an alert resolves; required when send_resolved
+    # is False (a heartbeat service counts any request as a heartbeat).
+    no_resolved_reason: str = ""
+    # Who or what it reaches, in a few words (the README's routing table).
+    reaches: str = ""
+
+    @property
+    def pages(self) -> bool:
+        """Whether a notification wakes a person."""
+        return self.kind in PAGING_KINDS
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where alerts of one team and severity go: every receiver, in delivery order.
+
+    ``team`` None is the fallback for the severity: an alert whose team label is missing
+    or names a team no route knows.
+    """
+
+    team: Team | None
+    severity: Severity
+    receivers: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -208,26 +259,35 @@ class SeverityPolicy:
     severity: Severity
     group_wait_seconds: int
     group_interval_seconds: int
-    digest: bool = False  # only delivered inside the daily digest window
+    # Delivered only in a digest, one message per group_interval for all teams, anchored
+    # by the always-firing watchdog alert (see generator.render.alertmanager).
+    digest: bool = False
 
 
 @dataclass(frozen=True)
 class RoutingPolicy:
-    """Who gets what: (team, severity) -> receiver, plus the dead man's switch."""
+    """Who gets what: (team, severity) -> receivers, the fallbacks, the escalation to
+    management, and the dead man's switch."""
 
     receivers: tuple[Receiver, ...]
-    routes: tuple[tuple[Team, Severity, str], ...]  # (team, severity, receiver name)
+    routes: tuple[Route, ...]
     severities: tuple[SeverityPolicy, ...]
+    # Where an alert with no known severity goes (a hand-written rule's typo must still
+    # reach someone).
     default_receiver: str
     deadmans_switch_receiver: str
+    # Every critical alert still firing and not acknowledged after its escalation delay
+    # is delivered here too (the management tier).
+    escalation_receiver: str = "management-pager"
+    escalation_delay_seconds: int = 1800
+    # How often the management tier is reminded of an escalated alert still firing.
+    escalation_repeat_seconds: int = 4 * 3600
     watchdog_alert: str = "Watchdog"
-    # The alert whose firing mutes, on the same instance, every alert marked
+    # The alert whose firing mutes, on the same job and instance, every alert marked
     # ``inhibited_by_target_down``.
     target_down_alert: str = "PromfleetTargetDown"
     group_by: tuple[str, ...] = ("alertname", "instance", "severity")
-    inhibit_equal: tuple[str, ...] = ("alertname", "instance")
-    digest_window: tuple[str, str] = ("09:00", "09:30")  # daily, UTC
-    digest_location: str = "UTC"
+    inhibit_equal: tuple[str, ...] = ("alertname", "instance", "job")
 
 
 @dataclass(frozen=True)

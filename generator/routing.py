@@ -1,67 +1,110 @@
-"""Who gets what: the receivers, the (team, severity) -> receiver table, and how urgently
-each severity is delivered. Rendered to ``alertmanager/alertmanager.yml``.
+"""Who gets what: the receivers, the (team, severity) -> receivers table with a fallback
+for every severity, the escalation to management, and how urgently each severity is
+delivered. Rendered to ``alertmanager/alertmanager.yml``; the README shows the table.
 
-Secrets are never here: each receiver's secret lives in a file,
-``<secrets_dir>/<receiver>.<key>`` (see ``generator.render.alertmanager``).
+The policy fails safe: every critical alert reaches at least one receiver that wakes a
+person and at least two different integrations, whatever its team label (a team no
+route knows, or none, falls back to the ops pager); an alert with no known severity
+pages the ops on-call engineer too. Secrets are never here: each receiver's secret
+lives in a file, ``<secrets_dir>/<receiver>.<key>`` (see
+``generator.render.alertmanager``).
 """
 
 from __future__ import annotations
 
-from generator.model import Receiver, RoutingPolicy, Severity, SeverityPolicy, Team
+from generator.model import Receiver, Route, RoutingPolicy, Severity, SeverityPolicy, Team
+
+SMTP = (
+    ("from", "alertmanager@example.org"),
+    ("smarthost", "smtp.example.org:587"),
+    ("auth_username", "alertmanager@example.org"),
+)
 
 RECEIVERS: tuple[Receiver, ...] = (
-    # Critical for the operations team: pages the on-call engineer.
-    Receiver("ops-pager", "pagerduty"),
-    # Warnings for the operations team: the team channel.
-    Receiver("ops-chat", "slack", (("channel", "#ops-alerts"),)),
-    # Critical for engineering: their on-call rota lives in Opsgenie.
-    Receiver("engineering-pager", "opsgenie", (("team", "engineering"),)),
-    Receiver("engineering-chat", "slack", (("channel", "#engineering-alerts"),)),
-    # Security alerts go to the SIEM's webhook, which opens an incident.
-    Receiver("security-siem", "webhook", (("url", "https://siem.example.org/hooks/promfleet"),)),
+    Receiver("ops-pager", "pagerduty", reaches="the ops on-call engineer's phone"),
     Receiver(
-        "management-email",
+        "ops-email",
         "email",
-        (
-            ("to", "service-owners@example.org"),
-            ("from", "alertmanager@example.org"),
-            ("smarthost", "smtp.example.org:587"),
-            ("auth_username", "alertmanager@example.org"),
-        ),
+        (("to", "ops@example.org"), *SMTP),
+        reaches="the ops team's mailbox: a record of every page",
     ),
-    # Every team's info alerts, once a day.
+    Receiver(
+        "critical-chat",
+        "slack",
+        (("channel", "#critical-alerts"),),
+        reaches="the #critical-alerts channel",
+    ),
+    Receiver(
+        "monitoring-chat",
+        "slack",
+        (("channel", "#monitoring"),),
+        reaches="the #monitoring channel, for standard alerts",
+    ),
+    Receiver(
+        "tickets",
+        "webhook",
+        (("url", "https://tickets.example.org/hooks/alertmanager"),),
+        reaches="the ticket queue (one ticket per alert group, assigned by its team label)",
+    ),
+    Receiver(
+        "engineering-pager",
+        "opsgenie",
+        (("team", "engineering"),),
+        reaches="the engineering on-call rota in Opsgenie",
+    ),
+    Receiver("security-pager", "pushover", reaches="the security on-call engineer's phone"),
+    Receiver(
+        "security-siem",
+        "webhook",
+        (("url", "https://siem.example.org/hooks/promfleet"),),
+        reaches="the SIEM, which opens a security incident",
+    ),
+    Receiver(
+        "management-pager",
+        "pagerduty",
+        reaches="the management tier's escalation service",
+    ),
     Receiver(
         "daily-digest",
         "email",
-        (
-            ("to", "monitoring-digest@example.org"),
-            ("from", "alertmanager@example.org"),
-            ("smarthost", "smtp.example.org:587"),
-            ("auth_username", "alertmanager@example.org"),
-        ),
+        (("to", "monitoring-digest@example.org"), *SMTP),
+        reaches="one digest mail a day for every team's info alerts",
     ),
-    # The Watchdog heartbeat: an external service pages when it stops arriving.
     Receiver(
         "deadmans-switch",
         "webhook",
         (("url", "https://deadmans-switch.example.org/ping/promfleet"),),
         send_resolved=False,
+        no_resolved_reason=(
+            "a heartbeat service counts any request as a heartbeat, so a resolved "
+            "notification would hide a dead pipeline for one period"
+        ),
+        reaches="an external heartbeat service that pages when the Watchdog stops",
     ),
 )
 
-ROUTES: tuple[tuple[Team, Severity, str], ...] = (
-    (Team.OPS, Severity.CRITICAL, "ops-pager"),
-    (Team.OPS, Severity.WARNING, "ops-chat"),
-    (Team.OPS, Severity.INFO, "daily-digest"),
-    (Team.ENGINEERING, Severity.CRITICAL, "engineering-pager"),
-    (Team.ENGINEERING, Severity.WARNING, "engineering-chat"),
-    (Team.ENGINEERING, Severity.INFO, "daily-digest"),
-    (Team.SECURITY, Severity.CRITICAL, "security-siem"),
-    (Team.SECURITY, Severity.WARNING, "security-siem"),
-    (Team.SECURITY, Severity.INFO, "daily-digest"),
-    (Team.MANAGEMENT, Severity.CRITICAL, "management-email"),
-    (Team.MANAGEMENT, Severity.WARNING, "management-email"),
-    (Team.MANAGEMENT, Severity.INFO, "daily-digest"),
+CRITICAL_ALSO = ("ops-email", "critical-chat")
+STANDARD = ("tickets", "monitoring-chat")
+DIGEST = ("daily-digest",)
+
+ROUTES: tuple[Route, ...] = (
+    Route(Team.OPS, Severity.CRITICAL, ("ops-pager", *CRITICAL_ALSO)),
+    Route(Team.ENGINEERING, Severity.CRITICAL, ("engineering-pager", *CRITICAL_ALSO)),
+    # The security on-call engineer is paged, and the SIEM opens its incident.
+    Route(Team.SECURITY, Severity.CRITICAL, ("security-pager", "security-siem", *CRITICAL_ALSO)),
+    Route(Team.MANAGEMENT, Severity.CRITICAL, ("management-pager", *CRITICAL_ALSO)),
+    # An unknown or missing team still pages a human: the ops on-call engineer.
+    Route(None, Severity.CRITICAL, ("ops-pager", *CRITICAL_ALSO)),
+    Route(Team.OPS, Severity.WARNING, STANDARD),
+    Route(Team.ENGINEERING, Severity.WARNING, STANDARD),
+    Route(Team.SECURITY, Severity.WARNING, ("security-siem", *STANDARD)),
+    Route(Team.MANAGEMENT, Severity.WARNING, STANDARD),
+    Route(None, Severity.WARNING, STANDARD),
+    Route(Team.OPS, Severity.INFO, DIGEST),
+    Route(Team.ENGINEERING, Severity.INFO, DIGEST),
+    Route(Team.SECURITY, Severity.INFO, DIGEST),
+    Route(Team.MANAGEMENT, Severity.INFO, DIGEST),
+    Route(None, Severity.INFO, DIGEST),
 )
 
 POLICY = RoutingPolicy(
@@ -72,13 +115,14 @@ POLICY = RoutingPolicy(
         SeverityPolicy(Severity.CRITICAL, group_wait_seconds=10, group_interval_seconds=300),
         # Warning: within the hour.
         SeverityPolicy(Severity.WARNING, group_wait_seconds=300, group_interval_seconds=900),
-        # Info: gathered all day, delivered inside the daily digest window. The
-        # group_interval must be well under the window's length, or no flush tick need
-        # ever fall inside it and the digest would never be sent.
+        # Info: one digest a day for every team, the first 15 minutes after Alertmanager
+        # starts. It holds every info alert that fired since the last one, resolved or not.
         SeverityPolicy(
-            Severity.INFO, group_wait_seconds=900, group_interval_seconds=300, digest=True
+            Severity.INFO, group_wait_seconds=900, group_interval_seconds=86_400, digest=True
         ),
     ),
-    default_receiver="ops-chat",
+    default_receiver="ops-pager",
     deadmans_switch_receiver="deadmans-switch",
+    escalation_receiver="management-pager",
+    escalation_delay_seconds=1800,
 )

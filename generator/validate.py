@@ -50,7 +50,7 @@ from generator.settings import duration_seconds
 ALERT_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 RECORD_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z_][a-zA-Z0-9_]*$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-RESERVED_LABELS = frozenset({"alertname", "severity", "team", "__name__"})
+RESERVED_LABELS = frozenset({"alertname", "severity", "team", "category", "__name__"})
 MAX_FOR_SECONDS = 86_400
 MAX_COOLDOWN_SECONDS = 7 * 86_400
 MAX_KEEP_FIRING_SECONDS = 6 * 3600  # longer hides a resolution for most of a shift
@@ -456,6 +456,14 @@ class _Checker:
             self.add(where, "no levels")
             return
         severities = Counter(level.severity for level in t.levels)
+        if Severity.CRITICAL in severities and t.category is None:
+            self.add(
+                where,
+                "a critical level needs a category (business-process failure, SLA violation, "
+                "security incident or system outage): it escalates to the management tier",
+            )
+        if t.escalation_delay_seconds and not (60 <= t.escalation_delay_seconds <= 86_400):
+            self.add(where, "escalation_delay_seconds must be 0 (the policy's) or in 60..86400")
         for severity, count in severities.items():
             if count > 1:
                 self.add(where, f"severity {severity} given {count} times")
@@ -504,6 +512,15 @@ class _Checker:
             return  # the dead man's switch route takes its heartbeat from the cooldown
         policy = {p.severity: p for p in routing.severities}.get(level.severity)
         if policy is None or policy.group_interval_seconds <= 0:
+            return
+        if policy.digest:
+            if level.cooldown_seconds != policy.group_interval_seconds:
+                self.add(
+                    where,
+                    f"cooldown {level.cooldown_seconds}s: {level.severity} alerts are "
+                    f"delivered in the digest, every {policy.group_interval_seconds}s; "
+                    "set the cooldown to that",
+                )
             return
         tick = policy.group_interval_seconds
         if level.cooldown_seconds < tick:
@@ -690,38 +707,97 @@ class _Checker:
     # -- routing --------------------------------------------------------------------------
 
     def routing(self, policy: RoutingPolicy) -> None:
+        receivers = {r.name: r for r in policy.receivers}
         names = Counter(r.name for r in policy.receivers)
         for name, count in names.items():
             if count > 1:
                 self.add(f"receiver {name}", f"defined {count} times")
-        for name in (policy.default_receiver, policy.deadmans_switch_receiver):
+        for r in policy.receivers:
+            if not r.send_resolved and not r.no_resolved_reason:
+                self.add(
+                    f"receiver {r.name}",
+                    "send_resolved is off: say why in no_resolved_reason (every receiver is "
+                    "told when an alert resolves where its integration supports it)",
+                )
+        for name in (
+            policy.default_receiver,
+            policy.deadmans_switch_receiver,
+            policy.escalation_receiver,
+        ):
             if name not in names:
                 self.add("routing", f"receiver {name!r} is not defined")
-        routed = {(team, severity) for team, severity, _ in policy.routes}
-        for team, severity, receiver in policy.routes:
-            if receiver not in names:
+        for name in (policy.default_receiver, policy.escalation_receiver):
+            if name in receivers and not receivers[name].pages:
                 self.add(
-                    "routing", f"route ({team}, {severity}) names unknown receiver {receiver!r}"
+                    "routing",
+                    f"receiver {name!r} must page a person (pagerduty, opsgenie or pushover): "
+                    "it takes alerts no other route knows, or escalations",
                 )
-        pairs = Counter((team, severity) for team, severity, _ in policy.routes)
-        for (team, severity), count in sorted(pairs.items()):
-            if count > 1:
-                self.add("routing", f"({team}, {severity}) is routed {count} times")
-        for severity in Severity:
-            if severity not in {p.severity for p in policy.severities}:
-                self.add("routing", f"no delivery policy for severity {severity}")
-        window = _window_seconds(policy.digest_window)
-        if window is None:
-            self.add("routing", f"digest_window {policy.digest_window!r} is not HH:MM to HH:MM")
-        else:
-            for p in policy.severities:
-                if p.digest and p.group_interval_seconds > window:
+        if not (60 <= policy.escalation_delay_seconds <= 86_400):
+            self.add("routing", "escalation_delay_seconds must be in 60..86400")
+        for route in policy.routes:
+            where = f"route ({route.team or 'any other team'}, {route.severity})"
+            if not route.receivers:
+                self.add("routing", f"{where} names no receiver")
+            for receiver in route.receivers:
+                if receiver not in names:
+                    self.add("routing", f"{where} names unknown receiver {receiver!r}")
+            if len(set(route.receivers)) != len(route.receivers):
+                self.add("routing", f"{where} names a receiver twice")
+            known = [receivers[n] for n in route.receivers if n in receivers]
+            if route.severity == Severity.CRITICAL and known:
+                if not any(r.pages for r in known):
                     self.add(
                         "routing",
-                        f"{p.severity} group_interval ({p.group_interval_seconds}s) is longer "
-                        f"than the digest window ({window}s): no flush need fall inside it",
+                        f"{where}: no receiver pages a person (pagerduty, opsgenie or pushover)",
                     )
+                if len({r.kind for r in known}) < 2:
+                    self.add(
+                        "routing",
+                        f"{where}: a page needs two different integrations, so the alert "
+                        "that one of them fails still arrives by the other",
+                    )
+        pairs = Counter((route.team, route.severity) for route in policy.routes)
+        for (team, severity), count in sorted(pairs.items(), key=str):
+            if count > 1:
+                self.add("routing", f"({team or 'any other team'}, {severity}) is routed {count} times")
+        policies = {p.severity: p for p in policy.severities}
+        for severity in Severity:
+            if severity not in policies:
+                self.add("routing", f"no delivery policy for severity {severity}")
+            if (None, severity) not in pairs:
+                self.add(
+                    "routing",
+                    f"no fallback route (team None) for severity {severity}: an alert of an "
+                    "unknown or missing team would reach only the default receiver",
+                )
         alerts = {t.name: t for _, t in self.catalogue.thresholds()}
+        for p in policy.severities:
+            if not p.digest:
+                continue
+            digest = {route.receivers for route in policy.routes if route.severity == p.severity}
+            if len(digest) != 1 or len(next(iter(digest))) != 1:
+                self.add(
+                    "routing",
+                    f"{p.severity} is a digest: every team's route must name the same one "
+                    "receiver (one group, anchored by the watchdog alert)",
+                )
+            else:
+                (name,) = next(iter(digest))
+                if name in receivers and not receivers[name].send_resolved:
+                    self.add(
+                        "routing",
+                        f"digest receiver {name!r} must send resolved alerts, or an alert "
+                        "that fired and resolved between two digests is in neither",
+                    )
+            watchdog = alerts.get(policy.watchdog_alert)
+            if watchdog and any(level.severity != p.severity for level in watchdog.levels):
+                self.add(
+                    "routing",
+                    f"the watchdog alert must be {p.severity}: it is the always-firing anchor "
+                    "of the digest, without which Alertmanager drops an alert that fired "
+                    "and resolved between two digests",
+                )
         if any(t.inhibited_by_target_down for t in alerts.values()) and (
             policy.target_down_alert not in alerts
         ):
@@ -733,30 +809,12 @@ class _Checker:
             self.add(
                 "routing", f"the watchdog alert {policy.watchdog_alert!r} is not in the catalogue"
             )
-        for name, t in sorted(alerts.items()):
-            if name == policy.watchdog_alert:
-                continue
-            for level in t.levels:
-                if (t.team, level.severity) not in routed:
-                    self.add(
-                        f"alert {name} ({level.severity})",
-                        f"no route for team {t.team} at severity {level.severity}",
-                    )
 
     def run(self) -> None:
         self.names()
         for area in self.catalogue.areas:
             self.area(area)
         self.routing(self.catalogue.routing)
-
-
-def _window_seconds(window: tuple[str, str]) -> int | None:
-    """Length of a daily ``(HH:MM, HH:MM)`` window in seconds, or None if malformed."""
-    try:
-        start, end = (int(h) * 3600 + int(m) * 60 for h, m in (t.split(":") for t in window))
-    except ValueError:
-        return None
-    return end - start if end > start else None
 
 
 def problems(

@@ -10,6 +10,7 @@ and workflows (``-jobs``), external integrations (``-integrations``).
 from __future__ import annotations
 
 from generator.model import (
+    Category,
     AlertTest,
     Area,
     Level,
@@ -179,6 +180,7 @@ def _requests(status: str, per_minute: float, samples: int = 40) -> TestSeries:
 
 HIGH_ERROR_RATE = Threshold(
     name="AppHighErrorRate",
+    category=Category.SLA_VIOLATION,
     signal=ERRORS,
     op=">",
     guard=f"and on (instance, job) {REQUESTS} >= {MIN_REQUESTS_PER_SECOND}",
@@ -449,7 +451,7 @@ RESTARTED = Threshold(
             300,
             for_seconds=0,
             # Repeats inside the daily digest window at most every 5 minutes.
-            cooldown_seconds=300,
+            cooldown_seconds=86_400,
             test=AlertTest(
                 firing=(series("promfleet_app_start_time_seconds", APP, "0+60x40"),),
                 quiet=(series("promfleet_app_start_time_seconds", APP, "-100000+0x40"),),
@@ -605,6 +607,7 @@ JOB_TOO_LONG = Threshold(
 
 JOB_SUCCESS_LOW = Threshold(
     name="AppJobSuccessRateLow",
+    category=Category.BUSINESS_PROCESS_FAILURE,
     signal=JOB_SUCCESS,
     op="<",
     guard=f"and on (instance, job, job_name) {JOB_RUNS} >= {MIN_JOB_RUNS_PER_HOUR}",
@@ -714,6 +717,7 @@ SCHEDULED = (*APP, ("job_name", "nightly-sync"))
 
 SCHEDULED_STOPPED = Threshold(
     name="AppScheduledJobStopped",
+    category=Category.BUSINESS_PROCESS_FAILURE,
     signal=(
         "(time() - promfleet_app_job_last_success_time_seconds)\n"
         "/ promfleet_app_job_schedule_interval_seconds"
@@ -775,6 +779,7 @@ WORKFLOW_LABELS = (*APP, ("workflow", "checkout"))
 
 WORKFLOW_FAILING = Threshold(
     name="AppWorkflowFailureRate",
+    category=Category.BUSINESS_PROCESS_FAILURE,
     signal=WORKFLOW_FAILURES,
     op=">",
     guard=(
@@ -1095,6 +1100,7 @@ CHANNEL = (*APP, ("channel", "webhook"))
 
 DELIVERY_FAILING = Threshold(
     name="AppDeliveryFailures",
+    category=Category.BUSINESS_PROCESS_FAILURE,
     signal=DELIVERY_FAILURES,
     op=">",
     guard=f"and on (instance, job, channel) {DELIVERIES} >= {MIN_DELIVERIES_PER_SECOND:g}",
@@ -1171,6 +1177,7 @@ def _health(degraded: int, unhealthy: int, success: int = 1) -> tuple[TestSeries
 
 SERVICE_UNHEALTHY = Threshold(
     name="AppServiceUnhealthy",
+    category=Category.SYSTEM_OUTAGE,
     signal=HEALTH,
     op=">=",
     levels=(
@@ -1272,6 +1279,7 @@ DEPENDENCY_DOWN = Threshold(
 
 CERT_EXPIRING = Threshold(
     name="AppTLSCertificateExpiring",
+    category=Category.SYSTEM_OUTAGE,
     signal="promfleet_probe_tls_certificate_expiry_timestamp_seconds - time()",
     op="<",
     # The probe keeps publishing an expired certificate's date (verified but for its

@@ -8,6 +8,7 @@ rules turn counters into per-target ratios and increases.
 from __future__ import annotations
 
 from generator.model import (
+    Category,
     AlertTest,
     Area,
     Level,
@@ -102,6 +103,7 @@ def _up(metric: str, labels: tuple[tuple[str, str], ...], value: int) -> tuple[T
 
 POSTGRES_DOWN = Threshold(
     name="PostgresDown",
+    category=Category.SYSTEM_OUTAGE,
     signal="promfleet_postgres_up",
     op="==",
     levels=(
@@ -160,6 +162,7 @@ def _connections(used: int) -> tuple[TestSeries, ...]:
 
 POSTGRES_CONNECTIONS = Threshold(
     name="PostgresConnectionsHigh",
+    category=Category.SYSTEM_OUTAGE,
     signal=PG_CONN_USAGE,
     op=">",
     levels=(
@@ -398,6 +401,7 @@ def _lag(seconds: float) -> tuple[TestSeries, ...]:
 
 POSTGRES_REPLICATION_LAG = Threshold(
     name="PostgresReplicationLag",
+    category=Category.SYSTEM_OUTAGE,
     signal="promfleet_postgres_replication_lag_seconds",
     op=">",
     levels=(
@@ -624,6 +628,7 @@ def _receiver(streaming: int) -> tuple[TestSeries, ...]:
 
 POSTGRES_WAL_RECEIVER = Threshold(
     name="PostgresWalReceiverDown",
+    category=Category.SYSTEM_OUTAGE,
     signal="promfleet_postgres_wal_receiver_streaming",
     op="==",
     levels=(
@@ -752,6 +757,7 @@ PG_SLOT_VS_DATA = (
 
 POSTGRES_SLOT_WAL_EXCEEDS_DATA = Threshold(
     name="PostgresReplicationSlotWalExceedsData",
+    category=Category.SYSTEM_OUTAGE,
     signal=PG_SLOT_VS_DATA,
     op=">",
     # Small clusters have small data: below 5 GiB retained, the warning is enough.
@@ -872,6 +878,7 @@ def _xid(age: float) -> tuple[TestSeries, ...]:
 
 POSTGRES_XID_WRAPAROUND = Threshold(
     name="PostgresTransactionIdWraparound",
+    category=Category.SYSTEM_OUTAGE,
     signal="max without (database) (promfleet_postgres_database_xid_age)",
     op=">",
     levels=(
@@ -932,6 +939,7 @@ POSTGRES_XID_WRAPAROUND = Threshold(
 
 REDIS_DOWN = Threshold(
     name="RedisDown",
+    category=Category.SYSTEM_OUTAGE,
     signal="promfleet_redis_up",
     op="==",
     levels=(
@@ -1084,6 +1092,7 @@ def _rejected(per_minute: float) -> tuple[TestSeries, ...]:
 
 REDIS_REJECTED = Threshold(
     name="RedisRejectedConnections",
+    category=Category.SYSTEM_OUTAGE,
     signal=RD_REJECTED,
     op=">",
     levels=(
@@ -1192,6 +1201,7 @@ REDIS_HIT_RATIO = Threshold(
 
 REDIS_LINK_DOWN = Threshold(
     name="RedisReplicationLinkDown",
+    category=Category.SYSTEM_OUTAGE,
     signal="promfleet_redis_master_link_up",
     op="==",
     levels=(
@@ -1284,6 +1294,7 @@ def _oom(per_minute: float) -> tuple[TestSeries, ...]:
 
 REDIS_OOM = Threshold(
     name="RedisOutOfMemory",
+    category=Category.SYSTEM_OUTAGE,
     signal=RD_OOM,
     op=">",
     levels=(

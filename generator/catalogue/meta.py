@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from exporters.registry import SOURCES
 from generator.model import (
+    Category,
     AlertTest,
     Area,
     Level,
@@ -43,6 +44,7 @@ SEL = 'job=~"$job",instance=~"$instance"'
 # scrape. Twelve failed 15 s scrapes in a row is not a restart.
 TARGET_DOWN = Threshold(
     name="PromfleetTargetDown",
+    category=Category.SYSTEM_OUTAGE,
     signal=f'up{{job=~"{JOBS}"}}',
     op="==",
     levels=(
@@ -166,6 +168,7 @@ COLLECTOR_FAILING = Threshold(
 
 RULE_FAILURES = Threshold(
     name="PrometheusRuleEvaluationFailures",
+    category=Category.SYSTEM_OUTAGE,
     signal="increase(prometheus_rule_evaluation_failures_total[5m])",
     op=">",
     levels=(
@@ -233,6 +236,7 @@ RULE_FAILURES = Threshold(
 
 NOTIFICATION_FAILURES = Threshold(
     name="AlertmanagerNotificationsFailing",
+    category=Category.SYSTEM_OUTAGE,
     signal="rate(alertmanager_notifications_failed_total[5m])",
     op=">",
     levels=(
@@ -347,7 +351,7 @@ WATCHDOG = Threshold(
         legend="{{alertname}}",
         kind="stat",
     ),
-    static_labels=(("instance", "prometheus"),),
+    static_labels=(("instance", "prometheus"), ("job", "prometheus")),
     inhibited_by_target_down=False,
 )
 
@@ -437,6 +441,7 @@ NOTIFY_SOME = Threshold(
 
 NOTIFY_ANY = Threshold(
     name="PrometheusErrorSendingAlertsToAnyAlertmanager",
+    category=Category.SYSTEM_OUTAGE,
     signal=f"min without (alertmanager) ({NOTIFICATIONS_ERROR_RATIO})",
     op=">",
     guard=(
@@ -672,6 +677,7 @@ def _reload_failed(
     the next restart of that server fails to start, or starts without the change."""
     return Threshold(
         name=name,
+        category=Category.SYSTEM_OUTAGE,
         signal=f"max_over_time({metric}[5m])",
         op="==",
         levels=(
@@ -809,6 +815,7 @@ MISSED_EVALUATIONS = Threshold(
 
 JOB_ABSENT = Threshold(
     name="PromfleetScrapeJobAbsent",
+    category=Category.SYSTEM_OUTAGE,
     signal="(" + " or ".join(f'absent(up{{job="{job}"}})' for job in SCRAPE_JOBS) + ")",
     op="==",
     # Until Prometheus has five minutes of history, a job whose first scrape has not come

@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 
 from generator.model import (
+    Category,
     AlertTest,
     Area,
     Level,
@@ -164,6 +165,7 @@ _LOGS = (
 
 AUTH_FAILURES_HIGH = Threshold(
     name="SecurityAuthFailuresHigh",
+    category=Category.SECURITY_INCIDENT,
     signal=AUTH_1H,
     op=">",
     guard=still_going(AUTH_10M, AUTH_FAILURES_PER_HOUR),
@@ -225,6 +227,7 @@ AUTH_FAILURES_HIGH = Threshold(
 
 EVENTS_HIGH = Threshold(
     name="SecurityEventsHigh",
+    category=Category.SECURITY_INCIDENT,
     signal=EVENTS_1H,
     op=">",
     guard=still_going(EVENTS_10M, EVENTS_PER_HOUR),
@@ -277,6 +280,7 @@ EVENTS_HIGH = Threshold(
 
 RATE_LIMITED_HIGH = Threshold(
     name="SecurityRateLimitingHigh",
+    category=Category.SECURITY_INCIDENT,
     signal=LIMITED_1H,
     op=">",
     guard=still_going(LIMITED_10M, RATE_LIMITED_PER_HOUR),
@@ -329,6 +333,7 @@ RATE_LIMITED_HIGH = Threshold(
 
 BRUTE_FORCE = Threshold(
     name="SecurityBruteForce",
+    category=Category.SECURITY_INCIDENT,
     signal=f"{NS}_brute_force_sources",
     op=">",
     levels=(
@@ -383,6 +388,7 @@ BRUTE_FORCE = Threshold(
 
 PRIVILEGE_ESCALATION = Threshold(
     name="SecurityPrivilegeEscalation",
+    category=Category.SECURITY_INCIDENT,
     signal=ESCALATIONS_5M,
     op=">",
     levels=(
@@ -436,6 +442,7 @@ ATTACK_KIND = (("kind", "sql_injection"),)
 
 ATTACKS = Threshold(
     name="SecurityAttackPatterns",
+    category=Category.SECURITY_INCIDENT,
     signal=ATTACKS_10M,
     op=">",
     levels=(
@@ -491,6 +498,7 @@ ATTACKS = Threshold(
 
 CROSS_TENANT = Threshold(
     name="SecurityCrossTenantAccess",
+    category=Category.SECURITY_INCIDENT,
     signal=CROSS_TENANT_5M,
     op=">",
     levels=(
@@ -546,6 +554,7 @@ SECRET_KIND = (("kind", "password"),)
 
 SENSITIVE_DATA = Threshold(
     name="SecuritySensitiveDataInLogs",
+    category=Category.SECURITY_INCIDENT,
     signal=SECRETS_15M,
     op=">",
     levels=(
@@ -602,6 +611,7 @@ UNPLANNED = (("origin", "unplanned"),)
 
 CONFIG_DRIFT = Threshold(
     name="SecurityConfigurationDrift",
+    category=Category.SECURITY_INCIDENT,
     signal=DRIFT_15M,
     op=">",
     levels=(
@@ -668,6 +678,7 @@ CONFIG_DRIFT = Threshold(
 
 DENIED_SPIKE = Threshold(
     name="SecurityDeniedResponsesSpike",
+    category=Category.SECURITY_INCIDENT,
     signal=f"{DENIED_5M} / ({DENIED_1H} > 0)",
     op=">",
     guard=f"and {DENIED_5M} > 0.5",

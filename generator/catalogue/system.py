@@ -12,6 +12,7 @@ than resolve, and ``SystemFilesystemDeviceError`` tells why the numbers stopped.
 from __future__ import annotations
 
 from generator.model import (
+    Category,
     AlertTest,
     Area,
     Level,
@@ -259,6 +260,7 @@ MEMORY_HIGH = Threshold(
 
 DISK_HIGH = Threshold(
     name="SystemDiskSpaceHigh",
+    category=Category.SYSTEM_OUTAGE,
     signal=FS_KEPT,
     op=">",
     guard=WRITABLE,
@@ -344,6 +346,7 @@ def _filling(avail: str, samples: int = 80) -> tuple[TestSeries, ...]:
 
 FS_FILLING = Threshold(
     name="SystemFilesystemFillingUp",
+    category=Category.SYSTEM_OUTAGE,
     signal=FILLING,
     op="<",
     guard=WRITABLE,
@@ -513,6 +516,7 @@ def _fds(allocated: int) -> tuple[TestSeries, ...]:
 
 FDS_HIGH = Threshold(
     name="SystemFileDescriptorsHigh",
+    category=Category.SYSTEM_OUTAGE,
     signal=FDS,
     op=">",
     levels=(

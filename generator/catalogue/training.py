@@ -8,6 +8,7 @@ through NVML. Every alert goes to the engineering team.
 from __future__ import annotations
 
 from generator.model import (
+    Category,
     AlertTest,
     Area,
     Level,
@@ -262,6 +263,7 @@ QUEUE_LONG = Threshold(
 
 MODEL_LOAD_FAILED = Threshold(
     name="TrainingModelLoadFailed",
+    category=Category.BUSINESS_PROCESS_FAILURE,
     signal='promfleet_training_model_state{state="failed"}',
     op="==",
     levels=(
@@ -802,6 +804,7 @@ def _temperature(celsius: int) -> tuple[TestSeries, ...]:
 
 GPU_HOT = Threshold(
     name="TrainingGPUTemperatureHigh",
+    category=Category.SYSTEM_OUTAGE,
     signal="promfleet_training_gpu_temperature_celsius",
     op=">",
     levels=(

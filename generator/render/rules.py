@@ -64,10 +64,7 @@ def keep_firing_seconds(
 
 def rule_labels(threshold: Threshold, level: Level) -> tuple[tuple[str, str], ...]:
     """The labels an alerting rule adds to its alerts, sorted by name."""
-    labels = dict(threshold.static_labels)
-    labels["severity"] = level.severity.value
-    labels["team"] = threshold.team.value
-    return tuple(sorted(labels.items()))
+    return threshold.labels(level)
 
 
 # Grafana's dashboard variables an alert's labels select, in the URL's order.
