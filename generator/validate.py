@@ -760,7 +760,8 @@ class _Checker:
         pairs = Counter((route.team, route.severity) for route in policy.routes)
         for (team, severity), count in sorted(pairs.items(), key=str):
             if count > 1:
-                self.add("routing", f"({team or 'any other team'}, {severity}) is routed {count} times")
+                who = team or "any other team"
+                self.add("routing", f"({who}, {severity}) is routed {count} times")
         policies = {p.severity: p for p in policy.severities}
         for severity in Severity:
             if severity not in policies:
@@ -809,6 +810,16 @@ class _Checker:
             self.add(
                 "routing", f"the watchdog alert {policy.watchdog_alert!r} is not in the catalogue"
             )
+        routed = {(route.team, route.severity) for route in policy.routes}
+        for name, t in sorted(alerts.items()):
+            if name == policy.watchdog_alert:
+                continue
+            for level in t.levels:
+                if (t.team, level.severity) not in routed:
+                    self.add(
+                        f"alert {name} ({level.severity})",
+                        f"no route for team {t.team} at severity {level.severity}",
+                    )
 
     def run(self) -> None:
         self.names()

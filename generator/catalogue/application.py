@@ -10,9 +10,9 @@ and workflows (``-jobs``), external integrations (``-integrations``).
 from __future__ import annotations
 
 from generator.model import (
-    Category,
     AlertTest,
     Area,
+    Category,
     Level,
     Panel,
     RecordingRule,

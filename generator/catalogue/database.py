@@ -8,9 +8,9 @@ rules turn counters into per-target ratios and increases.
 from __future__ import annotations
 
 from generator.model import (
-    Category,
     AlertTest,
     Area,
+    Category,
     Level,
     Panel,
     RecordingRule,

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from exporters.registry import SOURCES
 from generator.model import (
-    Category,
     AlertTest,
     Area,
+    Category,
     Level,
     Panel,
     RecordingRule,

@@ -32,9 +32,9 @@ from __future__ import annotations
 import math
 
 from generator.model import (
-    Category,
     AlertTest,
     Area,
+    Category,
     Level,
     Panel,
     RecordingRule,

@@ -12,9 +12,9 @@ than resolve, and ``SystemFilesystemDeviceError`` tells why the numbers stopped.
 from __future__ import annotations
 
 from generator.model import (
-    Category,
     AlertTest,
     Area,
+    Category,
     Level,
     Panel,
     RecordingRule,

@@ -8,9 +8,9 @@ through NVML. Every alert goes to the engineering team.
 from __future__ import annotations
 
 from generator.model import (
-    Category,
     AlertTest,
     Area,
+    Category,
     Level,
     Panel,
     RecordingRule,

@@ -182,7 +182,9 @@ def receivers_for(
     route = next(
         (r for r in policy.routes if r.severity == severity and r.team and r.team.value == team),
         None,
-    ) or next(r for r in policy.routes if r.severity == severity and r.team is None)
+    ) or next((r for r in policy.routes if r.severity == severity and r.team is None), None)
+    if route is None:
+        return (*out, policy.default_receiver)
     if severity in digests:
         return (*out, route.receivers[0])
     return (*out, *route.receivers)
@@ -267,7 +269,7 @@ def route_tree(catalogue: Catalogue, settings: Settings) -> dict[str, Any]:
         s: _group_interval_seconds(p.group_interval_seconds, settings)
         for s, p in by_severity.items()
     }
-    children.append(_escalation_route(catalogue, settings, ticks[Severity.CRITICAL]))
+    children.append(_escalation_route(catalogue, settings, ticks.get(Severity.CRITICAL, 300)))
     # One pass over the alerts (by name) gathers, under each (team, severity) route, the
     # alerts of each repeat_interval: one leaf each.
     by_repeat: dict[tuple[Team, Severity], dict[str, list[str]]] = {}
@@ -284,15 +286,15 @@ def route_tree(catalogue: Catalogue, settings: Settings) -> dict[str, Any]:
         ]
         for key, groups in by_repeat.items()
     }
-    for severity in sorted(Severity, key=lambda s: -s.rank):
+    for severity in sorted(by_severity, key=lambda s: -s.rank):
         sev_policy = by_severity[severity]
         matcher = (f'severity="{severity.value}"',)
         if severity in digests:
             period = sev_policy.group_interval_seconds
-            fallback = next(r for r in policy.routes if r.severity == severity and r.team is None)
+            digest = next(r for r in policy.routes if r.severity == severity)
             children.append(
                 _route(
-                    receiver=fallback.receivers[0],
+                    receiver=digest.receivers[0],
                     matchers=matcher,
                     group_by=("severity",),
                     group_wait=format_duration(sev_policy.group_wait_seconds),

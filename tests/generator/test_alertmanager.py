@@ -880,7 +880,8 @@ def test_a_critical_alert_unacknowledged_for_its_delay_pages_management(tmp_path
 
             def paged(instance: str) -> bool:
                 return any(
-                    n.receiver == "ops-pager" and any(a[2]["instance"] == instance for a in n.alerts)
+                    n.receiver == "ops-pager"
+                    and any(a[2]["instance"] == instance for a in n.alerts)
                     for n in received
                 )
 

@@ -120,9 +120,13 @@ def test_set_overrides_reach_the_outputs(tmp_path: Path) -> None:
     rules = (tmp_path / "rules" / "system.rules.yml").read_text()
     assert "https://runbooks.example.org/x/SystemCPUHigh.md" in rules
     doc = yaml.safe_load((tmp_path / "alertmanager" / "alertmanager.yml").read_text())
-    waits = {r.get("group_wait") for r in doc["route"]["routes"]} - {None}
+    routes = doc["route"]["routes"]
+    waits = {r.get("group_wait") for r in routes if r.get("group_by") != ["..."]} - {None}
     assert waits == {"0s"}
-    assert all("active_time_intervals" not in r for r in doc["route"]["routes"])
+    # The escalation delay is not a group_wait to shorten: it stays the policy's.
+    assert {r["group_wait"] for r in routes if r.get("group_by") == ["..."]} == {"30m"}
+    info = next(r for r in routes if r.get("matchers") == ['severity="info"'])
+    assert "routes" in info  # info_digest off: per team, at once, not one daily group
 
 
 def test_a_settings_file_is_read_and_set_pairs_win(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from generator.model import (
     RecordingRule,
     Settings,
     Severity,
+    Team,
     Threshold,
 )
 from generator.testseries import series
@@ -230,7 +232,8 @@ def test_series_too_short_for_the_test_horizon_are_refused() -> None:
 def test_an_unrouted_team_and_severity_is_refused() -> None:
     real = load()
     routing = dataclasses.replace(
-        real.routing, routes=tuple(r for r in real.routing.routes if r[1] != Severity.CRITICAL)
+        real.routing,
+        routes=tuple(r for r in real.routing.routes if r.severity != Severity.CRITICAL),
     )
     text = "\n".join(problems(dataclasses.replace(real, routing=routing), KNOWN))
     assert (
@@ -262,16 +265,79 @@ def test_series_samples_counts_promtools_expanding_notation() -> None:
         series_samples("1+x")
 
 
-def test_a_digest_whose_group_interval_outlasts_its_window_is_refused() -> None:
+def _with_routing(**changes: Any) -> str:
+    real = load()
+    return found(dataclasses.replace(real, routing=dataclasses.replace(real.routing, **changes)))
+
+
+def test_a_critical_route_that_pages_no_one_is_refused() -> None:
+    routes = tuple(
+        dataclasses.replace(r, receivers=("ops-email", "critical-chat"))
+        if r.team is None and r.severity == Severity.CRITICAL else r
+        for r in load().routing.routes
+    )
+    text = _with_routing(routes=routes)
+    assert "route (any other team, critical): no receiver pages a person" in text
+
+
+def test_a_critical_route_with_one_integration_is_refused() -> None:
+    routes = tuple(
+        dataclasses.replace(r, receivers=("ops-pager",))
+        if r.team == Team.OPS and r.severity == Severity.CRITICAL else r
+        for r in load().routing.routes
+    )
+    assert "route (ops, critical): a page needs two different integrations" in _with_routing(
+        routes=routes
+    )
+
+
+def test_a_severity_without_a_fallback_route_is_refused() -> None:
+    routes = tuple(r for r in load().routing.routes if r.team is not None)
+    text = _with_routing(routes=routes)
+    for severity in ("critical", "warning", "info"):
+        assert f"no fallback route (team None) for severity {severity}" in text
+
+
+def test_a_digest_split_across_receivers_is_refused() -> None:
+    routes = tuple(
+        dataclasses.replace(r, receivers=("monitoring-chat",))
+        if r.team == Team.SECURITY and r.severity == Severity.INFO else r
+        for r in load().routing.routes
+    )
+    assert "info is a digest: every team's route must name the same one receiver" in (
+        _with_routing(routes=routes)
+    )
+
+
+def test_an_info_cooldown_other_than_the_digest_period_is_refused() -> None:
     real = load()
     severities = tuple(
         dataclasses.replace(p, group_interval_seconds=3600) if p.digest else p
         for p in real.routing.severities
     )
-    routing = dataclasses.replace(real.routing, severities=severities)
-    bad = dataclasses.replace(real, routing=routing)
-    text = found(bad)
-    assert "group_interval (3600s) is longer than the digest window (1800s)" in text
+    text = _with_routing(severities=severities)
+    assert (
+        "alert AppRestarted (info): cooldown 86400s: info alerts are delivered in the digest, "
+        "every 3600s" in text
+    )
+
+
+def test_a_receiver_silent_on_resolution_must_say_why() -> None:
+    receivers = tuple(
+        dataclasses.replace(r, send_resolved=False) if r.name == "tickets" else r
+        for r in load().routing.receivers
+    )
+    assert "receiver tickets: send_resolved is off: say why" in _with_routing(receivers=receivers)
+
+
+def test_an_escalation_receiver_that_pages_no_one_is_refused() -> None:
+    text = _with_routing(escalation_receiver="ops-email")
+    assert "receiver 'ops-email' must page a person" in text
+
+
+def test_a_critical_alert_without_a_category_is_refused() -> None:
+    bad = renamed(FDS_HIGH, "NoCategory", category=None)
+    assert "alert NoCategory: a critical level needs a category" in found(with_area(area(bad)))
 
 
 # -- the alerting policy, on the small test catalogue -----------------------------------

@@ -203,8 +203,9 @@ def catalogue() -> Catalogue:
 
 
 def expected_receiver(catalogue: Catalogue, team: str, severity: str) -> str:
-    """The receiver the routing policy names for (team, severity)."""
-    for route_team, route_severity, receiver in catalogue.routing.routes:
-        if route_team == team and route_severity == severity:
-            return receiver
+    """The first receiver the routing policy names for (team, severity): for a critical
+    alert the pager of its team (every route also reaches further receivers)."""
+    for route in catalogue.routing.routes:
+        if route.team == team and route.severity == severity:
+            return route.receivers[0]
     return catalogue.routing.default_receiver

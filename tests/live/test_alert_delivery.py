@@ -90,8 +90,13 @@ def test_a_critical_alert_inhibits_its_warning_twin_on_the_same_instance(
     stack: LiveStack, twin: tuple[Threshold, ReplayExporter], catalogue: Catalogue
 ) -> None:
     threshold, replay = twin
-    critical = stack.wait_for_alert(threshold.name, timeout=PAGE_TIMEOUT_S,
-                                    severity="critical", instance=replay.address)
+    critical = stack.wait_for_alert(
+        threshold.name,
+        expected_receiver(catalogue, threshold.team, "critical"),
+        timeout=PAGE_TIMEOUT_S,
+        severity="critical",
+        instance=replay.address,
+    )
     assert critical.receiver == expected_receiver(catalogue, threshold.team, "critical")
     assert critical.labels["team"] == threshold.team
     _assert_runbook_resolves(stack, critical)
@@ -138,8 +143,15 @@ def test_a_stopped_exporter_pages_its_team_with_severity_and_a_runbook_that_exis
     started = time.monotonic()
     stack.stop_member("system")
     try:
-        delivery = stack.wait_for_alert(threshold.name, timeout=PAGE_TIMEOUT_S,
-                                        job="system", instance=instance)
+        # Its only level: the pager of its team.
+        (level,) = threshold.levels
+        delivery = stack.wait_for_alert(
+            threshold.name,
+            expected_receiver(catalogue, threshold.team, level.severity),
+            timeout=PAGE_TIMEOUT_S,
+            job="system",
+            instance=instance,
+        )
         print(f"\ncondition to page: {delivery.received_at - started:.2f} s "
               f"({threshold.name} -> {delivery.receiver})")
     finally:

@@ -82,7 +82,10 @@ def test_a_quiet_service_failing_every_request_warns_and_does_not_page(
     try:
         # 30 errors a minute, every request failing: the burst warning, not a page.
         warning = stack.wait_for_alert(
-            "AppAPIErrorBurst", timeout=PAGE_TIMEOUT_S * 2, instance=instance
+            "AppAPIErrorBurst",
+            expected_receiver(catalogue, "engineering", "warning"),
+            timeout=PAGE_TIMEOUT_S * 2,
+            instance=instance
         )
         # The error share is there for the page to see, and has been for a while...
         assert stack.wait_for_data(f'{ERRORS}{{instance="{instance}"}} > 0.9')
@@ -112,7 +115,10 @@ def test_a_fifth_of_the_requests_failing_under_load_pages_the_engineering_critic
     assert post_json(f"{base}/chaos?error_rate=0.2")[0] == 200
     try:
         delivery = stack.wait_for_alert(
-            "AppHighErrorRate", timeout=LOAD_PAGE_TIMEOUT_S, instance=stack.address("app")
+            "AppHighErrorRate",
+            expected_receiver(catalogue, "engineering", "critical"),
+            timeout=LOAD_PAGE_TIMEOUT_S,
+            instance=stack.address("app")
         )
     finally:
         post_json(f"{base}/chaos?error_rate=0")
@@ -136,7 +142,11 @@ def test_an_unhealthy_health_endpoint_pages_through_the_probe(
     assert post_json(f"{base}/chaos?health=unhealthy")[0] == 200
     try:
         delivery = stack.wait_for_alert(
-            "AppServiceUnhealthy", timeout=PAGE_TIMEOUT_S, severity="critical", target="app"
+            "AppServiceUnhealthy",
+            expected_receiver(catalogue, "engineering", "critical"),
+            timeout=PAGE_TIMEOUT_S,
+            severity="critical",
+            target="app"
         )
     finally:
         post_json(f"{base}/chaos?health=healthy")
@@ -171,7 +181,10 @@ def test_a_scheduled_job_whose_runs_fail_is_reported_stopped(
     assert post_json(f"{base}/chaos?job_failure_rate=1")[0] == 200
     try:
         delivery = stack.wait_for_alert(
-            "AppScheduledJobStopped", timeout=PAGE_TIMEOUT_S, job_name="demo-sync"
+            "AppScheduledJobStopped",
+            expected_receiver(catalogue, "engineering", "warning"),
+            timeout=PAGE_TIMEOUT_S,
+            job_name="demo-sync"
         )
     finally:
         post_json(f"{base}/chaos?job_failure_rate=0")
@@ -214,7 +227,10 @@ def test_slow_responses_warn_of_the_mean_response_time(
                 pool.submit(drive, worker)
             try:
                 delivery = stack.wait_for_alert(
-                    "AppSlowResponses", timeout=90, instance=stack.address("app")
+                    "AppSlowResponses",
+                    expected_receiver(catalogue, "engineering", "warning"),
+                    timeout=90,
+                    instance=stack.address("app")
                 )
             finally:
                 stop.set()

@@ -145,7 +145,11 @@ def test_failed_logins_from_one_source_page_security_as_brute_force(
             for attempt in range(6)
         ],
     )
-    delivery = stack.wait_for_alert("SecurityBruteForce", timeout=PAGE_TIMEOUT_S, job="security")
+    delivery = stack.wait_for_alert(
+        "SecurityBruteForce",
+        expected_receiver(catalogue, "security", "critical"),
+        timeout=PAGE_TIMEOUT_S,
+        job="security")
     print(f"\nlog lines to page: {delivery.received_at - started:.2f} s -> {delivery.receiver}")
     assert delivery.labels["severity"] == "critical"
     assert delivery.labels["team"] == "security"
@@ -184,7 +188,10 @@ def test_a_slow_spread_of_failed_logins_from_many_sources_is_caught_as_credentia
             ],
         )
     delivery = stack.wait_for_alert(
-        "SecurityAuthFailuresHigh", timeout=PAGE_TIMEOUT_S, job="security"
+        "SecurityAuthFailuresHigh",
+        expected_receiver(catalogue, "security", "warning"),
+        timeout=PAGE_TIMEOUT_S,
+        job="security"
     )
     print(f"\nlog lines to alert: {delivery.received_at - started:.2f} s -> {delivery.receiver}")
     assert delivery.labels["severity"] == "warning"

@@ -49,7 +49,11 @@ def test_a_failed_job_warns_engineering_once_and_stops_while_its_record_stays(
     # Failed 28.5 minutes ago: warns now, for the 90 s left of its 30-minute window.
     writer.job("live-1", model="live-model", state="failed", progress=0.4, ended_at=now - 1710)
     delivery = stack.wait_for_alert(
-        "TrainingJobFailed", timeout=PAGE_TIMEOUT_S, job_id="live-1", job="training"
+        "TrainingJobFailed",
+        expected_receiver(catalogue, "engineering", "warning"),
+        timeout=PAGE_TIMEOUT_S,
+        job_id="live-1",
+        job="training"
     )
     assert delivery.labels["severity"] == "warning"
     assert delivery.labels["team"] == "engineering"
@@ -105,7 +109,11 @@ def test_a_job_whose_trainer_stops_writing_stalls_and_resolves_when_it_writes_ag
         # live-2's trainer last wrote its status file 16 minutes ago and has hung since.
         writer.write(record("live-2", 0.2), now=time.time() - 960)
         delivery = stack.wait_for_alert(
-            "TrainingJobStalled", timeout=PAGE_TIMEOUT_S, job_id="live-2", model="live-model"
+            "TrainingJobStalled",
+            expected_receiver(catalogue, "engineering", "warning"),
+            timeout=PAGE_TIMEOUT_S,
+            job_id="live-2",
+            model="live-model"
         )
         assert delivery.labels["severity"] == "warning"
         assert delivery.receiver == expected_receiver(catalogue, "engineering", "warning")
@@ -139,7 +147,10 @@ def test_a_status_directory_that_goes_away_raises_the_source_down_warning(
     status_dir.rename(moved)
     try:
         delivery = stack.wait_for_alert(
-            "TrainingStatusSourceDown", timeout=PAGE_TIMEOUT_S, source="directory"
+            "TrainingStatusSourceDown",
+            expected_receiver(catalogue, "engineering", "warning"),
+            timeout=PAGE_TIMEOUT_S,
+            source="directory"
         )
     finally:
         moved.rename(status_dir)
