@@ -3,7 +3,8 @@
 # Alertmanager 0.25 reads most secrets from files (the *_file fields of alertmanager.yml)
 # but not Pushover's user key and token. This writes a copy of the configuration with
 # each "@secret:RECEIVER.KEY@" replaced by the first line of the file
-# SECRETS_DIR/RECEIVER.KEY, readable only by its owner, for Alertmanager to load:
+# SECRETS_DIR/RECEIVER.KEY, readable only by its owner, for Alertmanager to load (put OUT
+# on a tmpfs, never in version control):
 #
 #   sh with-secrets.sh CONFIG OUT [SECRETS_DIR]    (SECRETS_DIR: /etc/alertmanager/secrets)
 #
@@ -41,3 +42,8 @@ awk -v dir="$dir" '
   }' "$config" >"$tmp"
 mv "$tmp" "$out"
 trap - EXIT
+# The configuration names its templates relative to itself: make them reachable from OUT.
+src=$(cd "$(dirname "$config")" && pwd) dst=$(cd "$(dirname "$out")" && pwd)
+if [ "$src" != "$dst" ] && [ -d "$src/templates" ] && [ ! -e "$dst/templates" ]; then
+  ln -s "$src/templates" "$dst/templates"
+fi

@@ -313,6 +313,12 @@ class Settings:
     alertmanager_repeat_interval: str = ""  # overrides every cooldown when set
     alertmanager_resolve_timeout: str = "5m"
     info_digest: bool = True  # False: info alerts are delivered at once, not in the digest
+    # How long Prometheus keeps samples: 30 days of metrics, and with them the ALERTS
+    # series that `promfleet-oncall history` reads (7 days of alert history at least).
+    prometheus_retention: str = "30d"
+    # How long Alertmanager keeps expired silences (who acknowledged what) and its
+    # notification log; as long as the metrics, so the history can name each ack.
+    alertmanager_retention: str = "30d"
     alert_for_override: str = ""  # overrides every alerting rule's ``for`` when set
 
 

@@ -29,6 +29,8 @@ DURATION_FIELDS = frozenset(
         "alertmanager_repeat_interval",
         "alertmanager_resolve_timeout",
         "alert_for_override",
+        "prometheus_retention",
+        "alertmanager_retention",
     }
 )
 URL_FIELDS = frozenset({"runbook_base_url", "dashboard_base_url", "webhook_override_url"})
@@ -140,6 +142,13 @@ def load_settings(
     if problems:
         raise SettingsError("bad settings:\n  " + "\n  ".join(problems))
     return settings
+
+
+def go_duration(text: str) -> str:
+    """A Prometheus duration as Go's time.ParseDuration reads it (no days): 30d -> 720h."""
+    seconds = int(duration_seconds(text))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest}s" if rest else f"{hours}h"
 
 
 def effective_for_seconds(for_seconds: int, settings: Settings) -> int:

@@ -22,6 +22,7 @@ from generator.render import MARKER, render_template
 from generator.render.grafana import CONTAINER_ROOT as GRAFANA_ROOT
 from generator.render.grafana import DATASOURCE_URL_ENV
 from generator.render.prometheus import CONTAINER_RULES_DIR, prometheus_config
+from generator.settings import go_duration
 from generator.stack.members import SECURITY_LOG, TRAINING_STATUS_DIR, Member, default_members
 
 __all__ = ["IMAGES", "SERVICES", "STATE_DIR", "VOLUMES", "Service", "prometheus_config", "render"]
@@ -279,7 +280,6 @@ SERVICES: tuple[Service, ...] = (
         image=IMAGES["alertmanager"],
         healthcheck=_wget_check(9093, "/-/healthy"),
         command=(
-            f"--config.file={ALERTMANAGER_CONFIG_DIR}/alertmanager.yml",
             "--storage.path=/alertmanager",
             "--web.listen-address=:9093",
             "--cluster.listen-address=",
@@ -342,18 +342,44 @@ VOLUMES = tuple(
 )
 
 
-def _alertmanager_secrets(settings: Settings) -> Service:
-    """Alertmanager with the receivers' secret files mounted where its config names them."""
+RUNNING_CONFIG = "/tmp/alertmanager/alertmanager.yml"  # on the container's tmpfs
+
+
+def _alertmanager(settings: Settings) -> Service:
+    """Alertmanager with the receivers' secret files mounted where its config names them,
+    started on a private copy that with-secrets.sh writes the secrets 0.25 cannot read
+    from files into, keeping expired silences (who acknowledged what) as long as the
+    metrics."""
     base = next(s for s in SERVICES if s.name == "alertmanager")
     mount = f"./secrets/alertmanager:{settings.secrets_dir}:ro"
-    return dataclasses.replace(base, volumes=(*base.volumes, mount))
+    start = (
+        f"mkdir -p {RUNNING_CONFIG.rsplit('/', 1)[0]} && "
+        f"sh {ALERTMANAGER_CONFIG_DIR}/with-secrets.sh {ALERTMANAGER_CONFIG_DIR}/alertmanager.yml "
+        f'{RUNNING_CONFIG} {settings.secrets_dir} && exec /bin/alertmanager "$$@"'
+    )
+    return dataclasses.replace(
+        base,
+        entrypoint=("/bin/sh", "-c", start, "alertmanager"),
+        command=(
+            f"--config.file={RUNNING_CONFIG}",
+            *base.command,
+            f"--data.retention={go_duration(settings.alertmanager_retention)}",
+        ),
+        volumes=(*base.volumes, mount),
+        read_only=True,  # and a tmpfs on /tmp, where the private copy is written
+    )
+
+
+def _prometheus(settings: Settings) -> Service:
+    base = next(s for s in SERVICES if s.name == "prometheus")
+    retention = f"--storage.tsdb.retention.time={settings.prometheus_retention}"
+    return dataclasses.replace(base, command=(*base.command, retention))
 
 
 def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
     """``compose/docker-compose.yml`` and the list of secret files it needs."""
-    services = [
-        _alertmanager_secrets(settings) if s.name == "alertmanager" else s for s in SERVICES
-    ]
+    made = {"alertmanager": _alertmanager(settings), "prometheus": _prometheus(settings)}
+    services = [made.get(s.name, s) for s in SERVICES]
     used = {name for s in services for name in s.secrets}
     return {
         "compose/docker-compose.yml": render_template(

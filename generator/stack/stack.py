@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from generator.settings import go_duration, load_settings
 from generator.stack.log import log
 from generator.stack.members import Member
 from generator.stack.process import (
@@ -42,6 +44,7 @@ from generator.stack.process import (
 HOST = "127.0.0.1"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER_URL = "http://127.0.0.1:9/promfleet-placeholder"  # discard port: fails at once
+INJECTED = re.compile(r"@secret:([A-Za-z0-9_.-]+)@")
 
 
 @dataclass(frozen=True)
@@ -309,6 +312,7 @@ class Stack:
                              f"{done.stderr[-3000:]}{done.stdout[-1000:]}")
         log("rendered", out=str(self.out_dir), rule_files=len(self.rule_files()))
         self._placeholder_secrets()
+        self._running_alertmanager_config()
         self._write_prometheus_config()
 
     def rule_files(self) -> list[Path]:
@@ -319,6 +323,19 @@ class Stack:
     def alertmanager_config(self) -> Path:
         return self.out_dir / "alertmanager" / "alertmanager.yml"
 
+    @property
+    def alertmanager_running_config(self) -> Path:
+        """The copy Alertmanager loads, with the secrets it cannot read from files."""
+        return self.out_dir / "alertmanager" / "alertmanager.running.yml"
+
+    def _running_alertmanager_config(self) -> None:
+        secrets_dir = load_settings(self.state_dir / "settings.yml").secrets_dir
+        argv = ["sh", str(self.alertmanager_config.parent / "with-secrets.sh"),
+                str(self.alertmanager_config), str(self.alertmanager_running_config), secrets_dir]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+        if done.returncode != 0:
+            raise StackError(f"with-secrets.sh failed ({done.returncode}): {done.stderr.strip()}")
+
     def _placeholder_secrets(self) -> None:
         """Create every secret file the Alertmanager config names and that is missing.
 
@@ -327,8 +344,14 @@ class Stack:
         """
         if not self.alertmanager_config.is_file():
             raise StackError(f"the generator wrote no {self.alertmanager_config}")
-        config = yaml.safe_load(self.alertmanager_config.read_text(encoding="utf-8"))
-        for key, value in _walk_file_keys(config):
+        text = self.alertmanager_config.read_text(encoding="utf-8")
+        config = yaml.safe_load(text)
+        secrets_dir = load_settings(self.state_dir / "settings.yml").secrets_dir
+        # Secrets Alertmanager 0.25 cannot read from a file: with-secrets.sh writes them in.
+        injected = [
+            (name, str(Path(secrets_dir) / name)) for name in sorted(set(INJECTED.findall(text)))
+        ]
+        for key, value in [*_walk_file_keys(config), *injected]:
             path = Path(value)
             if not path.is_absolute():
                 path = self.alertmanager_config.parent / path
@@ -342,7 +365,7 @@ class Stack:
                     f"directory; render with a secrets directory under {self.state_dir}"
                 ) from err
             path.parent.mkdir(parents=True, exist_ok=True)
-            text = PLACEHOLDER_URL if "url" in key else "promfleet-placeholder"
+            text = PLACEHOLDER_URL if "url" in key else "promfleetplaceholder"
             path.write_text(text, encoding="utf-8")  # 0.25 keeps a trailing newline
             path.chmod(0o600)
             log("secret_placeholder", key=key, file=str(path))
@@ -361,7 +384,6 @@ class Stack:
             log("prometheus_config_fallback", reason="generator.render.compose is absent")
         else:
             from generator.catalogue import load
-            from generator.settings import load_settings
 
             settings = load_settings(self.state_dir / "settings.yml")
             targets = {job: list(addrs) for job, addrs in self.targets().items()}
@@ -383,12 +405,14 @@ class Stack:
         return yaml.safe_dump(config, sort_keys=False)
 
     def _start_servers(self) -> None:
+        settings = load_settings(self.state_dir / "settings.yml")
         am = ProcessSpec(
             name="alertmanager",
             argv=("prometheus-alertmanager",
-                  f"--config.file={self.alertmanager_config}",
+                  f"--config.file={self.alertmanager_running_config}",
                   f"--storage.path={self.state_dir / 'alertmanager-data'}",
                   f"--web.listen-address={self.address('alertmanager')}",
+                  f"--data.retention={go_duration(settings.alertmanager_retention)}",
                   "--cluster.listen-address=",
                   "--log.format=json"),
             ready_url=f"{self.alertmanager_url}/-/ready",
@@ -400,7 +424,7 @@ class Stack:
             argv=("prometheus",
                   f"--config.file={self.state_dir / 'prometheus.yml'}",
                   f"--storage.tsdb.path={self.state_dir / 'prometheus-data'}",
-                  "--storage.tsdb.retention.time=1d",
+                  f"--storage.tsdb.retention.time={settings.prometheus_retention}",
                   f"--web.listen-address={self.address('prometheus')}",
                   "--web.enable-lifecycle",
                   # An alert that fires before Alertmanager is discovered (about 5 s)

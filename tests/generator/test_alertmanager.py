@@ -952,3 +952,65 @@ def test_a_real_alertmanager_holds_back_the_inhibited_warning_and_delivers_the_r
             )
             time.sleep(3)  # three more flush ticks for the held-back warning to show
     assert not any(a[2] == held for n in received for a in n.alerts)
+
+
+# with-secrets.sh -------------------------------------------------------------------------
+
+
+def _with_secrets(tmp_path: Path, secrets: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    directory = tmp_path / "secrets"
+    directory.mkdir(exist_ok=True)
+    for name, value in secrets.items():
+        (directory / name).write_text(value, encoding="utf-8")
+    script = Path(__file__).resolve().parents[2] / "alertmanager" / "with-secrets.sh"
+    config = script.parent / "alertmanager.yml"
+    return subprocess.run(
+        ["sh", str(script), str(config), str(tmp_path / "run.yml"), str(directory)],
+        capture_output=True, text=True, timeout=30, check=False,
+    )
+
+
+GOOD_SECRETS = {"security-pager.user_key": "u" * 30 + "\n", "security-pager.token": "t" * 30}
+
+
+@needs_amtool
+def test_with_secrets_writes_a_private_copy_that_amtool_accepts(tmp_path: Path) -> None:
+    done = _with_secrets(tmp_path, GOOD_SECRETS)
+    assert done.returncode == 0, done.stderr
+    running = tmp_path / "run.yml"
+    pushover = next(r for r in config(running)["receivers"] if "pushover_configs" in r)
+    settings = pushover["pushover_configs"][0]
+    assert (settings["user_key"], settings["token"]) == ("u" * 30, "t" * 30)  # no newline
+    assert running.stat().st_mode & 0o077 == 0
+    check = subprocess.run(
+        [str(AMTOOL), "check-config", str(running)], capture_output=True, text=True, timeout=60
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.parametrize(
+    ("secrets", "message"),
+    [
+        pytest.param(
+            {"security-pager.user_key": "u" * 30}, "security-pager.token is missing", id="missing"
+        ),
+        pytest.param(
+            {**GOOD_SECRETS, "security-pager.token": '"; evil: x'},
+            "security-pager.token holds more than letters and digits",
+            id="not a key",
+        ),
+        pytest.param(
+            {**GOOD_SECRETS, "security-pager.token": ""},
+            "security-pager.token is missing or empty",
+            id="empty",
+        ),
+    ],
+)
+def test_with_secrets_refuses_a_bad_secret_and_writes_nothing(
+    tmp_path: Path, secrets: dict[str, str], message: str
+) -> None:
+    done = _with_secrets(tmp_path, secrets)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert not (tmp_path / "run.yml").exists()
+    assert not list(tmp_path.glob("run.yml.tmp*"))

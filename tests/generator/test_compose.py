@@ -16,6 +16,7 @@ from generator.model import Catalogue, Settings
 from generator.render import compose, prometheus
 from generator.settings import duration_seconds
 from tests.generator.catalogues import small_catalogue
+from tests.helpers import REPO_ROOT
 
 ROOT = Path(__file__).resolve().parents[2]
 JOBS = [
@@ -135,7 +136,46 @@ def test_alertmanager_gets_its_config_and_the_receivers_secret_files(
     assert f"./secrets/alertmanager:{Settings().secrets_dir}:ro" in volumes
     config_dir = compose.ALERTMANAGER_CONFIG_DIR
     assert f"../alertmanager:{config_dir}:ro" in volumes
-    assert f"--config.file={config_dir}/alertmanager.yml" in services["alertmanager"]["command"]
+    command = services["alertmanager"]["command"]
+    assert "--config.file=/tmp/alertmanager/alertmanager.yml" in command
+    assert "--data.retention=720h" in command  # who acknowledged what, for 30 days
+
+
+def test_prometheus_keeps_thirty_days(services: dict[str, Any]) -> None:
+    assert "--storage.tsdb.retention.time=30d" in services["prometheus"]["command"]
+
+
+@pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool not installed (.ci/setup)")
+def test_alertmanagers_entrypoint_starts_it_on_a_copy_holding_the_pushover_secrets(
+    services: dict[str, Any], tmp_path: Path
+) -> None:
+    """The container's start command, run here with its paths moved under tmp_path and
+    amtool check-config in place of Alertmanager."""
+    config_dir = compose.ALERTMANAGER_CONFIG_DIR
+    shutil.copytree(REPO_ROOT / "alertmanager", tmp_path / "config")
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "security-pager.user_key").write_text("u" * 30 + "\n")
+    (secrets / "security-pager.token").write_text("t" * 30)
+    entrypoint = services["alertmanager"]["entrypoint"]
+    assert entrypoint[:2] == ["/bin/sh", "-c"]
+    script = (
+        entrypoint[2]
+        .replace("$$", "$")
+        .replace(config_dir, str(tmp_path / "config"))
+        .replace(Settings().secrets_dir, str(secrets))
+        .replace("/tmp/alertmanager", str(tmp_path / "run"))
+        .replace(
+            'exec /bin/alertmanager "$@"',
+            f"exec amtool check-config {tmp_path}/run/alertmanager.yml",
+        )
+    )
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "templates" in done.stdout
+    running = (tmp_path / "run" / "alertmanager.yml").read_text()
+    assert "u" * 30 in running and "t" * 30 in running and "@secret:" not in running
+    assert (tmp_path / "run" / "alertmanager.yml").stat().st_mode & 0o077 == 0
 
 
 def test_grafana_mounts_its_provisioning_from_the_repository(services: dict[str, Any]) -> None:
