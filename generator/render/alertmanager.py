@@ -455,3 +455,36 @@ def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
             "with_secrets.sh.j2", secrets_dir=settings.secrets_dir
         ),
     }
+
+
+def routing_table(policy: RoutingPolicy) -> str:
+    """The policy as the README shows it: who gets each (team, severity), then each
+    receiver's integration and whom it reaches."""
+    severities = sorted({r.severity for r in policy.routes}, key=lambda s: -s.rank)
+    teams: list[Team | None] = [*sorted({r.team for r in policy.routes if r.team}), None]
+    cell = {(r.team, r.severity): ", ".join(f"`{n}`" for n in r.receivers) for r in policy.routes}
+    lines = [
+        "| team | " + " | ".join(s.value for s in severities) + " |",
+        "|---" * (len(severities) + 1) + "|",
+    ]
+    for team in teams:
+        name = f"`{team.value}`" if team else "any other, or none"
+        lines.append(
+            f"| {name} | " + " | ".join(cell.get((team, s), "") for s in severities) + " |"
+        )
+    delay = format_duration(policy.escalation_delay_seconds)
+    lines += [
+        "",
+        f"Every critical alert still firing and not acknowledged after {delay} (or its "
+        f"entry's `escalation_delay_seconds`) also goes to `{policy.escalation_receiver}`. "
+        f"The `{policy.watchdog_alert}` goes to `{policy.deadmans_switch_receiver}` and "
+        "into the digest; an alert with no known severity goes to "
+        f"`{policy.default_receiver}`.",
+        "",
+        "| receiver | integration | reaches | resolved |",
+        "|---|---|---|---|",
+    ]
+    for r in sorted(policy.receivers, key=lambda r: r.name):
+        resolved = "yes" if r.send_resolved else f"no: {r.no_resolved_reason}"
+        lines.append(f"| `{r.name}` | {r.kind} | {r.reaches} | {resolved} |")
+    return "\n".join(lines) + "\n"

@@ -18,6 +18,7 @@ from generator.model import (
     Catalogue,
     Level,
     Settings,
+    Severity,
     Threshold,
     dashboard_uid,
     dashboard_url,
@@ -143,6 +144,12 @@ def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
                 dashboard_title=area.dashboard_title(threshold.panel.dashboard),
                 alerts_dashboard_url=dashboard_url(settings, "alerts"),
                 runbook_url=runbook_url(settings, threshold.name),
+                escalation_delay=format_duration(
+                    threshold.escalation_delay_seconds
+                    or catalogue.routing.escalation_delay_seconds
+                ),
+                escalation_receiver=catalogue.routing.escalation_receiver,
+                critical=any(lv.severity == Severity.CRITICAL for lv in threshold.levels),
             )
         )
         rows.append(

@@ -27,7 +27,7 @@ from generator.catalogue import load
 from generator.catalogue.meta import WATCHDOG
 from generator.catalogue.system import CPU_HIGH
 from generator.model import Area, Catalogue, Category, Settings, Severity, SeverityPolicy
-from generator.render.alertmanager import FALLBACK_CASES, render, secret_files
+from generator.render.alertmanager import FALLBACK_CASES, render, routing_table, secret_files
 from generator.routing import POLICY
 from tests.helpers import free_port
 
@@ -1014,3 +1014,10 @@ def test_with_secrets_refuses_a_bad_secret_and_writes_nothing(
     assert message in done.stderr
     assert not (tmp_path / "run.yml").exists()
     assert not list(tmp_path.glob("run.yml.tmp*"))
+
+
+def test_the_readme_shows_the_routing_policys_table() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    start, end = "<!-- routing:start -->\n", "<!-- routing:end -->"
+    shown = readme[readme.index(start) + len(start) : readme.index(end)]
+    assert shown == routing_table(POLICY)
