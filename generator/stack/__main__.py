@@ -77,6 +77,8 @@ def _print_urls(stack: Stack) -> None:
         print(f"{member.name:<13} writes {stack.writer_output(member.name)} "
               f"(read by {member.feeds})")
     print(f"state, logs   {stack.state_dir}")
+    print(f"on call       PROMFLEET_ALERTMANAGER_URL={stack.alertmanager_url} "
+          f"PROMFLEET_PROMETHEUS_URL={stack.prometheus_url} .venv/bin/promfleet-oncall alerts")
     sys.stdout.flush()
 
 
