@@ -43,7 +43,7 @@ class Matcher:
         op = {(True, False): "=", (True, True): "=~", (False, False): "!=", (False, True): "!~"}[
             (self.is_equal, self.is_regex)
         ]
-        return f"{self.name}{op}{self.value}"
+        return f'{self.name}{op}"{self.value}"'
 
     def to_json(self) -> dict[str, Any]:
         return {

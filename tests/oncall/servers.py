@@ -251,7 +251,8 @@ def running_prometheus(
 
 def query(prometheus_url: str, promql: str) -> list[dict[str, Any]]:
     """An instant query's result vector."""
-    answer = http_json(f"{prometheus_url}/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
+    params = urllib.parse.urlencode({"query": promql})
+    answer = http_json(f"{prometheus_url}/api/v1/query?{params}")
     return list(answer["data"]["result"])
 
 

@@ -139,7 +139,7 @@ def test_an_ack_is_a_silence_on_the_alert_name_and_the_labels_given() -> None:
 
 
 def test_an_alert_that_is_not_firing_is_refused_with_the_names_that_are() -> None:
-    with pytest.raises(OncallError, match="DiskFul is not firing now. Firing: CpuHigh, DiskFull"):
+    with pytest.raises(OncallError, match=r"DiskFul is not firing now\. Firing: CpuHigh, DiskFull"):
         plan("DiskFul")
 
 
