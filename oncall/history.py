@@ -100,9 +100,9 @@ def build_episodes(
     """Episodes from the two range results (same ``start``, ``end``, ``step``), newest
     first. ``end`` is the last point of the grid: an episode seen there still fires.
 
-    A start is exact when ``ALERTS_FOR_STATE`` (when the alert became active) and the
-    rule's ``for`` are known; an end when the step is no coarser than the rule's
-    evaluation interval (the alert resolved at the evaluation after its last firing one).
+    A start is exact (see :func:`_started`) when the rule is known; an end when the step
+    is no coarser than the rule's evaluation interval: the alert resolved at the
+    evaluation after its last firing one. Otherwise they are good to one step.
     """
     active_since: dict[tuple[tuple[str, str], ...], dict[float, float]] = {}
     for series in for_state:
@@ -126,7 +126,7 @@ def build_episodes(
                 if active_at is not None
                 else run[-1]
             )
-            started, start_exact = _started(run[0][0], active_at, rule)
+            started, start_exact = _started(run, active_at, rule, start=start, step=step)
             if last_t >= end - step / 2:
                 ended, end_exact = None, True
             elif rule is not None and step <= rule.interval_seconds:
@@ -145,12 +145,28 @@ def build_episodes(
     return episodes
 
 
-def _started(first_t: float, active_at: float | None, rule: RuleInfo | None) -> tuple[float, bool]:
-    """When the episode began firing, and whether that is exact: it became active at
-    ``active_at`` and fired ``for`` later; otherwise the first point that saw it."""
+def _started(
+    run: Sequence[tuple[float, float]],
+    active_at: float | None,
+    rule: RuleInfo | None,
+    *,
+    start: float,
+    step: float,
+) -> tuple[float, bool]:
+    """When the episode began firing, and whether that is exact (to the second).
+
+    With a step no coarser than the evaluation interval, the first point of the run sees
+    the first firing evaluation itself. Otherwise the alert became active at
+    ``active_at`` (whole seconds) and fired ``for`` later. Failing both, the first point
+    that saw it firing, good to one step.
+    """
+    first_t, first_sample = run[0]
+    began_in_range = first_t - step >= start
+    if rule is not None and step <= rule.interval_seconds and began_in_range:
+        return first_sample, True
     if active_at is not None and rule is not None:
         fired_at = active_at + rule.for_seconds
-        if fired_at <= first_t:
+        if fired_at <= first_sample:
             return fired_at, True
     return first_t, False
 

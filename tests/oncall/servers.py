@@ -8,6 +8,7 @@ stopped when its context manager exits.
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.server
 import json
 import shutil
@@ -143,11 +144,12 @@ def alertmanager_cluster(root: Path) -> Iterator[tuple[str, str]]:
         running_alertmanager(root / "am2", second, [first]) as url2,
     ):
         for url in (url1, url2):
-            wait_for(
-                f"{url} to see 2 cluster peers",
-                lambda url=url: len(http_json(f"{url}/api/v2/status")["cluster"]["peers"]) == 2,
-            )
+            wait_for(f"{url} to see 2 cluster peers", functools.partial(_both_peers, url))
         yield url1, url2
+
+
+def _both_peers(url: str) -> bool:
+    return len(http_json(f"{url}/api/v2/status")["cluster"]["peers"]) == 2
 
 
 def post_alerts(url: str, alerts: Sequence[Mapping[str, str]]) -> None:

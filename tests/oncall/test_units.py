@@ -4,6 +4,7 @@ refusals of ``ack``, alert states, episodes from a range query, and acks per epi
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -234,7 +235,7 @@ LABELS = {"alertname": "DiskFull", "severity": "critical", "team": "ops", "insta
 RULE = RuleInfo(name="DiskFull", labels={"severity": "critical"}, for_seconds=5, interval_seconds=1)
 
 
-def series(points: dict[float, float], name: str = "", **extra: str) -> dict[str, Any]:
+def series(points: Mapping[Any, float], name: str = "", **extra: str) -> dict[str, Any]:
     metric = {**LABELS, **extra}
     if name:
         metric["__name__"] = name
@@ -244,10 +245,10 @@ def series(points: dict[float, float], name: str = "", **extra: str) -> dict[str
 def episode_data() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Evaluations at x.2 s. Episode 1: active at 1005.2, fires from 1010.2 (for 5 s), last
     fires at 1019.2, resolved at 1020.2. Episode 2: active at 1050.2, fires from 1055.2, and
-    still fires at the last point, 1100."""
+    still fires at the last point, 1100. ALERTS_FOR_STATE holds whole seconds."""
     firing = {t: t - 0.8 for t in range(1011, 1021)}
     firing |= {t: t - 0.8 for t in range(1056, 1101)}
-    for_state = {t: 1005.2 for t in range(1006, 1021)} | {t: 1050.2 for t in range(1051, 1101)}
+    for_state = {t: 1005 for t in range(1006, 1021)} | {t: 1050 for t in range(1051, 1101)}
     return (
         [series(firing, alertstate="firing")],
         [series(for_state, name="ALERTS_FOR_STATE")],
@@ -283,9 +284,18 @@ def test_without_the_rule_or_with_a_coarse_step_times_are_good_to_one_step() -> 
     unknown = build_episodes(firing, for_state, [], start=1000, end=1100, step=1)
     assert [(e.started, e.ended, e.exact) for e in unknown][1] == (ts(1011), ts(1021), False)
     coarse = [series({1020: 1019.2}, alertstate="firing")]
-    state = [series({1020: 1005.2}, name="ALERTS_FOR_STATE")]
+    state = [series({1020: 1005}, name="ALERTS_FOR_STATE")]
     (only,) = build_episodes(coarse, state, [RULE], start=960, end=1200, step=60)
-    assert (only.started, only.ended, only.exact) == (ts(1010.2), ts(1080), False)
+    # The start from ALERTS_FOR_STATE and the rule's for; the end good to one step.
+    assert (only.started, only.ended, only.exact) == (ts(1010), ts(1080), False)
+
+
+def test_an_episode_that_began_before_the_range_starts_when_it_became_active() -> None:
+    firing, for_state = episode_data()
+    for data in (*firing, *for_state):  # what a range query from 1015 returns
+        data["values"] = [v for v in data["values"] if v[0] >= 1015]
+    episodes = build_episodes(firing, for_state, [RULE], start=1015, end=1100, step=1)
+    assert [(e.started, e.ended, e.exact) for e in episodes][1] == (ts(1010), ts(1020.2), True)
 
 
 def test_the_step_keeps_a_range_query_under_prometheus_point_limit() -> None:
