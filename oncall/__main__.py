@@ -55,6 +55,26 @@ Refused (exit 2, nothing silenced) when ALERTNAME is not firing, when no firing 
 matches, or when more than one matches and --all-matching is not given."""
 
 
+ALERTS_HELP = """\
+What is firing now: critical first, then the oldest first. STATE is one of
+  active                                the alert notifies; nobody has acked it
+  acknowledged by WHO until WHEN (WHY)  an ack mutes it (and its escalation)
+  silenced                              a maintenance silence mutes it
+  inhibited                             a more urgent alert covers it"""
+
+UNACK_HELP = """\
+Expire an ack (or any silence) now, so the alert notifies again. SILENCE_ID is what
+`ack` printed; `alerts --json` shows it too."""
+
+HISTORY_HELP = """\
+What fired lately: one row per firing episode, newest first, from Prometheus' ALERTS
+series, with who acknowledged it (from Alertmanager's silences, expired ones included).
+ENDED is "firing" while it still fires. While its alerting rule exists, a start is exact
+to the second, and an end too when the query step (the range / 10,000, at least 1s) is
+no coarser than the rule's evaluation interval; otherwise they are good to one step.
+If Alertmanager cannot be reached the history is still shown, with the acks unknown."""
+
+
 @dataclass(frozen=True)
 class Servers:
     """Where the servers are, resolved once from the flags and the environment."""
@@ -128,9 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "alerts",
         "what is firing now, and who acknowledged it",
-        "What is firing now, critical first, then the oldest first. STATE is active, "
-        "acknowledged by WHO until WHEN (WHY), silenced (a maintenance silence) or "
-        "inhibited (a more urgent alert covers it).",
+        ALERTS_HELP,
     )
     p.add_argument("matchers", nargs="*", metavar="LABEL=VALUE", help="only these alerts")
     p.add_argument("--team", help="only this team's alerts")
@@ -165,16 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "unack",
         "undo an ack (expire its silence)",
-        "Expire a silence now, so the alert notifies again. SILENCE_ID is what `ack` "
-        "printed (also in `alerts --json`).",
+        UNACK_HELP,
     )
     p.add_argument("silence_id", metavar="SILENCE_ID")
 
     p = command(
         "history",
         "what fired lately, for how long, and who acknowledged it",
-        "One row per firing episode, newest first, from Prometheus' ALERTS series; the "
-        "acks come from Alertmanager's silences (expired ones included).",
+        HISTORY_HELP,
     )
     p.add_argument(
         "--since",
