@@ -32,7 +32,7 @@ from oncall.model import (
 )
 
 ESCALATION_NOTE = (
-    "Its escalation to management is muted too: the escalation is this same alert, sent "
+    "The escalation to management is muted too: the escalation is this same alert, sent "
     "to the management receiver after a delay by a second route, so this one silence "
     "covers both."
 )
