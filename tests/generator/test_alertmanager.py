@@ -896,6 +896,7 @@ def test_a_critical_alert_unacknowledged_for_its_delay_pages_management(tmp_path
                 capture_output=True, text=True, timeout=60, check=False,
             )
             assert ack.returncode == 0, ack.stdout + ack.stderr
+            assert "escalation to management is muted too" in ack.stdout
             _post(url, [resolves], resolved=True)
 
             def escalated() -> list[Notification]:
