@@ -167,7 +167,10 @@ def test_failing_job_runs_warn_of_a_low_job_success_rate(
         assert post_json(f"{base}/api/jobs/report/run?fail=1")[0] == 202
         time.sleep(1.2)  # one Prometheus scrape between runs, so the counter is seen rising
     delivery = stack.wait_for_alert(
-        "AppJobSuccessRateLow", timeout=PAGE_TIMEOUT_S, job_name="report"
+        "AppJobSuccessRateLow",
+        expected_receiver(catalogue, "engineering", "warning"),
+        timeout=PAGE_TIMEOUT_S,
+        job_name="report",
     )
     assert delivery.labels["severity"] == "warning"
     assert delivery.receiver == expected_receiver(catalogue, "engineering", "warning")

@@ -63,7 +63,8 @@ def test_a_failed_job_warns_engineering_once_and_stops_while_its_record_stays(
     assert delivery.annotations["runbook_url"].endswith("/TrainingJobFailed.md")
 
     resolved = stack.wait_for_alert(
-        "TrainingJobFailed", timeout=90 + PAGE_TIMEOUT_S * 2, status="resolved", job_id="live-1"
+        "TrainingJobFailed", delivery.receiver, timeout=90 + PAGE_TIMEOUT_S * 2,
+        status="resolved", job_id="live-1",
     )
     assert resolved.receiver == delivery.receiver
     # Resolved by time, not because the evidence went: the failed records are still there.
@@ -71,7 +72,11 @@ def test_a_failed_job_warns_engineering_once_and_stops_while_its_record_stays(
         'promfleet_training_jobs{job="training",model="live-model",state="failed"}'
     )
     assert [float(s["value"][1]) for s in failed] == [2.0]
-    warned = stack.webhook.find(lambda d: d.name == "TrainingJobFailed" and d.status == "firing")
+    # Counted at one receiver: a warning reaches both of its route's receivers.
+    warned = stack.webhook.find(
+        lambda d: d.name == "TrainingJobFailed" and d.status == "firing"
+        and d.receiver == delivery.receiver
+    )
     assert [d.labels["job_id"] for d in warned] == ["live-1"], "once, and only for live-1"
     for job_id in ("live-1", "live-old"):
         assert writer.remove("job", job_id)
@@ -127,7 +132,8 @@ def test_a_job_whose_trainer_stops_writing_stalls_and_resolves_when_it_writes_ag
         # The trainer comes back and writes its status again: the stall resolves.
         writer.write(record("live-2", 0.21))
         resolved = stack.wait_for_alert(
-            "TrainingJobStalled", timeout=PAGE_TIMEOUT_S, status="resolved", job_id="live-2"
+            "TrainingJobStalled", delivery.receiver, timeout=PAGE_TIMEOUT_S, status="resolved",
+            job_id="live-2",
         )
         assert resolved.receiver == delivery.receiver
     finally:
@@ -158,6 +164,7 @@ def test_a_status_directory_that_goes_away_raises_the_source_down_warning(
     assert delivery.labels["job"] == "training"
     assert delivery.receiver == expected_receiver(catalogue, "engineering", "warning")
     resolved = stack.wait_for_alert(
-        "TrainingStatusSourceDown", timeout=PAGE_TIMEOUT_S, status="resolved", source="directory"
+        "TrainingStatusSourceDown", delivery.receiver, timeout=PAGE_TIMEOUT_S,
+        status="resolved", source="directory",
     )
     assert resolved.receiver == delivery.receiver
