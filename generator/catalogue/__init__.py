@@ -2,6 +2,10 @@
 
 :func:`load` discovers every module in this package (adding an area is adding a file)
 and pairs the areas, sorted by name, with the routing policy of ``generator.routing``.
+An area whose alerts fill several dashboards is a package instead (``application/``,
+``training/``): one module per part, each a table of alerts, gathered by
+:func:`generator.catalogue._gather.gather` in a fixed order; adding an alert to it is
+still editing one file.
 
 The alerting policy every entry follows (and how it is enforced)
 -----------------------------------------------------------------
@@ -69,12 +73,11 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+from generator.catalogue._gather import CatalogueLoadError
 from generator.model import Area, Catalogue, RoutingPolicy
 from generator.routing import POLICY
 
-
-class CatalogueLoadError(ValueError):
-    """A catalogue module that does not expose ``AREA: Area``."""
+__all__ = ["CatalogueLoadError", "area_modules", "load"]
 
 
 def area_modules() -> tuple[str, ...]:
