@@ -182,7 +182,9 @@ def ack(
     )
     for alert in plan.alerts:
         out.write(f"  {format_labels(alert.labels)}\n")
-    out.write(f"{ESCALATION_NOTE}\nTo undo: promfleet-oncall unack {silence_id}\n")
+    if any(alert.labels.get("severity") == "critical" for alert in plan.alerts):
+        out.write(f"{ESCALATION_NOTE}\n")  # only critical alerts escalate
+    out.write(f"To undo: promfleet-oncall unack {silence_id}\n")
     return 0
 
 

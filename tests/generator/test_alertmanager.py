@@ -13,6 +13,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -867,9 +868,9 @@ def escalation_catalogue() -> Catalogue:
 
 @needs_alertmanager
 def test_a_critical_alert_unacknowledged_for_its_delay_pages_management(tmp_path: Path) -> None:
-    """Three critical alerts page the ops on-call at once. One is acknowledged (a silence
-    on it), one resolves before the delay: only the third reaches management, after the
-    delay, with its name, instance and runbook."""
+    """Three critical alerts page the ops on-call at once. One is acknowledged with
+    ``promfleet-oncall ack``, one resolves before the delay: only the third reaches
+    management, after the delay, with its name, instance and runbook."""
     received: list[Notification] = []
     unacked = alert("PagesNow", "critical", instance="db-1:9187")
     acked = alert("PagesNow", "critical", instance="db-2:9187")
@@ -889,20 +890,15 @@ def test_a_critical_alert_unacknowledged_for_its_delay_pages_management(tmp_path
 
             _wait(lambda: all(paged(a["instance"]) for a in (unacked, acked, resolves)), 30,
                   "page of all three", received)
-            now = datetime.datetime.now(datetime.UTC)
-            _http(
-                f"{url}/api/v2/silences",
-                {
-                    "matchers": [
-                        {"name": "alertname", "value": "PagesNow", "isRegex": False},
-                        {"name": "instance", "value": acked["instance"], "isRegex": False},
-                    ],
-                    "startsAt": now.isoformat(),
-                    "endsAt": (now + datetime.timedelta(hours=2)).isoformat(),
-                    "createdBy": "on-call",
-                    "comment": "ack: looking",
-                },
+            # Acknowledged through the on-call command, as the engineer would.
+            ack = subprocess.run(
+                [sys.executable, "-m", "oncall", "--alertmanager", url, "ack", "PagesNow",
+                 f"instance={acked['instance']}", "--for", "2h", "--comment", "looking",
+                 "--author", "on-call"],
+                capture_output=True, text=True, timeout=60, check=False,
             )
+            assert ack.returncode == 0, ack.stdout + ack.stderr
+            assert "escalation to management is muted too" in ack.stdout
             _post(url, [resolves], resolved=True)
             acted_after = time.monotonic() - posted
             assert acted_after < ESCALATION_SECONDS * 0.75, (
