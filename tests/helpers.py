@@ -27,7 +27,10 @@ from types import TracebackType
 from typing import Any
 
 from aiohttp import web
+from prometheus_client.core import Metric
+from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import CollectorRegistry
 from prometheus_client.samples import Sample
 
 from exporters.spec import MetricSpec
@@ -289,6 +292,21 @@ def run_exporter(
         timeout=timeout,
         check=False,
     )
+
+
+class _Fixed:
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self.families = list(families)
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
+def exposition(families: Iterable[Metric]) -> str:
+    """The text client_python would serve for these families (a fresh registry)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Fixed(families))  # type: ignore[arg-type]
+    return generate_latest(registry).decode()
 
 
 def parse_families(text: str) -> dict[str, Any]:

@@ -4,32 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 import pytest
-from prometheus_client.core import Metric
-from prometheus_client.exposition import generate_latest
-from prometheus_client.registry import Collector, CollectorRegistry
 
 from exporters.spec import Collector as ExporterCollector
 from exporters.spec import ScrapeContext
 from tests.database.proxy import FaultProxy
 from tests.database.servers import OwnPostgres, OwnRedis
-
-
-class _Fixed(Collector):
-    def __init__(self, families: Iterable[Metric]) -> None:
-        self.families = list(families)
-
-    def collect(self) -> Iterable[Metric]:
-        return self.families
-
-
-def exposition(families: Iterable[Metric]) -> str:
-    """The text a /metrics page would serve for these families (fresh registry)."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Fixed(families))
-    return generate_latest(registry).decode()
+from tests.helpers import exposition as exposition  # re-exported for the database tests
 
 
 async def scrape_text(collector: ExporterCollector, timeout: float = 5.0) -> str:

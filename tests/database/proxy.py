@@ -4,7 +4,9 @@ Modes: ``pass`` (forward), ``refuse`` (nothing listens: connect is refused), ``r
 (accept, then close at once), ``blackhole`` (accept, never answer), ``slow`` (forward,
 each chunk ``delay`` seconds late). ``flap(period)`` switches between ``pass`` and
 ``refuse`` every ``period`` seconds. Changing mode cuts the connections in flight, as
-a server crash would. Runs its own event loop in a thread.
+a server crash would. ``accepted`` counts the connections clients opened, ``open`` those
+still open, so a test can see a client hang up without asking a shared server (whose
+client list other processes change). Runs its own event loop in a thread.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class FaultProxy:
         self.mode: Mode = "pass"
         self.delay = 0.0
         self.accepted = 0
+        self.open = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.base_events.Server | None = None
@@ -119,6 +122,7 @@ class FaultProxy:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
+        self.open += 1
         self._writers.add(writer)
         mode = self.mode
         try:
@@ -139,6 +143,7 @@ class FaultProxy:
         finally:
             writer.transport.abort()
             self._writers.discard(writer)
+            self.open -= 1
 
     async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
         try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -85,20 +84,3 @@ def test_redis_through_the_runtime_serves_named_targets_from_the_config_file(
         text, exporter_specs(redis_exporter.EXPORTER),
         allow_missing=[s.name for s in redis_exporter.METRICS],
     ) == []
-
-
-def test_named_targets_dsns_and_passwords_reach_the_log_redactor(tmp_path: Path) -> None:
-    from exporters.runtime.config import resolve
-    from exporters.runtime.logs import JsonFormatter
-
-    canary = "Canary-Named-7f3a"
-    config = tmp_path / "postgres.yml"
-    dsn = f"postgresql://watcher:{canary}@127.0.0.1:1/postgres"
-    config.write_text(f"targets:\n  - name: main\n    dsn: {dsn}\n")
-    runtime, _, _ = resolve(postgres.EXPORTER, [f"--config.file={config}"], {})
-    assert dsn in runtime.secret_values and canary in runtime.secret_values
-    formatter = JsonFormatter(runtime.secret_values)
-    import logging
-
-    record = logging.LogRecord("t", logging.ERROR, __file__, 1, f"failed: {canary}", None, None)
-    assert canary not in formatter.format(record)

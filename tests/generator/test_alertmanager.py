@@ -842,7 +842,9 @@ def test_without_the_watchdog_in_the_digest_alertmanager_drops_such_an_alert(
     assert alerts == []  # resolved: gone from Alertmanager too
 
 
-ESCALATION_SECONDS = 8  # the real policy's 30 minutes, compressed
+# The real policy's 30 minutes, compressed; long enough that a loaded machine still pages,
+# acknowledges and resolves well inside it, which the test needs before escalation is due.
+ESCALATION_SECONDS = 12
 
 
 def escalation_catalogue() -> Catalogue:
@@ -898,6 +900,11 @@ def test_a_critical_alert_unacknowledged_for_its_delay_pages_management(tmp_path
             assert ack.returncode == 0, ack.stdout + ack.stderr
             assert "escalation to management is muted too" in ack.stdout
             _post(url, [resolves], resolved=True)
+            acted_after = time.monotonic() - posted
+            assert acted_after < ESCALATION_SECONDS * 0.75, (
+                f"paging, acknowledging and resolving took {acted_after:.1f} s: too close to "
+                f"the {ESCALATION_SECONDS} s delay for the test to tell escalation apart"
+            )
 
             def escalated() -> list[Notification]:
                 return [n for n in received if n.receiver == "management-pager"]

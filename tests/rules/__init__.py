@@ -1,1 +1,7 @@
-"""Hand-written promtool behaviour tests of the generated rules, one file per area."""
+"""Tests of what the generated alerting and recording rules do, evaluated by promtool.
+
+One place for every rule test, one naming: ``test_<area>[_<topic>]_rules.py`` evaluates
+``rules/<area>.rules.yml`` on cases the generated tests (``rules/tests/``) do not reach;
+``<area>[_<topic>].behaviour.test.yml`` are promtool files written by hand, all run by
+``test_behaviour.py``. How the rules are rendered is tested under ``tests/generator/``.
+"""

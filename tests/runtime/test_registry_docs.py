@@ -1,4 +1,4 @@
-"""The registry of metric sources and the README metrics reference generated from it."""
+"""The registry of metric sources, and docs/metrics.md and the README index generated from it."""
 
 from __future__ import annotations
 
@@ -17,6 +17,13 @@ def fixture_sources(monkeypatch: pytest.MonkeyPatch) -> None:
     missing = "tests.fixtures.not_written_yet"
     monkeypatch.setattr(registry, "EXPORTERS", (demo.__name__, missing))
     monkeypatch.setattr(registry, "SOURCES", (demo.__name__, missing))
+
+
+@pytest.fixture
+def demo_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A registry of the demo fixture exporter alone."""
+    monkeypatch.setattr(registry, "EXPORTERS", (demo.__name__,))
+    monkeypatch.setattr(registry, "SOURCES", (demo.__name__,))
 
 
 def test_all_metric_specs_adds_the_runtime_families_and_skips_a_missing_module_by_name(
@@ -59,7 +66,7 @@ def test_the_metrics_table_lists_name_type_labels_and_help(fixture_sources: None
 
 
 def test_docs_check_fails_on_a_stale_readme_and_passes_after_write(
-    fixture_sources: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    demo_sources: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     readme = tmp_path / "README.md"
     readme.write_text(f"# t\n\n{docs.START}\nold table\n{docs.END}\n\nafter\n")
@@ -67,13 +74,56 @@ def test_docs_check_fails_on_a_stale_readme_and_passes_after_write(
     assert "stale" in capsys.readouterr().err
     assert docs.main(["--write", str(readme)]) == 0
     text = readme.read_text()
-    assert "old table" not in text and "promfleet_demo_value" in text
+    assert "old table" not in text
+    assert "- [tests.fixtures.demo](" in text and "#testsfixturesdemo): " in text
+    assert "promfleet_demo_value" not in text, "the README keeps an index, not the tables"
     assert text.startswith("# t\n") and text.endswith(f"{docs.END}\n\nafter\n")
     assert docs.main(["--check", str(readme)]) == 0
 
 
-def test_docs_refuse_a_readme_without_markers(fixture_sources: None, tmp_path: Path) -> None:
+def test_the_reference_file_is_written_whole_and_checked(
+    demo_sources: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reference = tmp_path / "docs" / "metrics.md"
+    assert docs.main(["--check", str(reference)]) == 2, "a missing reference is not current"
+    assert docs.main(["--write", str(reference)]) == 0
+    text = reference.read_text()
+    assert text.startswith(docs.HEADER)
+    assert "| `promfleet_demo_value` | gauge | `kind` | The configured demo value. |" in text
+    assert docs.main(["--check", str(reference)]) == 0
+    reference.write_text(text.replace("The configured demo value.", "Edited by hand."))
+    capsys.readouterr()
+    assert docs.main(["--check", str(reference)]) == 1
+    assert f"{reference}: metrics reference is stale" in capsys.readouterr().err
+
+
+def test_docs_refuse_a_file_that_is_neither_the_reference_nor_marked(
+    demo_sources: None, tmp_path: Path
+) -> None:
     readme = tmp_path / "README.md"
     readme.write_text("# no markers\n")
     assert docs.main(["--write", str(readme)]) == 2
     assert readme.read_text() == "# no markers\n"
+
+
+def test_docs_refuse_to_document_when_a_source_cannot_be_loaded(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = "tests.fixtures.not_written_yet"
+    monkeypatch.setattr(registry, "EXPORTERS", (demo.__name__, missing))
+    monkeypatch.setattr(registry, "SOURCES", (demo.__name__, missing))
+    reference = tmp_path / "metrics.md"
+    assert docs.main(["--write", str(reference)]) == 2
+    assert not reference.exists()
+    assert missing in capsys.readouterr().err
+
+
+def test_the_committed_readme_index_and_docs_metrics_md_are_current() -> None:
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    sources = registry.all_metric_specs()
+    assert docs.render_index(sources, "docs/metrics.md") in readme
+    reference = (root / "docs" / "metrics.md").read_text(encoding="utf-8")
+    assert reference == docs.render_reference(sources), (
+        "run .venv/bin/python -m exporters.docs --write README.md docs/metrics.md"
+    )

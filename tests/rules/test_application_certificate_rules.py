@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-RULES = Path(__file__).resolve().parents[2] / "rules" / "application.rules.yml"
+from tests.helpers import REPO_ROOT
+
+RULES = REPO_ROOT / "rules" / "application.rules.yml"
 METRIC = "promfleet_probe_tls_certificate_expiry_timestamp_seconds"
 DAY = 86400
 
@@ -31,7 +33,7 @@ def firing(target: str, *severities: str) -> list[dict[str, Any]]:
     return [
         {
             "labels": (
-                'ALERTS{alertname="AppTLSCertificateExpiring",alertstate="firing",'
+                'ALERTS{alertname="AppTLSCertificateExpiring",category="system-outage",alertstate="firing",'
                 f'instance="probe-1:9115",job="probe",severity="{severity}",'
                 f'target="{target}",team="ops"}}'
             ),

@@ -1,8 +1,11 @@
-"""Shared pieces of the multi-target exporters: family templates and the single flight."""
+"""Shared pieces of the multi-target exporters (exporters/targets.py): family templates,
+the single flight, the targets option, and named targets' secrets reaching the log redactor.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 
@@ -10,10 +13,12 @@ import pytest
 from prometheus_client.core import Metric
 
 from exporters import postgres, redis
+from exporters.runtime.config import resolve
 from exporters.runtime.exposition import TextRenderer
+from exporters.runtime.logs import JsonFormatter
 from exporters.spec import MetricSpec
 from exporters.targets import SingleFlight, TargetFamilies, targets_parser
-from tests.database.conftest import exposition
+from tests.helpers import exposition
 
 
 def _values(spec: MetricSpec, target: str) -> tuple[str, ...]:
@@ -162,3 +167,15 @@ def test_targets_come_from_yaml_text_or_a_list_and_a_secret_file_loses_its_newli
     assert PARSE_DSN_TARGETS(None) == () and PARSE_DSN_TARGETS("") == ()
     with pytest.raises(ValueError, match=r"^cannot read dsn file '.*missing'"):
         PARSE_DSN_TARGETS([{"name": "a", "dsn_file": str(tmp_path / "missing")}])
+
+
+def test_named_targets_dsns_and_passwords_reach_the_log_redactor(tmp_path: Path) -> None:
+    canary = "Canary-Named-7f3a"
+    config = tmp_path / "postgres.yml"
+    dsn = f"postgresql://watcher:{canary}@127.0.0.1:1/postgres"
+    config.write_text(f"targets:\n  - name: main\n    dsn: {dsn}\n")
+    runtime, _, _ = resolve(postgres.EXPORTER, [f"--config.file={config}"], {})
+    assert dsn in runtime.secret_values and canary in runtime.secret_values
+    formatter = JsonFormatter(runtime.secret_values)
+    record = logging.LogRecord("t", logging.ERROR, __file__, 1, f"failed: {canary}", None, None)
+    assert canary not in formatter.format(record)

@@ -1,0 +1,1 @@
+"""Each README recipe ("How to add ..."), followed step by step in a temporary copy."""
