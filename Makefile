@@ -42,8 +42,8 @@ static: setup
 	$(PY) -m generator --check
 	$(PY) -m generator.lint
 	$(PY) -m generator.rulelint
-	$(PY) -m exporters.docs --check README.md
-	.venv/bin/ruff check exporters generator tests bench
+	$(PY) -m exporters.docs --check README.md docs/metrics.md
+	.venv/bin/ruff check exporters generator tests bench oncall
 	.venv/bin/mypy
 
 clean:

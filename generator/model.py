@@ -201,6 +201,9 @@ class Area:
     # Further dashboards the area's panels are split across, as (key, title): the key
     # makes the uid ``promfleet-<area>-<key>``; panels with no key stay on the main one.
     dashboards: tuple[tuple[str, str], ...] = ()
+    # Where it is written (``generator/catalogue/<area>.py`` or ``.../<area>/`` for an
+    # area split into parts), for the generated files' headers; set when it is loaded.
+    source: str = ""
 
     def dashboard_keys(self) -> tuple[str, ...]:
         """The area's dashboards, main one (``""``) first, in declaration order."""

@@ -59,6 +59,15 @@ The alerting policy every entry follows (and how it is enforced)
    drops one, or a label of the routing policy's ``group_by``/``inhibit_equal``, unless
    the rule sets it as a static label; the validator requires the inhibition labels in
    each level's test labels.
+8. **Every page reaches a person, and then the management tier.** Every critical route
+   of ``generator.routing`` (including the fallback for a team no route knows, or none)
+   names a receiver that rings a phone (PagerDuty, Opsgenie, Pushover) and a second,
+   different integration; every receiver is told when an alert resolves, or says why
+   not. An alert with a critical level names its ``Threshold.category`` (business-process
+   failure, SLA violation, security incident, system outage): the ``category`` label
+   management reads when the alert, unacknowledged for the policy's escalation delay
+   (or ``Threshold.escalation_delay_seconds``), escalates to it. An info level's
+   cooldown is the digest's period. (Validator.)
 
 ``python -m generator.rulelint`` also runs pint's other offline checks on the generated
 rules (rate on a gauge, a raw counter, an alert without a comparison, annotation labels
@@ -70,6 +79,7 @@ one target of several in trouble.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import pkgutil
 
@@ -90,10 +100,14 @@ def area_modules() -> tuple[str, ...]:
 def load(routing: RoutingPolicy = POLICY) -> Catalogue:
     """Every area in this package, sorted by name, with ``routing``."""
     areas: list[Area] = []
+    packages = {m.name for m in pkgutil.iter_modules(__path__) if m.ispkg}
     for name in area_modules():
         module = importlib.import_module(f"{__name__}.{name}")
         area = getattr(module, "AREA", None)
         if not isinstance(area, Area):
             raise CatalogueLoadError(f"{module.__name__} must define AREA: Area")
-        areas.append(area)
+        source = f"generator/catalogue/{name}/" if name in packages else (
+            f"generator/catalogue/{name}.py"
+        )
+        areas.append(dataclasses.replace(area, source=area.source or source))
     return Catalogue(areas=tuple(sorted(areas, key=lambda a: a.name)), routing=routing)

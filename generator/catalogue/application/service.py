@@ -361,7 +361,7 @@ RESTARTED = Threshold(
             Severity.INFO,
             300,
             for_seconds=0,
-            # Repeats inside the daily digest window at most every 5 minutes.
+            # In the next daily digest, resolved or not.
             cooldown_seconds=86_400,
             test=AlertTest(
                 firing=(series("promfleet_app_start_time_seconds", APP, "0+60x40"),),
