@@ -5,7 +5,7 @@ Exporters run from the one image ``compose/Dockerfile`` builds (non-root,
 run from images pinned to exact versions. Every service has a healthcheck; secrets are
 files mounted into the containers, never values in the compose file. The training and
 security exporters read what two demo writers put on shared named volumes, with the
-flags of the loopback stack (:mod:`generator.stack.members`). The Prometheus
+flags of the loopback stack (:mod:`runner.members`). The Prometheus
 configuration it mounts comes from :mod:`generator.render.prometheus`, whose
 :func:`prometheus_config` is re-exported here for the live-stack code.
 """
@@ -23,7 +23,7 @@ from generator.render.grafana import CONTAINER_ROOT as GRAFANA_ROOT
 from generator.render.grafana import DATASOURCE_URL_ENV
 from generator.render.prometheus import CONTAINER_RULES_DIR, prometheus_config
 from generator.settings import go_duration
-from generator.stack.members import SECURITY_LOG, TRAINING_STATUS_DIR, Member, default_members
+from runner.members import SECURITY_LOG, TRAINING_STATUS_DIR, Member, default_members
 
 __all__ = ["IMAGES", "SERVICES", "STATE_DIR", "VOLUMES", "Service", "prometheus_config", "render"]
 
@@ -120,7 +120,7 @@ def _exporter(
     )
 
 
-# The loopback stack's placeholders (generator.stack.members.Member); a container has
+# The loopback stack's placeholders (runner.members.Member); a container has
 # only {state} and {listen}, so anything else left in an argument is refused.
 _PLACEHOLDER = re.compile(r"\{(?:state|listen|host|port|addr:[^{}]*)\}")
 _LOOPBACK: dict[str, Member] = {m.name: m for m in default_members({})}

@@ -30,8 +30,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from generator.model import Settings
 from generator.render import compose, prometheus
-from generator.stack.members import default_members
-from generator.stack.process import free_port
+from runner.members import default_members
+from runner.process import free_port
 from tests.generator.catalogues import small_catalogue
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,10 +1,10 @@
 """The reusable live-stack fixture: real exporters, Prometheus, Alertmanager and a webhook.
 
 ``live_stack(members=[...], settings={...})`` starts a stack through
-:class:`generator.stack.Stack` (the code behind ``make run``) with fast intervals set
+:class:`runner.Stack` (the code behind ``make run``) with fast intervals set
 through the generator's settings, every receiver rendered as a webhook to a receiver the
 test owns. Database, application, security and training live tests reuse it with their
-own members (a :class:`~generator.stack.Member` with its own env, e.g. a DSN through a
+own members (a :class:`~runner.Member` with its own env, e.g. a DSN through a
 fault proxy), ``extra_targets`` (fixture exporters) and ``extra_rule_files``.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from generator.model import Catalogue
-from generator.stack import Member, Stack, StackConfig, StackError, default_members, select
+from runner import Member, Stack, StackConfig, StackError, default_members, select
 from tests.live.webhook import Delivery, WebhookReceiver
 
 pytestmark = pytest.mark.live

@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from generator.model import Catalogue
-from generator.stack import Member
+from runner import Member
 from tests.database.servers import OwnPostgres, OwnRedis
 from tests.live.conftest import LiveStack, StartLiveStack, expected_receiver
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from generator.model import Catalogue
-from generator.stack import Member
+from runner import Member
 from tests.live.conftest import LiveStack, StartLiveStack, expected_receiver
 
 pytestmark = pytest.mark.live

@@ -1,4 +1,4 @@
-"""``python -m generator.stack run|up|down|status``: the verbs behind ``make run/up/down``."""
+"""``python -m runner run|up|down|status``: the verbs behind ``make run/up/down``."""
 
 from __future__ import annotations
 
@@ -8,15 +8,29 @@ import signal
 import sys
 import time
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import yaml
 
-from exporters.runtime.logs import Stopped, stop_on_signals
-from generator.stack.log import log
-from generator.stack.members import default_members, select
-from generator.stack.process import StackError, running_from_pid_file, stop_from_pid_files
-from generator.stack.stack import REPO_ROOT, Stack, StackConfig, read_status
+from runner.log import log
+from runner.members import default_members, select
+from runner.process import StackError, running_from_pid_file, stop_from_pid_files
+from runner.stack import REPO_ROOT, Stack, StackConfig, read_status
+
+
+class Stopped(Exception):
+    """Raised by the signal handler :func:`_stop_on_signals` sets; its text names the signal."""
+
+
+def _stop_on_signals(*signals: signal.Signals) -> None:
+    """Leave the status loop of ``run`` by raising :class:`Stopped` on each of ``signals``."""
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        raise Stopped(signal.Signals(signum).name)
+
+    for each in signals:
+        signal.signal(each, handler)
 
 
 def _parse_pairs(pairs: list[str], what: str) -> dict[str, str]:
@@ -30,7 +44,7 @@ def _parse_pairs(pairs: list[str], what: str) -> dict[str, str]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m generator.stack", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m runner", description=__doc__)
     parser.add_argument("verb", choices=("run", "up", "down", "status"))
     parser.add_argument("--state-dir", type=Path, default=REPO_ROOT / ".run",
                         help="where config, storage, logs and pid files go (default .run/)")
@@ -84,7 +98,7 @@ def _print_urls(stack: Stack) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     stack = _build(args, detach=False)
-    stop_on_signals(signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    _stop_on_signals(signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     try:
         stack.start()
         _print_urls(stack)
@@ -123,7 +137,7 @@ def _up(args: argparse.Namespace) -> int:
         return 1
     _print_urls(stack)
     print("running in the background; stop it with: make down "
-          "(one status line: python -m generator.stack status)")
+          "(one status line: python -m runner status)")
     return 0
 
 

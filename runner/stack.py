@@ -29,9 +29,9 @@ from typing import Any
 import yaml
 
 from generator.settings import go_duration, load_settings
-from generator.stack.log import log
-from generator.stack.members import Member
-from generator.stack.process import (
+from runner.log import log
+from runner.members import Member
+from runner.process import (
     ProcessSpec,
     RunningProcess,
     StackError,
@@ -42,7 +42,7 @@ from generator.stack.process import (
 )
 
 HOST = "127.0.0.1"
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 PLACEHOLDER_URL = "http://127.0.0.1:9/promfleet-placeholder"  # discard port: fails at once
 INJECTED = re.compile(r"@secret:([A-Za-z0-9_.-]+)@")
 

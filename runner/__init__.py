@@ -4,9 +4,9 @@
 state directory and starts Prometheus and Alertmanager (the Debian binaries) on it.
 """
 
-from generator.stack.members import Member, default_members, select
-from generator.stack.process import StackError, free_port
-from generator.stack.stack import Stack, StackConfig, Status, read_status
+from runner.members import Member, default_members, select
+from runner.process import StackError, free_port
+from runner.stack import Stack, StackConfig, Status, read_status
 
 __all__ = [
     "Member",
