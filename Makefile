@@ -43,7 +43,7 @@ static: setup
 	$(PY) -m generator.lint
 	$(PY) -m generator.rulelint
 	$(PY) -m exporters.docs --check README.md
-	.venv/bin/ruff check exporters generator runner oncall tests bench
+	.venv/bin/ruff check exporters generator runner topology oncall tests bench
 	.venv/bin/mypy
 
 clean:

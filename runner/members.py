@@ -1,4 +1,5 @@
-"""Which processes the live stack runs: the data-driven list of stack members.
+"""Which processes the local runner starts: one member per exporter and demo writer of
+the service table (:mod:`topology`), or members a test builds itself.
 
 A member is one exporter process, scraped as one Prometheus job of the same name, or a
 demo writer (``scraped=False``) that feeds an exporter the data it reads: the training
@@ -14,6 +15,8 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from topology import Kind, Service, services
 
 
 @dataclass(frozen=True)
@@ -108,21 +111,16 @@ def _present(module: str) -> bool:
         return False
 
 
-# Where the demo writers put what the training and security exporters read.
-TRAINING_STATUS_DIR = "{state}/training"
-SECURITY_LOG = "{state}/security/access.log"
-TRAINING_WRITE_INTERVAL = "5s"  # the exporter flags a running job stalled after 15 min
-SECURITY_LINES_PER_SECOND = "2"
-
-
-def _security_logs() -> str:
-    """The security exporter's ``--logs``: the demo access log, and where it rotates to."""
-    return json.dumps([{"name": "access", "path": SECURITY_LOG, "format": "json",
-                        "rotated": [SECURITY_LOG + ".1"]}])
+def _module(row: Service) -> str:
+    argv = row.command
+    if argv[:2] == ("-m", "exporters") and len(argv) > 2:
+        return f"exporters.{argv[2]}"
+    return argv[1] if argv[:1] == ("-m",) else f"exporters.{row.name}"
 
 
 def default_members(environ: Mapping[str, str] | None = None) -> tuple[Member, ...]:
-    """Every member the stack knows, in start order; the local servers by default.
+    """A member for every exporter and writer of the service table (:mod:`topology`), in
+    its order; the exporters that read a server read the local one by default.
 
     An environment variable the user already set (``PROMFLEET_POSTGRES_DSN``, ...) wins
     over the loopback default given here.
@@ -132,40 +130,16 @@ def default_members(environ: Mapping[str, str] | None = None) -> tuple[Member, .
     def default(key: str, value: str) -> dict[str, str]:
         return {} if key in env else {key: value}
 
-    training_demo = ("-m", "exporters.training.demo", "--directory", TRAINING_STATUS_DIR)
-    security_demo = ("-m", "exporters.security.demo", "--log", SECURITY_LOG,
-                     "--rate", SECURITY_LINES_PER_SECOND)
-    return (
-        Member("system", "exporters.system"),
-        Member("postgres", "exporters.postgres",
-               env=default("PROMFLEET_POSTGRES_DSN", _pg_dsn(env))),
-        Member("redis", "exporters.redis",
-               env=default("PROMFLEET_REDIS_URL", _redis_url(env))),
-        Member("probe", "exporters.probe",
-               env=default("PROMFLEET_PROBE_TARGETS", _probe_targets())),
-        # The demo front door's access log, appended at a bounded rate; the exporter
-        # starts at the beginning of it and keeps its place and deny-list beside it.
-        Member("security-demo", "exporters.security.demo", scraped=False, feeds="security",
-               setup_argv=(*security_demo, "--once"),
-               argv=(*security_demo, "--interval", "1s"),
-               output=SECURITY_LOG),
-        Member("security", "exporters.security",
-               argv=("-m", "exporters", "security", "--web.listen-address={listen}",
-                     f"--logs={_security_logs()}", "--start-at=beginning",
-                     "--position.file={state}/security/positions.json",
-                     "--denylist.file={state}/security/deny.conf")),
-        # A simulated trainer fleet keeps the status directory fresh.
-        Member("training-demo", "exporters.training.demo", scraped=False, feeds="training",
-               setup_argv=(*training_demo, "--once"),
-               argv=(*training_demo, "--interval", TRAINING_WRITE_INTERVAL),
-               output=TRAINING_STATUS_DIR),
-        Member("training", "exporters.training",
-               argv=("-m", "exporters", "training", "--web.listen-address={listen}",
-                     f"--directory={TRAINING_STATUS_DIR}")),
-        # The instrumented demo service: its own /metrics, scraped as job "app".
-        Member("app", "exporters.app.demo",
-               argv=("-m", "exporters.app.demo", "--host", "{host}", "--port", "{port}"),
-               ready_path="/healthz"),
+    envs = {
+        "postgres": default("PROMFLEET_POSTGRES_DSN", _pg_dsn(env)),
+        "redis": default("PROMFLEET_REDIS_URL", _redis_url(env)),
+        "probe": default("PROMFLEET_PROBE_TARGETS", _probe_targets()),
+    }
+    return tuple(
+        Member(row.name, _module(row), argv=row.argv, env=envs.get(row.name, {}),
+               ready_path=row.ready_path, scraped=row.scraped, feeds=row.feeds,
+               setup_argv=row.setup_argv, output=row.output)
+        for row in services() if row.kind in (Kind.EXPORTER, Kind.WRITER)
     )
 
 
