@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--state-dir", type=Path, default=REPO_ROOT / ".run",
                         help="where config, storage, logs and pid files go (default .run/)")
     parser.add_argument("--members", default="",
-                        help="comma-separated exporters to run (default: all present)")
+                        help="comma-separated exporters to run (default: all)")
     parser.add_argument("--port", action="append", default=[], metavar="NAME=PORT",
                         help="pin a port (prometheus, alertmanager or a member); "
                              "default: a free one")
@@ -69,12 +69,9 @@ def _running(state_dir: Path) -> bool:
 def _build(args: argparse.Namespace, detach: bool) -> Stack:
     names = tuple(n.strip() for n in args.members.split(",") if n.strip()) or None
     try:
-        members, skipped = select(default_members(), names)
+        members = select(default_members(), names)
     except ValueError as err:
         raise SystemExit(str(err)) from err
-    for member in skipped:
-        print(f"skipping {member.name}: {member.module} is not in this checkout "
-              "(or defines no EXPORTER yet)")
     ports = {k: int(v) for k, v in _parse_pairs(args.port, "--port").items()}
     settings: dict[str, Any] = {
         k: yaml.safe_load(v) if v else v for k, v in _parse_pairs(args.set, "--set").items()}

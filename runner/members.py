@@ -4,19 +4,18 @@ the service table (:mod:`topology`), or members a test builds itself.
 A member is one exporter process, scraped as one Prometheus job of the same name, or a
 demo writer (``scraped=False``) that feeds an exporter the data it reads: the training
 status directory and the security log live under the state directory (``.run/``). A
-member whose module is absent from this checkout is skipped, and the stack says so.
+member that cannot start stops the stack with an error naming it; none is skipped.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from topology import Kind, Service, services
+from topology import Kind, services
 
 
 @dataclass(frozen=True)
@@ -26,9 +25,8 @@ class Member:
     ``argv`` is run as ``python <argv...>`` with ``{listen}``, ``{host}`` and ``{port}``
     replaced by the address the stack chose (default: ``-m exporters NAME``), and
     ``{addr:OTHER}`` in argv and env by another member's (or ``prometheus``'s) address
-    and ``{state}`` by the state directory; ``module`` is what must be importable for the
-    member to exist. ``env`` is added to the child's environment (it may carry a DSN, so
-    it stays out of repr and logs).
+    and ``{state}`` by the state directory. ``env`` is added to the child's environment
+    (it may carry a DSN, so it stays out of repr and logs).
 
     A writer (``scraped=False``) has no port and no scrape job: it is selected with the
     member it ``feeds``, runs ``setup_argv`` to completion before any exporter starts (so
@@ -37,7 +35,6 @@ class Member:
     """
 
     name: str  # the Prometheus job label (a writer: a name of its own, never scraped)
-    module: str
     argv: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
     ready_path: str = "/metrics"
@@ -67,21 +64,6 @@ class Member:
             out.append(arg)
         return (sys.executable, *out)
 
-    def available(self) -> bool:
-        """Whether this checkout has the member: its module, and for an exporter served
-        by the runtime, an ``EXPORTER`` in it (a module being written may lack one)."""
-        if not _present(self.module):
-            return False
-        if self.argv:
-            return True
-        from exporters.registry import ExporterNotFound, load_exporter
-
-        try:
-            load_exporter(self.name)
-        except ExporterNotFound:
-            return False
-        return True
-
 
 def _pg_dsn(environ: Mapping[str, str]) -> str:
     return environ.get("PROMFLEET_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -98,24 +80,9 @@ def _probe_targets() -> str:
          "health_json": False},
         {"name": "alertmanager", "url": "http://{addr:alertmanager}/-/healthy",
          "health_json": False},
+        {"name": "app", "url": "http://{addr:app}/healthz"},
     ]
-    if _present("exporters.app.demo"):
-        targets.append({"name": "app", "url": "http://{addr:app}/healthz"})
     return json.dumps(targets)
-
-
-def _present(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-def _module(row: Service) -> str:
-    argv = row.command
-    if argv[:2] == ("-m", "exporters") and len(argv) > 2:
-        return f"exporters.{argv[2]}"
-    return argv[1] if argv[:1] == ("-m",) else f"exporters.{row.name}"
 
 
 def default_members(environ: Mapping[str, str] | None = None) -> tuple[Member, ...]:
@@ -136,30 +103,22 @@ def default_members(environ: Mapping[str, str] | None = None) -> tuple[Member, .
         "probe": default("PROMFLEET_PROBE_TARGETS", _probe_targets()),
     }
     return tuple(
-        Member(row.name, _module(row), argv=row.argv, env=envs.get(row.name, {}),
+        Member(row.name, argv=row.argv, env=envs.get(row.name, {}),
                ready_path=row.ready_path, scraped=row.scraped, feeds=row.feeds,
                setup_argv=row.setup_argv, output=row.output)
         for row in services() if row.kind in (Kind.EXPORTER, Kind.WRITER)
     )
 
 
-def select(
-    members: tuple[Member, ...], names: tuple[str, ...] | None = None
-) -> tuple[tuple[Member, ...], tuple[Member, ...]]:
-    """Split into (members to run, members skipped because their module is absent).
-
-    ``names`` restricts the selection (a writer comes with the member it feeds); an
-    unknown name is an error. A writer whose exporter is skipped is skipped too.
-    """
+def select(members: tuple[Member, ...], names: tuple[str, ...] | None = None) -> tuple[Member, ...]:
+    """The members named in ``names`` (all when None), each writer with the member it
+    feeds; an unknown name is a :class:`ValueError` naming the known ones."""
+    if names is None:
+        return members
     by_name = {m.name: m for m in members}
-    if names is not None:
-        unknown = [n for n in names if n not in by_name]
-        if unknown:
-            raise ValueError(f"unknown stack members: {', '.join(unknown)}; "
-                             f"known: {', '.join(by_name)}")
-        wanted = set(names)
-        members = tuple(m for m in members if m.name in wanted or m.feeds in wanted)
-    present = {m.name for m in members if m.available()}
-    run = tuple(m for m in members if m.name in present and (not m.feeds or m.feeds in present))
-    skipped = tuple(m for m in members if m not in run)
-    return run, skipped
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise ValueError(f"unknown stack members: {', '.join(unknown)}; "
+                         f"known: {', '.join(by_name)}")
+    wanted = set(names)
+    return tuple(m for m in members if m.name in wanted or m.feeds in wanted)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
 import yaml
 
 import topology
 from exporters import registry
 from generator.render import compose
 from runner.members import default_members
+from tests.fixtures import demo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,3 +70,26 @@ def test_the_deployment_renderers_import_no_renderer_and_nothing_imports_the_run
     for package in ("exporters", "generator", "topology", "oncall"):
         for path in sorted((ROOT / package).rglob("*.py")):
             assert not {m for m in _imports(path) if m.split(".")[0] == "runner"}, path
+
+
+def test_an_exporter_the_table_does_not_name_runs_with_its_defaults_before_app(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    found = registry.discover()
+    added = registry.Sources((*found.exporters, "mysql"), found.metric_only)
+    monkeypatch.setattr(registry, "discover", lambda package="exporters": added)
+    load = topology.load_exporter
+    monkeypatch.setattr(topology, "load_exporter",
+                        lambda name: demo.EXPORTER if name == "mysql" else load(name))
+    topology.services.cache_clear()
+    compose.services.cache_clear()
+    try:
+        names = [s.name for s in topology.services()]
+        assert names.index("mysql") == names.index("app") - 1
+        assert topology.port("mysql") == demo.EXPORTER.default_port
+        mysql = next(s for s in compose.services() if s.name == "mysql")
+        assert mysql.command == ("mysql", f"--web.listen-address=:{demo.EXPORTER.default_port}")
+        assert "mysql" in [m.name for m in default_members({})]
+    finally:
+        topology.services.cache_clear()
+        compose.services.cache_clear()

@@ -27,9 +27,11 @@ from topology import (
     PROMETHEUS_RULES_DIR,
     SECURITY_LOG,
     TRAINING_STATUS_DIR,
+    Kind,
     port,
 )
 from topology import service as row
+from topology import services as table
 
 __all__ = ["IMAGES", "STATE_DIR", "VOLUMES", "Service", "render", "services"]
 
@@ -199,7 +201,25 @@ SECRETS: tuple[Secret, ...] = (
 
 @cache  # the table's exporter ports import the exporter modules: once, not at import
 def services() -> tuple[Service, ...]:
-    """Every compose service, in the service table's order, before the settings apply."""
+    """Every compose service, in the service table's order, before the settings apply.
+
+    An exporter the table has but this module does not configure runs with its defaults;
+    any other service must be configured here.
+    """
+    configured = {s.name: s for s in _configured()}
+    out = []
+    for entry in table():
+        if entry.name in configured:
+            out.append(configured[entry.name])
+        elif entry.kind is Kind.EXPORTER and not entry.argv:
+            out.append(_exporter(entry.name))
+        else:
+            raise ValueError(f"the service table's {entry.name} has no compose service")
+    return tuple(out)
+
+
+def _configured() -> tuple[Service, ...]:
+    """The services that need more than an exporter's defaults."""
     return (
         # pid: host, so the process groups are the host's processes, not the container's.
         _exporter("system", pid="host"),

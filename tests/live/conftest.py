@@ -112,25 +112,15 @@ def _require_binaries() -> None:
 
 def resolve_members(members: Sequence[str | Member] | str) -> tuple[Member, ...]:
     """Names (from :func:`default_members`) or :class:`Member` objects; ``"all"`` means every
-    member whose module exists. A named exporter brings the demo writer that feeds it
-    (``"training"`` starts ``training-demo`` too); a :class:`Member` object comes alone, so
-    a test that owns its data passes one. A named member that is absent skips the test."""
+    member. A named exporter brings the demo writer that feeds it (``"training"`` starts
+    ``training-demo`` too); a :class:`Member` object comes alone, so a test that owns its
+    data passes one. An unknown name is an error."""
     known = default_members()
     if members == "all":
-        present, skipped = select(known)
-        for member in skipped:
-            print(f"live stack: {member.name} not in this checkout ({member.module})")
-        return present
+        return known
     out: list[Member] = []
     for item in members:
-        if isinstance(item, Member):
-            out.append(item)
-            continue
-        present, skipped = select(known, (item,))
-        absent = [m for m in skipped if m.name == item]
-        if absent:
-            pytest.skip(f"exporter {item!r} is not in this checkout ({absent[0].module})")
-        out.extend(present)
+        out.extend((item,) if isinstance(item, Member) else select(known, (item,)))
     return tuple(out)
 
 
@@ -139,7 +129,6 @@ def training_member(status_dir: Path) -> Member:
     without NVML."""
     return Member(
         "training",
-        "exporters.training",
         argv=("-m", "exporters", "training", "--web.listen-address={listen}",
               f"--directory={status_dir}", "--gpu.enabled=false"),
     )

@@ -89,7 +89,6 @@ def stack(live_stack: StartLiveStack, log_dir: Path) -> LiveStack:
     (log_dir / "auth.log").write_text("")
     member = Member(
         "security",
-        "exporters.security",
         argv=(
             "-m",
             "exporters",
