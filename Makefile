@@ -12,14 +12,14 @@ setup:
 ## run: the main job, in the foreground (Ctrl-C stops it): exporters, Prometheus and
 ## Alertmanager on loopback, state in .run/; STACK_ARGS="--port prometheus=9090 ..."
 run: setup
-	$(PY) -m generator.stack run $(STACK_ARGS)
+	$(PY) -m runner run $(STACK_ARGS)
 
 ## up: the same stack in the background (pid files in .run/pids); down: stop it
 up: setup
-	$(PY) -m generator.stack up $(STACK_ARGS)
+	$(PY) -m runner up $(STACK_ARGS)
 
 down:
-	@if [ -x $(PY) ]; then $(PY) -m generator.stack down; else echo "nothing was running"; fi
+	@if [ -x $(PY) ]; then $(PY) -m runner down; else echo "nothing was running"; fi
 
 ## test: the static checks, then the whole test suite against real PostgreSQL, Redis,
 ## Prometheus and Alertmanager
@@ -43,7 +43,7 @@ static: setup
 	$(PY) -m generator.lint
 	$(PY) -m generator.rulelint
 	$(PY) -m exporters.docs --check README.md docs/metrics.md
-	.venv/bin/ruff check exporters generator tests bench oncall
+	.venv/bin/ruff check exporters generator runner topology oncall tests bench
 	.venv/bin/mypy
 
 clean:

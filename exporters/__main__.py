@@ -13,7 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from exporters.registry import EXPORTERS, ExporterNotFound, load_exporter
+from exporters import registry
+from exporters.registry import BrokenSource, ExporterNotFound, load_exporter
 from exporters.runtime.config import ConfigError, Problem, help_text, resolve
 from exporters.runtime.logs import setup_logging
 from exporters.spec import OptionError
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 USAGE = (
     "usage: promfleet-exporter NAME --web.listen-address=HOST:PORT [--config.file=FILE] "
     "[--web.config.file=FILE] [--log.level=debug|info|warn|error] [--OPTION=VALUE ...]\n"
-    f"exporters: {', '.join(EXPORTERS)}; `promfleet-exporter NAME --help` lists options"
+    "exporters: {exporters}; `promfleet-exporter NAME --help` lists options"
 )
 
 
@@ -59,12 +60,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0].startswith("-"):
         wants_help = bool(args) and args[0] in ("-h", "--help")
-        print(USAGE, file=sys.stdout if wants_help else sys.stderr)
+        usage = USAGE.format(exporters=", ".join(registry.EXPORTERS))  # imports them all
+        print(usage, file=sys.stdout if wants_help else sys.stderr)
         return 0 if wants_help else 2
     name = args[0]
     try:
         exporter = load_exporter(name)
-    except ExporterNotFound as err:
+    except (ExporterNotFound, BrokenSource) as err:
         return _fail(name, [Problem("NAME", "argument", str(err))])
     try:
         runtime, settings, want_help = resolve(exporter, args[1:], os.environ)

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from exporters.registry import all_metric_specs
+from exporters.registry import BrokenSource, all_metric_specs
 from exporters.spec import MetricSpec
 
 START = "<!-- metrics:start -->"
@@ -98,11 +98,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"exit 1 naming each stale FILE (default: README.md {REFERENCE})",
     )
     args = parser.parse_args(argv)
-    missing: list[str] = []
-    sources = all_metric_specs(on_missing=lambda name, reason: missing.append(f"{name}: {reason}"))
-    if missing:
+    try:
+        sources = all_metric_specs()
+    except BrokenSource as err:
         # A reference that silently leaves a source out is worse than none.
-        print("cannot document: " + "; ".join(missing), file=sys.stderr)
+        print(f"cannot document: {err}", file=sys.stderr)
         return 2
     if args.write is None and args.check is None:
         sys.stdout.write(render_reference(sources))

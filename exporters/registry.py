@@ -1,30 +1,110 @@
-"""Which exporters and metric sources exist, and where their modules are.
+"""Which exporters and metric sources exist: found by discovery, as renderers are.
 
-``system, postgres, redis, probe, security, training`` are exporters (a module with
-``EXPORTER`` and ``METRICS``); ``app`` is a metric-only source (the instrumented demo
-service, ``METRICS`` only). The generator calls :func:`all_metric_specs` to learn every
-declared metric; the runtime calls :func:`load_exporter` to serve one.
+Every module of the ``exporters`` package is imported (:func:`discover`): one that
+defines ``EXPORTER`` (an :class:`ExporterDef`) is an exporter, one that defines only
+``METRICS`` is a metric-only source (``app``, the instrumentation library of the demo
+service), and one that defines neither is shared code (the runtime, ``spec``, ...). A
+module that cannot be imported stops discovery with :class:`BrokenSource`, naming the
+module and its import error: a broken exporter is never skipped. The generator calls
+:func:`all_metric_specs` to learn every declared metric; the runtime calls
+:func:`load_exporter` to serve one (importing that module only).
 """
 
 from __future__ import annotations
 
 import importlib
-import logging
-from collections.abc import Callable
+import pkgutil
+from dataclasses import dataclass
+from functools import cache
 from types import ModuleType
 
 from exporters.runtime.selfmetrics import runtime_metrics
 from exporters.spec import ExporterDef, MetricSpec
 
-EXPORTERS: tuple[str, ...] = ("system", "postgres", "redis", "probe", "security", "training")
-METRIC_ONLY_SOURCES: tuple[str, ...] = ("app",)
-SOURCES: tuple[str, ...] = (*EXPORTERS, *METRIC_ONLY_SOURCES)
-
-_log = logging.getLogger("promfleet.registry")
+# The order the sources are read in: the README's metrics reference, the rules' job
+# lists and the scrape jobs use it. A discovered source not named here follows, by name.
+READING_ORDER: tuple[str, ...] = (
+    "system", "postgres", "redis", "probe", "security", "training", "app")
 
 
 class ExporterNotFound(LookupError):
-    """The name is not a known exporter, or its module is not written (yet)."""
+    """The name is not a known exporter (no such module, or it defines no EXPORTER)."""
+
+
+class BrokenSource(ImportError):
+    """A module of the exporters package that cannot be imported, or whose declarations
+    are of the wrong type; the message names the module and the cause."""
+
+
+@dataclass(frozen=True)
+class Sources:
+    """What :func:`discover` found, each in reading order."""
+
+    exporters: tuple[str, ...]
+    metric_only: tuple[str, ...]
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return (*self.exporters, *self.metric_only)
+
+
+def _import(path: str) -> ModuleType:
+    """Import ``path``; an import error inside it is re-raised naming the module."""
+    try:
+        return importlib.import_module(path)
+    except (ImportError, SyntaxError) as err:
+        raise BrokenSource(f"{path} cannot be imported: {type(err).__name__}: {err}") from err
+
+
+def _kind(module: ModuleType) -> str:
+    """``exporter``, ``metrics`` (metric-only) or ``""`` (not a source); wrong types raise."""
+    exporter = getattr(module, "EXPORTER", None)
+    metrics = getattr(module, "METRICS", None)
+    if exporter is not None:
+        if not isinstance(exporter, ExporterDef):
+            raise BrokenSource(f"{module.__name__}.EXPORTER is not an ExporterDef")
+        return "exporter"
+    if metrics is not None:
+        if not isinstance(metrics, tuple) or not all(isinstance(m, MetricSpec) for m in metrics):
+            raise BrokenSource(f"{module.__name__}.METRICS is not a tuple of MetricSpec")
+        return "metrics"
+    return ""
+
+
+def _ordered(names: list[str]) -> tuple[str, ...]:
+    known = [n for n in READING_ORDER if n in names]
+    return (*known, *sorted(n for n in names if n not in READING_ORDER))
+
+
+@cache
+def discover(package: str = "exporters") -> Sources:
+    """Every source module of ``package`` (its direct modules and subpackages)."""
+    root = importlib.import_module(package)
+    found: dict[str, list[str]] = {"exporter": [], "metrics": []}
+    for info in sorted(pkgutil.iter_modules(root.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        kind = _kind(_import(f"{package}.{info.name}"))
+        if kind:
+            found[kind].append(info.name)
+    if package == "exporters":
+        missing = [n for n in READING_ORDER if n not in found["exporter"] + found["metrics"]]
+        if missing:
+            raise BrokenSource(f"no exporter or metric source module for {', '.join(missing)} "
+                               "(named in exporters.registry.READING_ORDER)")
+    return Sources(_ordered(found["exporter"]), _ordered(found["metrics"]))
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    """``EXPORTERS``, ``METRIC_ONLY_SOURCES`` and ``SOURCES``, discovered on first use (so
+    that serving one exporter does not import every other)."""
+    if name == "EXPORTERS":
+        return discover().exporters
+    if name == "METRIC_ONLY_SOURCES":
+        return discover().metric_only
+    if name == "SOURCES":
+        return discover().all
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def module_name(name: str) -> str:
@@ -33,46 +113,28 @@ def module_name(name: str) -> str:
     The dotted form lets the runtime serve an exporter that lives outside this package
     (the runtime's own tests serve fixture exporters that way).
     """
-    if "." in name:
-        return name
-    if name not in SOURCES:
-        known = ", ".join(SOURCES)
-        raise ExporterNotFound(f"unknown exporter {name!r}; known: {known}")
-    return f"exporters.{name}"
-
-
-def _import(name: str) -> ModuleType:
-    path = module_name(name)
-    try:
-        return importlib.import_module(path)
-    except ModuleNotFoundError as err:
-        # Only the module itself missing means "not written yet"; a missing dependency
-        # inside a written module is a real error and propagates.
-        if err.name is not None and (path == err.name or path.startswith(err.name + ".")):
-            raise ExporterNotFound(
-                f"exporter {name!r} is not available: module {path} does not exist"
-            ) from err
-        raise
+    return name if "." in name else f"exporters.{name}"
 
 
 def load_exporter(name: str) -> ExporterDef:
     """The :class:`ExporterDef` of exporter ``name`` (or a dotted module path)."""
-    if name in METRIC_ONLY_SOURCES:
-        raise ExporterNotFound(f"{name!r} is a metric-only source, not an exporter")
-    module = _import(name)
-    exporter = getattr(module, "EXPORTER", None)
-    if not isinstance(exporter, ExporterDef):
-        raise ExporterNotFound(f"module {module.__name__} defines no EXPORTER (ExporterDef)")
+    path = module_name(name)
+    try:
+        module = importlib.import_module(path)
+    except ModuleNotFoundError as err:
+        if err.name is None or not (path == err.name or path.startswith(err.name + ".")):
+            raise BrokenSource(f"{path} cannot be imported: {type(err).__name__}: {err}") from err
+        known = "" if "." in name else f"; known: {', '.join(discover().exporters)}"
+        raise ExporterNotFound(
+            f"unknown exporter {name!r}: module {path} does not exist{known}") from err
+    except (ImportError, SyntaxError) as err:
+        raise BrokenSource(f"{path} cannot be imported: {type(err).__name__}: {err}") from err
+    kind = _kind(module)
+    if kind != "exporter":
+        what = "a metric-only source" if kind else "not an exporter"
+        raise ExporterNotFound(f"{name!r} is {what}: module {path} defines no EXPORTER")
+    exporter: ExporterDef = module.EXPORTER
     return exporter
-
-
-def load_metrics(name: str) -> tuple[MetricSpec, ...]:
-    """The domain ``METRICS`` declared by source ``name``."""
-    module = _import(name)
-    metrics = getattr(module, "METRICS", None)
-    if not isinstance(metrics, tuple) or not all(isinstance(m, MetricSpec) for m in metrics):
-        raise ExporterNotFound(f"module {module.__name__} defines no METRICS tuple of MetricSpec")
-    return metrics
 
 
 def exporter_specs(exporter: ExporterDef) -> tuple[MetricSpec, ...]:
@@ -80,25 +142,13 @@ def exporter_specs(exporter: ExporterDef) -> tuple[MetricSpec, ...]:
     return (*exporter.metrics, *runtime_metrics(exporter.namespace, exporter.multi_target))
 
 
-def _warn_missing(name: str, reason: str) -> None:
-    _log.warning("metric source skipped: %s (%s)", name, reason)
-
-
-def all_metric_specs(
-    on_missing: Callable[[str, str], None] = _warn_missing,
-) -> dict[str, tuple[MetricSpec, ...]]:
-    """{source name: every spec it declares}, runtime families included for exporters.
-
-    A source whose module does not exist yet is skipped and ``on_missing(name, reason)``
-    is called (by default a warning naming it).
-    """
+def all_metric_specs(package: str = "exporters") -> dict[str, tuple[MetricSpec, ...]]:
+    """{source name: every spec it declares}, runtime families included for exporters,
+    in reading order; a source that cannot be imported raises :class:`BrokenSource`."""
+    sources = discover(package)
     out: dict[str, tuple[MetricSpec, ...]] = {}
-    for name in SOURCES:
-        try:
-            if name in EXPORTERS:
-                out[name] = exporter_specs(load_exporter(name))
-            else:
-                out[name] = load_metrics(name)
-        except ExporterNotFound as err:
-            on_missing(name, str(err))
+    for name in sources.exporters:
+        out[name] = exporter_specs(importlib.import_module(f"{package}.{name}").EXPORTER)
+    for name in sources.metric_only:
+        out[name] = importlib.import_module(f"{package}.{name}").METRICS
     return out

@@ -80,7 +80,7 @@ def declared_metrics() -> dict[str, Metric]:
     from exporters.registry import all_metric_specs  # the generator reads declarations only
 
     out: dict[str, Metric] = {"up": Metric("gauge", SCRAPE_LABELS)}
-    for specs in all_metric_specs(on_missing=lambda _name, _reason: None).values():
+    for specs in all_metric_specs().values():
         for spec in specs:
             labels = frozenset(spec.labels) | SCRAPE_LABELS
             if spec.type == "histogram":

@@ -81,10 +81,10 @@ class CatalogueError(ValueError):
 
 def known_metrics_from_exporters() -> frozenset[str]:
     """Every series name any exporter or metric source declares (runtime families too)."""
-    from exporters.registry import all_metric_specs  # the exporters package is optional here
+    from exporters.registry import all_metric_specs
 
     names: set[str] = set()
-    for specs in all_metric_specs(on_missing=lambda _name, _reason: None).values():
+    for specs in all_metric_specs().values():
         for spec in specs:
             names.update(spec.sample_names())
     return frozenset(names)

@@ -32,7 +32,7 @@ PROMETHEUS = (("instance", "localhost:9090"), ("job", "prometheus"))
 ALERTMANAGER = (("instance", "localhost:9093"), ("job", "alertmanager"))
 JOBS = "|".join(SOURCES)
 # Every job the stack scrapes: the exporters and metric sources, and Prometheus and
-# Alertmanager scraping themselves (generator/render/prometheus.py's JOB_ORDER).
+# Alertmanager scraping themselves (the service table's job order, topology/).
 SCRAPE_JOBS: tuple[str, ...] = (*SOURCES, "prometheus", "alertmanager")
 AM_URL = (("alertmanager", "http://localhost:9093/api/v2/alerts"),)
 SEL = 'job=~"$job",instance=~"$instance"'

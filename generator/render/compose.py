@@ -5,9 +5,9 @@ Exporters run from the one image ``compose/Dockerfile`` builds (non-root,
 run from images pinned to exact versions. Every service has a healthcheck; secrets are
 files mounted into the containers, never values in the compose file. The training and
 security exporters read what two demo writers put on shared named volumes, with the
-flags of the loopback stack (:mod:`generator.stack.members`). The Prometheus
-configuration it mounts comes from :mod:`generator.render.prometheus`, whose
-:func:`prometheus_config` is re-exported here for the live-stack code.
+flags the local runner gives them. Services, ports and those flags come from the
+service table (:mod:`topology`); the Prometheus configuration it mounts is
+``compose/prometheus.yml`` (:mod:`generator.render.prometheus`).
 """
 
 from __future__ import annotations
@@ -16,16 +16,24 @@ import dataclasses
 import posixpath
 import re
 from dataclasses import dataclass
+from functools import cache
 
 from generator.model import Catalogue, Settings
 from generator.render import MARKER, render_template
-from generator.render.grafana import CONTAINER_ROOT as GRAFANA_ROOT
-from generator.render.grafana import DATASOURCE_URL_ENV
-from generator.render.prometheus import CONTAINER_RULES_DIR, prometheus_config
 from generator.settings import go_duration
-from generator.stack.members import SECURITY_LOG, TRAINING_STATUS_DIR, Member, default_members
+from topology import (
+    GRAFANA_DATASOURCE_URL_ENV,
+    GRAFANA_ROOT,
+    PROMETHEUS_RULES_DIR,
+    SECURITY_LOG,
+    TRAINING_STATUS_DIR,
+    Kind,
+    port,
+)
+from topology import service as row
+from topology import services as table
 
-__all__ = ["IMAGES", "SERVICES", "STATE_DIR", "VOLUMES", "Service", "prometheus_config", "render"]
+__all__ = ["IMAGES", "STATE_DIR", "VOLUMES", "Service", "render", "services"]
 
 
 # Exact versions: Prometheus and Alertmanager as REFERENCE.md names them (the Debian
@@ -96,7 +104,6 @@ def _fresh_check(path: str, within_s: int) -> tuple[str, ...]:
 
 def _exporter(
     name: str,
-    port: int,
     *,
     command: tuple[str, ...] = (),
     environment: tuple[tuple[str, str], ...] = (),
@@ -105,12 +112,14 @@ def _exporter(
     depends_on: tuple[str, ...] = (),
     pid: str = "",
 ) -> Service:
+    """Exporter ``name`` on its port in the service table, from the exporter image."""
+    listen = port(name)
     return Service(
         name=name,
-        port=port,
-        healthcheck=_http_check(port, "/healthz"),
+        port=listen,
+        healthcheck=_http_check(listen, "/healthz"),
         user=EXPORTER_USER,
-        command=command or (name, f"--web.listen-address=:{port}"),
+        command=command or (name, f"--web.listen-address=:{listen}"),
         read_only=True,
         environment=environment,
         secrets=secrets,
@@ -120,17 +129,16 @@ def _exporter(
     )
 
 
-# The loopback stack's placeholders (generator.stack.members.Member); a container has
-# only {state} and {listen}, so anything else left in an argument is refused.
+# The service table's placeholders (see topology); a container has only {state} and
+# {listen}, so anything else left in an argument is refused.
 _PLACEHOLDER = re.compile(r"\{(?:state|listen|host|port|addr:[^{}]*)\}")
-_LOOPBACK: dict[str, Member] = {m.name: m for m in default_members({})}
 
 
-def _in_container(args: tuple[str, ...], port: int | None = None) -> tuple[str, ...]:
-    """Loopback-stack arguments with the container's state directory and listen address."""
+def _in_container(args: tuple[str, ...], listen: int | None = None) -> tuple[str, ...]:
+    """Service-table arguments with the container's state directory and listen address."""
     fill = {"{state}": STATE_DIR}
-    if port is not None:
-        fill["{listen}"] = f":{port}"
+    if listen is not None:
+        fill["{listen}"] = f":{listen}"
     out = []
     for arg in args:
         for key, value in fill.items():
@@ -141,25 +149,25 @@ def _in_container(args: tuple[str, ...], port: int | None = None) -> tuple[str, 
     return tuple(out)
 
 
-def _loopback_exporter_command(name: str, port: int) -> tuple[str, ...]:
-    """The image's ``promfleet-exporter`` arguments for the loopback member ``name``."""
-    argv = _LOOPBACK[name].argv
+def _table_exporter_command(name: str) -> tuple[str, ...]:
+    """The image's ``promfleet-exporter`` arguments for exporter ``name`` of the table."""
+    argv = row(name).command
     if argv[:3] != ("-m", "exporters", name):
-        raise ValueError(f"the loopback member {name} does not run `-m exporters {name}`")
-    return _in_container(argv[2:], port)
+        raise ValueError(f"the service table's {name} does not run `-m exporters {name}`")
+    return _in_container(argv[2:], port(name))
 
 
 def _demo_writer(
     name: str, volume: str, mount: str, output: str, comment: tuple[str, ...]
 ) -> Service:
-    """A loopback-stack writer run from the exporter image with its module as entrypoint.
+    """A service-table writer run from the exporter image with its module as entrypoint.
 
     Its ``--interval`` loop writes at once on start, so no one-shot set-up is needed;
     it is healthy while its output is fresh, and the exporter it feeds waits for that.
     """
-    argv = _LOOPBACK[name].argv
+    argv = row(name).argv
     if argv[:1] != ("-m",):
-        raise ValueError(f"the loopback writer {name} does not run a module")
+        raise ValueError(f"the service table's writer {name} does not run a module")
     return Service(
         name=name,
         port=None,
@@ -191,142 +199,158 @@ SECRETS: tuple[Secret, ...] = (
     Secret("grafana_admin_password", "grafana", "Grafana's admin password"),
 )
 
-# Exporter ports are the exporters' default ports (``ExporterDef.default_port``).
-SERVICES: tuple[Service, ...] = (
-    # pid: host, so the process groups are the host's processes, not the container's.
-    _exporter("system", 9101, pid="host"),
-    _exporter(
-        "postgres",
-        9187,
-        environment=(("PROMFLEET_POSTGRES_DSN_FILE", "/run/secrets/postgres_exporter_dsn"),),
-        secrets=("postgres_exporter_dsn",),
-        depends_on=("postgres-server",),
-    ),
-    _exporter(
-        "redis",
-        9121,
-        environment=(("PROMFLEET_REDIS_URL_FILE", "/run/secrets/redis_exporter_url"),),
-        secrets=("redis_exporter_url",),
-        depends_on=("redis-server",),
-    ),
-    _exporter("probe", 9115, depends_on=("app",)),
-    _demo_writer(
-        "security-demo",
-        SECURITY_VOLUME,
-        SECURITY_MOUNT,
-        _in_container((SECURITY_LOG,))[0],
-        (
-            "DEMO DATA: a simulated front door appending a JSON access log for the",
-            "security exporter. A real deployment removes this service and mounts its",
-            "own access/auth logs into `security` instead (and sets --logs to match).",
+@cache  # the table's exporter ports import the exporter modules: once, not at import
+def services() -> tuple[Service, ...]:
+    """Every compose service, in the service table's order, before the settings apply.
+
+    An exporter the table has but this module does not configure runs with its defaults;
+    any other service must be configured here.
+    """
+    configured = {s.name: s for s in _configured()}
+    out = []
+    for entry in table():
+        if entry.name in configured:
+            out.append(configured[entry.name])
+        elif entry.kind is Kind.EXPORTER and not entry.argv:
+            out.append(_exporter(entry.name))
+        else:
+            raise ValueError(f"the service table's {entry.name} has no compose service")
+    return tuple(out)
+
+
+def _configured() -> tuple[Service, ...]:
+    """The services that need more than an exporter's defaults."""
+    return (
+        # pid: host, so the process groups are the host's processes, not the container's.
+        _exporter("system", pid="host"),
+        _exporter(
+            "postgres",
+            environment=(("PROMFLEET_POSTGRES_DSN_FILE", "/run/secrets/postgres_exporter_dsn"),),
+            secrets=("postgres_exporter_dsn",),
+            depends_on=("postgres-server",),
         ),
-    ),
-    # Tails the log; its read positions and nginx deny-list are kept on the same volume.
-    _exporter(
-        "security",
-        9105,
-        command=_loopback_exporter_command("security", 9105),
-        volumes=(f"{SECURITY_VOLUME}:{SECURITY_MOUNT}",),
-        depends_on=("security-demo",),
-    ),
-    _demo_writer(
-        "training-demo",
-        TRAINING_VOLUME,
-        TRAINING_MOUNT,
-        TRAINING_MOUNT,
-        (
-            "DEMO DATA: a simulated trainer fleet rewriting the status directory the",
-            "training exporter reads. A real deployment removes this service and mounts",
-            "the directory its trainers write their status records to instead.",
+        _exporter(
+            "redis",
+            environment=(("PROMFLEET_REDIS_URL_FILE", "/run/secrets/redis_exporter_url"),),
+            secrets=("redis_exporter_url",),
+            depends_on=("redis-server",),
         ),
-    ),
-    _exporter(
-        "training",
-        9108,
-        command=_loopback_exporter_command("training", 9108),
-        volumes=(f"{TRAINING_VOLUME}:{TRAINING_MOUNT}:ro",),
-        depends_on=("training-demo",),
-    ),
-    Service(
-        name="app",
-        port=8080,
-        healthcheck=_http_check(8080, "/healthz"),
-        user=EXPORTER_USER,
-        entrypoint=("python", "-m", "exporters.app.demo"),
-        command=("--host", "0.0.0.0", "--port", "8080"),
-        read_only=True,
-    ),
-    Service(
-        name="prometheus",
-        port=9090,
-        image=IMAGES["prometheus"],
-        healthcheck=_wget_check(9090, "/-/healthy"),
-        command=(
-            "--config.file=/etc/prometheus/prometheus.yml",
-            "--storage.tsdb.path=/prometheus",
-            "--web.listen-address=:9090",
+        _exporter("probe", depends_on=("app",)),
+        _demo_writer(
+            "security-demo",
+            SECURITY_VOLUME,
+            SECURITY_MOUNT,
+            _in_container((SECURITY_LOG,))[0],
+            (
+                "DEMO DATA: a simulated front door appending a JSON access log for the",
+                "security exporter. A real deployment removes this service and mounts its",
+                "own access/auth logs into `security` instead (and sets --logs to match).",
+            ),
         ),
-        volumes=(
-            "./prometheus.yml:/etc/prometheus/prometheus.yml:ro",
-            f"../rules:{CONTAINER_RULES_DIR}:ro",
-            "prometheus-data:/prometheus",
+        # Tails the log; its read positions and nginx deny-list are kept on the same volume.
+        _exporter(
+            "security",
+            command=_table_exporter_command("security"),
+            volumes=(f"{SECURITY_VOLUME}:{SECURITY_MOUNT}",),
+            depends_on=("security-demo",),
         ),
-        depends_on=("alertmanager",),
-        publish=True,
-    ),
-    Service(
-        name="alertmanager",
-        port=9093,
-        image=IMAGES["alertmanager"],
-        healthcheck=_wget_check(9093, "/-/healthy"),
-        command=(
-            "--storage.path=/alertmanager",
-            "--web.listen-address=:9093",
-            "--cluster.listen-address=",
+        _demo_writer(
+            "training-demo",
+            TRAINING_VOLUME,
+            TRAINING_MOUNT,
+            TRAINING_MOUNT,
+            (
+                "DEMO DATA: a simulated trainer fleet rewriting the status directory the",
+                "training exporter reads. A real deployment removes this service and mounts",
+                "the directory its trainers write their status records to instead.",
+            ),
         ),
-        volumes=(
-            f"../alertmanager:{ALERTMANAGER_CONFIG_DIR}:ro",
-            "alertmanager-data:/alertmanager",
+        _exporter(
+            "training",
+            command=_table_exporter_command("training"),
+            volumes=(f"{TRAINING_VOLUME}:{TRAINING_MOUNT}:ro",),
+            depends_on=("training-demo",),
         ),
-        publish=True,
-    ),
-    Service(
-        name="grafana",
-        port=3000,
-        image=IMAGES["grafana"],
-        scraped=False,
-        healthcheck=_wget_check(3000, "/api/health"),
-        environment=(
-            ("GF_PATHS_PROVISIONING", f"{GRAFANA_ROOT}/provisioning"),
-            (DATASOURCE_URL_ENV, "http://prometheus:9090"),
-            ("GF_SECURITY_ADMIN_PASSWORD__FILE", "/run/secrets/grafana_admin_password"),
-            ("GF_ANALYTICS_REPORTING_ENABLED", "false"),
-            ("GF_ANALYTICS_CHECK_FOR_UPDATES", "false"),
+        Service(
+            name="app",
+            port=port("app"),
+            healthcheck=_http_check(port("app"), "/healthz"),
+            user=EXPORTER_USER,
+            entrypoint=("python", "-m", "exporters.app.demo"),
+            command=("--host", "0.0.0.0", "--port", str(port("app"))),
+            read_only=True,
         ),
-        secrets=("grafana_admin_password",),
-        volumes=(f"../grafana:{GRAFANA_ROOT}:ro", "grafana-data:/var/lib/grafana"),
-        depends_on=("prometheus",),
-        publish=True,
-    ),
-    Service(
-        name="postgres-server",
-        port=5432,
-        image=IMAGES["postgres"],
-        scraped=False,
-        healthcheck=("CMD", "pg_isready", "-U", "postgres", "-h", "127.0.0.1"),
-        environment=(("POSTGRES_PASSWORD_FILE", "/run/secrets/postgres_password"),),
-        secrets=("postgres_password",),
-        volumes=("postgres-data:/var/lib/postgresql/data",),
-    ),
-    Service(
-        name="redis-server",
-        port=6379,
-        image=IMAGES["redis"],
-        scraped=False,
-        healthcheck=("CMD", "redis-cli", "-h", "127.0.0.1", "ping"),
-        command=("redis-server", "--save", "", "--appendonly", "no"),
-    ),
-)
+        Service(
+            name="prometheus",
+            port=port("prometheus"),
+            image=IMAGES["prometheus"],
+            healthcheck=_wget_check(port("prometheus"), "/-/healthy"),
+            command=(
+                "--config.file=/etc/prometheus/prometheus.yml",
+                "--storage.tsdb.path=/prometheus",
+                f"--web.listen-address=:{port('prometheus')}",
+            ),
+            volumes=(
+                "./prometheus.yml:/etc/prometheus/prometheus.yml:ro",
+                f"../rules:{PROMETHEUS_RULES_DIR}:ro",
+                "prometheus-data:/prometheus",
+            ),
+            depends_on=("alertmanager",),
+            publish=True,
+        ),
+        Service(
+            name="alertmanager",
+            port=port("alertmanager"),
+            image=IMAGES["alertmanager"],
+            healthcheck=_wget_check(port("alertmanager"), "/-/healthy"),
+            command=(
+                "--storage.path=/alertmanager",
+                f"--web.listen-address=:{port('alertmanager')}",
+                "--cluster.listen-address=",
+            ),
+            volumes=(
+                f"../alertmanager:{ALERTMANAGER_CONFIG_DIR}:ro",
+                "alertmanager-data:/alertmanager",
+            ),
+            publish=True,
+        ),
+        Service(
+            name="grafana",
+            port=port("grafana"),
+            image=IMAGES["grafana"],
+            scraped=False,
+            healthcheck=_wget_check(port("grafana"), "/api/health"),
+            environment=(
+                ("GF_PATHS_PROVISIONING", f"{GRAFANA_ROOT}/provisioning"),
+                (GRAFANA_DATASOURCE_URL_ENV, f"http://prometheus:{port('prometheus')}"),
+                ("GF_SECURITY_ADMIN_PASSWORD__FILE", "/run/secrets/grafana_admin_password"),
+                ("GF_ANALYTICS_REPORTING_ENABLED", "false"),
+                ("GF_ANALYTICS_CHECK_FOR_UPDATES", "false"),
+            ),
+            secrets=("grafana_admin_password",),
+            volumes=(f"../grafana:{GRAFANA_ROOT}:ro", "grafana-data:/var/lib/grafana"),
+            depends_on=("prometheus",),
+            publish=True,
+        ),
+        Service(
+            name="postgres-server",
+            port=port("postgres-server"),
+            image=IMAGES["postgres"],
+            scraped=False,
+            healthcheck=("CMD", "pg_isready", "-U", "postgres", "-h", "127.0.0.1"),
+            environment=(("POSTGRES_PASSWORD_FILE", "/run/secrets/postgres_password"),),
+            secrets=("postgres_password",),
+            volumes=("postgres-data:/var/lib/postgresql/data",),
+        ),
+        Service(
+            name="redis-server",
+            port=port("redis-server"),
+            image=IMAGES["redis"],
+            scraped=False,
+            healthcheck=("CMD", "redis-cli", "-h", "127.0.0.1", "ping"),
+            command=("redis-server", "--save", "", "--appendonly", "no"),
+        ),
+    )
 
 VOLUMES = tuple(
     sorted(
@@ -350,7 +374,7 @@ def _alertmanager(settings: Settings) -> Service:
     started on a private copy that with-secrets.sh writes the secrets 0.25 cannot read
     from files into, keeping expired silences (who acknowledged what) as long as the
     metrics."""
-    base = next(s for s in SERVICES if s.name == "alertmanager")
+    base = next(s for s in services() if s.name == "alertmanager")
     mount = f"./secrets/alertmanager:{settings.secrets_dir}:ro"
     start = (
         f"mkdir -p {RUNNING_CONFIG.rsplit('/', 1)[0]} && "
@@ -371,7 +395,7 @@ def _alertmanager(settings: Settings) -> Service:
 
 
 def _prometheus(settings: Settings) -> Service:
-    base = next(s for s in SERVICES if s.name == "prometheus")
+    base = next(s for s in services() if s.name == "prometheus")
     retention = f"--storage.tsdb.retention.time={settings.prometheus_retention}"
     return dataclasses.replace(base, command=(*base.command, retention))
 
@@ -379,12 +403,12 @@ def _prometheus(settings: Settings) -> Service:
 def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
     """``compose/docker-compose.yml`` and the list of secret files it needs."""
     made = {"alertmanager": _alertmanager(settings), "prometheus": _prometheus(settings)}
-    services = [made.get(s.name, s) for s in SERVICES]
-    used = {name for s in services for name in s.secrets}
+    chosen = [made.get(s.name, s) for s in services()]
+    used = {name for s in chosen for name in s.secrets}
     return {
         "compose/docker-compose.yml": render_template(
             "compose.yml.j2",
-            services=services,
+            services=chosen,
             secrets=sorted(used),
             volumes=VOLUMES,
             exporter_image=EXPORTER_IMAGE,

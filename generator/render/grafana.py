@@ -26,12 +26,11 @@ from generator.model import (
     runbook_url,
 )
 from generator.render import MARKER, render_template
+from topology import GRAFANA_DATASOURCE_URL_ENV as DATASOURCE_URL_ENV
+from topology import GRAFANA_ROOT as CONTAINER_ROOT
 
 DATASOURCE_UID = "promfleet-prometheus"
-DATASOURCE_URL_ENV = "PROMFLEET_PROMETHEUS_URL"
 SCHEMA_VERSION = 39
-# Where the compose stack mounts grafana/ inside the Grafana container.
-CONTAINER_ROOT = "/etc/promfleet/grafana"
 DASHBOARDS_DIR = "grafana/dashboards"
 
 DATASOURCE_REF = {"type": "prometheus", "uid": "${datasource}"}

@@ -1,9 +1,10 @@
 """Prometheus' configuration: ``compose/prometheus.yml``, and :func:`prometheus_config`.
 
 One scrape job per exporter, the job label being the exporter's name (``system``,
-``postgres``, ... plus ``prometheus`` and ``alertmanager`` scraping themselves), every
-rule file the generator writes, and alerting to Alertmanager. The live-stack test
-renders a loopback configuration through the same function.
+``postgres``, ... plus ``prometheus`` and ``alertmanager`` scraping themselves), in the
+job order of the service table (:mod:`topology`), every rule file the generator writes,
+and alerting to Alertmanager. The local runner renders its loopback configuration
+through the same function.
 """
 
 from __future__ import annotations
@@ -14,32 +15,17 @@ from typing import Any
 from generator.model import Catalogue, Settings
 from generator.render import render_template
 from generator.settings import duration_seconds
-
-# The agreed job names, in the order a reader expects them; other jobs follow sorted.
-JOB_ORDER: tuple[str, ...] = (
-    "system",
-    "postgres",
-    "redis",
-    "probe",
-    "security",
-    "training",
-    "app",
-    "prometheus",
-    "alertmanager",
-)
-# Where the compose stack mounts rules/ inside the Prometheus container.
-CONTAINER_RULES_DIR = "/etc/prometheus/rules"
+from topology import PROMETHEUS_RULES_DIR, job_order, port, services
 
 
-def rule_files_for(catalogue: Catalogue, directory: str = CONTAINER_RULES_DIR) -> list[str]:
+def rule_files_for(catalogue: Catalogue, directory: str = PROMETHEUS_RULES_DIR) -> list[str]:
     """``<directory>/<area>.rules.yml`` per catalogue area, as the rules renderer names them."""
     return [f"{directory.rstrip('/')}/{area.name}.rules.yml" for area in catalogue.areas]
 
 
 def _ordered_jobs(targets: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
-    names = [job for job in JOB_ORDER if job in targets]
-    names += sorted(job for job in targets if job not in JOB_ORDER)
-    return [{"name": job, "targets": list(targets[job])} for job in names if targets[job]]
+    return [{"name": job, "targets": list(targets[job])} for job in job_order(targets)
+            if targets[job]]
 
 
 def prometheus_config(
@@ -76,11 +62,9 @@ def prometheus_config(
 
 def compose_targets(settings: Settings) -> dict[str, list[str]]:
     """Scrape addresses inside the compose network, or ``settings.targets`` when given."""
-    from generator.render.compose import SERVICES  # one table of services and ports
-
     if settings.targets:
         return {job: list(addresses) for job, addresses in settings.targets}
-    return {s.name: [f"{s.name}:{s.port}"] for s in SERVICES if s.scraped}
+    return {s.name: [f"{s.name}:{s.port}"] for s in services() if s.scraped}
 
 
 def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
@@ -91,6 +75,6 @@ def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
             settings,
             compose_targets(settings),
             rule_files_for(catalogue),
-            ["alertmanager:9093"],
+            [f"alertmanager:{port('alertmanager')}"],
         )
     }

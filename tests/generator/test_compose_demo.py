@@ -28,10 +28,10 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+import topology
 from generator.model import Settings
 from generator.render import compose, prometheus
-from generator.stack.members import default_members
-from generator.stack.process import free_port
+from runner.process import free_port
 from tests.generator.catalogues import small_catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,7 +175,7 @@ def test_the_writers_are_marked_as_demo_data_in_the_generated_file(
 
 def test_the_readme_gives_the_exporters_default_ports() -> None:
     readme = (ROOT / "compose" / "README.md").read_text(encoding="utf-8")
-    ports = {s.name: s.port for s in compose.SERVICES}
+    ports = {s.name: s.port for s in compose.services()}
     assert "9105, 9108" in readme and (ports["security"], ports["training"]) == (9105, 9108)
     assert "9102" not in readme and "9103" not in readme
 
@@ -206,9 +206,8 @@ def test_the_exporters_read_what_the_writers_write_on_the_shared_volume(
 def test_the_compose_flags_are_the_loopback_stacks_with_the_images_state_directory(
     services: dict[str, Any],
 ) -> None:
-    members = {m.name: m for m in default_members({})}
     for name in (*WRITERS, *WRITERS.values()):
-        argv = [a.replace("{state}", compose.STATE_DIR) for a in members[name].argv]
+        argv = [a.replace("{state}", compose.STATE_DIR) for a in topology.service(name).argv]
         entrypoint = services[name].get("entrypoint", ["promfleet-exporter"])
         command = services[name]["command"]
         if name in WRITERS:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from generator.render.prometheus import CONTAINER_RULES_DIR, JOB_ORDER
+from topology import PROMETHEUS_RULES_DIR, services
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,8 +30,9 @@ def test_prometheus_loads_every_generated_rule_file_and_scrapes_every_job() -> N
     config = yaml.safe_load((ROOT / "compose" / "prometheus.yml").read_text(encoding="utf-8"))
     on_disk = sorted(p.name for p in (ROOT / "rules").glob("*.rules.yml"))
     assert on_disk, "rules/ holds no generated rule files"
-    assert config["rule_files"] == [f"{CONTAINER_RULES_DIR}/{name}" for name in on_disk]
-    assert [job["job_name"] for job in config["scrape_configs"]] == list(JOB_ORDER)
+    assert config["rule_files"] == [f"{PROMETHEUS_RULES_DIR}/{name}" for name in on_disk]
+    jobs = [s.name for s in services() if s.scraped]  # the service table's job order
+    assert [job["job_name"] for job in config["scrape_configs"]] == jobs
 
 
 def test_the_compose_mounts_name_paths_that_exist() -> None:

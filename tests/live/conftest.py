@@ -1,10 +1,10 @@
 """The reusable live-stack fixture: real exporters, Prometheus, Alertmanager and a webhook.
 
 ``live_stack(members=[...], settings={...})`` starts a stack through
-:class:`generator.stack.Stack` (the code behind ``make run``) with fast intervals set
+:class:`runner.Stack` (the code behind ``make run``) with fast intervals set
 through the generator's settings, every receiver rendered as a webhook to a receiver the
 test owns. Database, application, security and training live tests reuse it with their
-own members (a :class:`~generator.stack.Member` with its own env, e.g. a DSN through a
+own members (a :class:`~runner.Member` with its own env, e.g. a DSN through a
 fault proxy), ``extra_targets`` (fixture exporters) and ``extra_rule_files``.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from generator.model import Catalogue
-from generator.stack import Member, Stack, StackConfig, StackError, default_members, select
+from runner import Member, Stack, StackConfig, StackError, default_members, select
 from tests.live.webhook import Delivery, WebhookReceiver
 
 pytestmark = pytest.mark.live
@@ -112,25 +112,15 @@ def _require_binaries() -> None:
 
 def resolve_members(members: Sequence[str | Member] | str) -> tuple[Member, ...]:
     """Names (from :func:`default_members`) or :class:`Member` objects; ``"all"`` means every
-    member whose module exists. A named exporter brings the demo writer that feeds it
-    (``"training"`` starts ``training-demo`` too); a :class:`Member` object comes alone, so
-    a test that owns its data passes one. A named member that is absent skips the test."""
+    member. A named exporter brings the demo writer that feeds it (``"training"`` starts
+    ``training-demo`` too); a :class:`Member` object comes alone, so a test that owns its
+    data passes one. An unknown name is an error."""
     known = default_members()
     if members == "all":
-        present, skipped = select(known)
-        for member in skipped:
-            print(f"live stack: {member.name} not in this checkout ({member.module})")
-        return present
+        return known
     out: list[Member] = []
     for item in members:
-        if isinstance(item, Member):
-            out.append(item)
-            continue
-        present, skipped = select(known, (item,))
-        absent = [m for m in skipped if m.name == item]
-        if absent:
-            pytest.skip(f"exporter {item!r} is not in this checkout ({absent[0].module})")
-        out.extend(present)
+        out.extend((item,) if isinstance(item, Member) else select(known, (item,)))
     return tuple(out)
 
 
@@ -139,7 +129,6 @@ def training_member(status_dir: Path) -> Member:
     without NVML."""
     return Member(
         "training",
-        "exporters.training",
         argv=("-m", "exporters", "training", "--web.listen-address={listen}",
               f"--directory={status_dir}", "--gpu.enabled=false"),
     )

@@ -18,7 +18,7 @@ from pathlib import PurePosixPath
 import pytest
 
 from generator.model import Catalogue, Severity, Threshold
-from generator.stack.stack import http_json
+from runner.stack import http_json
 from tests.live.conftest import (
     REPO_ROOT,
     LiveStack,

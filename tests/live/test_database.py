@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from generator.model import Catalogue
-from generator.stack import Member
+from runner import Member
 from tests.database.servers import OwnPostgres, OwnRedis
 from tests.live.conftest import LiveStack, StartLiveStack, expected_receiver
 
@@ -63,10 +63,10 @@ def stack(live_stack: StartLiveStack, servers: Servers) -> LiveStack:
         {"name": "full", "url": servers.full.url},
     ])
     return live_stack(members=[
-        Member("postgres", "exporters.postgres",
+        Member("postgres",
                env={"PROMFLEET_POSTGRES_DSN": servers.pg.dsn,
                     "PROMFLEET_POSTGRES_TARGET_NAME": "main"}),
-        Member("redis", "exporters.redis", env={"PROMFLEET_REDIS_TARGETS": redis_targets}),
+        Member("redis", env={"PROMFLEET_REDIS_TARGETS": redis_targets}),
     ])
 
 

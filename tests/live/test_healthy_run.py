@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from exporters.system.timex import parse_timex, read_adjtimex
-from generator.stack import Member
+from runner import Member
 from tests.live.conftest import LiveStack, StartLiveStack, resolve_members
 
 pytestmark = pytest.mark.live

@@ -30,7 +30,7 @@ import yaml
 from exporters.security.demo import Mix, Traffic
 from generator.catalogue import security as catalogue_security
 from generator.model import Catalogue
-from generator.stack import Member
+from runner import Member
 from tests.helpers import scrape
 from tests.live.conftest import LiveStack, StartLiveStack, expected_receiver
 
@@ -89,7 +89,6 @@ def stack(live_stack: StartLiveStack, log_dir: Path) -> LiveStack:
     (log_dir / "auth.log").write_text("")
     member = Member(
         "security",
-        "exporters.security",
         argv=(
             "-m",
             "exporters",

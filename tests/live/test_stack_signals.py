@@ -101,7 +101,7 @@ def _declared_by() -> dict[str, str]:
     from exporters.registry import all_metric_specs
 
     out: dict[str, str] = {}
-    for source, specs in all_metric_specs(on_missing=lambda name, reason: None).items():
+    for source, specs in all_metric_specs().items():
         for spec in specs:
             for sample in spec.sample_names():
                 out[sample] = source

@@ -25,7 +25,7 @@ STARTED = {"prometheus", "alertmanager", "training", "security", *WRITERS}
 
 def _stack(state: Path, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "generator.stack", *args, "--state-dir", str(state)],
+        [sys.executable, "-m", "runner", *args, "--state-dir", str(state)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False)
 
 
@@ -80,7 +80,7 @@ def test_run_prints_the_writers_in_its_status_line_and_ctrl_c_stops_everything(
     _require_binaries()
     state = tmp_path / "run"
     run = subprocess.Popen(
-        [sys.executable, "-m", "generator.stack", "run", "--state-dir", str(state),
+        [sys.executable, "-m", "runner", "run", "--state-dir", str(state),
          "--members", MEMBERS, "--status-every", "1"],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         start_new_session=True,

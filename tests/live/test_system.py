@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from generator.model import Catalogue
-from generator.stack import Member
+from runner import Member
 from tests.live.conftest import LiveStack, StartLiveStack, expected_receiver
 
 pytestmark = pytest.mark.live
@@ -57,7 +57,7 @@ def proc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def stack(live_stack: StartLiveStack, proc: Path) -> LiveStack:
     return live_stack(members=[
-        Member("system", "exporters.system", env={"PROMFLEET_SYSTEM_PATH_PROCFS": str(proc)}),
+        Member("system", env={"PROMFLEET_SYSTEM_PATH_PROCFS": str(proc)}),
     ])
 
 

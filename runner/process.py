@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psutil
 
-from generator.stack.log import log
+from runner.log import log
 
 _PR_SET_PDEATHSIG = 1
 

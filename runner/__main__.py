@@ -1,4 +1,4 @@
-"""``python -m generator.stack run|up|down|status``: the verbs behind ``make run/up/down``."""
+"""``python -m runner run|up|down|status``: the verbs behind ``make run/up/down``."""
 
 from __future__ import annotations
 
@@ -8,15 +8,29 @@ import signal
 import sys
 import time
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import yaml
 
-from exporters.runtime.logs import Stopped, stop_on_signals
-from generator.stack.log import log
-from generator.stack.members import default_members, select
-from generator.stack.process import StackError, running_from_pid_file, stop_from_pid_files
-from generator.stack.stack import REPO_ROOT, Stack, StackConfig, read_status
+from runner.log import log
+from runner.members import default_members, select
+from runner.process import StackError, running_from_pid_file, stop_from_pid_files
+from runner.stack import REPO_ROOT, Stack, StackConfig, read_status
+
+
+class Stopped(Exception):
+    """Raised by the signal handler :func:`_stop_on_signals` sets; its text names the signal."""
+
+
+def _stop_on_signals(*signals: signal.Signals) -> None:
+    """Leave the status loop of ``run`` by raising :class:`Stopped` on each of ``signals``."""
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        raise Stopped(signal.Signals(signum).name)
+
+    for each in signals:
+        signal.signal(each, handler)
 
 
 def _parse_pairs(pairs: list[str], what: str) -> dict[str, str]:
@@ -30,12 +44,12 @@ def _parse_pairs(pairs: list[str], what: str) -> dict[str, str]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m generator.stack", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m runner", description=__doc__)
     parser.add_argument("verb", choices=("run", "up", "down", "status"))
     parser.add_argument("--state-dir", type=Path, default=REPO_ROOT / ".run",
                         help="where config, storage, logs and pid files go (default .run/)")
     parser.add_argument("--members", default="",
-                        help="comma-separated exporters to run (default: all present)")
+                        help="comma-separated exporters to run (default: all)")
     parser.add_argument("--port", action="append", default=[], metavar="NAME=PORT",
                         help="pin a port (prometheus, alertmanager or a member); "
                              "default: a free one")
@@ -55,12 +69,9 @@ def _running(state_dir: Path) -> bool:
 def _build(args: argparse.Namespace, detach: bool) -> Stack:
     names = tuple(n.strip() for n in args.members.split(",") if n.strip()) or None
     try:
-        members, skipped = select(default_members(), names)
+        members = select(default_members(), names)
     except ValueError as err:
         raise SystemExit(str(err)) from err
-    for member in skipped:
-        print(f"skipping {member.name}: {member.module} is not in this checkout "
-              "(or defines no EXPORTER yet)")
     ports = {k: int(v) for k, v in _parse_pairs(args.port, "--port").items()}
     settings: dict[str, Any] = {
         k: yaml.safe_load(v) if v else v for k, v in _parse_pairs(args.set, "--set").items()}
@@ -84,7 +95,7 @@ def _print_urls(stack: Stack) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     stack = _build(args, detach=False)
-    stop_on_signals(signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    _stop_on_signals(signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     try:
         stack.start()
         _print_urls(stack)
@@ -123,7 +134,7 @@ def _up(args: argparse.Namespace) -> int:
         return 1
     _print_urls(stack)
     print("running in the background; stop it with: make down "
-          "(one status line: python -m generator.stack status)")
+          "(one status line: python -m runner status)")
     return 0
 
 

@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -28,10 +27,16 @@ from typing import Any
 
 import yaml
 
-from generator.settings import go_duration, load_settings
-from generator.stack.log import log
-from generator.stack.members import Member
-from generator.stack.process import (
+from generator.__main__ import OutputError, render_all
+from generator.__main__ import write as write_outputs
+from generator.catalogue import load as load_catalogue
+from generator.model import Catalogue, Settings
+from generator.render.prometheus import prometheus_config
+from generator.settings import SettingsError, go_duration, load_settings
+from generator.validate import CatalogueError, validate
+from runner.log import log
+from runner.members import Member
+from runner.process import (
     ProcessSpec,
     RunningProcess,
     StackError,
@@ -42,7 +47,7 @@ from generator.stack.process import (
 )
 
 HOST = "127.0.0.1"
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 PLACEHOLDER_URL = "http://127.0.0.1:9/promfleet-placeholder"  # discard port: fails at once
 INJECTED = re.compile(r"@secret:([A-Za-z0-9_.-]+)@")
 
@@ -66,7 +71,6 @@ class StackConfig:
     extra_targets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     extra_rule_files: tuple[Path, ...] = ()
     ready_timeout_seconds: float = 30.0
-    generator_args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,8 +121,6 @@ def http_json(url: str, timeout: float = 5.0, data: bytes | None = None) -> Any:
 
 
 def generator_settings_fields() -> frozenset[str]:
-    from generator.model import Settings
-
     return frozenset(f.name for f in dataclasses.fields(Settings))
 
 
@@ -135,6 +137,7 @@ class Stack:
         self.ports: dict[str, int] = {}
         self.processes: dict[str, RunningProcess] = {}
         self.settings: dict[str, Any] = {}
+        self.generator_settings = Settings()  # what the generator read them as
 
     # URLs ----------------------------------------------------------------------------
 
@@ -296,24 +299,23 @@ class Stack:
         return settings
 
     def _render(self) -> None:
-        """``python -m generator --out`` with loopback settings, then what it needs."""
+        """The generator's outputs with loopback settings under ``out/``, the secrets
+        Alertmanager needs, and the loopback ``prometheus.yml``."""
         self.settings = self._settings()
-        settings_file = self.state_dir / "settings.yml"
+        settings_file = self.state_dir / "settings.yml"  # kept: what this stack ran with
         settings_file.write_text(yaml.safe_dump(self.settings, sort_keys=True), encoding="utf-8")
-        argv = [sys.executable, "-m", "generator", "--out", str(self.out_dir),
-                "--settings", str(settings_file), *self.config.generator_args]
         try:
-            done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True,
-                                  timeout=120, check=False)
-        except subprocess.TimeoutExpired as err:
-            raise StackError("python -m generator did not finish in 120 s") from err
-        if done.returncode != 0:
-            raise StackError(f"python -m generator --out failed ({done.returncode}):\n"
-                             f"{done.stderr[-3000:]}{done.stdout[-1000:]}")
+            settings = load_settings(settings_file)
+            catalogue = validate(load_catalogue(), settings=settings)
+            outputs = render_all(catalogue, settings)
+        except (SettingsError, CatalogueError, OutputError) as err:
+            raise StackError(f"the generator refused the loopback settings: {err}") from err
+        self.generator_settings = settings
+        write_outputs(self.out_dir, outputs)
         log("rendered", out=str(self.out_dir), rule_files=len(self.rule_files()))
-        self._placeholder_secrets()
-        self._running_alertmanager_config()
-        self._write_prometheus_config()
+        self._placeholder_secrets(settings)
+        self._running_alertmanager_config(settings)
+        self._write_prometheus_config(catalogue, settings)
 
     def rule_files(self) -> list[Path]:
         files = sorted((self.out_dir / "rules").glob("*.rules.yml"))
@@ -328,15 +330,15 @@ class Stack:
         """The copy Alertmanager loads, with the secrets it cannot read from files."""
         return self.out_dir / "alertmanager" / "alertmanager.running.yml"
 
-    def _running_alertmanager_config(self) -> None:
-        secrets_dir = load_settings(self.state_dir / "settings.yml").secrets_dir
+    def _running_alertmanager_config(self, settings: Settings) -> None:
         argv = ["sh", str(self.alertmanager_config.parent / "with-secrets.sh"),
-                str(self.alertmanager_config), str(self.alertmanager_running_config), secrets_dir]
+                str(self.alertmanager_config), str(self.alertmanager_running_config),
+                settings.secrets_dir]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
         if done.returncode != 0:
             raise StackError(f"with-secrets.sh failed ({done.returncode}): {done.stderr.strip()}")
 
-    def _placeholder_secrets(self) -> None:
+    def _placeholder_secrets(self, settings: Settings) -> None:
         """Create every secret file the Alertmanager config names and that is missing.
 
         A placeholder URL points at the discard port, so such a receiver fails to notify
@@ -346,7 +348,7 @@ class Stack:
             raise StackError(f"the generator wrote no {self.alertmanager_config}")
         text = self.alertmanager_config.read_text(encoding="utf-8")
         config = yaml.safe_load(text)
-        secrets_dir = load_settings(self.state_dir / "settings.yml").secrets_dir
+        secrets_dir = settings.secrets_dir
         # Secrets Alertmanager 0.25 cannot read from a file: with-secrets.sh writes them in.
         injected = [
             (name, str(Path(secrets_dir) / name)) for name in sorted(set(INJECTED.findall(text)))
@@ -370,42 +372,16 @@ class Stack:
             path.chmod(0o600)
             log("secret_placeholder", key=key, file=str(path))
 
-    def _write_prometheus_config(self) -> None:
-        text = self._prometheus_config_text()
-        path = self.state_dir / "prometheus.yml"
-        path.write_text(text, encoding="utf-8")
-
-    def _prometheus_config_text(self) -> str:
-        rule_files = [str(p) for p in self.rule_files()]
-        alertmanagers = [self.address("alertmanager")]
-        try:
-            from generator.render.compose import prometheus_config
-        except ImportError:
-            log("prometheus_config_fallback", reason="generator.render.compose is absent")
-        else:
-            from generator.catalogue import load
-
-            settings = load_settings(self.state_dir / "settings.yml")
-            targets = {job: list(addrs) for job, addrs in self.targets().items()}
-            text: str = prometheus_config(load(), settings, targets, rule_files, alertmanagers)
-            return text
-        config = {
-            "global": {
-                "scrape_interval": self.settings.get("scrape_interval", "5s"),
-                "evaluation_interval": self.settings.get("evaluation_interval", "5s"),
-                "scrape_timeout": self.settings.get("scrape_timeout", "4s"),
-            },
-            "rule_files": rule_files,
-            "alerting": {"alertmanagers": [{"static_configs": [{"targets": alertmanagers}]}]},
-            "scrape_configs": [
-                {"job_name": job, "static_configs": [{"targets": list(addrs)}]}
-                for job, addrs in sorted(self.targets().items())
-            ],
-        }
-        return yaml.safe_dump(config, sort_keys=False)
+    def _write_prometheus_config(self, catalogue: Catalogue, settings: Settings) -> None:
+        """The compose stack's Prometheus configuration, on loopback addresses."""
+        targets = {job: list(addrs) for job, addrs in self.targets().items()}
+        text = prometheus_config(catalogue, settings, targets,
+                                 [str(p) for p in self.rule_files()],
+                                 [self.address("alertmanager")])
+        (self.state_dir / "prometheus.yml").write_text(text, encoding="utf-8")
 
     def _start_servers(self) -> None:
-        settings = load_settings(self.state_dir / "settings.yml")
+        settings = self.generator_settings
         am = ProcessSpec(
             name="alertmanager",
             argv=("prometheus-alertmanager",
