@@ -10,11 +10,15 @@ which proves the rules are evaluated.
 This machine is shared, and the stack itself is busy while it starts: an alert on the
 host's own CPU is forgiven only where the test's independent reading of the host (from
 ``/proc/stat`` through psutil, over the alert's window) shows the host really was that
-busy, so it was right, not a false page. Every other sighting fails the test.
+busy, so it was right, not a false page. So is an alert that predicts a filesystem
+filling up where the test's own readings of its free space (``statvfs``, from before the
+stack starts) fall fast enough to empty it within that alert's horizon: something on
+the machine really is writing that fast. Every other sighting fails the test.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
@@ -52,6 +56,11 @@ HOST_CPU_ALERTS: dict[str, tuple[float, float]] = {"SystemCPUHigh": (0.9, 300.0)
 # Alerts on the host's clock: right, not false, where the kernel says it is unsynchronised.
 HOST_CLOCK_ALERTS = frozenset({"SystemClockNotSynchronising"})
 CPU_MARGIN = 0.1
+# Alerts predicting a filesystem full, with the warning's horizon: right where the test's
+# own readings of the mount's free space fall fast enough to empty it within the horizon
+# (times a margin: the alert fits a line to every sample, the test joins two).
+HOST_FILLING_ALERTS: dict[str, float] = {"SystemFilesystemFillingUp": 24 * 3600.0}
+FILL_MARGIN = 2.0
 
 
 @dataclass
@@ -73,12 +82,13 @@ class Sighting:
         )
 
 
-class HostCpu:
-    """The host's CPU times twice a second from before the stack starts, to tell a busy
-    machine from a false alert."""
+class HostReadings:
+    """The host's CPU times and its filesystems' free space twice a second from before
+    the stack starts, to tell a busy machine from a false alert."""
 
     def __init__(self) -> None:
         self.samples: list[tuple[float, float, float]] = []  # (monotonic, idle, total)
+        self.free: list[tuple[float, dict[str, float]]] = []  # (monotonic, {mount: bytes})
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="host-cpu", daemon=True)
 
@@ -86,7 +96,7 @@ class HostCpu:
         while not self._stop.wait(0.5):
             self.sample()
 
-    def start(self) -> HostCpu:
+    def start(self) -> HostReadings:
         self.sample()
         self._thread.start()
         return self
@@ -96,11 +106,27 @@ class HostCpu:
         self._thread.join(5)
 
     def sample(self) -> None:
+        free: dict[str, float] = {}
+        for partition in psutil.disk_partitions(all=False):
+            with contextlib.suppress(OSError):
+                free[partition.mountpoint] = float(psutil.disk_usage(partition.mountpoint).free)
+        self.free.append((time.monotonic(), free))
         times = psutil.cpu_times()._asdict()
         idle = sum(times.get(mode, 0.0) for mode in ("idle", "iowait", "steal"))
         # guest time is already counted in user time (as the exporter's modes count it)
         total = sum(v for mode, v in times.items() if mode not in ("guest", "guest_nice"))
         self.samples.append((time.monotonic(), idle, total))
+
+    def seconds_to_full(self, mountpoint: str, until: float) -> float | None:
+        """How long the mount's free space would last at the rate it fell from the first
+        reading to the last one before ``until``; None without two readings or a fall."""
+        readings = [(t, free[mountpoint]) for t, free in list(self.free)
+                    if mountpoint in free and t <= until + 0.5]
+        if len(readings) < 2:
+            return None
+        (t0, first), (t1, last) = readings[0], readings[-1]
+        falling = (first - last) / (t1 - t0) if t1 > t0 else 0.0
+        return last / falling if falling > 0 else None
 
     def busy_share(self, start: float, end: float) -> float | None:
         """The busy share between the samples nearest ``start`` and ``end``."""
@@ -111,8 +137,8 @@ class HostCpu:
 
 
 @pytest.fixture(scope="module")
-def host_cpu() -> Iterator[HostCpu]:
-    cpu = HostCpu().start()  # before the stack starts: its start-up belongs to the window
+def host() -> Iterator[HostReadings]:
+    cpu = HostReadings().start()  # before the stack starts: its start-up belongs to the window
     yield cpu
     cpu.stop()
 
@@ -143,7 +169,7 @@ def healthy_members() -> tuple[Member, ...]:
 
 
 @pytest.fixture(scope="module")
-def stack(live_stack: StartLiveStack, host_cpu: HostCpu) -> LiveStack:
+def stack(live_stack: StartLiveStack, host: HostReadings) -> LiveStack:
     return live_stack(members=healthy_members(), settings=HEALTHY_SETTINGS)
 
 
@@ -153,7 +179,7 @@ def _clock_unsynchronised() -> bool:
     return not parse_timex(read_adjtimex()).synchronised
 
 
-def _host_busy(sighting: Sighting, cpu: HostCpu, first_sample: float) -> float | None:
+def _host_busy(sighting: Sighting, cpu: HostReadings, first_sample: float) -> float | None:
     """The lowest busy share of the host, as the test read it, over the windows of a CPU
     alert's sightings; None for other alerts or when there is no reading."""
     name = sighting.labels.get("alertname", "")
@@ -170,7 +196,7 @@ def _host_busy(sighting: Sighting, cpu: HostCpu, first_sample: float) -> float |
 
 
 def test_a_healthy_stack_has_no_warning_or_critical_alert_pending_or_firing(
-    stack: LiveStack, host_cpu: HostCpu
+    stack: LiveStack, host: HostReadings
 ) -> None:
     rendered = yaml.safe_load((stack.out_dir / "rules" / "meta.rules.yml").read_text("utf-8"))
     durations = {r["for"] for g in rendered["groups"] for r in g["rules"] if "alert" in r}
@@ -204,11 +230,17 @@ def test_a_healthy_stack_has_no_warning_or_critical_alert_pending_or_firing(
     first_sample = _first_cpu_sample(stack)
     report = []
     for sighting in seen.values():
-        busy = _host_busy(sighting, host_cpu, first_sample)
+        busy = _host_busy(sighting, host, first_sample)
         name = sighting.labels.get("alertname", "")
         if name in HOST_CLOCK_ALERTS and _clock_unsynchronised():
             print(f"right, the kernel says the clock is unsynchronised: {sighting.line(started)}")
             continue
+        if name in HOST_FILLING_ALERTS:
+            left = host.seconds_to_full(sighting.labels.get("mountpoint", ""), sighting.last)
+            if left is not None and left <= HOST_FILLING_ALERTS[name] * FILL_MARGIN:
+                print(f"right, by the test's own readings the mount fills in {left / 3600:.1f} h: "
+                      f"{sighting.line(started)}")
+                continue
         if busy is not None and busy >= HOST_CPU_ALERTS[name][0] - CPU_MARGIN:
             print(f"right, the host was at least {busy:.0%} busy: {sighting.line(started)}")
             continue
