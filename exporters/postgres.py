@@ -18,7 +18,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +31,6 @@ from exporters.spec import (
     MetricSpec,
     Option,
     OptionError,
-    ScrapeContext,
     Settings,
     option_value,
     parse_duration,
@@ -40,15 +39,17 @@ from exporters.spec import (
     specs_by_name,
 )
 from exporters.targets import (
-    SingleFlight,
+    Failure,
+    Outcome,
     Target,
+    TargetCollector,
     TargetFamilies,
+    close_targets,
+    find_target,
     first_line,
-    redact,
     resolve_targets,
     target_options,
 )
-from exporters.targets import work_deadline as _work_deadline
 
 if TYPE_CHECKING:
     import psycopg
@@ -198,11 +199,8 @@ class PostgresConfig:
 
 @dataclass
 class Snapshot:
-    """What one batch returned; ``error`` set when the batch failed."""
+    """What one batch returned: each statement's rows by name, and the server's facts."""
 
-    up: bool
-    error: str = ""
-    query_error: bool = False
     rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
     version_num: int = 0
     statements: bool = False
@@ -412,7 +410,7 @@ _PROBE_SQL = """SELECT current_setting('server_version_num')::int,
    replace(current_setting('shared_preload_libraries'), ' ', ''), ','))"""
 
 
-class PostgresTarget(Collector):
+class PostgresTarget(TargetCollector["psycopg.AsyncConnection[Any]", Snapshot]):
     """All metrics of one PostgreSQL target, from one reused connection.
 
     promfleet_postgres_up{target="main"} 1
@@ -421,20 +419,17 @@ class PostgresTarget(Collector):
     """
 
     name = "postgres"
+    log = log
 
     def __init__(self, target: Target, config: PostgresConfig) -> None:
-        self.target = target.name
-        self._target = target
+        import psycopg
+
+        super().__init__(target)
         self.config = config
-        self._conn: psycopg.AsyncConnection[Any] | None = None
         self._server: _Server | None = None
-        self._flight: SingleFlight[Snapshot] = SingleFlight()
-        self._was_up: bool | None = None
-        self._secrets = target.secrets()
+        self.errors = (psycopg.Error, OSError)
 
-    # --- connection ------------------------------------------------------------------
-
-    async def _connect(self, deadline: float) -> psycopg.AsyncConnection[Any]:
+    async def connect(self, deadline: float) -> psycopg.AsyncConnection[Any]:
         import psycopg
         remaining = max(0.0, deadline - time.monotonic())
         statement_ms = max(1, int(remaining * 1000))
@@ -461,118 +456,72 @@ class PostgresTarget(Collector):
             raise
         return conn
 
-    async def _discard(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None and not conn.closed:
+    def is_open(self, conn: psycopg.AsyncConnection[Any]) -> bool:
+        return not conn.closed and not conn.broken
+
+    async def disconnect(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        if not conn.closed:
             await conn.close()
 
-    async def close(self) -> None:
-        await self._discard()
-
-    def close_now(self) -> None:
-        """Synchronous close for shutdown: ends the session without awaiting."""
-        conn, self._conn = self._conn, None
-        if conn is not None and not conn.closed:
+    def disconnect_now(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        if not conn.closed:
             conn.pgconn.finish()
 
-    # --- one batch -------------------------------------------------------------------
-
-    async def _batch(self, deadline: float) -> Snapshot:
-        # A kept-alive connection cut while idle (a restart, a proxy, a failover) says
-        # nothing about the server now: one fresh connection, within the same deadline,
-        # decides. A failure on a fresh connection is the answer (no retries).
-        reused = self._conn is not None and not self._conn.closed
-        snap, stale = await self._attempt(deadline)
-        if reused and stale:
-            snap, _ = await self._attempt(deadline)
-        return snap
-
-    async def _attempt(self, deadline: float) -> tuple[Snapshot, bool]:
-        """The batch once, and whether its failure may be a connection cut while idle."""
+    async def query(self, conn: psycopg.AsyncConnection[Any], deadline: float) -> Snapshot:
         import psycopg
         from psycopg import pq
 
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return Snapshot(up=False, error="no time left for the batch"), False
-        connected = False
-        try:
-            async with asyncio.timeout(remaining):
-                if self._conn is None or self._conn.closed or self._conn.broken:
-                    await self._discard()
-                    self._conn = await self._connect(deadline)
-                connected = True
-                server = self._server
-                assert server is not None
-                statement_ms = max(1, int((deadline - time.monotonic()) * 1000))
-                query = b"SET statement_timeout = %d;\n%b" % (statement_ms, server.batch)
-                results = await run_batch(self._conn.pgconn, query)
-            # The first result is the SET; each later one is the statement named in order.
-            rows: dict[str, list[Row]] = {}
-            encoding = server.encoding
-            for index, result in enumerate(results):
-                if result.status == pq.ExecStatus.FATAL_ERROR:
-                    raise result_error(result, encoding)
-                if index:
-                    name = server.names[index - 1]
-                    rows[name] = result_rows(result, TEXT_COLUMNS.get(name, 0), encoding)
-            if len(rows) != len(server.names):
-                raise psycopg.InterfaceError(
-                    f"the batch gave {len(results)} results for {len(server.names) + 1}"
-                )
-            return Snapshot(True, rows=rows, version_num=server.version_num,
-                            statements=server.statements), False
-        except TimeoutError:
-            await self._discard()
-            return Snapshot(up=False, error="deadline exceeded"), False
-        except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as err:
-            await self._discard()
+        server = self._server
+        assert server is not None
+        statement_ms = max(1, int((deadline - time.monotonic()) * 1000))
+        query = b"SET statement_timeout = %d;\n%b" % (statement_ms, server.batch)
+        results = await run_batch(conn.pgconn, query)
+        # The first result is the SET; each later one is the statement named in order.
+        rows: dict[str, list[Row]] = {}
+        encoding = server.encoding
+        for index, result in enumerate(results):
+            if result.status == pq.ExecStatus.FATAL_ERROR:
+                raise result_error(result, encoding)
+            if index:
+                name = server.names[index - 1]
+                rows[name] = result_rows(result, TEXT_COLUMNS.get(name, 0), encoding)
+        if len(rows) != len(server.names):
+            raise psycopg.InterfaceError(
+                f"the batch gave {len(results)} results for {len(server.names) + 1}"
+            )
+        return Snapshot(rows=rows, version_num=server.version_num,
+                        statements=server.statements)
+
+    def judge(self, err: BaseException, connected: bool) -> Failure:
+        import psycopg
+
+        if isinstance(err, psycopg.OperationalError | psycopg.InterfaceError | OSError):
             # A statement cancelled by statement_timeout is the server's slowness.
             stale = not isinstance(err, psycopg.errors.QueryCanceled)
-            return Snapshot(up=False, error=redact(first_line(err), self._secrets)), stale
-        except psycopg.Error as err:
-            if not connected:
-                # Refused before any server answered (libpq rejected the DSN): down.
-                await self._discard()
-                return Snapshot(up=False, error=f"{type(err).__name__}: cannot connect"), False
-            # The server answered: it is up, but a statement failed (a race with a
-            # DROP DATABASE, a missing privilege). Reconnect to re-learn the server.
-            await self._discard()
-            return Snapshot(up=True, query_error=True,
-                            error=redact(first_line(err), self._secrets)), False
+            return Failure(first_line(err), stale=stale)
+        if not connected:
+            # Refused before any server answered (libpq rejected the DSN): down.
+            return Failure(f"{type(err).__name__}: cannot connect")
+        # The server answered: it is up, but a statement failed (a race with a
+        # DROP DATABASE, a missing privilege). Reconnect to re-learn the server.
+        return Failure(first_line(err), answered=True)
 
-    async def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
-        deadline = _work_deadline(ctx.deadline)
-        try:
-            snap = await self._flight.run(deadline, self._batch)
-        except TimeoutError:
-            snap = Snapshot(up=False, error="deadline exceeded waiting for the batch in flight")
-        self._log_transition(snap)
-        return families(self.target, snap, self.config)
-
-    def _log_transition(self, snap: Snapshot) -> None:
-        healthy = snap.up and not snap.query_error
-        if healthy == self._was_up:
-            return
-        self._was_up = healthy
-        if healthy:
-            log.info("target up", extra={"fields": {"target": self.target}})
-        else:
-            log.warning("target scrape failed",
-                        extra={"fields": {"target": self.target, "error": snap.error}})
+    def families(self, outcome: Outcome[Snapshot]) -> list[Metric]:
+        return families(self.target, outcome, self.config)
 
 
-def families(target: str, snap: Snapshot, cfg: PostgresConfig) -> list[Metric]:
-    """Fresh metric families from one snapshot (pure: tested on recorded rows)."""
+def families(target: str, outcome: Outcome[Snapshot], cfg: PostgresConfig) -> list[Metric]:
+    """Fresh metric families from one outcome (pure: tested on recorded rows)."""
     batch = FAMILIES.start()
     add = batch.add
     only = (target,)
 
-    add("up", only, 1.0 if snap.up else 0.0)
-    if not snap.up:
+    add("up", only, 1.0 if outcome.up else 0.0)
+    if not outcome.up:
         return batch.list()
-    add("scrape_error", only, 1.0 if snap.query_error else 0.0)
-    if snap.query_error:
+    add("scrape_error", only, 1.0 if outcome.query_error else 0.0)
+    snap = outcome.data
+    if snap is None:
         return batch.list()
     rows = snap.rows
     dropped: dict[str, int] = {"database": 0, "table": 0, "slot": 0, "replica": 0}
@@ -739,20 +688,6 @@ def build(settings: Settings) -> Sequence[Collector]:
     return tuple(PostgresTarget(t, cfg) for t in targets)
 
 
-def probe(settings: Settings, name: str, collectors: Sequence[Collector]) -> Sequence[Collector]:
-    for collector in collectors:
-        if isinstance(collector, PostgresTarget) and collector.target == name:
-            return (collector,)
-    raise KeyError(name)
-
-
-def close(collectors: Sequence[Collector]) -> None:
-    """Called by the runtime at shutdown, outside any await: close without waiting."""
-    for collector in collectors:
-        if isinstance(collector, PostgresTarget):
-            collector.close_now()
-
-
 def _check_options() -> None:
     names = [o.name for o in OPTIONS]
     if len(names) != len(set(names)):
@@ -768,8 +703,8 @@ EXPORTER = ExporterDef(
     metrics=METRICS,
     options=OPTIONS,
     build=build,
-    probe=probe,
-    close=close,
+    probe=find_target,
+    close=close_targets,
     default_port=9187,
     multi_target=True,
 )

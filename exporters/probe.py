@@ -42,7 +42,7 @@ from exporters.spec import (
     parse_duration,
     parse_positive_int,
 )
-from exporters.targets import TARGET_NAME, target_entries
+from exporters.targets import TARGET_NAME, find_target, target_entries
 
 if TYPE_CHECKING:
     import aiohttp
@@ -514,12 +514,12 @@ def build(settings: Settings) -> Sequence[Collector]:
 
 def probe(settings: Settings, name: str, collectors: Sequence[Collector]) -> Sequence[Collector]:
     """The collector for ``/probe?target=NAME`` (or an ad-hoc URL when allowed)."""
-    for collector in collectors:
-        if isinstance(collector, HttpProbe) and collector.target == name:
-            return (collector,)
-    if settings.get("allow-urls", False) and urlsplit(name).scheme in {"http", "https"}:
-        return (HttpProbe(ProbeTarget(ADHOC_TARGET, name), config_from(settings)),)
-    raise KeyError(name)
+    try:
+        return find_target(settings, name, collectors)
+    except KeyError:
+        if settings.get("allow-urls", False) and urlsplit(name).scheme in {"http", "https"}:
+            return (HttpProbe(ProbeTarget(ADHOC_TARGET, name), config_from(settings)),)
+        raise
 
 
 EXPORTER = ExporterDef(

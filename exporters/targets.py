@@ -6,14 +6,19 @@ inside it never do (:func:`redact` scrubs them out of driver error messages).
 :class:`SingleFlight` keeps at most one query batch in flight per target: scrapes that
 arrive while one runs share its result, each waiting no longer than its own deadline.
 :class:`TargetFamilies` makes each scrape's fresh families from templates built once.
+:class:`TargetCollector` is the base of a target's collector: connection, single flight,
+retry on a stale connection, up/down log line and close; an exporter supplies connect,
+query and families.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
+import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -23,7 +28,15 @@ from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
 
 from exporters.families import FamilyTemplate
-from exporters.spec import MetricSpec, Option, OptionError, Settings, parse_str
+from exporters.spec import (
+    Collector,
+    MetricSpec,
+    Option,
+    OptionError,
+    ScrapeContext,
+    Settings,
+    parse_str,
+)
 
 T = TypeVar("T")
 
@@ -322,3 +335,182 @@ class FamilyBatch:
 
     def list(self) -> list[Metric]:
         return self._families
+
+
+# --- the base of a multi-target exporter's collector ------------------------------------
+
+DEADLINE = "deadline exceeded"
+C = TypeVar("C")  # the driver's connection
+D = TypeVar("D")  # what one successful query returned
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[D]):
+    """One scrape's answer from a target: its data, or why there is none.
+
+    ``up`` with ``query_error`` is a server that answered while a query failed;
+    ``error`` (redacted) is logged, never exported.
+    """
+
+    up: bool
+    data: D | None = None
+    error: str = ""
+    query_error: bool = False
+
+    @property
+    def healthy(self) -> bool:
+        return self.up and not self.query_error
+
+
+@dataclass(frozen=True)
+class Failure:
+    """How an exporter judges a driver error (see :meth:`TargetCollector.judge`).
+
+    ``stale``: the error may be a kept-alive connection cut while idle, so one fresh
+    connection within the same deadline decides. ``answered``: the server answered and
+    a query failed, so the target is up with a scrape error.
+    """
+
+    error: str
+    stale: bool = False
+    answered: bool = False
+
+
+class TargetCollector(Collector, Generic[C, D]):
+    """All metrics of one named target, from one reused connection.
+
+    The base owns the connection, single flight (concurrent scrapes share one query),
+    one retry on a fresh connection when a reused one proves stale, the up/down log
+    line and closing; an exporter supplies :meth:`connect`, :meth:`query`,
+    :meth:`judge`, :meth:`is_open`, :meth:`disconnect`, :meth:`disconnect_now` and
+    :meth:`families`, and names its driver's exceptions in ``errors``.
+    """
+
+    log: logging.Logger
+    errors: tuple[type[BaseException], ...] = (OSError,)
+
+    def __init__(self, target: Target) -> None:
+        self.target = target.name
+        self._target = target
+        self._secrets = target.secrets()
+        self._conn: C | None = None
+        self._flight: SingleFlight[Outcome[D]] = SingleFlight()
+        self._was_up: bool | None = None
+
+    # --- what an exporter supplies ------------------------------------------------------
+
+    @abc.abstractmethod
+    async def connect(self, deadline: float) -> C:
+        """A new connection, learning what the queries need; bounded by ``deadline``."""
+
+    @abc.abstractmethod
+    async def query(self, conn: C, deadline: float) -> D:
+        """This scrape's data from ``conn``; raises a driver error on failure."""
+
+    @abc.abstractmethod
+    def judge(self, err: BaseException, connected: bool) -> Failure:
+        """What an error of ``errors`` means (``connected``: the connection was made)."""
+
+    @abc.abstractmethod
+    def is_open(self, conn: C) -> bool:
+        """Whether ``conn`` may be used again."""
+
+    @abc.abstractmethod
+    async def disconnect(self, conn: C) -> None:
+        """Close ``conn``."""
+
+    @abc.abstractmethod
+    def disconnect_now(self, conn: C) -> None:
+        """Close ``conn`` without awaiting (shutdown, outside the event loop)."""
+
+    @abc.abstractmethod
+    def families(self, outcome: Outcome[D]) -> list[Metric]:
+        """Fresh metric families from one outcome (pure)."""
+
+    # --- the base ---------------------------------------------------------------------
+
+    async def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
+        deadline = work_deadline(ctx.deadline)
+        try:
+            outcome = await self._flight.run(deadline, self._batch)
+        except TimeoutError:
+            outcome = Outcome(up=False, error=f"{DEADLINE} waiting for the batch in flight")
+        self._log_transition(outcome)
+        return self.families(outcome)
+
+    async def _batch(self, deadline: float) -> Outcome[D]:
+        # A kept-alive connection cut while idle (a restart, a proxy, a failover) says
+        # nothing about the server now: one fresh connection, within the same deadline,
+        # decides. A failure on a fresh connection is the answer (no retries).
+        reused = self._conn is not None and self.is_open(self._conn)
+        outcome, stale = await self._attempt(deadline)
+        if reused and stale:
+            outcome, _ = await self._attempt(deadline)
+        return outcome
+
+    async def _attempt(self, deadline: float) -> tuple[Outcome[D], bool]:
+        """The query once, and whether its failure may be a connection cut while idle."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return Outcome(up=False, error=DEADLINE), False
+        connected = False
+        try:
+            async with asyncio.timeout(remaining):
+                conn = self._conn
+                if conn is None or not self.is_open(conn):
+                    await self._discard()
+                    conn = self._conn = await self.connect(deadline)
+                connected = True
+                data = await self.query(conn, deadline)
+        except TimeoutError:
+            await self._discard()
+            return Outcome(up=False, error=DEADLINE), False
+        except self.errors as err:
+            await self._discard()
+            failure = self.judge(err, connected)
+            error = redact(failure.error, self._secrets)
+            return Outcome(up=failure.answered, error=error,
+                           query_error=failure.answered), failure.stale
+        return Outcome(True, data), False
+
+    def _log_transition(self, outcome: Outcome[D]) -> None:
+        healthy = outcome.healthy
+        if healthy == self._was_up:
+            return
+        self._was_up = healthy
+        if healthy:
+            self.log.info("target up", extra={"fields": {"target": self.target}})
+        else:
+            self.log.warning("target scrape failed",
+                             extra={"fields": {"target": self.target, "error": outcome.error}})
+
+    async def _discard(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await self.disconnect(conn)
+
+    async def close(self) -> None:
+        await self._discard()
+
+    def close_now(self) -> None:
+        """Synchronous close for shutdown: ends the session without awaiting."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            self.disconnect_now(conn)
+
+
+def find_target(
+    settings: Settings, name: str, collectors: Sequence[Collector]
+) -> Sequence[Collector]:
+    """The collectors of target ``name`` for ``/probe?target=NAME``; KeyError if none."""
+    found = tuple(c for c in collectors if c.target == name)
+    if not found:
+        raise KeyError(name)
+    return found
+
+
+def close_targets(collectors: Sequence[Collector]) -> None:
+    """Called by the runtime at shutdown, outside any await: close without waiting."""
+    for collector in collectors:
+        if isinstance(collector, TargetCollector):
+            collector.close_now()

@@ -15,7 +15,7 @@ import pytest
 from exporters import postgres
 from exporters.postgres import PostgresConfig, PostgresTarget
 from exporters.spec import ScrapeContext
-from exporters.targets import Target
+from exporters.targets import Outcome, Target
 from tests.database.conftest import exposition, run, scrape_text
 from tests.database.proxy import FaultProxy
 from tests.database.servers import SHARED_PG_DSN, OwnPostgres
@@ -665,7 +665,7 @@ def recorded_rows(**overrides: list[tuple[Any, ...]]) -> dict[str, list[tuple[An
 
 
 def test_a_standby_without_a_streaming_receiver_reads_its_lag_and_a_zero_receiver() -> None:
-    snap = postgres.Snapshot(True, rows=recorded_rows(), version_num=150020)
+    snap = Outcome(True, postgres.Snapshot(rows=recorded_rows(), version_num=150020))
     text = exposition(postgres.families("main", snap, PostgresConfig()))
     assert value(text, "in_recovery") == 1.0
     assert value(text, "wal_receiver_streaming") == 0.0
@@ -691,7 +691,8 @@ def test_a_standby_without_a_streaming_receiver_reads_its_lag_and_a_zero_receive
 def test_a_primary_publishes_no_wal_receiver_series() -> None:
     server = recorded_rows()["server"][0]
     primary = (*server[:3], 0.0, server[4], None, None, *server[7:12], None)
-    snap = postgres.Snapshot(True, rows=recorded_rows(server=[primary]), version_num=150020)
+    snap = Outcome(True, postgres.Snapshot(rows=recorded_rows(server=[primary]),
+                                           version_num=150020))
     text = exposition(postgres.families("main", snap, PostgresConfig()))
     assert value(text, "in_recovery") == 0.0
     assert "promfleet_postgres_wal_receiver_streaming{" not in text

@@ -15,7 +15,7 @@ from redis.retry import Retry
 from exporters import redis as redis_exporter
 from exporters.redis import RedisConfig, RedisTarget, parse_info
 from exporters.spec import ScrapeContext
-from exporters.targets import Target
+from exporters.targets import Outcome, Target
 from tests.database.conftest import exposition, scrape_text
 from tests.database.proxy import FaultProxy
 from tests.database.servers import SHARED_REDIS_URL, OwnRedis
@@ -360,9 +360,9 @@ RECORDED_INFO = (
 
 
 def families_text(info: str, **snap: str | None) -> str:
-    snapshot = redis_exporter.Snapshot(True, info=parse_info(info), slowlog_length=0.0,
+    snapshot = redis_exporter.Snapshot(info=parse_info(info), slowlog_length=0.0,
                                        **snap)  # type: ignore[arg-type]
-    return exposition(redis_exporter.families("main", snapshot, RedisConfig()))
+    return exposition(redis_exporter.families("main", Outcome(True, snapshot), RedisConfig()))
 
 
 def test_recorded_info_gives_host_memory_oom_errors_and_maxclients_from_config_get() -> None:
