@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import Metric
 
+from exporters.families import Families
 from exporters.spec import (
     Collector,
     ExporterDef,
@@ -36,14 +37,12 @@ from exporters.spec import (
     parse_duration,
     parse_positive_int,
     parse_str,
-    specs_by_name,
 )
 from exporters.targets import (
     Failure,
     Outcome,
     Target,
     TargetCollector,
-    TargetFamilies,
     close_targets,
     find_target,
     first_line,
@@ -160,8 +159,7 @@ METRICS: tuple[MetricSpec, ...] = (
        "The worst mean execution time among tracked statements"),
     _m("statements_slow_threshold_seconds", "gauge", "The configured slow threshold"),
 )
-SPECS = specs_by_name(METRICS)
-FAMILIES = TargetFamilies(METRICS, f"{NS}_")
+FAMILIES = Families(METRICS, f"{NS}_")
 
 
 # Sessions whose long statements and transactions are routine work, not the application's:

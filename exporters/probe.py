@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 from prometheus_client.core import Metric
 
+from exporters.families import Families
 from exporters.spec import (
     Collector,
     ExporterDef,
@@ -100,7 +101,7 @@ METRICS: tuple[MetricSpec, ...] = (
         "published once it has expired, when it is valid but for its dates.",
     ),
 )
-SPECS = {spec.name: spec for spec in METRICS}
+FAMILIES = Families(METRICS, f"{NS}_")
 
 
 @dataclass(frozen=True)
@@ -202,31 +203,22 @@ def _dependency_up(value: Any) -> bool:
 
 def families(target: str, result: ProbeResult) -> list[Metric]:
     """Fresh metric families from one probe result (pure)."""
-    out: list[Metric] = []
-
-    def fam(name: str) -> Any:
-        family = SPECS[f"{NS}_{name}"].family()
-        out.append(family)
-        return family
-
-    fam("success").add_metric([target], 1.0 if result.success else 0.0)
-    fam("duration_seconds").add_metric([target], result.duration_seconds)
-    fam("http_status_code").add_metric([target], float(result.status_code))
-    fam("timeout_seconds").add_metric([target], result.timeout_seconds)
-    failure = fam("failure")
+    batch = FAMILIES.start()
+    add = batch.add
+    only = (target,)
+    add("success", only, 1.0 if result.success else 0.0)
+    add("duration_seconds", only, result.duration_seconds)
+    add("http_status_code", only, float(result.status_code))
+    add("timeout_seconds", only, result.timeout_seconds)
     for reason in FAILURE_REASONS:
-        failure.add_metric([target, reason], 1.0 if result.failure == reason else 0.0)
-    health = fam("health_status")
+        add("failure", (target, reason), 1.0 if result.failure == reason else 0.0)
     for state in HEALTH_STATES:
-        health.add_metric([target, state], 1.0 if result.health == state else 0.0)
-    if result.dependencies:
-        deps = fam("dependency_up")
-        for name, up in sorted(result.dependencies.items()):
-            deps.add_metric([target, name], 1.0 if up else 0.0)
-    fam("dependencies_dropped").add_metric([target], float(result.dropped))
-    if result.cert_expiry is not None:
-        fam("tls_certificate_expiry_timestamp_seconds").add_metric([target], result.cert_expiry)
-    return out
+        add("health_status", (target, state), 1.0 if result.health == state else 0.0)
+    for name, up in sorted(result.dependencies.items()):
+        add("dependency_up", (target, name), 1.0 if up else 0.0)
+    add("dependencies_dropped", only, float(result.dropped))
+    add("tls_certificate_expiry_timestamp_seconds", only, result.cert_expiry)
+    return batch.list()
 
 
 @functools.cache

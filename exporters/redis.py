@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import Metric
 
+from exporters.families import Families
 from exporters.spec import (
     Collector,
     ExporterDef,
@@ -29,14 +30,12 @@ from exporters.spec import (
     OptionError,
     Settings,
     parse_positive_int,
-    specs_by_name,
 )
 from exporters.targets import (
     Failure,
     Outcome,
     Target,
     TargetCollector,
-    TargetFamilies,
     close_targets,
     find_target,
     first_line,
@@ -108,8 +107,7 @@ METRICS: tuple[MetricSpec, ...] = (
     _m("dropped_series", "gauge",
        "Items left out of this scrape because a capped label set was full", "set"),
 )
-SPECS = specs_by_name(METRICS)
-FAMILIES = TargetFamilies(METRICS, f"{NS}_")
+FAMILIES = Families(METRICS, f"{NS}_")
 
 # INFO field -> metric, for the plain numeric ones.
 _PLAIN: tuple[tuple[str, str], ...] = (

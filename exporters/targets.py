@@ -5,7 +5,6 @@ thing that reaches a label, a log line or the landing page; the locator and the 
 inside it never do (:func:`redact` scrubs them out of driver error messages).
 :class:`SingleFlight` keeps at most one query batch in flight per target: scrapes that
 arrive while one runs share its result, each waiting no longer than its own deadline.
-:class:`TargetFamilies` makes each scrape's fresh families from templates built once.
 :class:`TargetCollector` is the base of a target's collector: connection, single flight,
 retry on a stale connection, up/down log line and close; an exporter supplies connect,
 query and families.
@@ -25,12 +24,9 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from prometheus_client.core import Metric
-from prometheus_client.samples import Sample
 
-from exporters.families import FamilyTemplate
 from exporters.spec import (
     Collector,
-    MetricSpec,
     Option,
     OptionError,
     ScrapeContext,
@@ -274,67 +270,6 @@ def work_deadline(ctx_deadline: float) -> float:
     """The deadline a batch gets: the scrape's, less a margin to build the families."""
     now = time.monotonic()
     return ctx_deadline - min(SAFETY_MARGIN_S, max(0.0, ctx_deadline - now) * 0.1)
-
-
-# Label dicts remembered per label values; the label sets are capped by the exporters, so
-# reaching this means churn, and starting afresh is enough.
-MAX_LABEL_SETS = 4096
-
-
-class TargetFamilies:
-    """Fresh families of one exporter's specs, made cheaply scrape after scrape.
-
-    ``MetricSpec.family()`` validates and builds a family from scratch, and
-    prometheus-client's ``add_metric`` zips label names and values into a new dict per
-    sample. Here each family is copied from a template made once, and a sample is
-    appended directly with a label dict memoised per label values (each sample still
-    gets its own copy). Families keep the order of their first sample.
-    """
-
-    __slots__ = ("_templates",)
-
-    def __init__(self, specs: Iterable[MetricSpec], prefix: str) -> None:
-        self._templates: dict[str, FamilyTemplate] = {}
-        for spec in specs:
-            self._templates[spec.name.removeprefix(prefix)] = FamilyTemplate(
-                spec, ("counter", "gauge", "info"), MAX_LABEL_SETS
-            )
-
-    def start(self) -> FamilyBatch:
-        """An empty set of families for one scrape."""
-        return FamilyBatch(self._templates)
-
-
-class FamilyBatch:
-    """The families of one scrape: ``add(short name, label values, value)``, then ``list()``.
-
-    An info metric's value is 1 (its labels are the information).
-    """
-
-    __slots__ = ("_families", "_open", "_templates")
-
-    def __init__(self, templates: dict[str, FamilyTemplate]) -> None:
-        self._templates = templates
-        self._families: list[Metric] = []
-        # short name -> (the family's sample list, its template)
-        self._open: dict[str, tuple[list[Sample], FamilyTemplate]] = {}
-
-    def add(self, short: str, label_values: tuple[str, ...], value: float | None) -> None:
-        """One sample (none when ``value`` is None); ``label_values`` in declared order."""
-        if value is None:
-            return
-        entry = self._open.get(short)
-        if entry is None:
-            template = self._templates[short]
-            family = template.new()
-            self._families.append(family)
-            entry = self._open[short] = (family.samples, template)
-        samples, template = entry
-        labels = template.labels.get(label_values) or template.label_dict(label_values)
-        samples.append(Sample(template.sample_name, labels.copy(), value))
-
-    def list(self) -> list[Metric]:
-        return self._families
 
 
 # --- the base of a multi-target exporter's collector ------------------------------------

@@ -10,12 +10,13 @@ background thread tails the logs continuously and scrapes read the counters.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client.core import Metric
 
+from exporters.families import Families
 from exporters.security.change import (
     CHANGE_ORIGINS,
     ChangePolicy,
@@ -373,15 +374,8 @@ class SecurityState:
         self.tailer.stop()
 
 
-def _family(name: str, values: Mapping[tuple[str, ...], float]) -> Metric:
-    """A fresh family of ``promfleet_security_<name>`` with one sample per label tuple."""
-    family = _SPECS[name].family()
-    for key, value in values.items():
-        family.add_metric(list(key), value)
-    return family  # type: ignore[no-any-return]
-
-
-_SPECS = {spec.name.removeprefix(NS + "_"): spec for spec in METRICS}
+_FAMILIES = Families(METRICS, NS + "_")
+_family = _FAMILIES.family
 
 
 class TailerStopped(RuntimeError):

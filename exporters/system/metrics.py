@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from exporters.families import Families
 from exporters.spec import MetricNamespace, MetricSpec
 
 NS = "promfleet_system"
@@ -171,4 +172,6 @@ METRICS: tuple[MetricSpec, ...] = (
     ),
 )
 
-SPECS: dict[str, MetricSpec] = {spec.name.removeprefix(NS + "_"): spec for spec in METRICS}
+# Label sets remembered per family; device names are capped well below this by the
+# collectors, so reaching it means churn, and starting afresh is enough.
+FAMILIES = Families(METRICS, NS + "_", max_label_sets=1024)

@@ -8,6 +8,7 @@ sets). What a cap leaves out is counted in ``promfleet_training_dropped_series{s
 
 from __future__ import annotations
 
+from exporters.families import Families
 from exporters.spec import MetricNamespace, MetricSpec, specs_by_name
 
 NS = "promfleet_training"
@@ -179,3 +180,4 @@ METRICS: tuple[MetricSpec, ...] = (
     ),
 )
 SPECS = specs_by_name(METRICS)
+FAMILIES = Families(METRICS, NS + "_")
