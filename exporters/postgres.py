@@ -33,10 +33,12 @@ from exporters.spec import (
     Option,
     OptionError,
     Settings,
-    option_value,
+    config_of,
+    options_of,
     parse_duration,
     parse_positive_int,
     parse_str,
+    setting,
 )
 from exporters.targets import (
     Failure,
@@ -47,6 +49,7 @@ from exporters.targets import (
     find_target,
     first_line,
     resolve_targets,
+    target_names,
     target_options,
 )
 
@@ -181,18 +184,49 @@ DEFAULT_MAINTENANCE_BACKEND_TYPES = (
 SESSIONS = ("application", "maintenance")
 
 
+def parse_names(value: Any) -> tuple[str, ...]:
+    """Names from a YAML list or a comma-separated string; blanks dropped, order kept."""
+    if isinstance(value, tuple | list):
+        items = [parse_str(item) for item in value]
+    else:
+        items = parse_str(value).split(",")
+    names = tuple(dict.fromkeys(item.strip() for item in items if item.strip()))
+    if any("\x00" in name for name in names):
+        raise ValueError("a name holds a NUL character")
+    return names
+
+
 @dataclass(frozen=True)
 class PostgresConfig:
-    """Per-process settings shared by every target's collector."""
+    """Per-process settings shared by every target's collector; each field is an option."""
 
-    application_name: str = "promfleet-exporter-postgres"
-    maintenance_applications: tuple[str, ...] = DEFAULT_MAINTENANCE_APPLICATIONS
-    maintenance_backend_types: tuple[str, ...] = DEFAULT_MAINTENANCE_BACKEND_TYPES
-    slow_threshold_seconds: float = 1.0
-    tables_limit: int = 10
-    databases_limit: int = 50
-    slots_limit: int = 20
-    replicas_limit: int = 20
+    application_name: str = setting(
+        "application-name", "application_name of the exporter's sessions",
+        "promfleet-exporter-postgres", parse_str)
+    slow_threshold_seconds: float = setting(
+        "statements.slow-threshold", "mean execution time above which a statement is slow",
+        1.0, parse_duration)
+    tables_limit: int = setting(
+        "tables.limit", "how many of the largest tables get per-table series", 10,
+        parse_positive_int)
+    databases_limit: int = setting(
+        "databases.limit", "how many databases get per-database series", 50,
+        parse_positive_int)
+    maintenance_applications: tuple[str, ...] = setting(
+        "sessions.maintenance-applications",
+        "application_name values of maintenance sessions (comma-separated): their long "
+        "statements and transactions are published apart from the application's",
+        DEFAULT_MAINTENANCE_APPLICATIONS, parse_names)
+    maintenance_backend_types: tuple[str, ...] = setting(
+        "sessions.maintenance-backend-types",
+        "backend_type values of maintenance sessions (comma-separated)",
+        DEFAULT_MAINTENANCE_BACKEND_TYPES, parse_names)
+    slots_limit: int = setting(
+        "slots.limit", "how many replication slots get per-slot series", 20,
+        parse_positive_int)
+    replicas_limit: int = setting(
+        "replicas.limit", "how many connected standbys get per-replica series", 20,
+        parse_positive_int)
 
 
 @dataclass
@@ -623,49 +657,14 @@ def families(target: str, outcome: Outcome[Snapshot], cfg: PostgresConfig) -> li
 # --- wiring ----------------------------------------------------------------------------
 
 
-def parse_names(value: Any) -> tuple[str, ...]:
-    """Names from a YAML list or a comma-separated string; blanks dropped, order kept."""
-    if isinstance(value, tuple | list):
-        items = [parse_str(item) for item in value]
-    else:
-        items = parse_str(value).split(",")
-    names = tuple(dict.fromkeys(item.strip() for item in items if item.strip()))
-    if any("\x00" in name for name in names):
-        raise ValueError("a name holds a NUL character")
-    return names
-
-
 OPTIONS: tuple[Option, ...] = (
     *target_options("dsn", "libpq DSN (URL or key=value)"),
-    Option("application-name", "application_name of the exporter's sessions",
-           "promfleet-exporter-postgres", parse_str),
-    Option("statements.slow-threshold", "mean execution time above which a statement is slow",
-           1.0, parse_duration),
-    Option("tables.limit", "how many of the largest tables get per-table series", 10,
-           parse_positive_int),
-    Option("databases.limit", "how many databases get per-database series", 50,
-           parse_positive_int),
-    Option("sessions.maintenance-applications",
-           "application_name values of maintenance sessions (comma-separated): their long "
-           "statements and transactions are published apart from the application's",
-           DEFAULT_MAINTENANCE_APPLICATIONS, parse_names),
-    Option("sessions.maintenance-backend-types",
-           "backend_type values of maintenance sessions (comma-separated)",
-           DEFAULT_MAINTENANCE_BACKEND_TYPES, parse_names),
+    *options_of(PostgresConfig),
 )
 
 
 def config_from(settings: Settings) -> PostgresConfig:
-    return PostgresConfig(
-        application_name=str(settings.get("application-name") or PostgresConfig.application_name),
-        slow_threshold_seconds=float(settings.get("statements.slow-threshold", 1.0)),
-        tables_limit=int(settings.get("tables.limit", 10)),
-        databases_limit=int(settings.get("databases.limit", 50)),
-        maintenance_applications=option_value(
-            OPTIONS, settings, "sessions.maintenance-applications"),
-        maintenance_backend_types=option_value(
-            OPTIONS, settings, "sessions.maintenance-backend-types"),
-    )
+    return config_of(PostgresConfig, settings)
 
 
 def build(settings: Settings) -> Sequence[Collector]:
@@ -686,14 +685,6 @@ def build(settings: Settings) -> Sequence[Collector]:
     return tuple(PostgresTarget(t, cfg) for t in targets)
 
 
-def _check_options() -> None:
-    names = [o.name for o in OPTIONS]
-    if len(names) != len(set(names)):
-        raise OptionError("duplicate option names")
-
-
-_check_options()
-
 EXPORTER = ExporterDef(
     name="postgres",
     namespace=NS,
@@ -705,4 +696,5 @@ EXPORTER = ExporterDef(
     close=close_targets,
     default_port=9187,
     multi_target=True,
+    target_names=target_names("dsn"),
 )

@@ -39,9 +39,12 @@ from exporters.spec import (
     OptionError,
     ScrapeContext,
     Settings,
+    config_of,
+    options_of,
     parse_bool,
     parse_duration,
     parse_positive_int,
+    setting,
 )
 from exporters.targets import TARGET_NAME, find_target, target_entries
 
@@ -122,8 +125,14 @@ class ProbeTarget:
 class ProbeConfig:
     # The runtime already keeps its scrape.timeout-offset back from Prometheus' timeout;
     # this is the extra time kept for building the families after the probe returns.
-    timeout_offset_seconds: float = 0.1
-    dependencies_limit: int = 16
+    timeout_offset_seconds: float = setting(
+        "timeout-offset", "kept back from the scrape deadline for the probe's timeout", 0.1,
+        parse_duration)
+    dependencies_limit: int = setting(
+        "dependencies.limit", "most dependencies reported per target", 16, parse_positive_int)
+    allow_urls: bool = setting(
+        "allow-urls", "accept /probe?target=<http(s) URL> besides configured names "
+        "(labelled target=\"adhoc\")", False, parse_bool)
 
 
 @dataclass
@@ -475,25 +484,17 @@ def parse_targets(value: Any) -> tuple[ProbeTarget, ...]:
 OPTIONS: tuple[Option, ...] = (
     Option("targets", "endpoints to probe: a list of {name, url, ...}", (), parse_targets,
            structured=True),
-    Option("timeout-offset", "kept back from the scrape deadline for the probe's timeout", 0.1,
-           parse_duration),
-    Option("dependencies.limit", "most dependencies reported per target", 16,
-           parse_positive_int),
-    Option("allow-urls", "accept /probe?target=<http(s) URL> besides configured names "
-           "(labelled target=\"adhoc\")", False, parse_bool),
+    *options_of(ProbeConfig),
 )  # fmt: skip
 
 
 def config_from(settings: Settings) -> ProbeConfig:
-    return ProbeConfig(
-        timeout_offset_seconds=float(settings.get("timeout-offset", 0.1)),
-        dependencies_limit=int(settings.get("dependencies.limit", 16)),
-    )
+    return config_of(ProbeConfig, settings)
 
 
 def build(settings: Settings) -> Sequence[Collector]:
     config = config_from(settings)
-    targets: tuple[ProbeTarget, ...] = tuple(settings.get("targets", ()) or ())
+    targets: tuple[ProbeTarget, ...] = tuple(settings.get("targets") or ())
     for target in targets:
         try:
             _ssl_for(target.ca_file, target.insecure_skip_verify)
@@ -509,8 +510,9 @@ def probe(settings: Settings, name: str, collectors: Sequence[Collector]) -> Seq
     try:
         return find_target(settings, name, collectors)
     except KeyError:
-        if settings.get("allow-urls", False) and urlsplit(name).scheme in {"http", "https"}:
-            return (HttpProbe(ProbeTarget(ADHOC_TARGET, name), config_from(settings)),)
+        config = config_from(settings)
+        if config.allow_urls and urlsplit(name).scheme in {"http", "https"}:
+            return (HttpProbe(ProbeTarget(ADHOC_TARGET, name), config),)
         raise
 
 
@@ -524,4 +526,5 @@ EXPORTER = ExporterDef(
     probe=probe,
     default_port=9115,
     multi_target=True,
+    target_names=lambda settings: [t.name for t in settings.get("targets") or ()],
 )

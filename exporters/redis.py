@@ -29,7 +29,10 @@ from exporters.spec import (
     Option,
     OptionError,
     Settings,
+    config_of,
+    options_of,
     parse_positive_int,
+    setting,
 )
 from exporters.targets import (
     Failure,
@@ -40,6 +43,7 @@ from exporters.targets import (
     find_target,
     first_line,
     resolve_targets,
+    target_names,
     target_options,
 )
 
@@ -178,11 +182,15 @@ def _index(key: str) -> int:
 
 @dataclass(frozen=True)
 class RedisConfig:
-    """Per-process settings shared by every target's collector."""
+    """Per-process settings shared by every target's collector; the limits are options."""
 
     client_name: str = "promfleet-exporter-redis"
-    databases_limit: int = 16
-    replicas_limit: int = 16
+    databases_limit: int = setting(
+        "databases.limit", "how many logical databases get per-db series", 16,
+        parse_positive_int)
+    replicas_limit: int = setting(
+        "replicas.limit", "how many connected replicas get per-replica series", 16,
+        parse_positive_int)
 
 
 def parse_save_period(value: str) -> float | None:
@@ -398,13 +406,12 @@ class RedisTarget(TargetCollector["AbstractConnection", Snapshot]):
 
 OPTIONS: tuple[Option, ...] = (
     *target_options("url", "Redis URL (redis://, rediss://, unix://)"),
-    Option("databases.limit", "how many logical databases get per-db series", 16,
-           parse_positive_int),
+    *options_of(RedisConfig),
 )
 
 
 def build(settings: Settings) -> Sequence[Collector]:
-    cfg = RedisConfig(databases_limit=int(settings.get("databases.limit", 16)))
+    cfg = config_of(RedisConfig, settings)
     out: list[Collector] = []
     for target in resolve_targets(settings, "url"):
         try:
@@ -425,4 +432,5 @@ EXPORTER = ExporterDef(
     close=close_targets,
     default_port=9121,
     multi_target=True,
+    target_names=target_names("url"),
 )

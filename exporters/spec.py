@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -175,6 +176,42 @@ def option_value(options: Sequence[Option], settings: Settings, name: str) -> An
         raise OptionError(f"--{name}: {err}") from err
 
 
+def setting(
+    name: str, help: str, default: Any, parse: Callable[[Any], Any], **option: Any
+) -> Any:
+    """A field of a frozen config dataclass that is also an option, its default written once.
+
+    ``slots_limit: int = setting("slots.limit", "...", 20, parse_positive_int)``;
+    :func:`options_of` lists the class's options and :func:`config_of` builds the
+    config from settings. ``option`` holds further :class:`Option` fields.
+    """
+    return field(default=default, metadata={"option": (name, help, parse, option)})
+
+
+def _setting_fields(config: type) -> list[tuple[dataclasses.Field[Any], Option]]:
+    out = []
+    for f in dataclasses.fields(config):
+        if "option" in f.metadata:
+            name, help, parse, extra = f.metadata["option"]
+            out.append((f, Option(name, help, f.default, parse, **extra)))
+    return out
+
+
+def options_of(config: type) -> tuple[Option, ...]:
+    """The options of a config dataclass's :func:`setting` fields, in field order."""
+    return tuple(option for _, option in _setting_fields(config))
+
+
+def config_of(config: type[T], settings: Settings) -> T:
+    """``config`` with each :func:`setting` field read from settings (or its default)."""
+    options = options_of(config)
+    values = {
+        f.name: option_value(options, settings, option.name)
+        for f, option in _setting_fields(config)
+    }
+    return config(**values)
+
+
 class ScrapeContext:
     """What a collector gets for one scrape: the deadline and the request's parameters."""
 
@@ -256,6 +293,9 @@ class ExporterDef:
     # True when one /metrics serves several configured targets: the runtime's
     # scrape_collector families then carry a ``target`` label (from Collector.target).
     multi_target: bool = False
+    # The target names the settings configure, in order and duplicates kept: the
+    # runtime refuses a name given twice before ``build`` is called.
+    target_names: Callable[[Settings], Sequence[str]] | None = None
 
 
 # Parsers shared by exporters' options -------------------------------------------------

@@ -36,6 +36,8 @@ from exporters.spec import (
 
 T = TypeVar("T")
 
+# The label of the unnamed target (``--dsn``, ``--url``) unless --target-name says.
+DEFAULT_TARGET_NAME = "default"
 TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 # Deadline share kept back for building the families after the batch returns.
@@ -112,7 +114,8 @@ def target_entries(
     """The entries of a ``targets`` option, each as ``(where, name, entry)``.
 
     ``value`` is a YAML list (config file) or YAML text (flag/env) of mappings, each with
-    a valid ``name`` unique in the list and no key outside ``keys``; ``where`` names the
+    a valid ``name`` and no key outside ``keys`` (the runtime refuses a name given twice:
+    :func:`target_names`); ``where`` names the
     entry in error messages (``targets[0] (main)``). ``shape`` shows an entry's keys.
     """
     if value is None or value == "":
@@ -127,7 +130,6 @@ def target_entries(
     if not isinstance(value, list):
         raise ValueError(f"targets: expected a list of {shape} entries")
     out: list[tuple[str, str, Mapping[str, Any]]] = []
-    seen: set[str] = set()
     for index, item in enumerate(value):
         if not isinstance(item, Mapping):
             raise ValueError(f"targets[{index}]: expected a mapping")
@@ -138,9 +140,6 @@ def target_entries(
             name = check_target_name(item.get("name"))
         except ValueError as err:
             raise ValueError(f"targets[{index}]: {err}") from err
-        if name in seen:
-            raise ValueError(f"targets: name {name!r} appears twice")
-        seen.add(name)
         out.append((f"targets[{index}] ({name})", name, item))
     return out
 
@@ -173,7 +172,9 @@ def _target_secrets(targets: Iterable[Target]) -> tuple[str, ...]:
     return tuple(secret for target in targets for secret in target.secrets())
 
 
-def target_options(key: str, what: str, default_name: str = "default") -> tuple[Option, ...]:
+def target_options(
+    key: str, what: str, default_name: str = DEFAULT_TARGET_NAME
+) -> tuple[Option, ...]:
     """The three target options every multi-target exporter shares.
 
     ``<key>`` (secret: env ``PROMFLEET_<EXP>_<KEY>`` or ``..._FILE``) is one unnamed
@@ -190,14 +191,12 @@ def target_options(key: str, what: str, default_name: str = "default") -> tuple[
 
 
 def resolve_targets(settings: Settings, key: str) -> tuple[Target, ...]:
-    """All targets from settings, refusing none at all and duplicate names."""
+    """All targets from settings (the unnamed one first), refusing none at all."""
     named: tuple[Target, ...] = tuple(settings.get("targets") or ())
     single = str(settings.get(key) or "")
     out = list(named)
     if single:
-        name = str(settings.get("target-name") or "default")
-        if any(t.name == name for t in named):
-            raise OptionError(f"target-name: {name!r} is also a name in targets")
+        name = str(settings.get("target-name") or DEFAULT_TARGET_NAME)
         out.insert(0, Target(name, single))
     if not out:
         raise OptionError(
@@ -205,6 +204,18 @@ def resolve_targets(settings: Settings, key: str) -> tuple[Target, ...]:
             f" (or _FILE) or list targets in the config file"
         )
     return tuple(out)
+
+
+def target_names(key: str) -> Callable[[Settings], tuple[str, ...]]:
+    """``ExporterDef.target_names`` of an exporter with :func:`target_options`."""
+
+    def names(settings: Settings) -> tuple[str, ...]:
+        named = tuple(t.name for t in settings.get("targets") or ())
+        if settings.get(key):
+            return (str(settings.get("target-name") or DEFAULT_TARGET_NAME), *named)
+        return named
+
+    return names
 
 
 class SingleFlight(Generic[T]):

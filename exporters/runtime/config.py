@@ -349,7 +349,31 @@ def resolve(
         values={k: v for k, v in values.items() if k in own},
         sources={k: v for k, v in sources.items() if k in own},
     )
+    duplicates = duplicate_targets(exporter, settings)
+    if duplicates:
+        runtime_names = {o.name for o in RUNTIME_OPTIONS}
+        parsed = {k: v for k, v in values.items() if k in runtime_names}
+        raise ConfigError(exporter.name, duplicates, parsed)
     return runtime, settings, False
+
+
+def duplicate_targets(exporter: ExporterDef, settings: Settings) -> list[Problem]:
+    """A problem for each target name the settings give more than once.
+
+    Target names are labels and the key of ``/probe?target=NAME``: two targets of one
+    name would publish clashing series and make one of them unreachable.
+    """
+    if exporter.target_names is None:
+        return []
+    seen: set[str] = set()
+    twice: list[str] = []
+    for name in exporter.target_names(settings):
+        if name in seen and name not in twice:
+            twice.append(name)
+        seen.add(name)
+    source = settings.sources.get("targets", "default")
+    return [Problem("targets", source, f"target name {name!r} is given more than once")
+            for name in twice]
 
 
 def _placeholder_runtime() -> RuntimeConfig:

@@ -50,6 +50,7 @@ from exporters.spec import (
     OptionError,
     ScrapeContext,
     Settings,
+    option_value,
     parse_duration,
     parse_positive_int,
     parse_str,
@@ -537,7 +538,7 @@ def start(settings: Settings) -> SecurityState:
 
 
 def build(settings: Settings) -> Sequence[Collector]:
-    pin_mmap_threshold(int(settings.get("memory.mmap-threshold", 262_144)))
+    pin_mmap_threshold(int(option_value(OPTIONS, settings, "memory.mmap-threshold")))
     state = start(settings)
     return (LogsCollector(state), DetectionsCollector(state), DenyListCollector(state))
 

@@ -126,7 +126,7 @@ def build(settings: Settings) -> Sequence[Collector]:
     )
     collectors: list[Collector] = []
     directory = str(_get(settings, "directory"))
-    url = str(settings.get("redis.url", "") or "")
+    url = str(_get(settings, "redis.url") or "")
     redis: RedisSource | None = None
     if url:
         try:
