@@ -18,22 +18,25 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import Metric
 
-from exporters.families import Families
+from exporters.families import Families, FamilyBatch
 from exporters.spec import (
     Collector,
+    CollectorDef,
     ExporterDef,
     MetricNamespace,
     MetricSpec,
     Option,
     OptionError,
     Settings,
+    collector_enabled,
     config_of,
+    metrics_of,
     options_of,
     parse_duration,
     parse_positive_int,
@@ -84,85 +87,6 @@ LOCK_MODES = (
 _m = MetricNamespace(NS, ("target",))
 
 
-METRICS: tuple[MetricSpec, ...] = (
-    _m("up", "gauge", "1 when the target answered this scrape's queries within the deadline"),
-    _m("scrape_error", "gauge",
-       "1 when the server answered but the query batch failed (details in the log)"),
-    _m("version_info", "info", "Server version", "version", "major"),
-    _m("start_time_seconds", "gauge", "Postmaster start time, Unix seconds"),
-    _m("in_recovery", "gauge", "1 on a standby (in recovery), 0 on a primary"),
-    _m("max_connections", "gauge", "The max_connections setting"),
-    _m("reserved_connections", "gauge",
-       "Connection slots reserved for superusers and pg_use_reserved_connections"),
-    _m("connections", "gauge", "Client backends by database and state", "database", "state"),
-    _m("oldest_query_seconds", "gauge",
-       "Age of the oldest running statement in each state, of application sessions or of "
-       "maintenance ones (by application name and backend type, as configured)",
-       "state", "session"),
-    _m("oldest_transaction_seconds", "gauge",
-       "Age of the oldest open transaction in each state, of application sessions or of "
-       "maintenance ones", "state", "session"),
-    _m("locks_waiting", "gauge", "Lock requests not yet granted, by lock mode", "mode"),
-    _m("lock_waiting_sessions", "gauge",
-       "Sessions waiting for a heavyweight lock (advisory locks left out)"),
-    _m("lock_wait_oldest_seconds", "gauge",
-       "How long the longest current lock wait has lasted (0 when none waits)"),
-    _m("database_commits_total", "counter", "Transactions committed", "database"),
-    _m("database_rollbacks_total", "counter", "Transactions rolled back", "database"),
-    _m("database_blocks_hit_total", "counter", "Buffer cache hits", "database"),
-    _m("database_blocks_read_total", "counter", "Blocks read from disk", "database"),
-    _m("database_deadlocks_total", "counter", "Deadlocks detected", "database"),
-    _m("database_temp_bytes_total", "counter", "Bytes written to temporary files", "database"),
-    _m("database_temp_files_total", "counter", "Temporary files created", "database"),
-    _m("database_conflicts_total", "counter",
-       "Queries cancelled by recovery conflicts", "database"),
-    _m("database_size_bytes", "gauge", "Disk space used by the database", "database"),
-    _m("database_xid_age", "gauge",
-       "Transactions since the database's datfrozenxid (wraparound at about 2.1e9)",
-       "database"),
-    _m("replication_lag_bytes", "gauge",
-       "On a standby: WAL received but not yet replayed, in bytes"),
-    _m("replication_lag_seconds", "gauge",
-       "On a standby: age of the last replayed transaction (0 only when all received WAL "
-       "is replayed and the WAL receiver is streaming)"),
-    _m("wal_receiver_streaming", "gauge",
-       "On a standby: 1 when its WAL receiver streams from the primary (without "
-       "pg_read_all_stats: when a WAL receiver process exists)"),
-    _m("replica_lag_bytes", "gauge",
-       "On a primary: WAL not yet replayed by each connected standby", "replica"),
-    _m("replica_lag_seconds", "gauge",
-       "On a primary: replay lag reported by each connected standby", "replica"),
-    _m("replication_slot_active", "gauge",
-       "1 when a replication slot has a consumer", "slot", "type"),
-    _m("replication_slot_retained_bytes", "gauge", "WAL a replication slot holds back",
-       "slot"),
-    _m("wal_position_bytes", "gauge", "Current WAL position (insert or replay), in bytes"),
-    _m("wal_records_total", "counter", "WAL records generated"),
-    _m("wal_bytes_total", "counter", "WAL generated, in bytes"),
-    _m("checkpoints_timed_total", "counter", "Scheduled checkpoints performed"),
-    _m("checkpoints_requested_total", "counter", "Requested checkpoints performed"),
-    _m("checkpoint_write_seconds_total", "counter", "Time spent writing checkpoint files"),
-    _m("checkpoint_sync_seconds_total", "counter", "Time spent syncing checkpoint files"),
-    _m("checkpoint_buffers_written_total", "counter", "Buffers written by checkpoints"),
-    _m("table_size_bytes", "gauge",
-       "Heap size of the largest user tables of the connected database", "table"),
-    _m("table_live_tuples", "gauge", "Estimated live rows of the largest tables", "table"),
-    _m("table_dead_tuples", "gauge", "Estimated dead rows of the largest tables", "table"),
-    _m("table_vacuum_age_seconds", "gauge",
-       "Seconds since the last (auto)vacuum of the largest tables; absent if never", "table"),
-    _m("table_xid_age", "gauge",
-       "Transactions since the table's relfrozenxid (wraparound distance used)", "table"),
-    _m("dropped_series", "gauge",
-       "Items left out of this scrape because a capped label set was full", "set"),
-    _m("statements_available", "gauge",
-       "1 when pg_stat_statements is installed and loaded in the connected database"),
-    _m("statements_slow", "gauge",
-       "Statements whose mean execution time exceeds the slow threshold"),
-    _m("statements_worst_mean_seconds", "gauge",
-       "The worst mean execution time among tracked statements"),
-    _m("statements_slow_threshold_seconds", "gauge", "The configured slow threshold"),
-)
-FAMILIES = Families(METRICS, f"{NS}_")
 
 
 # Sessions whose long statements and transactions are routine work, not the application's:
@@ -233,7 +157,7 @@ class PostgresConfig:
 class Snapshot:
     """What one batch returned: each statement's rows by name, and the server's facts."""
 
-    rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+    rows: dict[str, list[Row]] = field(default_factory=dict)
     version_num: int = 0
     statements: bool = False
 
@@ -245,7 +169,7 @@ class _Server:
     version_num: int
     statements: bool
     batch: bytes  # the whole batch but its leading SET, encoded
-    names: tuple[str, ...]
+    parts: tuple[Statement, ...]  # the batch's statements, in order
     encoding: str  # the client encoding, as a Python codec name
 
 
@@ -258,113 +182,461 @@ def sql_text_array(values: Sequence[str]) -> str:
     return f"ARRAY[{items}]::text[]"
 
 
-def build_batch(version_num: int, statements: bool, cfg: PostgresConfig) -> tuple[
-    str, tuple[str, ...]
-]:
-    """The batch SQL (minus the leading SET) and the name of each result, in order."""
+# --- query units: the collectors of the batch ------------------------------------------
+#
+# Each unit is one --collector.<name>: the statements it adds to the batch (SQL for the
+# server at hand, the columns it reads by name) and the families it makes from their
+# rows. Adding a collector is one @unit function below; its specs join METRICS.
+
+Row = dict[str, Any]
+Rows = Mapping[str, list[Row]]
+
+
+@dataclass(frozen=True)
+class ServerFacts:
+    """What a connection learns once; it decides which statements the batch holds."""
+
+    version_num: int
+    statements: bool  # pg_stat_statements installed and loaded in the connected database
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement of the batch and the columns it reads, by name.
+
+    The SQL selects the ``text`` columns (read as ``str``) and then the ``numbers``
+    (cast to float8 in SQL, read as ``float``), each aliased by its name; NULL reads
+    as None. ``sql`` returns None where the server lacks what the statement reads.
+    """
+
+    name: str
+    text: tuple[str, ...]
+    numbers: tuple[str, ...]
+    sql: Callable[[ServerFacts, PostgresConfig], str | None]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (*self.text, *self.numbers)
+
+
+class Scope:
+    """What a unit's families function writes to: one target's families of one scrape."""
+
+    __slots__ = ("_add", "cfg", "facts", "target")
+
+    def __init__(self, target: str, cfg: PostgresConfig, facts: ServerFacts,
+                 batch: FamilyBatch) -> None:
+        self.target = target
+        self.cfg = cfg
+        self.facts = facts
+        self._add = batch.add
+
+    def add(self, short: str, labels: tuple[str, ...], value: float | None) -> None:
+        """One sample of ``promfleet_postgres_<short>``; ``labels`` after ``target``."""
+        self._add(short, (self.target, *labels), value)
+
+    def dropped(self, name: str, rows: list[Row]) -> None:
+        """``dropped_series{set=name}``: what a capped statement's ``total`` left out."""
+        total = int(rows[0]["total"] or 0) if rows else 0
+        self._add("dropped_series", (self.target, name), float(max(0, total - len(rows))))
+
+
+@dataclass(frozen=True)
+class QueryUnit:
+    name: str
+    help: str
+    metrics: tuple[MetricSpec, ...]
+    statements: tuple[Statement, ...]
+    families: Callable[[Scope, Rows], None]
+
+    @property
+    def collector(self) -> CollectorDef:
+        return CollectorDef(self.name, self.help, self.metrics)
+
+
+_units: list[QueryUnit] = []
+
+
+def unit(
+    name: str, help: str, metrics: tuple[MetricSpec, ...], *statements: Statement
+) -> Callable[[Callable[[Scope, Rows], None]], Callable[[Scope, Rows], None]]:
+    """Registers the decorated families function as query unit ``name``."""
+
+    def register(families: Callable[[Scope, Rows], None]) -> Callable[[Scope, Rows], None]:
+        _units.append(QueryUnit(name, help, metrics, statements, families))
+        return families
+
+    return register
+
+
+def _always(sql: str) -> Callable[[ServerFacts, PostgresConfig], str]:
+    return lambda facts, cfg: sql
+
+
+_DROPPED = _m("dropped_series", "gauge",
+              "Items left out of this scrape because a capped label set was full", "set")
+# Without pg_read_all_stats the receiver's status reads NULL: its presence decides.
+_STREAMING = ("EXISTS (SELECT 1 FROM pg_stat_wal_receiver "
+              "WHERE status = 'streaming' OR status IS NULL)")
+
+
+def _server_sql(facts: ServerFacts, cfg: PostgresConfig) -> str:
     reserved = "current_setting('superuser_reserved_connections')::float8"
-    if version_num >= 160000:
+    if facts.version_num >= 160000:
         reserved += " + current_setting('reserved_connections')::float8"
-    # Without pg_read_all_stats the receiver's status reads NULL: its presence decides.
-    streaming = ("EXISTS (SELECT 1 FROM pg_stat_wal_receiver "
-                 "WHERE status = 'streaming' OR status IS NULL)")
+    return f"""SELECT current_setting('server_version') AS version,
+ current_setting('max_connections')::float8 AS max_connections,
+ {reserved} AS reserved_connections, pg_is_in_recovery()::int::float8 AS in_recovery,
+ extract(epoch FROM pg_postmaster_start_time())::float8 AS start_time"""
+
+
+@unit("server", "server version, start time, role and connection slots", (
+    _m("version_info", "info", "Server version", "version", "major"),
+    _m("start_time_seconds", "gauge", "Postmaster start time, Unix seconds"),
+    _m("in_recovery", "gauge", "1 on a standby (in recovery), 0 on a primary"),
+    _m("max_connections", "gauge", "The max_connections setting"),
+    _m("reserved_connections", "gauge",
+       "Connection slots reserved for superusers and pg_use_reserved_connections"),
+), Statement("server", ("version",),
+             ("max_connections", "reserved_connections", "in_recovery", "start_time"),
+             _server_sql))
+def _server(out: Scope, rows: Rows) -> None:
+    for row in rows["server"]:
+        version = str(row["version"]).split()[0]
+        out.add("version_info", (version, version.split(".")[0]), 1.0)
+        out.add("max_connections", (), row["max_connections"])
+        out.add("reserved_connections", (), row["reserved_connections"])
+        out.add("in_recovery", (), 1.0 if row["in_recovery"] else 0.0)
+        out.add("start_time_seconds", (), row["start_time"])
+
+
+# Databases beyond databases.limit (by oid, as the databases unit keeps them) are "other".
+@unit("connections", "client backends by database and state", (
+    _m("connections", "gauge", "Client backends by database and state", "database", "state"),
+), Statement("connections", ("database", "state"), ("count",), lambda facts, cfg: f"""SELECT
+ CASE WHEN a.datname IS NULL THEN '' WHEN d.oid IS NOT NULL THEN a.datname ELSE 'other' END
+ AS database, coalesce(a.state, '') AS state, count(*)::float8 AS count
+ FROM pg_stat_activity a LEFT JOIN (SELECT oid FROM pg_database WHERE NOT datistemplate
+   ORDER BY oid LIMIT {cfg.databases_limit}) d ON d.oid = a.datid
+ WHERE a.backend_type = 'client backend' GROUP BY 1, 2"""))
+def _connections(out: Scope, rows: Rows) -> None:
+    per_db: dict[tuple[str, str], float] = {}
+    for row in rows["connections"]:
+        state = row["state"]
+        key = (row["database"], STATES.get(state, "unknown") if state else "unknown")
+        per_db[key] = per_db.get(key, 0.0) + row["count"]
+    for (db, state), count in sorted(per_db.items()):
+        out.add("connections", (db, state), count)
+
+
+def _oldest_sql(facts: ServerFacts, cfg: PostgresConfig) -> str:
     maintenance = (
         f"backend_type = ANY ({sql_text_array(cfg.maintenance_backend_types)}) OR "
         f"coalesce(application_name, '') = ANY ({sql_text_array(cfg.maintenance_applications)})"
     )
-    waitstart = "waitstart" if version_num >= 140000 else "NULL::timestamptz"
-    recovery_lsn = (
-        "CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
-        "ELSE pg_current_wal_lsn() END"
-    )
-    parts: list[tuple[str, str]] = [
-        ("server", f"""SELECT current_setting('server_version'),
- current_setting('max_connections')::float8, {reserved}, pg_is_in_recovery()::int::float8,
- extract(epoch FROM pg_postmaster_start_time())::float8,
- CASE WHEN pg_is_in_recovery() THEN
-   pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::float8 END,
- CASE WHEN pg_is_in_recovery() THEN
-   CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() AND {streaming} THEN 0::float8
-   ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 END END,
- pg_wal_lsn_diff({recovery_lsn}, '0/0')::float8,
- (SELECT count(*) FROM pg_stat_user_tables)::float8,
- (SELECT count(*) FROM pg_database WHERE NOT datistemplate)::float8,
- (SELECT count(*) FROM pg_stat_replication WHERE NOT pg_is_in_recovery())::float8,
- (SELECT count(*) FROM pg_replication_slots)::float8,
- CASE WHEN pg_is_in_recovery() THEN {streaming}::int::float8 END"""),
-        ("connections", """SELECT coalesce(datname, ''), coalesce(state, ''), count(*)::float8
- FROM pg_stat_activity WHERE backend_type = 'client backend' GROUP BY 1, 2"""),
-        ("oldest", f"""SELECT state,
- CASE WHEN {maintenance} THEN 'maintenance' ELSE 'application' END,
- extract(epoch FROM max(now() - query_start))::float8,
- extract(epoch FROM max(now() - xact_start))::float8
+    return f"""SELECT state,
+ CASE WHEN {maintenance} THEN 'maintenance' ELSE 'application' END AS session,
+ extract(epoch FROM max(now() - query_start))::float8 AS query_age,
+ extract(epoch FROM max(now() - xact_start))::float8 AS xact_age
  FROM pg_stat_activity WHERE backend_type IS NOT NULL
- AND pid <> pg_backend_pid() AND state IS NOT NULL GROUP BY 1, 2"""),
-        ("locks", "SELECT mode, count(*)::float8 FROM pg_locks WHERE NOT granted GROUP BY 1"),
-        # Advisory waits are left out: a blocking pg_advisory_lock is how applications
-        # elect a leader or serialise jobs, and such a wait is meant to last.
-        ("lockwaits", f"""SELECT count(*)::float8,
+ AND pid <> pg_backend_pid() AND state IS NOT NULL GROUP BY 1, 2"""
+
+
+@unit("sessions", "the oldest statement and transaction, of application and maintenance", (
+    _m("oldest_query_seconds", "gauge",
+       "Age of the oldest running statement in each state, of application sessions or of "
+       "maintenance ones (by application name and backend type, as configured)",
+       "state", "session"),
+    _m("oldest_transaction_seconds", "gauge",
+       "Age of the oldest open transaction in each state, of application sessions or of "
+       "maintenance ones", "state", "session"),
+), Statement("oldest", ("state", "session"), ("query_age", "xact_age"), _oldest_sql))
+def _sessions(out: Scope, rows: Rows) -> None:
+    oldest = {(STATES.get(r["state"], "unknown"), r["session"]): r for r in rows["oldest"]}
+    for state in OLDEST_STATES:
+        for session in SESSIONS:
+            row = oldest.get((state, session))
+            labels = (state, session)
+            out.add("oldest_query_seconds", labels, (row["query_age"] or 0.0) if row else 0.0)
+            out.add("oldest_transaction_seconds", labels,
+                    (row["xact_age"] or 0.0) if row else 0.0)
+
+
+def _lockwaits_sql(facts: ServerFacts, cfg: PostgresConfig) -> str:
+    waitstart = "waitstart" if facts.version_num >= 140000 else "NULL::timestamptz"
+    # Advisory waits are left out: a blocking pg_advisory_lock is how applications
+    # elect a leader or serialise jobs, and such a wait is meant to last.
+    return f"""SELECT count(*)::float8 AS sessions,
  coalesce(extract(epoch FROM max(now() - coalesce(l.since, a.query_start))), 0)::float8
+ AS longest
  FROM pg_stat_activity a LEFT JOIN (SELECT pid, min({waitstart}) AS since FROM pg_locks
    WHERE NOT granted GROUP BY pid) l ON l.pid = a.pid
  WHERE a.wait_event_type = 'Lock' AND a.wait_event IS DISTINCT FROM 'advisory'
- AND a.pid <> pg_backend_pid()"""),
-        ("databases", f"""SELECT d.datname, s.xact_commit::float8, s.xact_rollback::float8,
- s.blks_hit::float8, s.blks_read::float8, s.deadlocks::float8, s.temp_bytes::float8,
- s.temp_files::float8, s.conflicts::float8,
- CASE WHEN has_database_privilege(d.oid, 'CONNECT') THEN pg_database_size(d.oid)::float8 END,
- age(d.datfrozenxid)::float8
+ AND a.pid <> pg_backend_pid()"""
+
+
+@unit("locks", "lock requests not granted, and the sessions waiting for them", (
+    _m("locks_waiting", "gauge", "Lock requests not yet granted, by lock mode", "mode"),
+    _m("lock_waiting_sessions", "gauge",
+       "Sessions waiting for a heavyweight lock (advisory locks left out)"),
+    _m("lock_wait_oldest_seconds", "gauge",
+       "How long the longest current lock wait has lasted (0 when none waits)"),
+), Statement("locks", ("mode",), ("count",), _always(
+    "SELECT mode, count(*)::float8 AS count FROM pg_locks WHERE NOT granted GROUP BY 1")),
+   Statement("lockwaits", (), ("sessions", "longest"), _lockwaits_sql))
+def _locks(out: Scope, rows: Rows) -> None:
+    waiting = {str(r["mode"]): r["count"] for r in rows["locks"]}
+    for mode in LOCK_MODES:
+        out.add("locks_waiting", (mode,), waiting.pop(mode, 0.0))
+    for mode, count in sorted(waiting.items()):  # advisory and future modes
+        out.add("locks_waiting", (mode,), count)
+    for row in rows["lockwaits"]:
+        out.add("lock_waiting_sessions", (), row["sessions"])
+        out.add("lock_wait_oldest_seconds", (), row["longest"])
+
+
+_DATABASE_COUNTERS = (
+    ("commits", "database_commits_total"), ("rollbacks", "database_rollbacks_total"),
+    ("blocks_hit", "database_blocks_hit_total"), ("blocks_read", "database_blocks_read_total"),
+    ("deadlocks", "database_deadlocks_total"), ("temp_bytes", "database_temp_bytes_total"),
+    ("temp_files", "database_temp_files_total"), ("conflicts", "database_conflicts_total"),
+    ("size", "database_size_bytes"), ("xid_age", "database_xid_age"),
+)
+
+
+# ``total`` (a window, counted before the LIMIT) says how many the cap left out.
+@unit("databases", "transactions, cache, temporary files, size and xid age per database", (
+    _m("database_commits_total", "counter", "Transactions committed", "database"),
+    _m("database_rollbacks_total", "counter", "Transactions rolled back", "database"),
+    _m("database_blocks_hit_total", "counter", "Buffer cache hits", "database"),
+    _m("database_blocks_read_total", "counter", "Blocks read from disk", "database"),
+    _m("database_deadlocks_total", "counter", "Deadlocks detected", "database"),
+    _m("database_temp_bytes_total", "counter", "Bytes written to temporary files", "database"),
+    _m("database_temp_files_total", "counter", "Temporary files created", "database"),
+    _m("database_conflicts_total", "counter",
+       "Queries cancelled by recovery conflicts", "database"),
+    _m("database_size_bytes", "gauge", "Disk space used by the database", "database"),
+    _m("database_xid_age", "gauge",
+       "Transactions since the database's datfrozenxid (wraparound at about 2.1e9)",
+       "database"),
+    _DROPPED,
+), Statement("databases", ("database",), (*(c for c, _ in _DATABASE_COUNTERS), "total"),
+             lambda facts, cfg: f"""SELECT d.datname AS database,
+ s.xact_commit::float8 AS commits, s.xact_rollback::float8 AS rollbacks,
+ s.blks_hit::float8 AS blocks_hit, s.blks_read::float8 AS blocks_read,
+ s.deadlocks::float8 AS deadlocks, s.temp_bytes::float8 AS temp_bytes,
+ s.temp_files::float8 AS temp_files, s.conflicts::float8 AS conflicts,
+ CASE WHEN has_database_privilege(d.oid, 'CONNECT') THEN pg_database_size(d.oid)::float8 END
+ AS size, age(d.datfrozenxid)::float8 AS xid_age, count(*) OVER ()::float8 AS total
  FROM pg_database d JOIN pg_stat_database s ON s.datid = d.oid
- WHERE NOT d.datistemplate ORDER BY d.oid LIMIT {cfg.databases_limit}"""),
-        ("replicas", f"""SELECT coalesce(application_name, ''),
- pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::float8,
- extract(epoch FROM replay_lag)::float8
+ WHERE NOT d.datistemplate ORDER BY d.oid LIMIT {cfg.databases_limit}"""))
+def _databases(out: Scope, rows: Rows) -> None:
+    databases = rows["databases"]
+    for row in databases:
+        labels = (str(row["database"]),)
+        for column, short in _DATABASE_COUNTERS:
+            out.add(short, labels, row[column])
+    out.dropped("database", databases)
+
+
+def _standby_sql(facts: ServerFacts, cfg: PostgresConfig) -> str:
+    return f"""SELECT CASE WHEN pg_is_in_recovery() THEN
+   pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::float8 END
+ AS lag_bytes,
+ CASE WHEN pg_is_in_recovery() THEN
+   CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() AND {_STREAMING}
+   THEN 0::float8
+   ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 END END
+ AS lag_seconds,
+ CASE WHEN pg_is_in_recovery() THEN {_STREAMING}::int::float8 END AS streaming"""
+
+
+@unit("replication", "a standby's lag and receiver, a primary's standbys, and slots", (
+    _m("replication_lag_bytes", "gauge",
+       "On a standby: WAL received but not yet replayed, in bytes"),
+    _m("replication_lag_seconds", "gauge",
+       "On a standby: age of the last replayed transaction (0 only when all received WAL "
+       "is replayed and the WAL receiver is streaming)"),
+    _m("wal_receiver_streaming", "gauge",
+       "On a standby: 1 when its WAL receiver streams from the primary (without "
+       "pg_read_all_stats: when a WAL receiver process exists)"),
+    _m("replica_lag_bytes", "gauge",
+       "On a primary: WAL not yet replayed by each connected standby", "replica"),
+    _m("replica_lag_seconds", "gauge",
+       "On a primary: replay lag reported by each connected standby", "replica"),
+    _m("replication_slot_active", "gauge",
+       "1 when a replication slot has a consumer", "slot", "type"),
+    _m("replication_slot_retained_bytes", "gauge", "WAL a replication slot holds back",
+       "slot"),
+    _DROPPED,
+), Statement("standby", (), ("lag_bytes", "lag_seconds", "streaming"), _standby_sql),
+   Statement("replicas", ("replica",), ("lag_bytes", "lag_seconds", "total"),
+             lambda facts, cfg: f"""SELECT coalesce(application_name, '') AS replica,
+ pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::float8 AS lag_bytes,
+ extract(epoch FROM replay_lag)::float8 AS lag_seconds, count(*) OVER ()::float8 AS total
  FROM pg_stat_replication WHERE NOT pg_is_in_recovery()
  ORDER BY 1 LIMIT {cfg.replicas_limit}"""),
-        ("slots", f"""SELECT slot_name, slot_type, active::int::float8,
+   Statement("slots", ("slot", "type"), ("active", "retained", "total"),
+             lambda facts, cfg: f"""SELECT slot_name AS slot, slot_type AS type,
+ active::int::float8 AS active,
  pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn()
-   ELSE pg_current_wal_lsn() END, restart_lsn)::float8
- FROM pg_replication_slots ORDER BY 1 LIMIT {cfg.slots_limit}"""),
-        ("tables", f"""SELECT s.schemaname || '.' || s.relname,
- c.relpages::float8 * current_setting('block_size')::float8,
- s.n_live_tup::float8, s.n_dead_tup::float8,
- extract(epoch FROM now() - greatest(s.last_vacuum, s.last_autovacuum))::float8,
- age(c.relfrozenxid)::float8
+   ELSE pg_current_wal_lsn() END, restart_lsn)::float8 AS retained,
+ count(*) OVER ()::float8 AS total
+ FROM pg_replication_slots ORDER BY 1 LIMIT {cfg.slots_limit}"""))
+def _replication(out: Scope, rows: Rows) -> None:
+    for row in rows["standby"]:
+        out.add("replication_lag_bytes", (), row["lag_bytes"])
+        out.add("replication_lag_seconds", (), row["lag_seconds"])
+        if row["streaming"] is not None:  # a standby
+            out.add("wal_receiver_streaming", (), 1.0 if row["streaming"] else 0.0)
+    replicas = rows["replicas"]
+    for row in replicas:
+        name = row["replica"]
+        out.add("replica_lag_bytes", (name,), row["lag_bytes"])
+        out.add("replica_lag_seconds", (name,),
+                row["lag_seconds"] if row["lag_seconds"] is not None else 0.0)
+    slots = rows["slots"]
+    for row in slots:
+        out.add("replication_slot_active", (row["slot"], row["type"]), row["active"])
+        out.add("replication_slot_retained_bytes", (row["slot"],), row["retained"])
+    out.dropped("replica", replicas)
+    out.dropped("slot", slots)
+
+
+@unit("wal", "the WAL position, and WAL generated (PostgreSQL 14+)", (
+    _m("wal_position_bytes", "gauge", "Current WAL position (insert or replay), in bytes"),
+    _m("wal_records_total", "counter", "WAL records generated"),
+    _m("wal_bytes_total", "counter", "WAL generated, in bytes"),
+), Statement("wal_position", (), ("position",), _always(
+    "SELECT pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
+    "ELSE pg_current_wal_lsn() END, '0/0')::float8 AS position")),
+   Statement("wal", (), ("records", "bytes"), lambda facts, cfg: (
+       "SELECT wal_records::float8 AS records, wal_bytes::float8 AS bytes FROM pg_stat_wal"
+       if facts.version_num >= 140000 else None)))
+def _wal(out: Scope, rows: Rows) -> None:
+    for row in rows["wal_position"]:
+        out.add("wal_position_bytes", (), row["position"])
+    for row in rows.get("wal", ()):
+        out.add("wal_records_total", (), row["records"])
+        out.add("wal_bytes_total", (), row["bytes"])
+
+
+def _checkpoints_sql(facts: ServerFacts, cfg: PostgresConfig) -> str:
+    if facts.version_num >= 170000:
+        return """SELECT num_timed::float8 AS timed, num_requested::float8 AS requested,
+ write_time / 1000 AS write_seconds, sync_time / 1000 AS sync_seconds,
+ buffers_written::float8 AS buffers FROM pg_stat_checkpointer"""
+    return """SELECT checkpoints_timed::float8 AS timed,
+ checkpoints_req::float8 AS requested, checkpoint_write_time / 1000 AS write_seconds,
+ checkpoint_sync_time / 1000 AS sync_seconds, buffers_checkpoint::float8 AS buffers
+ FROM pg_stat_bgwriter"""
+
+
+@unit("checkpoints", "checkpoints performed, their time and buffers", (
+    _m("checkpoints_timed_total", "counter", "Scheduled checkpoints performed"),
+    _m("checkpoints_requested_total", "counter", "Requested checkpoints performed"),
+    _m("checkpoint_write_seconds_total", "counter", "Time spent writing checkpoint files"),
+    _m("checkpoint_sync_seconds_total", "counter", "Time spent syncing checkpoint files"),
+    _m("checkpoint_buffers_written_total", "counter", "Buffers written by checkpoints"),
+), Statement("checkpoints", (), ("timed", "requested", "write_seconds", "sync_seconds",
+                                  "buffers"), _checkpoints_sql))
+def _checkpoints(out: Scope, rows: Rows) -> None:
+    for row in rows["checkpoints"]:
+        out.add("checkpoints_timed_total", (), row["timed"])
+        out.add("checkpoints_requested_total", (), row["requested"])
+        out.add("checkpoint_write_seconds_total", (), row["write_seconds"])
+        out.add("checkpoint_sync_seconds_total", (), row["sync_seconds"])
+        out.add("checkpoint_buffers_written_total", (), row["buffers"])
+
+
+@unit("tables", "size, tuples, vacuum and xid age of the largest tables", (
+    _m("table_size_bytes", "gauge",
+       "Heap size of the largest user tables of the connected database", "table"),
+    _m("table_live_tuples", "gauge", "Estimated live rows of the largest tables", "table"),
+    _m("table_dead_tuples", "gauge", "Estimated dead rows of the largest tables", "table"),
+    _m("table_vacuum_age_seconds", "gauge",
+       "Seconds since the last (auto)vacuum of the largest tables; absent if never", "table"),
+    _m("table_xid_age", "gauge",
+       "Transactions since the table's relfrozenxid (wraparound distance used)", "table"),
+    _DROPPED,
+), Statement("tables", ("table",), ("size", "live", "dead", "vacuum_age", "xid_age", "total"),
+             lambda facts, cfg: f"""SELECT s.schemaname || '.' || s.relname AS table,
+ c.relpages::float8 * current_setting('block_size')::float8 AS size,
+ s.n_live_tup::float8 AS live, s.n_dead_tup::float8 AS dead,
+ extract(epoch FROM now() - greatest(s.last_vacuum, s.last_autovacuum))::float8
+ AS vacuum_age, age(c.relfrozenxid)::float8 AS xid_age, count(*) OVER ()::float8 AS total
  FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
- ORDER BY c.relpages DESC, 1 LIMIT {cfg.tables_limit}"""),
-    ]
-    if version_num >= 170000:
-        parts.append(("checkpoints", """SELECT num_timed::float8, num_requested::float8,
- write_time / 1000, sync_time / 1000, buffers_written::float8 FROM pg_stat_checkpointer"""))
-    else:
-        parts.append(("checkpoints", """SELECT checkpoints_timed::float8,
- checkpoints_req::float8, checkpoint_write_time / 1000, checkpoint_sync_time / 1000,
- buffers_checkpoint::float8 FROM pg_stat_bgwriter"""))
-    if version_num >= 140000:
-        parts.append(("wal", "SELECT wal_records::float8, wal_bytes::float8 FROM pg_stat_wal"))
-    if statements:
-        mean = "mean_exec_time" if version_num >= 130000 else "mean_time"
-        threshold_ms = cfg.slow_threshold_seconds * 1000.0
-        parts.append(("statements", f"""SELECT
- (count(*) FILTER (WHERE {mean} > {threshold_ms!r}))::float8,
- coalesce(max({mean}), 0)::float8 / 1000 FROM pg_stat_statements"""))
-    sql = ";\n".join(text for _, text in parts)
-    return sql, tuple(name for name, _ in parts)
+ ORDER BY c.relpages DESC, 1 LIMIT {cfg.tables_limit}"""))
+def _tables(out: Scope, rows: Rows) -> None:
+    tables = rows["tables"]
+    for row in tables:
+        labels = (row["table"],)
+        out.add("table_size_bytes", labels, row["size"])
+        out.add("table_live_tuples", labels, row["live"])
+        out.add("table_dead_tuples", labels, row["dead"])
+        out.add("table_vacuum_age_seconds", labels, row["vacuum_age"])
+        out.add("table_xid_age", labels, row["xid_age"])
+    out.dropped("table", tables)
 
 
-# Leading text columns of each result; the rest are float8 (all numbers are cast).
-TEXT_COLUMNS = {
-    "server": 1, "connections": 2, "oldest": 2, "locks": 1, "databases": 1,
-    "replicas": 1, "slots": 2, "tables": 1,
-}
-Row = tuple[Any, ...]
+def _statements_sql(facts: ServerFacts, cfg: PostgresConfig) -> str | None:
+    if not facts.statements:
+        return None
+    mean = "mean_exec_time" if facts.version_num >= 130000 else "mean_time"
+    threshold_ms = cfg.slow_threshold_seconds * 1000.0
+    return f"""SELECT
+ (count(*) FILTER (WHERE {mean} > {threshold_ms!r}))::float8 AS slow,
+ coalesce(max({mean}), 0)::float8 / 1000 AS worst_mean FROM pg_stat_statements"""
 
 
-def result_rows(result: pq.abc.PGresult, text_columns: int, encoding: str) -> list[Row]:
+@unit("statements", "slow statements from pg_stat_statements, where it is loaded", (
+    _m("statements_available", "gauge",
+       "1 when pg_stat_statements is installed and loaded in the connected database"),
+    _m("statements_slow", "gauge",
+       "Statements whose mean execution time exceeds the slow threshold"),
+    _m("statements_worst_mean_seconds", "gauge",
+       "The worst mean execution time among tracked statements"),
+    _m("statements_slow_threshold_seconds", "gauge", "The configured slow threshold"),
+), Statement("statements", (), ("slow", "worst_mean"), _statements_sql))
+def _statements(out: Scope, rows: Rows) -> None:
+    out.add("statements_available", (), 1.0 if out.facts.statements else 0.0)
+    out.add("statements_slow_threshold_seconds", (), out.cfg.slow_threshold_seconds)
+    for row in rows.get("statements", ()):
+        out.add("statements_slow", (), row["slow"])
+        out.add("statements_worst_mean_seconds", (), row["worst_mean"])
+
+
+UNITS: tuple[QueryUnit, ...] = tuple(_units)
+COLLECTORS: tuple[CollectorDef, ...] = tuple(u.collector for u in UNITS)
+_CORE: tuple[MetricSpec, ...] = (
+    _m("up", "gauge", "1 when the target answered this scrape's queries within the deadline"),
+    _m("scrape_error", "gauge",
+       "1 when the server answered but the query batch failed (details in the log)"),
+)
+METRICS: tuple[MetricSpec, ...] = metrics_of(_CORE, *(u.metrics for u in UNITS))
+FAMILIES = Families(METRICS, f"{NS}_")
+
+
+def build_batch(
+    version_num: int, statements: bool, cfg: PostgresConfig,
+    units: Sequence[QueryUnit] = UNITS,
+) -> tuple[str, tuple[Statement, ...]]:
+    """The batch SQL (minus the leading SET) and its statements, in order."""
+    facts = ServerFacts(version_num, statements)
+    parts = [(st, sql) for u in units for st in u.statements
+             if (sql := st.sql(facts, cfg)) is not None]
+    return ";\n".join(sql for _, sql in parts), tuple(st for st, _ in parts)
+
+
+
+
+def result_rows(
+    result: pq.abc.PGresult, text_columns: int, encoding: str
+) -> list[tuple[Any, ...]]:
     """The rows of one result in text format: ``str`` then ``float`` columns, NULL as None."""
     get = result.get_value
     columns = range(result.nfields)
-    rows: list[Row] = []
+    rows: list[tuple[Any, ...]] = []
     for i in range(result.ntuples):
         row: list[Any] = []
         for j in columns:
@@ -453,11 +725,13 @@ class PostgresTarget(TargetCollector["psycopg.AsyncConnection[Any]", Snapshot]):
     name = "postgres"
     log = log
 
-    def __init__(self, target: Target, config: PostgresConfig) -> None:
+    def __init__(self, target: Target, config: PostgresConfig,
+                 units: Sequence[QueryUnit] = UNITS) -> None:
         import psycopg
 
         super().__init__(target)
         self.config = config
+        self.units = tuple(units)
         self._server: _Server | None = None
         self.errors = (psycopg.Error, OSError)
 
@@ -479,9 +753,9 @@ class PostgresTarget(TargetCollector["psycopg.AsyncConnection[Any]", Snapshot]):
             await cur.execute(_PROBE_SQL)
             row = await cur.fetchone()
             version_num, statements = (int(row[0]), bool(row[1])) if row else (0, False)
-            tail, names = build_batch(version_num, statements, self.config)
+            tail, parts = build_batch(version_num, statements, self.config, self.units)
             encoding = conn.info.encoding
-            self._server = _Server(version_num, statements, tail.encode(encoding), names,
+            self._server = _Server(version_num, statements, tail.encode(encoding), parts,
                                    encoding)
         except BaseException:
             await conn.close()
@@ -508,18 +782,27 @@ class PostgresTarget(TargetCollector["psycopg.AsyncConnection[Any]", Snapshot]):
         statement_ms = max(1, int((deadline - time.monotonic()) * 1000))
         query = b"SET statement_timeout = %d;\n%b" % (statement_ms, server.batch)
         results = await run_batch(conn.pgconn, query)
-        # The first result is the SET; each later one is the statement named in order.
+        # The first result is the SET; each later one is the batch's next statement.
         rows: dict[str, list[Row]] = {}
         encoding = server.encoding
         for index, result in enumerate(results):
             if result.status == pq.ExecStatus.FATAL_ERROR:
                 raise result_error(result, encoding)
             if index:
-                name = server.names[index - 1]
-                rows[name] = result_rows(result, TEXT_COLUMNS.get(name, 0), encoding)
-        if len(rows) != len(server.names):
+                statement = server.parts[index - 1]
+                columns = statement.columns
+                if result.nfields != len(columns):  # the SQL and its declaration differ
+                    raise psycopg.ProgrammingError(
+                        f"statement {statement.name} gave {result.nfields} columns,"
+                        f" declared {len(columns)}"
+                    )
+                rows[statement.name] = [
+                    dict(zip(columns, row, strict=True))
+                    for row in result_rows(result, len(statement.text), encoding)
+                ]
+        if len(rows) != len(server.parts):
             raise psycopg.InterfaceError(
-                f"the batch gave {len(results)} results for {len(server.names) + 1}"
+                f"the batch gave {len(results)} results for {len(server.parts) + 1}"
             )
         return Snapshot(rows=rows, version_num=server.version_num,
                         statements=server.statements)
@@ -539,118 +822,26 @@ class PostgresTarget(TargetCollector["psycopg.AsyncConnection[Any]", Snapshot]):
         return Failure(first_line(err), answered=True)
 
     def families(self, outcome: Outcome[Snapshot]) -> list[Metric]:
-        return families(self.target, outcome, self.config)
+        return families(self.target, outcome, self.config, self.units)
 
 
-def families(target: str, outcome: Outcome[Snapshot], cfg: PostgresConfig) -> list[Metric]:
+def families(
+    target: str, outcome: Outcome[Snapshot], cfg: PostgresConfig,
+    units: Sequence[QueryUnit] = UNITS,
+) -> list[Metric]:
     """Fresh metric families from one outcome (pure: tested on recorded rows)."""
     batch = FAMILIES.start()
-    add = batch.add
     only = (target,)
-
-    add("up", only, 1.0 if outcome.up else 0.0)
+    batch.add("up", only, 1.0 if outcome.up else 0.0)
     if not outcome.up:
         return batch.list()
-    add("scrape_error", only, 1.0 if outcome.query_error else 0.0)
+    batch.add("scrape_error", only, 1.0 if outcome.query_error else 0.0)
     snap = outcome.data
     if snap is None:
         return batch.list()
-    rows = snap.rows
-    dropped: dict[str, int] = {"database": 0, "table": 0, "slot": 0, "replica": 0}
-
-    server = rows["server"][0]
-    version = str(server[0]).split()[0]
-    add("version_info", (target, version, version.split(".")[0]), 1.0)
-    add("max_connections", only, server[1])
-    add("reserved_connections", only, server[2])
-    add("in_recovery", only, 1.0 if server[3] else 0.0)
-    add("start_time_seconds", only, server[4])
-    add("replication_lag_bytes", only, server[5])
-    add("replication_lag_seconds", only, server[6])
-    add("wal_position_bytes", only, server[7])
-    user_tables = int(server[8] or 0)
-    # The capped sets are fetched up to their cap; the totals say how many were left out.
-    dropped["database"] = max(0, int(server[9] or 0) - len(rows["databases"]))
-    dropped["replica"] = max(0, int(server[10] or 0) - len(rows["replicas"]))
-    dropped["slot"] = max(0, int(server[11] or 0) - len(rows["slots"]))
-    if server[12] is not None:  # a standby
-        add("wal_receiver_streaming", only, 1.0 if server[12] else 0.0)
-
-    databases = rows["databases"]
-    kept = {str(r[0]) for r in databases}
-    per_db: dict[tuple[str, str], float] = {}
-    for datname, state, count in rows["connections"]:
-        db = datname if datname in kept or datname == "" else "other"
-        key = (db, STATES.get(state, "unknown") if state else "unknown")
-        per_db[key] = per_db.get(key, 0.0) + count
-    for (db, state), count in sorted(per_db.items()):
-        add("connections", (target, db, state), count)
-
-    oldest = {(STATES.get(r[0], "unknown"), r[1]): r for r in rows["oldest"]}
-    for state in OLDEST_STATES:
-        for session in SESSIONS:
-            row = oldest.get((state, session))
-            labels = (target, state, session)
-            add("oldest_query_seconds", labels, (row[2] or 0.0) if row else 0.0)
-            add("oldest_transaction_seconds", labels, (row[3] or 0.0) if row else 0.0)
-
-    waiting = {str(r[0]): r[1] for r in rows["locks"]}
-    for mode in LOCK_MODES:
-        add("locks_waiting", (target, mode), waiting.pop(mode, 0.0))
-    for mode, count in sorted(waiting.items()):  # advisory and future modes
-        add("locks_waiting", (target, mode), count)
-    for sessions, longest in rows["lockwaits"]:
-        add("lock_waiting_sessions", only, sessions)
-        add("lock_wait_oldest_seconds", only, longest)
-
-    for r in databases:
-        db = str(r[0])
-        add("database_commits_total", (target, db), r[1])
-        add("database_rollbacks_total", (target, db), r[2])
-        add("database_blocks_hit_total", (target, db), r[3])
-        add("database_blocks_read_total", (target, db), r[4])
-        add("database_deadlocks_total", (target, db), r[5])
-        add("database_temp_bytes_total", (target, db), r[6])
-        add("database_temp_files_total", (target, db), r[7])
-        add("database_conflicts_total", (target, db), r[8])
-        add("database_size_bytes", (target, db), r[9])
-        add("database_xid_age", (target, db), r[10])
-
-    for name, lag_bytes, lag_seconds in rows["replicas"]:
-        add("replica_lag_bytes", (target, name), lag_bytes)
-        add("replica_lag_seconds", (target, name),
-            lag_seconds if lag_seconds is not None else 0.0)
-
-    for slot, kind, active, retained in rows["slots"]:
-        add("replication_slot_active", (target, slot, kind), active)
-        add("replication_slot_retained_bytes", (target, slot), retained)
-
-    for name, size, live, dead, vacuum_age, xid_age in rows["tables"]:
-        add("table_size_bytes", (target, name), size)
-        add("table_live_tuples", (target, name), live)
-        add("table_dead_tuples", (target, name), dead)
-        add("table_vacuum_age_seconds", (target, name), vacuum_age)
-        add("table_xid_age", (target, name), xid_age)
-    dropped["table"] = max(0, user_tables - len(rows["tables"]))
-
-    for row in rows.get("checkpoints", []):
-        add("checkpoints_timed_total", only, row[0])
-        add("checkpoints_requested_total", only, row[1])
-        add("checkpoint_write_seconds_total", only, row[2])
-        add("checkpoint_sync_seconds_total", only, row[3])
-        add("checkpoint_buffers_written_total", only, row[4])
-    for row in rows.get("wal", []):
-        add("wal_records_total", only, row[0])
-        add("wal_bytes_total", only, row[1])
-
-    add("statements_available", only, 1.0 if snap.statements else 0.0)
-    add("statements_slow_threshold_seconds", only, cfg.slow_threshold_seconds)
-    for row in rows.get("statements", []):
-        add("statements_slow", only, row[0])
-        add("statements_worst_mean_seconds", only, row[1])
-
-    for name, count in sorted(dropped.items()):
-        add("dropped_series", (target, name), float(count))
+    scope = Scope(target, cfg, ServerFacts(snap.version_num, snap.statements), batch)
+    for u in units:
+        u.families(scope, snap.rows)
     return batch.list()
 
 
@@ -682,7 +873,8 @@ def build(settings: Settings) -> Sequence[Collector]:
     if bad:
         reason = "the DSN does not parse (not shown: secret)"
         raise OptionError("; ".join(f"target {name!r}: {reason}" for name in bad))
-    return tuple(PostgresTarget(t, cfg) for t in targets)
+    units = [u for u in UNITS if collector_enabled(settings, u.collector)]
+    return tuple(PostgresTarget(t, cfg, units) for t in targets)
 
 
 EXPORTER = ExporterDef(
@@ -697,4 +889,5 @@ EXPORTER = ExporterDef(
     default_port=9187,
     multi_target=True,
     target_names=target_names("dsn"),
+    collectors=COLLECTORS,
 )

@@ -109,6 +109,47 @@ def specs_by_name(specs: Iterable[MetricSpec]) -> dict[str, MetricSpec]:
     return out
 
 
+@dataclass(frozen=True)
+class CollectorDef:
+    """One collector of an exporter, as the runtime and the docs see it.
+
+    ``name`` is the switch (``--collector.<name>`` / ``--no-collector.<name>``),
+    ``metrics`` the families it publishes (a family shared by several collectors, such
+    as a dropped-series count, is declared by each). A disabled collector is not run
+    and its families are not published.
+    """
+
+    name: str
+    help: str
+    metrics: tuple[MetricSpec, ...]
+    default: bool = True
+
+    @property
+    def option(self) -> str:
+        return f"collector.{self.name}"
+
+
+def metrics_of(*groups: Iterable[MetricSpec]) -> tuple[MetricSpec, ...]:
+    """The union of groups of declarations: each family once, in declaration order.
+
+    A family declared by several groups (identically, or this raises) is listed where
+    its last declarer lists it, so a family the collectors share follows them all.
+    """
+    specs = [spec for group in groups for spec in group]
+    last: dict[str, int] = {}
+    for index, spec in enumerate(specs):
+        first = specs[last[spec.name]] if spec.name in last else spec
+        if first != spec:
+            raise ValueError(f"metric {spec.name!r} declared twice, differently")
+        last[spec.name] = index
+    return tuple(spec for index, spec in enumerate(specs) if last[spec.name] == index)
+
+
+def collector_enabled(settings: Settings, collector: CollectorDef) -> bool:
+    """Whether ``collector`` is switched on (its default where settings do not say)."""
+    return bool(parse_bool(settings.get(collector.option, collector.default)))
+
+
 class OptionError(ValueError):
     """A bad option value; the message names the option and the problem."""
 
@@ -296,6 +337,11 @@ class ExporterDef:
     # The target names the settings configure, in order and duplicates kept: the
     # runtime refuses a name given twice before ``build`` is called.
     target_names: Callable[[Settings], Sequence[str]] | None = None
+    # The collectors the runtime gives a --collector.<name> switch; ``metrics`` is
+    # their union (:func:`metrics_of`). The runtime runs no collector object whose
+    # ``name`` is a disabled one; an exporter whose collectors share one query (the
+    # PostgreSQL batch) reads :func:`collector_enabled` itself.
+    collectors: tuple[CollectorDef, ...] = ()
 
 
 # Parsers shared by exporters' options -------------------------------------------------

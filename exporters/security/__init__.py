@@ -42,6 +42,7 @@ from exporters.security.tail import LogFollower, PositionFile, Tailer
 from exporters.spec import (
     BlockingCollector,
     Collector,
+    CollectorDef,
     ExporterDef,
     MetricNamespace,
     MetricSpec,
@@ -177,6 +178,17 @@ METRICS: tuple[MetricSpec, ...] = (
         "Failed rewrites of the deny-list file.",
     ),
     _m("position_write_errors_total", "counter", "Failed rewrites of the position file."),
+)
+
+_LOGS = tuple(m for m in METRICS if m.name.startswith(f"{NS}_log_")
+              or m.name == f"{NS}_position_write_errors_total")
+_DENYLIST = tuple(m for m in METRICS if m.name.startswith(f"{NS}_denylist_"))
+COLLECTORS: tuple[CollectorDef, ...] = (
+    CollectorDef("logs", "lines read, bad lines and read errors of each tailed log", _LOGS),
+    CollectorDef("detections", "authentication failures, attacks and other detections",
+                 tuple(m for m in METRICS if m not in _LOGS and m not in _DENYLIST)),
+    CollectorDef("denylist", "the deny-list file: entries, additions, rejections",
+                 _DENYLIST),
 )
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
@@ -556,6 +568,7 @@ EXPORTER = ExporterDef(
     description="Access and authentication logs turned into security metrics (tailed "
     "continuously).",
     metrics=METRICS,
+    collectors=COLLECTORS,
     options=OPTIONS,
     build=build,
     close=close,

@@ -9,7 +9,7 @@ sets). What a cap leaves out is counted in ``promfleet_training_dropped_series{s
 from __future__ import annotations
 
 from exporters.families import Families
-from exporters.spec import MetricNamespace, MetricSpec, specs_by_name
+from exporters.spec import CollectorDef, MetricNamespace, MetricSpec, specs_by_name
 
 NS = "promfleet_training"
 
@@ -181,3 +181,10 @@ METRICS: tuple[MetricSpec, ...] = (
 )
 SPECS = specs_by_name(METRICS)
 FAMILIES = Families(METRICS, NS + "_")
+
+_GPU = tuple(m for m in METRICS if m.name.startswith(f"{NS}_gpu_"))
+COLLECTORS: tuple[CollectorDef, ...] = (
+    CollectorDef("records", "training jobs, models and drift from the status records",
+                 tuple(m for m in METRICS if m not in _GPU)),
+    CollectorDef("gpu", "GPU devices through NVML", _GPU),
+)
