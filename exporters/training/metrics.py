@@ -179,8 +179,8 @@ METRICS: tuple[MetricSpec, ...] = (
         "set",
     ),
 )
-SPECS = specs_by_name(METRICS)
-FAMILIES = Families(METRICS, NS + "_")
+# specs_by_name refuses a family declared twice.
+FAMILIES = Families(specs_by_name(METRICS).values(), NS + "_")
 
 _GPU = tuple(m for m in METRICS if m.name.startswith(f"{NS}_gpu_"))
 COLLECTORS: tuple[CollectorDef, ...] = (
