@@ -23,12 +23,14 @@ from prometheus_client.core import Metric
 from exporters.families import Families
 from exporters.spec import (
     Collector,
+    CollectorDef,
     ExporterDef,
     MetricNamespace,
     MetricSpec,
     Option,
     OptionError,
     Settings,
+    collector_enabled,
     config_of,
     options_of,
     parse_positive_int,
@@ -53,9 +55,10 @@ if TYPE_CHECKING:
 NS = "promfleet_redis"
 log = logging.getLogger("promfleet.exporters.redis")
 # INFO, SLOWLOG LEN, CONFIG GET save and CONFIG GET maxclients, pipelined, in RESP (the
-# same bytes every scrape).
-_PIPELINE = (
-    b"*1\r\n$4\r\nINFO\r\n*2\r\n$7\r\nSLOWLOG\r\n$3\r\nLEN\r\n"
+# same bytes every scrape; the last two parts as their collectors are switched on).
+_INFO = b"*1\r\n$4\r\nINFO\r\n"
+_SLOWLOG = b"*2\r\n$7\r\nSLOWLOG\r\n$3\r\nLEN\r\n"
+_CONFIG = (
     b"*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$4\r\nsave\r\n"
     b"*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$10\r\nmaxclients\r\n"
 )
@@ -112,6 +115,14 @@ METRICS: tuple[MetricSpec, ...] = (
        "Items left out of this scrape because a capped label set was full", "set"),
 )
 FAMILIES = Families(METRICS, f"{NS}_")
+_SPEC = {spec.name.removeprefix(f"{NS}_"): spec for spec in METRICS}
+# What the pipeline's optional commands add; the rest comes from INFO on every scrape.
+COLLECTORS: tuple[CollectorDef, ...] = (
+    CollectorDef("slowlog", "the slow log's length (SLOWLOG LEN)",
+                 (_SPEC["slowlog_length"],)),
+    CollectorDef("config", "save points and maxclients from CONFIG GET (an ACL may refuse it)",
+                 (_SPEC["rdb_save_period_seconds"],)),
+)
 
 # INFO field -> metric, for the plain numeric ones.
 _PLAIN: tuple[tuple[str, str], ...] = (
@@ -341,9 +352,13 @@ class RedisTarget(TargetCollector["AbstractConnection", Snapshot]):
     name = "redis"
     log = log
 
-    def __init__(self, target: Target, config: RedisConfig) -> None:
+    def __init__(self, target: Target, config: RedisConfig, slowlog: bool = True,
+                 config_get: bool = True) -> None:
         super().__init__(target)
         self.config = config
+        self._slowlog = slowlog
+        self._config_get = config_get
+        self._pipeline = _INFO + (_SLOWLOG if slowlog else b"") + (_CONFIG if config_get else b"")
         self._driver = _driver()
         self.errors = (self._driver.error, OSError)
         self._kwargs: Mapping[str, Any] = dict(self._driver.parse_url(target.locator))
@@ -382,15 +397,15 @@ class RedisTarget(TargetCollector["AbstractConnection", Snapshot]):
         # The timeout around the query bounds the round trip; a socket timeout as well
         # would wrap the send in a task and each read in a timer.
         conn.socket_timeout = None
-        await conn.send_packed_command(_PIPELINE, check_health=False)
+        await conn.send_packed_command(self._pipeline, check_health=False)
         info_raw = await conn.read_response()
-        slowlog = await conn.read_response()
-        configs: list[str | None] = []
-        for _ in range(2):
+        slowlog = await conn.read_response() if self._slowlog else None
+        configs: list[str | None] = [None, None]
+        for index in range(2 if self._config_get else 0):
             try:
-                configs.append(config_value(await conn.read_response()))
-            except self._driver.response_error:  # refused: the reply is read
-                configs.append(None)
+                configs[index] = config_value(await conn.read_response())
+            except self._driver.response_error:  # refused (ACL): the reply is read
+                configs[index] = None
         text = info_raw.decode("utf-8", "replace") if isinstance(info_raw, bytes) else ""
         length = float(slowlog) if isinstance(slowlog, int) else None
         return Snapshot(info=parse_info(text), slowlog_length=length,
@@ -412,10 +427,11 @@ OPTIONS: tuple[Option, ...] = (
 
 def build(settings: Settings) -> Sequence[Collector]:
     cfg = config_of(RedisConfig, settings)
+    slowlog, config_get = (collector_enabled(settings, c) for c in COLLECTORS)
     out: list[Collector] = []
     for target in resolve_targets(settings, "url"):
         try:
-            out.append(RedisTarget(target, cfg))
+            out.append(RedisTarget(target, cfg, slowlog, config_get))
         except ValueError as err:  # parse_url refuses the scheme; never echo the URL
             raise OptionError(f"target {target.name!r}: bad Redis URL") from err
     return tuple(out)
@@ -433,4 +449,5 @@ EXPORTER = ExporterDef(
     default_port=9121,
     multi_target=True,
     target_names=target_names("url"),
+    collectors=COLLECTORS,
 )

@@ -8,7 +8,7 @@ from types import ModuleType
 
 import pytest
 
-from exporters import postgres, security, system, training
+from exporters import postgres, redis, security, system, training
 from exporters.runtime.config import ConfigError, RuntimeConfig, help_text, resolve
 from exporters.runtime.server import Served
 from exporters.spec import CollectorDef, MetricSpec, Settings, metrics_of
@@ -19,6 +19,18 @@ from tests.helpers import ExporterProcess, run_exporter, sample_value, scrape
 
 WITH_COLLECTORS: tuple[ModuleType, ...] = (system, postgres, security, training)
 POSTGRES_CORE = {"promfleet_postgres_up", "promfleet_postgres_scrape_error"}
+
+
+def test_redis_s_optional_commands_are_collectors_and_info_is_its_core() -> None:
+    declared = [s.name for c in redis.COLLECTORS for s in c.metrics]
+    assert declared == ["promfleet_redis_slowlog_length",
+                        "promfleet_redis_rdb_save_period_seconds"]
+    assert set(declared) <= {s.name for s in redis.METRICS}
+    _, settings, _ = resolve(redis.EXPORTER, ["--no-collector.config"],
+                             {"PROMFLEET_REDIS_URL": "redis://127.0.0.1:1/0"})
+    (target,) = redis.build(settings)
+    assert isinstance(target, redis.RedisTarget)
+    assert b"SLOWLOG" in target._pipeline and b"CONFIG" not in target._pipeline
 
 
 @pytest.mark.parametrize("module", WITH_COLLECTORS, ids=lambda m: m.__name__)
