@@ -14,8 +14,8 @@ from pathlib import Path
 from exporters import docs, registry
 from tests.helpers import (
     ExporterProcess,
-    child_env,
     assert_matches_declaration,
+    child_env,
     promtool_check_metrics,
     sample_value,
     scrape,
@@ -123,7 +123,7 @@ def test_discovery_reads_any_package_the_same_way(tmp_path: Path) -> None:
         found = registry.discover("recipe_exporters")
         assert found.exporters == ("uptime",) and found.metric_only == ()
         specs = registry.all_metric_specs("recipe_exporters")
-        assert [s.name for s in specs["uptime"]][0] == "promfleet_uptime_seconds"
+        assert specs["uptime"][0].name == "promfleet_uptime_seconds"
         reference = docs.render_reference(specs)
         assert "### uptime" in reference
         assert "`promfleet_uptime_scrape_collector_success`" in reference
