@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 from prometheus_client.core import Metric
 
+from exporters.families import Families
 from exporters.spec import (
     Collector,
     ExporterDef,
@@ -38,11 +39,14 @@ from exporters.spec import (
     OptionError,
     ScrapeContext,
     Settings,
+    config_of,
+    options_of,
     parse_bool,
     parse_duration,
     parse_positive_int,
+    setting,
 )
-from exporters.targets import TARGET_NAME, target_entries
+from exporters.targets import TARGET_NAME, find_target, target_entries
 
 if TYPE_CHECKING:
     import aiohttp
@@ -100,7 +104,7 @@ METRICS: tuple[MetricSpec, ...] = (
         "published once it has expired, when it is valid but for its dates.",
     ),
 )
-SPECS = {spec.name: spec for spec in METRICS}
+FAMILIES = Families(METRICS, f"{NS}_")
 
 
 @dataclass(frozen=True)
@@ -121,8 +125,14 @@ class ProbeTarget:
 class ProbeConfig:
     # The runtime already keeps its scrape.timeout-offset back from Prometheus' timeout;
     # this is the extra time kept for building the families after the probe returns.
-    timeout_offset_seconds: float = 0.1
-    dependencies_limit: int = 16
+    timeout_offset_seconds: float = setting(
+        "timeout-offset", "kept back from the scrape deadline for the probe's timeout", 0.1,
+        parse_duration)
+    dependencies_limit: int = setting(
+        "dependencies.limit", "most dependencies reported per target", 16, parse_positive_int)
+    allow_urls: bool = setting(
+        "allow-urls", "accept /probe?target=<http(s) URL> besides configured names "
+        "(labelled target=\"adhoc\")", False, parse_bool)
 
 
 @dataclass
@@ -202,31 +212,22 @@ def _dependency_up(value: Any) -> bool:
 
 def families(target: str, result: ProbeResult) -> list[Metric]:
     """Fresh metric families from one probe result (pure)."""
-    out: list[Metric] = []
-
-    def fam(name: str) -> Any:
-        family = SPECS[f"{NS}_{name}"].family()
-        out.append(family)
-        return family
-
-    fam("success").add_metric([target], 1.0 if result.success else 0.0)
-    fam("duration_seconds").add_metric([target], result.duration_seconds)
-    fam("http_status_code").add_metric([target], float(result.status_code))
-    fam("timeout_seconds").add_metric([target], result.timeout_seconds)
-    failure = fam("failure")
+    batch = FAMILIES.start()
+    add = batch.add
+    only = (target,)
+    add("success", only, 1.0 if result.success else 0.0)
+    add("duration_seconds", only, result.duration_seconds)
+    add("http_status_code", only, float(result.status_code))
+    add("timeout_seconds", only, result.timeout_seconds)
     for reason in FAILURE_REASONS:
-        failure.add_metric([target, reason], 1.0 if result.failure == reason else 0.0)
-    health = fam("health_status")
+        add("failure", (target, reason), 1.0 if result.failure == reason else 0.0)
     for state in HEALTH_STATES:
-        health.add_metric([target, state], 1.0 if result.health == state else 0.0)
-    if result.dependencies:
-        deps = fam("dependency_up")
-        for name, up in sorted(result.dependencies.items()):
-            deps.add_metric([target, name], 1.0 if up else 0.0)
-    fam("dependencies_dropped").add_metric([target], float(result.dropped))
-    if result.cert_expiry is not None:
-        fam("tls_certificate_expiry_timestamp_seconds").add_metric([target], result.cert_expiry)
-    return out
+        add("health_status", (target, state), 1.0 if result.health == state else 0.0)
+    for name, up in sorted(result.dependencies.items()):
+        add("dependency_up", (target, name), 1.0 if up else 0.0)
+    add("dependencies_dropped", only, float(result.dropped))
+    add("tls_certificate_expiry_timestamp_seconds", only, result.cert_expiry)
+    return batch.list()
 
 
 @functools.cache
@@ -483,25 +484,17 @@ def parse_targets(value: Any) -> tuple[ProbeTarget, ...]:
 OPTIONS: tuple[Option, ...] = (
     Option("targets", "endpoints to probe: a list of {name, url, ...}", (), parse_targets,
            structured=True),
-    Option("timeout-offset", "kept back from the scrape deadline for the probe's timeout", 0.1,
-           parse_duration),
-    Option("dependencies.limit", "most dependencies reported per target", 16,
-           parse_positive_int),
-    Option("allow-urls", "accept /probe?target=<http(s) URL> besides configured names "
-           "(labelled target=\"adhoc\")", False, parse_bool),
+    *options_of(ProbeConfig),
 )  # fmt: skip
 
 
 def config_from(settings: Settings) -> ProbeConfig:
-    return ProbeConfig(
-        timeout_offset_seconds=float(settings.get("timeout-offset", 0.1)),
-        dependencies_limit=int(settings.get("dependencies.limit", 16)),
-    )
+    return config_of(ProbeConfig, settings)
 
 
 def build(settings: Settings) -> Sequence[Collector]:
     config = config_from(settings)
-    targets: tuple[ProbeTarget, ...] = tuple(settings.get("targets", ()) or ())
+    targets: tuple[ProbeTarget, ...] = tuple(settings.get("targets") or ())
     for target in targets:
         try:
             _ssl_for(target.ca_file, target.insecure_skip_verify)
@@ -514,12 +507,13 @@ def build(settings: Settings) -> Sequence[Collector]:
 
 def probe(settings: Settings, name: str, collectors: Sequence[Collector]) -> Sequence[Collector]:
     """The collector for ``/probe?target=NAME`` (or an ad-hoc URL when allowed)."""
-    for collector in collectors:
-        if isinstance(collector, HttpProbe) and collector.target == name:
-            return (collector,)
-    if settings.get("allow-urls", False) and urlsplit(name).scheme in {"http", "https"}:
-        return (HttpProbe(ProbeTarget(ADHOC_TARGET, name), config_from(settings)),)
-    raise KeyError(name)
+    try:
+        return find_target(settings, name, collectors)
+    except KeyError:
+        config = config_from(settings)
+        if config.allow_urls and urlsplit(name).scheme in {"http", "https"}:
+            return (HttpProbe(ProbeTarget(ADHOC_TARGET, name), config),)
+        raise
 
 
 EXPORTER = ExporterDef(
@@ -532,4 +526,5 @@ EXPORTER = ExporterDef(
     probe=probe,
     default_port=9115,
     multi_target=True,
+    target_names=lambda settings: [t.name for t in settings.get("targets") or ()],
 )

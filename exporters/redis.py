@@ -11,49 +11,54 @@ generator, the docs) does not load it.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import Metric
 
+from exporters.families import Families
 from exporters.spec import (
     Collector,
+    CollectorDef,
     ExporterDef,
     MetricNamespace,
     MetricSpec,
     Option,
     OptionError,
-    ScrapeContext,
     Settings,
+    collector_enabled,
+    config_of,
+    options_of,
     parse_positive_int,
-    specs_by_name,
+    setting,
 )
 from exporters.targets import (
-    SingleFlight,
+    Failure,
+    Outcome,
     Target,
-    TargetFamilies,
+    TargetCollector,
+    close_targets,
+    find_target,
     first_line,
-    redact,
     resolve_targets,
+    target_names,
     target_options,
 )
-from exporters.targets import work_deadline as _work_deadline
 
 if TYPE_CHECKING:
     from redis.asyncio.connection import AbstractConnection
 
 NS = "promfleet_redis"
 log = logging.getLogger("promfleet.exporters.redis")
-_DEADLINE = "deadline exceeded"
 # INFO, SLOWLOG LEN, CONFIG GET save and CONFIG GET maxclients, pipelined, in RESP (the
-# same bytes every scrape).
-_PIPELINE = (
-    b"*1\r\n$4\r\nINFO\r\n*2\r\n$7\r\nSLOWLOG\r\n$3\r\nLEN\r\n"
+# same bytes every scrape; the last two parts as their collectors are switched on).
+_INFO = b"*1\r\n$4\r\nINFO\r\n"
+_SLOWLOG = b"*2\r\n$7\r\nSLOWLOG\r\n$3\r\nLEN\r\n"
+_CONFIG = (
     b"*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$4\r\nsave\r\n"
     b"*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$10\r\nmaxclients\r\n"
 )
@@ -109,8 +114,15 @@ METRICS: tuple[MetricSpec, ...] = (
     _m("dropped_series", "gauge",
        "Items left out of this scrape because a capped label set was full", "set"),
 )
-SPECS = specs_by_name(METRICS)
-FAMILIES = TargetFamilies(METRICS, f"{NS}_")
+FAMILIES = Families(METRICS, f"{NS}_")
+_SPEC = {spec.name.removeprefix(f"{NS}_"): spec for spec in METRICS}
+# What the pipeline's optional commands add; the rest comes from INFO on every scrape.
+COLLECTORS: tuple[CollectorDef, ...] = (
+    CollectorDef("slowlog", "the slow log's length (SLOWLOG LEN)",
+                 (_SPEC["slowlog_length"],)),
+    CollectorDef("config", "save points and maxclients from CONFIG GET (an ACL may refuse it)",
+                 (_SPEC["rdb_save_period_seconds"],)),
+)
 
 # INFO field -> metric, for the plain numeric ones.
 _PLAIN: tuple[tuple[str, str], ...] = (
@@ -181,11 +193,15 @@ def _index(key: str) -> int:
 
 @dataclass(frozen=True)
 class RedisConfig:
-    """Per-process settings shared by every target's collector."""
+    """Per-process settings shared by every target's collector; the limits are options."""
 
     client_name: str = "promfleet-exporter-redis"
-    databases_limit: int = 16
-    replicas_limit: int = 16
+    databases_limit: int = setting(
+        "databases.limit", "how many logical databases get per-db series", 16,
+        parse_positive_int)
+    replicas_limit: int = setting(
+        "replicas.limit", "how many connected replicas get per-replica series", 16,
+        parse_positive_int)
 
 
 def parse_save_period(value: str) -> float | None:
@@ -217,8 +233,8 @@ def config_value(reply: Any) -> str | None:
 
 @dataclass
 class Snapshot:
-    up: bool
-    error: str = ""
+    """What one pipeline returned."""
+
     info: dict[str, str] = field(default_factory=dict)
     slowlog_length: float | None = None
     # CONFIG GET answers; None where the command was refused (ACL, renamed command).
@@ -261,14 +277,15 @@ def _driver() -> _Driver:
     return _Driver(parse_url, Connection, options, RedisError, ResponseError)
 
 
-def families(target: str, snap: Snapshot, cfg: RedisConfig) -> list[Metric]:
-    """Fresh metric families from one snapshot (pure)."""
+def families(target: str, outcome: Outcome[Snapshot], cfg: RedisConfig) -> list[Metric]:
+    """Fresh metric families from one outcome (pure)."""
     batch = FAMILIES.start()
     add = batch.add
     only = (target,)
 
-    add("up", only, 1.0 if snap.up else 0.0)
-    if not snap.up:
+    add("up", only, 1.0 if outcome.up else 0.0)
+    snap = outcome.data
+    if snap is None:
         return batch.list()
     info = snap.info
     get = info.get
@@ -324,7 +341,7 @@ def families(target: str, snap: Snapshot, cfg: RedisConfig) -> list[Metric]:
     return batch.list()
 
 
-class RedisTarget(Collector):
+class RedisTarget(TargetCollector["AbstractConnection", Snapshot]):
     """All metrics of one Redis target, from one reused connection.
 
     promfleet_redis_up{target="cache"} 1
@@ -333,22 +350,24 @@ class RedisTarget(Collector):
     """
 
     name = "redis"
+    log = log
 
-    def __init__(self, target: Target, config: RedisConfig) -> None:
-        self.target = target.name
-        self._target = target
+    def __init__(self, target: Target, config: RedisConfig, slowlog: bool = True,
+                 config_get: bool = True) -> None:
+        super().__init__(target)
         self.config = config
-        self._conn: AbstractConnection | None = None
-        self._flight: SingleFlight[Snapshot] = SingleFlight()
-        self._was_up: bool | None = None
-        self._secrets = target.secrets()
+        self._slowlog = slowlog
+        self._config_get = config_get
+        self._pipeline = _INFO + (_SLOWLOG if slowlog else b"") + (_CONFIG if config_get else b"")
         self._driver = _driver()
+        self.errors = (self._driver.error, OSError)
         self._kwargs: Mapping[str, Any] = dict(self._driver.parse_url(target.locator))
 
-    def _new_connection(self, remaining: float) -> AbstractConnection:
+    async def connect(self, deadline: float) -> AbstractConnection:
+        remaining = max(0.0, deadline - time.monotonic())
         kwargs = dict(self._kwargs)
         connection_class = kwargs.pop("connection_class", self._driver.connection_class)
-        return connection_class(  # type: ignore[no-any-return]
+        conn: AbstractConnection = connection_class(
             **kwargs,
             socket_timeout=remaining,
             socket_connect_timeout=remaining,
@@ -356,112 +375,66 @@ class RedisTarget(Collector):
             retry_on_error=[],
             **self._driver.connection_options,
         )
-
-    async def _discard(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
+        try:
+            await conn.connect()  # type: ignore[no-untyped-call]
+        except BaseException:
             await conn.disconnect(nowait=True)
+            raise
+        return conn
 
-    async def close(self) -> None:
-        await self._discard()
+    def is_open(self, conn: AbstractConnection) -> bool:
+        return bool(conn.is_connected)
 
-    def close_now(self) -> None:
-        """Synchronous close for shutdown: drops the socket without awaiting."""
-        conn, self._conn = self._conn, None
+    async def disconnect(self, conn: AbstractConnection) -> None:
+        await conn.disconnect(nowait=True)
+
+    def disconnect_now(self, conn: AbstractConnection) -> None:
         writer = getattr(conn, "_writer", None)
         if writer is not None:
             writer.close()
 
-    async def _batch(self, deadline: float) -> Snapshot:
-        # A kept-alive connection cut while idle (a restart, a proxy, a failover) says
-        # nothing about the server now: one fresh connection, within the same deadline,
-        # decides. A failure on a fresh connection is the answer (no retries).
-        reused = self._conn is not None and self._conn.is_connected
-        snap = await self._attempt(deadline)
-        if reused and not snap.up and snap.error != _DEADLINE and self._conn is None:
-            snap = await self._attempt(deadline)
-        return snap
-
-    async def _attempt(self, deadline: float) -> Snapshot:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return Snapshot(up=False, error=_DEADLINE)
-        try:
-            async with asyncio.timeout(remaining):
-                if self._conn is None or not self._conn.is_connected:
-                    await self._discard()
-                    self._conn = self._new_connection(remaining)
-                    await self._conn.connect()  # type: ignore[no-untyped-call]
-                conn = self._conn
-                # The timeout around this block bounds the round trip; a socket timeout
-                # as well would wrap the send in a task and each read in a timer.
-                conn.socket_timeout = None
-                await conn.send_packed_command(_PIPELINE, check_health=False)
-                info_raw = await conn.read_response()
-                slowlog = await conn.read_response()
-                configs: list[str | None] = []
-                for _ in range(2):
-                    try:
-                        configs.append(config_value(await conn.read_response()))
-                    except self._driver.response_error:  # refused: the reply is read
-                        configs.append(None)
-        except TimeoutError:
-            await self._discard()
-            return Snapshot(up=False, error=_DEADLINE)
-        except (self._driver.error, OSError) as err:
-            await self._discard()
-            return Snapshot(up=False, error=redact(first_line(err), self._secrets))
+    async def query(self, conn: AbstractConnection, deadline: float) -> Snapshot:
+        # The timeout around the query bounds the round trip; a socket timeout as well
+        # would wrap the send in a task and each read in a timer.
+        conn.socket_timeout = None
+        await conn.send_packed_command(self._pipeline, check_health=False)
+        info_raw = await conn.read_response()
+        slowlog = await conn.read_response() if self._slowlog else None
+        configs: list[str | None] = [None, None]
+        for index in range(2 if self._config_get else 0):
+            try:
+                configs[index] = config_value(await conn.read_response())
+            except self._driver.response_error:  # refused (ACL): the reply is read
+                configs[index] = None
         text = info_raw.decode("utf-8", "replace") if isinstance(info_raw, bytes) else ""
         length = float(slowlog) if isinstance(slowlog, int) else None
-        return Snapshot(True, info=parse_info(text), slowlog_length=length,
+        return Snapshot(info=parse_info(text), slowlog_length=length,
                         save=configs[0], maxclients=configs[1])
 
-    async def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
-        deadline = _work_deadline(ctx.deadline)
-        try:
-            snap = await self._flight.run(deadline, self._batch)
-        except TimeoutError:
-            snap = Snapshot(up=False, error="deadline exceeded waiting for the batch in flight")
-        if snap.up != self._was_up:
-            self._was_up = snap.up
-            if snap.up:
-                log.info("target up", extra={"fields": {"target": self.target}})
-            else:
-                log.warning("target scrape failed",
-                            extra={"fields": {"target": self.target, "error": snap.error}})
-        return families(self.target, snap, self.config)
+    def judge(self, err: BaseException, connected: bool) -> Failure:
+        # Any driver or socket error may be a connection cut while idle.
+        return Failure(first_line(err), stale=True)
+
+    def families(self, outcome: Outcome[Snapshot]) -> list[Metric]:
+        return families(self.target, outcome, self.config)
 
 
 OPTIONS: tuple[Option, ...] = (
     *target_options("url", "Redis URL (redis://, rediss://, unix://)"),
-    Option("databases.limit", "how many logical databases get per-db series", 16,
-           parse_positive_int),
+    *options_of(RedisConfig),
 )
 
 
 def build(settings: Settings) -> Sequence[Collector]:
-    cfg = RedisConfig(databases_limit=int(settings.get("databases.limit", 16)))
+    cfg = config_of(RedisConfig, settings)
+    slowlog, config_get = (collector_enabled(settings, c) for c in COLLECTORS)
     out: list[Collector] = []
     for target in resolve_targets(settings, "url"):
         try:
-            out.append(RedisTarget(target, cfg))
+            out.append(RedisTarget(target, cfg, slowlog, config_get))
         except ValueError as err:  # parse_url refuses the scheme; never echo the URL
             raise OptionError(f"target {target.name!r}: bad Redis URL") from err
     return tuple(out)
-
-
-def probe(settings: Settings, name: str, collectors: Sequence[Collector]) -> Sequence[Collector]:
-    for collector in collectors:
-        if isinstance(collector, RedisTarget) and collector.target == name:
-            return (collector,)
-    raise KeyError(name)
-
-
-def close(collectors: Sequence[Collector]) -> None:
-    """Called by the runtime at shutdown, outside any await: close without waiting."""
-    for collector in collectors:
-        if isinstance(collector, RedisTarget):
-            collector.close_now()
 
 
 EXPORTER = ExporterDef(
@@ -471,8 +444,10 @@ EXPORTER = ExporterDef(
     metrics=METRICS,
     options=OPTIONS,
     build=build,
-    probe=probe,
-    close=close,
+    probe=find_target,
+    close=close_targets,
     default_port=9121,
     multi_target=True,
+    target_names=target_names("url"),
+    collectors=COLLECTORS,
 )

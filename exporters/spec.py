@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -108,6 +109,47 @@ def specs_by_name(specs: Iterable[MetricSpec]) -> dict[str, MetricSpec]:
     return out
 
 
+@dataclass(frozen=True)
+class CollectorDef:
+    """One collector of an exporter, as the runtime and the docs see it.
+
+    ``name`` is the switch (``--collector.<name>`` / ``--no-collector.<name>``),
+    ``metrics`` the families it publishes (a family shared by several collectors, such
+    as a dropped-series count, is declared by each). A disabled collector is not run
+    and its families are not published.
+    """
+
+    name: str
+    help: str
+    metrics: tuple[MetricSpec, ...]
+    default: bool = True
+
+    @property
+    def option(self) -> str:
+        return f"collector.{self.name}"
+
+
+def metrics_of(*groups: Iterable[MetricSpec]) -> tuple[MetricSpec, ...]:
+    """The union of groups of declarations: each family once, in declaration order.
+
+    A family declared by several groups (identically, or this raises) is listed where
+    its last declarer lists it, so a family the collectors share follows them all.
+    """
+    specs = [spec for group in groups for spec in group]
+    last: dict[str, int] = {}
+    for index, spec in enumerate(specs):
+        first = specs[last[spec.name]] if spec.name in last else spec
+        if first != spec:
+            raise ValueError(f"metric {spec.name!r} declared twice, differently")
+        last[spec.name] = index
+    return tuple(spec for index, spec in enumerate(specs) if last[spec.name] == index)
+
+
+def collector_enabled(settings: Settings, collector: CollectorDef) -> bool:
+    """Whether ``collector`` is switched on (its default where settings do not say)."""
+    return bool(parse_bool(settings.get(collector.option, collector.default)))
+
+
 class OptionError(ValueError):
     """A bad option value; the message names the option and the problem."""
 
@@ -173,6 +215,42 @@ def option_value(options: Sequence[Option], settings: Settings, name: str) -> An
         return option.parse(value)
     except ValueError as err:
         raise OptionError(f"--{name}: {err}") from err
+
+
+def setting(
+    name: str, help: str, default: Any, parse: Callable[[Any], Any], **option: Any
+) -> Any:
+    """A field of a frozen config dataclass that is also an option, its default written once.
+
+    ``slots_limit: int = setting("slots.limit", "...", 20, parse_positive_int)``;
+    :func:`options_of` lists the class's options and :func:`config_of` builds the
+    config from settings. ``option`` holds further :class:`Option` fields.
+    """
+    return field(default=default, metadata={"option": (name, help, parse, option)})
+
+
+def _setting_fields(config: type) -> list[tuple[dataclasses.Field[Any], Option]]:
+    out = []
+    for f in dataclasses.fields(config):
+        if "option" in f.metadata:
+            name, help, parse, extra = f.metadata["option"]
+            out.append((f, Option(name, help, f.default, parse, **extra)))
+    return out
+
+
+def options_of(config: type) -> tuple[Option, ...]:
+    """The options of a config dataclass's :func:`setting` fields, in field order."""
+    return tuple(option for _, option in _setting_fields(config))
+
+
+def config_of(config: type[T], settings: Settings) -> T:
+    """``config`` with each :func:`setting` field read from settings (or its default)."""
+    options = options_of(config)
+    values = {
+        f.name: option_value(options, settings, option.name)
+        for f, option in _setting_fields(config)
+    }
+    return config(**values)
 
 
 class ScrapeContext:
@@ -256,6 +334,14 @@ class ExporterDef:
     # True when one /metrics serves several configured targets: the runtime's
     # scrape_collector families then carry a ``target`` label (from Collector.target).
     multi_target: bool = False
+    # The target names the settings configure, in order and duplicates kept: the
+    # runtime refuses a name given twice before ``build`` is called.
+    target_names: Callable[[Settings], Sequence[str]] | None = None
+    # The collectors the runtime gives a --collector.<name> switch; ``metrics`` is
+    # their union (:func:`metrics_of`). The runtime runs no collector object whose
+    # ``name`` is a disabled one; an exporter whose collectors share one query (the
+    # PostgreSQL batch) reads :func:`collector_enabled` itself.
+    collectors: tuple[CollectorDef, ...] = ()
 
 
 # Parsers shared by exporters' options -------------------------------------------------

@@ -5,28 +5,39 @@ thing that reaches a label, a log line or the landing page; the locator and the 
 inside it never do (:func:`redact` scrubs them out of driver error messages).
 :class:`SingleFlight` keeps at most one query batch in flight per target: scrapes that
 arrive while one runs share its result, each waiting no longer than its own deadline.
-:class:`TargetFamilies` makes each scrape's fresh families from templates built once.
+:class:`TargetCollector` is the base of a target's collector: connection, single flight,
+retry on a stale connection, up/down log line and close; an exporter supplies connect,
+query and families.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
+import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from prometheus_client.core import Metric
-from prometheus_client.samples import Sample
 
-from exporters.families import FamilyTemplate
-from exporters.spec import MetricSpec, Option, OptionError, Settings, parse_str
+from exporters.spec import (
+    Collector,
+    Option,
+    OptionError,
+    ScrapeContext,
+    Settings,
+    parse_str,
+)
 
 T = TypeVar("T")
 
+# The label of the unnamed target (``--dsn``, ``--url``) unless --target-name says.
+DEFAULT_TARGET_NAME = "default"
 TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 # Deadline share kept back for building the families after the batch returns.
@@ -103,7 +114,8 @@ def target_entries(
     """The entries of a ``targets`` option, each as ``(where, name, entry)``.
 
     ``value`` is a YAML list (config file) or YAML text (flag/env) of mappings, each with
-    a valid ``name`` unique in the list and no key outside ``keys``; ``where`` names the
+    a valid ``name`` and no key outside ``keys`` (the runtime refuses a name given twice:
+    :func:`target_names`); ``where`` names the
     entry in error messages (``targets[0] (main)``). ``shape`` shows an entry's keys.
     """
     if value is None or value == "":
@@ -118,7 +130,6 @@ def target_entries(
     if not isinstance(value, list):
         raise ValueError(f"targets: expected a list of {shape} entries")
     out: list[tuple[str, str, Mapping[str, Any]]] = []
-    seen: set[str] = set()
     for index, item in enumerate(value):
         if not isinstance(item, Mapping):
             raise ValueError(f"targets[{index}]: expected a mapping")
@@ -129,9 +140,6 @@ def target_entries(
             name = check_target_name(item.get("name"))
         except ValueError as err:
             raise ValueError(f"targets[{index}]: {err}") from err
-        if name in seen:
-            raise ValueError(f"targets: name {name!r} appears twice")
-        seen.add(name)
         out.append((f"targets[{index}] ({name})", name, item))
     return out
 
@@ -164,7 +172,9 @@ def _target_secrets(targets: Iterable[Target]) -> tuple[str, ...]:
     return tuple(secret for target in targets for secret in target.secrets())
 
 
-def target_options(key: str, what: str, default_name: str = "default") -> tuple[Option, ...]:
+def target_options(
+    key: str, what: str, default_name: str = DEFAULT_TARGET_NAME
+) -> tuple[Option, ...]:
     """The three target options every multi-target exporter shares.
 
     ``<key>`` (secret: env ``PROMFLEET_<EXP>_<KEY>`` or ``..._FILE``) is one unnamed
@@ -181,14 +191,12 @@ def target_options(key: str, what: str, default_name: str = "default") -> tuple[
 
 
 def resolve_targets(settings: Settings, key: str) -> tuple[Target, ...]:
-    """All targets from settings, refusing none at all and duplicate names."""
+    """All targets from settings (the unnamed one first), refusing none at all."""
     named: tuple[Target, ...] = tuple(settings.get("targets") or ())
     single = str(settings.get(key) or "")
     out = list(named)
     if single:
-        name = str(settings.get("target-name") or "default")
-        if any(t.name == name for t in named):
-            raise OptionError(f"target-name: {name!r} is also a name in targets")
+        name = str(settings.get("target-name") or DEFAULT_TARGET_NAME)
         out.insert(0, Target(name, single))
     if not out:
         raise OptionError(
@@ -196,6 +204,18 @@ def resolve_targets(settings: Settings, key: str) -> tuple[Target, ...]:
             f" (or _FILE) or list targets in the config file"
         )
     return tuple(out)
+
+
+def target_names(key: str) -> Callable[[Settings], tuple[str, ...]]:
+    """``ExporterDef.target_names`` of an exporter with :func:`target_options`."""
+
+    def names(settings: Settings) -> tuple[str, ...]:
+        named = tuple(t.name for t in settings.get("targets") or ())
+        if settings.get(key):
+            return (str(settings.get("target-name") or DEFAULT_TARGET_NAME), *named)
+        return named
+
+    return names
 
 
 class SingleFlight(Generic[T]):
@@ -263,62 +283,180 @@ def work_deadline(ctx_deadline: float) -> float:
     return ctx_deadline - min(SAFETY_MARGIN_S, max(0.0, ctx_deadline - now) * 0.1)
 
 
-# Label dicts remembered per label values; the label sets are capped by the exporters, so
-# reaching this means churn, and starting afresh is enough.
-MAX_LABEL_SETS = 4096
+# --- the base of a multi-target exporter's collector ------------------------------------
+
+DEADLINE = "deadline exceeded"
+C = TypeVar("C")  # the driver's connection
+D = TypeVar("D")  # what one successful query returned
 
 
-class TargetFamilies:
-    """Fresh families of one exporter's specs, made cheaply scrape after scrape.
+@dataclass(frozen=True)
+class Outcome(Generic[D]):
+    """One scrape's answer from a target: its data, or why there is none.
 
-    ``MetricSpec.family()`` validates and builds a family from scratch, and
-    prometheus-client's ``add_metric`` zips label names and values into a new dict per
-    sample. Here each family is copied from a template made once, and a sample is
-    appended directly with a label dict memoised per label values (each sample still
-    gets its own copy). Families keep the order of their first sample.
+    ``up`` with ``query_error`` is a server that answered while a query failed;
+    ``error`` (redacted) is logged, never exported.
     """
 
-    __slots__ = ("_templates",)
+    up: bool
+    data: D | None = None
+    error: str = ""
+    query_error: bool = False
 
-    def __init__(self, specs: Iterable[MetricSpec], prefix: str) -> None:
-        self._templates: dict[str, FamilyTemplate] = {}
-        for spec in specs:
-            self._templates[spec.name.removeprefix(prefix)] = FamilyTemplate(
-                spec, ("counter", "gauge", "info"), MAX_LABEL_SETS
-            )
-
-    def start(self) -> FamilyBatch:
-        """An empty set of families for one scrape."""
-        return FamilyBatch(self._templates)
+    @property
+    def healthy(self) -> bool:
+        return self.up and not self.query_error
 
 
-class FamilyBatch:
-    """The families of one scrape: ``add(short name, label values, value)``, then ``list()``.
+@dataclass(frozen=True)
+class Failure:
+    """How an exporter judges a driver error (see :meth:`TargetCollector.judge`).
 
-    An info metric's value is 1 (its labels are the information).
+    ``stale``: the error may be a kept-alive connection cut while idle, so one fresh
+    connection within the same deadline decides. ``answered``: the server answered and
+    a query failed, so the target is up with a scrape error.
     """
 
-    __slots__ = ("_families", "_open", "_templates")
+    error: str
+    stale: bool = False
+    answered: bool = False
 
-    def __init__(self, templates: dict[str, FamilyTemplate]) -> None:
-        self._templates = templates
-        self._families: list[Metric] = []
-        # short name -> (the family's sample list, its template)
-        self._open: dict[str, tuple[list[Sample], FamilyTemplate]] = {}
 
-    def add(self, short: str, label_values: tuple[str, ...], value: float | None) -> None:
-        """One sample (none when ``value`` is None); ``label_values`` in declared order."""
-        if value is None:
+class TargetCollector(Collector, Generic[C, D]):
+    """All metrics of one named target, from one reused connection.
+
+    The base owns the connection, single flight (concurrent scrapes share one query),
+    one retry on a fresh connection when a reused one proves stale, the up/down log
+    line and closing; an exporter supplies :meth:`connect`, :meth:`query`,
+    :meth:`judge`, :meth:`is_open`, :meth:`disconnect`, :meth:`disconnect_now` and
+    :meth:`families`, and names its driver's exceptions in ``errors``.
+    """
+
+    log: logging.Logger
+    errors: tuple[type[BaseException], ...] = (OSError,)
+
+    def __init__(self, target: Target) -> None:
+        self.target = target.name
+        self._target = target
+        self._secrets = target.secrets()
+        self._conn: C | None = None
+        self._flight: SingleFlight[Outcome[D]] = SingleFlight()
+        self._was_up: bool | None = None
+
+    # --- what an exporter supplies ------------------------------------------------------
+
+    @abc.abstractmethod
+    async def connect(self, deadline: float) -> C:
+        """A new connection, learning what the queries need; bounded by ``deadline``."""
+
+    @abc.abstractmethod
+    async def query(self, conn: C, deadline: float) -> D:
+        """This scrape's data from ``conn``; raises a driver error on failure."""
+
+    @abc.abstractmethod
+    def judge(self, err: BaseException, connected: bool) -> Failure:
+        """What an error of ``errors`` means (``connected``: the connection was made)."""
+
+    @abc.abstractmethod
+    def is_open(self, conn: C) -> bool:
+        """Whether ``conn`` may be used again."""
+
+    @abc.abstractmethod
+    async def disconnect(self, conn: C) -> None:
+        """Close ``conn``."""
+
+    @abc.abstractmethod
+    def disconnect_now(self, conn: C) -> None:
+        """Close ``conn`` without awaiting (shutdown, outside the event loop)."""
+
+    @abc.abstractmethod
+    def families(self, outcome: Outcome[D]) -> list[Metric]:
+        """Fresh metric families from one outcome (pure)."""
+
+    # --- the base ---------------------------------------------------------------------
+
+    async def collect(self, ctx: ScrapeContext) -> Iterable[Metric]:
+        deadline = work_deadline(ctx.deadline)
+        try:
+            outcome = await self._flight.run(deadline, self._batch)
+        except TimeoutError:
+            outcome = Outcome(up=False, error=f"{DEADLINE} waiting for the batch in flight")
+        self._log_transition(outcome)
+        return self.families(outcome)
+
+    async def _batch(self, deadline: float) -> Outcome[D]:
+        # A kept-alive connection cut while idle (a restart, a proxy, a failover) says
+        # nothing about the server now: one fresh connection, within the same deadline,
+        # decides. A failure on a fresh connection is the answer (no retries).
+        reused = self._conn is not None and self.is_open(self._conn)
+        outcome, stale = await self._attempt(deadline)
+        if reused and stale:
+            outcome, _ = await self._attempt(deadline)
+        return outcome
+
+    async def _attempt(self, deadline: float) -> tuple[Outcome[D], bool]:
+        """The query once, and whether its failure may be a connection cut while idle."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return Outcome(up=False, error=DEADLINE), False
+        connected = False
+        try:
+            async with asyncio.timeout(remaining):
+                conn = self._conn
+                if conn is None or not self.is_open(conn):
+                    await self._discard()
+                    conn = self._conn = await self.connect(deadline)
+                connected = True
+                data = await self.query(conn, deadline)
+        except TimeoutError:
+            await self._discard()
+            return Outcome(up=False, error=DEADLINE), False
+        except self.errors as err:
+            await self._discard()
+            failure = self.judge(err, connected)
+            error = redact(failure.error, self._secrets)
+            return Outcome(up=failure.answered, error=error,
+                           query_error=failure.answered), failure.stale
+        return Outcome(True, data), False
+
+    def _log_transition(self, outcome: Outcome[D]) -> None:
+        healthy = outcome.healthy
+        if healthy == self._was_up:
             return
-        entry = self._open.get(short)
-        if entry is None:
-            template = self._templates[short]
-            family = template.new()
-            self._families.append(family)
-            entry = self._open[short] = (family.samples, template)
-        samples, template = entry
-        labels = template.labels.get(label_values) or template.label_dict(label_values)
-        samples.append(Sample(template.sample_name, labels.copy(), value))
+        self._was_up = healthy
+        if healthy:
+            self.log.info("target up", extra={"fields": {"target": self.target}})
+        else:
+            self.log.warning("target scrape failed",
+                             extra={"fields": {"target": self.target, "error": outcome.error}})
 
-    def list(self) -> list[Metric]:
-        return self._families
+    async def _discard(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await self.disconnect(conn)
+
+    async def close(self) -> None:
+        await self._discard()
+
+    def close_now(self) -> None:
+        """Synchronous close for shutdown: ends the session without awaiting."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            self.disconnect_now(conn)
+
+
+def find_target(
+    settings: Settings, name: str, collectors: Sequence[Collector]
+) -> Sequence[Collector]:
+    """The collectors of target ``name`` for ``/probe?target=NAME``; KeyError if none."""
+    found = tuple(c for c in collectors if c.target == name)
+    if not found:
+        raise KeyError(name)
+    return found
+
+
+def close_targets(collectors: Sequence[Collector]) -> None:
+    """Called by the runtime at shutdown, outside any await: close without waiting."""
+    for collector in collectors:
+        if isinstance(collector, TargetCollector):
+            collector.close_now()

@@ -17,6 +17,7 @@ from exporters.spec import (
     ExporterDef,
     Option,
     Settings,
+    parse_bool,
     parse_duration,
     parse_positive_float,
     parse_str,
@@ -89,6 +90,14 @@ RUNTIME_OPTIONS: tuple[Option, ...] = (
         parse_timeout,
     ),
 )
+
+
+def collector_options(exporter: ExporterDef) -> tuple[Option, ...]:
+    """A ``collector.<name>`` switch per collector (``--no-collector.<name>`` turns it off)."""
+    return tuple(
+        Option(c.option, f"{c.help} (--no-{c.option} turns it off)", c.default, parse_bool)
+        for c in exporter.collectors
+    )
 
 
 @dataclass(frozen=True)
@@ -184,10 +193,27 @@ def split_flags(
             problems.append(Problem(arg, "flag", "unexpected argument"))
             continue
         name, sep, value = arg[2:].partition("=")
+        negated = name.startswith("no-collector.")
+        if negated:
+            name = name.removeprefix("no-")
         option = options.get(name)
+        if option is None and name.startswith("collector."):
+            known = sorted(o.removeprefix("collector.") for o in options
+                           if o.startswith("collector."))
+            problems.append(Problem(
+                f"--{'no-' if negated else ''}{name}", "flag",
+                f"unknown collector {name.removeprefix('collector.')!r}; known: "
+                + (", ".join(known) or "none"),
+            ))
+            continue
         if option is None:
             problems.append(Problem(f"--{name}", "flag", "unknown flag"))
             continue
+        if negated:
+            if sep:
+                problems.append(Problem(f"--no-{name}", "flag", "takes no value"))
+                continue
+            sep, value = "=", "false"
         if not sep:
             if option.default is False or option.default is True:
                 value = "true"
@@ -234,7 +260,8 @@ def resolve(
 
     Raises :class:`ConfigError` naming every problem (option, source, reason).
     """
-    all_options = {opt.name: opt for opt in (*RUNTIME_OPTIONS, *exporter.options)}
+    own_options = (*exporter.options, *collector_options(exporter))
+    all_options = {opt.name: opt for opt in (*RUNTIME_OPTIONS, *own_options)}
     flags, problems, want_help = split_flags(argv, all_options)
     if want_help:
         return _placeholder_runtime(), Settings(exporter.name, {}), True
@@ -343,13 +370,37 @@ def resolve(
         default_timeout_s=values["scrape.default-timeout"],
         secret_values=secrets,
     )
-    own = {o.name for o in exporter.options}
+    own = {o.name for o in own_options}
     settings = Settings(
         exporter=exporter.name,
         values={k: v for k, v in values.items() if k in own},
         sources={k: v for k, v in sources.items() if k in own},
     )
+    duplicates = duplicate_targets(exporter, settings)
+    if duplicates:
+        runtime_names = {o.name for o in RUNTIME_OPTIONS}
+        parsed = {k: v for k, v in values.items() if k in runtime_names}
+        raise ConfigError(exporter.name, duplicates, parsed)
     return runtime, settings, False
+
+
+def duplicate_targets(exporter: ExporterDef, settings: Settings) -> list[Problem]:
+    """A problem for each target name the settings give more than once.
+
+    Target names are labels and the key of ``/probe?target=NAME``: two targets of one
+    name would publish clashing series and make one of them unreachable.
+    """
+    if exporter.target_names is None:
+        return []
+    seen: set[str] = set()
+    twice: list[str] = []
+    for name in exporter.target_names(settings):
+        if name in seen and name not in twice:
+            twice.append(name)
+        seen.add(name)
+    source = settings.sources.get("targets", "default")
+    return [Problem("targets", source, f"target name {name!r} is given more than once")
+            for name in twice]
 
 
 def _placeholder_runtime() -> RuntimeConfig:
@@ -367,10 +418,15 @@ def help_text(exporter: ExporterDef) -> str:
         "flags beat environment, which beats the file, which beats the default.",
         "",
     ]
-    for title, options in (("runtime options", RUNTIME_OPTIONS), ("options", exporter.options)):
+    sections = (
+        ("runtime options:", RUNTIME_OPTIONS),
+        (f"{exporter.name} options:", exporter.options),
+        (f"{exporter.name} collectors:", collector_options(exporter)),
+    )
+    for title, options in sections:
         if not options:
             continue
-        lines.append(f"{exporter.name} {title}:" if title == "options" else f"{title}:")
+        lines.append(title)
         for option in options:
             default: Any = option.default
             if option.name == "web.listen-address":

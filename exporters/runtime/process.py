@@ -16,9 +16,13 @@ import math
 import os
 import resource
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
+
+from exporters.families import Families
+from exporters.runtime.selfmetrics import PROCESS_METRICS
 
 _PAGE_SIZE = resource.getpagesize()
+_FAMILIES = Families(PROCESS_METRICS)
 
 
 def _read(path: str) -> bytes:
@@ -58,26 +62,10 @@ class ProcessMetrics:
             # Two divisions, then the sum, exactly as prometheus-client rounds it.
             cpu = float(parts[11]) / self._ticks + float(parts[12]) / self._ticks
             out += [
-                GaugeMetricFamily(
-                    "process_virtual_memory_bytes",
-                    "Virtual memory size in bytes.",
-                    value=float(parts[20]),
-                ),
-                GaugeMetricFamily(
-                    "process_resident_memory_bytes",
-                    "Resident memory size in bytes.",
-                    value=float(parts[21]) * _PAGE_SIZE,
-                ),
-                GaugeMetricFamily(
-                    "process_start_time_seconds",
-                    "Start time of the process since unix epoch in seconds.",
-                    value=self._start_time,
-                ),
-                CounterMetricFamily(
-                    "process_cpu_seconds_total",
-                    "Total user and system CPU time spent in seconds.",
-                    value=cpu,
-                ),
+                _FAMILIES["process_virtual_memory_bytes"].one(float(parts[20])),
+                _FAMILIES["process_resident_memory_bytes"].one(float(parts[21]) * _PAGE_SIZE),
+                _FAMILIES["process_start_time_seconds"].one(self._start_time),
+                _FAMILIES["process_cpu_seconds_total"].one(cpu),
             ]
         try:
             open_fds = len(os.listdir(os.path.join(self._proc, "self", "fd")))
@@ -86,9 +74,7 @@ class ProcessMetrics:
         soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         max_fds = math.inf if soft == resource.RLIM_INFINITY else float(soft)
         out += [
-            GaugeMetricFamily("process_open_fds", "Number of open file descriptors.", open_fds),
-            GaugeMetricFamily(
-                "process_max_fds", "Maximum number of open file descriptors.", value=max_fds
-            ),
+            _FAMILIES["process_open_fds"].one(float(open_fds)),
+            _FAMILIES["process_max_fds"].one(max_fds),
         ]
         return out

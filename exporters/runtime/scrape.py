@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from prometheus_client.core import Metric
 
+from exporters.families import FamilyTemplate
 from exporters.runtime.pool import WorkerPool
 from exporters.runtime.process import ProcessMetrics
 from exporters.runtime.selfmetrics import scrape_metrics
@@ -114,14 +115,16 @@ class Scraper:
         self.namespace = namespace
         self.pool = pool
         self.multi_target = multi_target
-        self._success_spec, self._duration_spec = scrape_metrics(namespace, multi_target)
+        success_spec, duration_spec = scrape_metrics(namespace, multi_target)
+        self._success = FamilyTemplate(success_spec)
+        self._duration = FamilyTemplate(duration_spec)
         self._process = ProcessMetrics()
         self._failing: dict[tuple[str, str], str] = {}  # (collector, target) -> error class
         self._stuck: dict[tuple[str, str], list[Future[Any]]] = {}
 
-    def _labels(self, collector: Collector) -> list[str]:
+    def _labels(self, collector: Collector) -> tuple[str, ...]:
         name = collector.name or type(collector).__name__
-        return [name, collector.target] if self.multi_target else [name]
+        return (name, collector.target) if self.multi_target else (name,)
 
     def _report(self, key: tuple[str, str], error: str | None) -> None:
         """Log a failure once per episode (not every scrape), and the recovery that ends it."""
@@ -166,8 +169,8 @@ class Scraper:
         await waiting.wait(max(0.0, deadline - time.monotonic()))
         starts, ends = waiting.starts, waiting.ends
 
-        success = self._success_spec.family()
-        duration = self._duration_spec.family()
+        success = self._success.start()
+        duration = self._duration.start()
         by_name: dict[str, Metric] = {}
         out: list[Metric] = []
         now = time.monotonic()
@@ -203,10 +206,10 @@ class Scraper:
                         else:
                             error = f"TypeConflict: {family.name} is {seen.type} elsewhere"
             self._report(key, error)
-            success.add_metric(labels, 0.0 if error else 1.0)
-            duration.add_metric(labels, elapsed)
-        out.append(success)
-        out.append(duration)
+            success.add(labels, 0.0 if error else 1.0)
+            duration.add(labels, elapsed)
+        out.append(success.family)
+        out.append(duration.family)
         if process_metrics:
             out.extend(self._process.collect())
         return _Families(out)

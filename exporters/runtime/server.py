@@ -18,7 +18,7 @@ import signal
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -29,7 +29,7 @@ from exporters.runtime.exposition import TextRenderer
 from exporters.runtime.pool import WorkerPool
 from exporters.runtime.scrape import Scraper
 from exporters.runtime.webconfig import BasicAuth, WebConfigWatcher
-from exporters.spec import Collector, ExporterDef, Settings
+from exporters.spec import Collector, ExporterDef, Settings, collector_enabled
 
 _log = logging.getLogger("promfleet.runtime")
 
@@ -47,12 +47,24 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @dataclass(frozen=True)
 class Served:
-    """What the handlers need; built once in :func:`serve`."""
+    """What the handlers need; built once in :func:`serve`.
+
+    ``active`` is what scrapes run: the built collectors less those whose collector
+    switch is off (``--no-collector.<name>``); ``collectors`` are all of them, for close.
+    """
 
     exporter: ExporterDef
     settings: Settings
     runtime: RuntimeConfig
     collectors: tuple[Collector, ...]
+    active: tuple[Collector, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        off = {c.name for c in self.exporter.collectors
+               if not collector_enabled(self.settings, c)}
+        object.__setattr__(
+            self, "active", tuple(c for c in self.collectors if c.name not in off)
+        )
 
 
 def scrape_timeout(header: str | None, runtime: RuntimeConfig) -> float:
@@ -159,7 +171,7 @@ class App:
             f"<li>{html.escape(c.name or type(c).__name__)}"
             + (f" (target {html.escape(c.target)})" if c.target else "")
             + "</li>"
-            for c in self.served.collectors
+            for c in self.served.active
         )
         probe = (
             '<li><a href="/probe?target=NAME">/probe?target=NAME</a></li>'
@@ -198,7 +210,7 @@ class App:
         return web.Response(body=body, headers=headers)
 
     async def metrics(self, request: web.Request) -> web.Response:
-        return await self._render(request, self.served.collectors, process=True)
+        return await self._render(request, self.served.active, process=True)
 
     async def probe(self, request: web.Request) -> web.Response:
         probe = self.served.exporter.probe
@@ -207,7 +219,7 @@ class App:
         if not target:
             return web.Response(status=400, text="missing parameter: target\n")
         try:
-            collectors = probe(self.served.settings, target, self.served.collectors)
+            collectors = probe(self.served.settings, target, self.served.active)
         except KeyError:
             return web.Response(status=400, text=f"unknown target: {target!r}\n")
         return await self._render(request, collectors, process=False)
@@ -310,7 +322,7 @@ async def serve(served: Served, watcher: WebConfigWatcher | None) -> int:
                 "exporter": served.exporter.name,
                 "addresses": [f"{a[0]}:{a[1]}" for a in addresses],
                 "tls": bool(watcher and watcher.config().tls),
-                "collectors": [c.name for c in served.collectors],
+                "collectors": [c.name for c in served.active],
             }
         },
     )

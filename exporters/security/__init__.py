@@ -10,12 +10,13 @@ background thread tails the logs continuously and scrapes read the counters.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client.core import Metric
 
+from exporters.families import Families
 from exporters.security.change import (
     CHANGE_ORIGINS,
     ChangePolicy,
@@ -41,6 +42,7 @@ from exporters.security.tail import LogFollower, PositionFile, Tailer
 from exporters.spec import (
     BlockingCollector,
     Collector,
+    CollectorDef,
     ExporterDef,
     MetricNamespace,
     MetricSpec,
@@ -49,6 +51,7 @@ from exporters.spec import (
     OptionError,
     ScrapeContext,
     Settings,
+    option_value,
     parse_duration,
     parse_positive_int,
     parse_str,
@@ -175,6 +178,17 @@ METRICS: tuple[MetricSpec, ...] = (
         "Failed rewrites of the deny-list file.",
     ),
     _m("position_write_errors_total", "counter", "Failed rewrites of the position file."),
+)
+
+_LOGS = tuple(m for m in METRICS if m.name.startswith(f"{NS}_log_")
+              or m.name == f"{NS}_position_write_errors_total")
+_DENYLIST = tuple(m for m in METRICS if m.name.startswith(f"{NS}_denylist_"))
+COLLECTORS: tuple[CollectorDef, ...] = (
+    CollectorDef("logs", "lines read, bad lines and read errors of each tailed log", _LOGS),
+    CollectorDef("detections", "authentication failures, attacks and other detections",
+                 tuple(m for m in METRICS if m not in _LOGS and m not in _DENYLIST)),
+    CollectorDef("denylist", "the deny-list file: entries, additions, rejections",
+                 _DENYLIST),
 )
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
@@ -373,15 +387,8 @@ class SecurityState:
         self.tailer.stop()
 
 
-def _family(name: str, values: Mapping[tuple[str, ...], float]) -> Metric:
-    """A fresh family of ``promfleet_security_<name>`` with one sample per label tuple."""
-    family = _SPECS[name].family()
-    for key, value in values.items():
-        family.add_metric(list(key), value)
-    return family  # type: ignore[no-any-return]
-
-
-_SPECS = {spec.name.removeprefix(NS + "_"): spec for spec in METRICS}
+_FAMILIES = Families(METRICS, NS + "_")
+_family = _FAMILIES.family
 
 
 class TailerStopped(RuntimeError):
@@ -543,7 +550,7 @@ def start(settings: Settings) -> SecurityState:
 
 
 def build(settings: Settings) -> Sequence[Collector]:
-    pin_mmap_threshold(int(settings.get("memory.mmap-threshold", 262_144)))
+    pin_mmap_threshold(int(option_value(OPTIONS, settings, "memory.mmap-threshold")))
     state = start(settings)
     return (LogsCollector(state), DetectionsCollector(state), DenyListCollector(state))
 
@@ -561,6 +568,7 @@ EXPORTER = ExporterDef(
     description="Access and authentication logs turned into security metrics (tailed "
     "continuously).",
     metrics=METRICS,
+    collectors=COLLECTORS,
     options=OPTIONS,
     build=build,
     close=close,

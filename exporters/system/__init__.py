@@ -38,7 +38,7 @@ from exporters.system.filesystem import (
     FilesystemCollector,
     FilesystemConfig,
 )
-from exporters.system.metrics import METRICS, NS
+from exporters.system.metrics import COLLECTORS, METRICS, NS
 from exporters.system.process_groups import ProcessGroupCollector, parse_process_groups
 from exporters.system.timex import TimexCollector
 
@@ -177,4 +177,5 @@ EXPORTER = ExporterDef(
     options=OPTIONS,
     build=build,
     default_port=9101,
+    collectors=COLLECTORS,
 )

@@ -18,7 +18,7 @@ from prometheus_client.core import Metric
 
 from exporters.spec import Collector, ScrapeContext
 from exporters.system import parse
-from exporters.system.families import MAKERS
+from exporters.system.metrics import FAMILIES
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -65,7 +65,7 @@ class ProcFileCollector(Collector):
 
 def gauge(name: str, value: float) -> Metric:
     """A label-less gauge family with one sample."""
-    return MAKERS[name].one(value)
+    return FAMILIES[name].one(value)
 
 
 class StatCollector(ProcFileCollector):
@@ -89,12 +89,12 @@ class StatCollector(ProcFileCollector):
 
     def read(self, ctx: ScrapeContext) -> list[Metric]:
         stat = parse.parse_stat(read_text(f"{self.proc_root}/stat"))
-        cpu = MAKERS["cpu_seconds_total"].start()
+        cpu = FAMILIES["cpu_seconds_total"].start()
         tick = 1.0 / self.clk_tck
         for name, ticks in stat.cpu_ticks.items():
             for mode, value in zip(parse.CPU_MODES, ticks, strict=True):
                 cpu.add((name, mode), value * tick)
-        processes = MAKERS["processes"].start()
+        processes = FAMILIES["processes"].start()
         processes.add(("running",), stat.procs_running)
         processes.add(("blocked",), stat.procs_blocked)
         return [
@@ -168,9 +168,9 @@ class MemInfoCollector(ProcFileCollector):
             used = total - mem.get("MemFree", 0)
         # MemAvailable exists since Linux 3.14; estimate it as free(1) did before.
         available = mem.get("MemAvailable", mem.get("MemFree", 0) + buffers + cached)
-        swap_in = MAKERS["swap_in_bytes_total"].one(vm.get("pswpin", 0) * self.page_size)
-        swap_out = MAKERS["swap_out_bytes_total"].one(vm.get("pswpout", 0) * self.page_size)
-        oom = [MAKERS["oom_kills_total"].one(vm["oom_kill"])] if "oom_kill" in vm else []
+        swap_in = FAMILIES["swap_in_bytes_total"].one(vm.get("pswpin", 0) * self.page_size)
+        swap_out = FAMILIES["swap_out_bytes_total"].one(vm.get("pswpout", 0) * self.page_size)
+        oom = [FAMILIES["oom_kills_total"].one(vm["oom_kill"])] if "oom_kill" in vm else []
         return [
             gauge("memory_total_bytes", total),
             gauge("memory_available_bytes", available),
@@ -277,7 +277,7 @@ class DiskStatsCollector(ProcFileCollector):
             d.device: d for d in parse.parse_diskstats(read_text(f"{self.proc_root}/diskstats"))
         }
         kept, dropped = self._selection.select(tuple(stats))
-        columns = [(MAKERS[key].start(), field) for key, field in DISKSTATS_METRICS]
+        columns = [(FAMILIES[key].start(), field) for key, field in DISKSTATS_METRICS]
         for name in kept:
             d = stats[name]
             labels = (name,)
@@ -309,7 +309,7 @@ class NetDevCollector(ProcFileCollector):
     def read(self, ctx: ScrapeContext) -> list[Metric]:
         rows = dict(parse.parse_net_dev(read_text(f"{self.proc_root}/net/dev")))
         kept, dropped = self._selection.select(tuple(rows))
-        builders = [MAKERS[key].start() for key in NETDEV_METRICS]
+        builders = [FAMILIES[key].start() for key in NETDEV_METRICS]
         for name in kept:
             labels = (name,)
             for builder, value in zip(builders, rows[name], strict=True):

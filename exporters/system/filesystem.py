@@ -25,7 +25,7 @@ from prometheus_client.core import Metric
 from exporters.spec import Collector, ScrapeContext
 from exporters.system import parse
 from exporters.system.collectors import gauge, read_text
-from exporters.system.families import MAKERS
+from exporters.system.metrics import FAMILIES
 
 # node_exporter 1.5's defaults, plus network filesystems: those are the ones that hang.
 DEFAULT_MOUNT_POINTS_EXCLUDE = (
@@ -230,7 +230,7 @@ class FilesystemCollector(Collector):
                         self._stuck[point] = future
                         stuck_now.add(point)
 
-        builders = [MAKERS[key].start() for key in FILESYSTEM_METRICS]
+        builders = [FAMILIES[key].start() for key in FILESYSTEM_METRICS]
         size, free, avail, files, files_free, readonly, device_error, stuck = builders
         for mount in mounts:
             labels = (mount.mountpoint, mount.device, mount.fstype)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from exporters.spec import MetricNamespace, MetricSpec
+from exporters.families import Families
+from exporters.spec import CollectorDef, MetricNamespace, MetricSpec
 
 NS = "promfleet_system"
 _FS = ("mountpoint", "device", "fstype")
@@ -171,4 +172,38 @@ METRICS: tuple[MetricSpec, ...] = (
     ),
 )
 
-SPECS: dict[str, MetricSpec] = {spec.name.removeprefix(NS + "_"): spec for spec in METRICS}
+# Label sets remembered per family; device names are capped well below this by the
+# collectors, so reaching it means churn, and starting afresh is enough.
+FAMILIES = Families(METRICS, NS + "_", max_label_sets=1024)
+
+
+def _collector(name: str, help: str, *shorts: str) -> CollectorDef:
+    return CollectorDef(name, help, tuple(FAMILIES_SPECS[short] for short in shorts))
+
+
+FAMILIES_SPECS: dict[str, MetricSpec] = {m.name.removeprefix(NS + "_"): m for m in METRICS}
+# Each collector's families, named from the declaration above (whose order the
+# metrics reference keeps); tests/system checks that METRICS is exactly their union.
+COLLECTORS: tuple[CollectorDef, ...] = (
+    _collector("stat", "CPU time, boot time, processes (/proc/stat)",
+               "cpu_seconds_total", "boot_time_seconds", "processes", "pids"),
+    _collector("loadavg", "load averages and threads (/proc/loadavg)",
+               "load1", "load5", "load15", "threads"),
+    _collector("meminfo", "memory, swap and OOM kills (/proc/meminfo, /proc/vmstat)",
+               "memory_total_bytes", "memory_available_bytes", "memory_used_bytes",
+               "memory_buffers_bytes", "memory_cached_bytes", "swap_total_bytes",
+               "swap_free_bytes", "swap_in_bytes_total", "swap_out_bytes_total",
+               "oom_kills_total"),
+    _collector("filefd", "file handles (/proc/sys/fs/file-nr)",
+               "filefd_allocated", "filefd_maximum"),
+    _collector("filesystem", "space, inodes and state of mounted filesystems",
+               *(n for n in FAMILIES_SPECS if n.startswith("filesystem_"))),
+    _collector("diskstats", "block device I/O (/proc/diskstats)",
+               *(n for n in FAMILIES_SPECS if n.startswith("disk_"))),
+    _collector("netdev", "network device traffic (/proc/net/dev)",
+               *(n for n in FAMILIES_SPECS if n.startswith("network_"))),
+    _collector("timex", "the kernel clock's synchronisation (adjtimex; with --timex.enabled)",
+               *(n for n in FAMILIES_SPECS if n.startswith("timex_"))),
+    _collector("processes", "process groups (with --processes.groups)",
+               *(n for n in FAMILIES_SPECS if n.startswith("process_"))),
+)

@@ -18,7 +18,7 @@ from prometheus_client.core import Metric
 from exporters.spec import BlockingCollector, ScrapeContext
 from exporters.system import parse
 from exporters.system.collectors import CLK_TCK, PAGE_SIZE, read_text
-from exporters.system.families import MAKERS
+from exporters.system.metrics import FAMILIES
 
 _GROUP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 
@@ -184,7 +184,7 @@ class ProcessGroupCollector(BlockingCollector):
             "process_start_time_seconds",
             "process_group_members",
         )
-        b = {key: MAKERS[key].start() for key in keys}
+        b = {key: FAMILIES[key].start() for key in keys}
         tick = 1.0 / self.clk_tck
         for name, t in totals.items():
             b["process_group_members"].add((name,), t.count)

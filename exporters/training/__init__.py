@@ -26,7 +26,7 @@ from exporters.spec import (
 )
 from exporters.training.collector import RecordsCollector, RecordsConfig
 from exporters.training.gpu import GpuCollector
-from exporters.training.metrics import METRICS, NS
+from exporters.training.metrics import COLLECTORS, METRICS, NS
 from exporters.training.sources import RedisSource
 
 __all__ = ["EXPORTER", "METRICS", "build"]
@@ -126,7 +126,7 @@ def build(settings: Settings) -> Sequence[Collector]:
     )
     collectors: list[Collector] = []
     directory = str(_get(settings, "directory"))
-    url = str(settings.get("redis.url", "") or "")
+    url = str(_get(settings, "redis.url") or "")
     redis: RedisSource | None = None
     if url:
         try:
@@ -159,6 +159,7 @@ EXPORTER = ExporterDef(
     description="Model training and serving: jobs, model loading, accuracy, drift, "
     "federated learning (status directory or Redis), and GPUs through NVML.",
     metrics=METRICS,
+    collectors=COLLECTORS,
     options=OPTIONS,
     build=build,
     close=close,

@@ -19,11 +19,10 @@ from prometheus_client.core import Metric
 
 from exporters.spec import Collector, ScrapeContext
 from exporters.training.metrics import (
+    FAMILIES,
     JOB_STATES,
     MODEL_STATES,
-    NS,
     REJECT_REASONS,
-    SPECS,
 )
 from exporters.training.records import (
     KINDS,
@@ -53,24 +52,6 @@ class RecordsConfig:
     max_file_bytes: int = 65_536
 
 
-class _Families:
-    """Families created on first use, listed in the order first used."""
-
-    def __init__(self) -> None:
-        self._fams: dict[str, Any] = {}
-
-    def add(self, name: str, labels: Sequence[str], value: float | None) -> None:
-        if value is None:
-            return
-        fam = self._fams.get(name)
-        if fam is None:
-            fam = self._fams[name] = SPECS[f"{NS}_{name}"].family()
-        fam.add_metric(list(labels), value)
-
-    def list(self) -> list[Metric]:
-        return list(self._fams.values())
-
-
 def _is_expired(record: Record, now: float, cfg: RecordsConfig) -> bool:
     return (
         isinstance(record, JobRecord)
@@ -89,7 +70,7 @@ def record_families(
     results: Sequence[SourceResult], now: float, cfg: RecordsConfig
 ) -> list[Metric]:
     """The families for one scrape from what the sources returned (pure)."""
-    out = _Families()
+    out = FAMILIES.start()
     merged: dict[tuple[str, ...], Record] = {}
     dropped: Counter[str] = Counter()
     for result in results:

@@ -19,7 +19,7 @@ from typing import Any
 from prometheus_client.core import Metric
 
 from exporters.spec import BlockingCollector, ScrapeContext
-from exporters.training.metrics import NS, SPECS
+from exporters.training.metrics import FAMILIES
 
 log = logging.getLogger("promfleet.exporters.training")
 
@@ -130,13 +130,9 @@ class GpuCollector(BlockingCollector):
                 elif self._reason:
                     self._reason = ""
                     self._log("")
-        devices = SPECS[f"{NS}_gpu_devices"].family()
-        devices.add_metric([], float(count))
-        families.append(devices)
+        families.append(FAMILIES["gpu_devices"].one(float(count)))
         if self._reason:
-            info = SPECS[f"{NS}_gpu_unavailable_info"].family()
-            info.add_metric([self._reason], {})
-            families.append(info)
+            families.append(FAMILIES.family("gpu_unavailable_info", {(self._reason,): 1.0}))
         return families
 
     def _query(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -152,7 +148,7 @@ class GpuCollector(BlockingCollector):
     def _devices(self, count: int) -> list[Metric]:
         nvml = self._nvml
         fams = {
-            name: SPECS[f"{NS}_{name}"].family()
+            name: FAMILIES[name].start()
             for name in (
                 "gpu_info",
                 "gpu_up",
@@ -166,42 +162,44 @@ class GpuCollector(BlockingCollector):
         for index in range(count):
             gpu = str(index)
             # One GPU's samples are gathered first, so a failure halfway leaves none of them.
-            samples: list[tuple[str, list[str], Any]] = []
+            samples: list[tuple[str, tuple[str, ...], float]] = []
             try:
                 self._device(nvml, index, samples)
             except nvml.NVMLError as err:
-                fams["gpu_up"].add_metric([gpu], 0.0)
+                fams["gpu_up"].add((gpu,), 0.0)
                 self._log_device(index, f"{type(err).__name__}: {err}")
                 continue
-            fams["gpu_up"].add_metric([gpu], 1.0)
+            fams["gpu_up"].add((gpu,), 1.0)
             self._log_device(index, "")
             for name, labels, sample in samples:
-                fams[name].add_metric(labels, sample)
-        return [fam for fam in fams.values() if fam.samples]
+                fams[name].add(labels, sample)
+        return [b.family for b in fams.values() if b.family.samples]
 
-    def _device(self, nvml: Any, index: int, out: list[tuple[str, list[str], Any]]) -> None:
+    def _device(
+        self, nvml: Any, index: int, out: list[tuple[str, tuple[str, ...], float]]
+    ) -> None:
         """Every query of one GPU, appended to ``out``; raises NVMLError when one fails."""
         handle = nvml.nvmlDeviceGetHandleByIndex(index)
         gpu = str(index)
         name = self._query(nvml.nvmlDeviceGetName, handle)
         if isinstance(name, bytes):
             name = name.decode("utf-8", "replace")
-        out.append(("gpu_info", [gpu, str(name or "")], {}))
+        out.append(("gpu_info", (gpu, str(name or "")), 1.0))
         rates = self._query(nvml.nvmlDeviceGetUtilizationRates, handle)
         if rates is not None:
-            out.append(("gpu_utilisation_ratio", [gpu], float(rates.gpu) / 100.0))
+            out.append(("gpu_utilisation_ratio", (gpu,), float(rates.gpu) / 100.0))
         memory = self._memory(nvml, handle)
         if memory is not None:
-            out.append(("gpu_memory_used_bytes", [gpu], float(memory.used)))
-            out.append(("gpu_memory_total_bytes", [gpu], float(memory.total)))
+            out.append(("gpu_memory_used_bytes", (gpu,), float(memory.used)))
+            out.append(("gpu_memory_total_bytes", (gpu,), float(memory.total)))
         temperature = self._query(
             nvml.nvmlDeviceGetTemperature, handle, getattr(nvml, "NVML_TEMPERATURE_GPU", 0)
         )
         if temperature is not None:
-            out.append(("gpu_temperature_celsius", [gpu], float(temperature)))
+            out.append(("gpu_temperature_celsius", (gpu,), float(temperature)))
         milliwatts = self._query(nvml.nvmlDeviceGetPowerUsage, handle)
         if milliwatts is not None:
-            out.append(("gpu_power_watts", [gpu], float(milliwatts) / 1000.0))
+            out.append(("gpu_power_watts", (gpu,), float(milliwatts) / 1000.0))
 
     def _memory(self, nvml: Any, handle: Any) -> Any:
         """Memory as nvidia-smi counts it, or None when the GPU cannot report it.

@@ -8,7 +8,8 @@ sets). What a cap leaves out is counted in ``promfleet_training_dropped_series{s
 
 from __future__ import annotations
 
-from exporters.spec import MetricNamespace, MetricSpec, specs_by_name
+from exporters.families import Families
+from exporters.spec import CollectorDef, MetricNamespace, MetricSpec, specs_by_name
 
 NS = "promfleet_training"
 
@@ -178,4 +179,12 @@ METRICS: tuple[MetricSpec, ...] = (
         "set",
     ),
 )
-SPECS = specs_by_name(METRICS)
+# specs_by_name refuses a family declared twice.
+FAMILIES = Families(specs_by_name(METRICS).values(), NS + "_")
+
+_GPU = tuple(m for m in METRICS if m.name.startswith(f"{NS}_gpu_"))
+COLLECTORS: tuple[CollectorDef, ...] = (
+    CollectorDef("records", "training jobs, models and drift from the status records",
+                 tuple(m for m in METRICS if m not in _GPU)),
+    CollectorDef("gpu", "GPU devices through NVML", _GPU),
+)

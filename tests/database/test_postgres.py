@@ -15,7 +15,7 @@ import pytest
 from exporters import postgres
 from exporters.postgres import PostgresConfig, PostgresTarget
 from exporters.spec import ScrapeContext
-from exporters.targets import Target
+from exporters.targets import Outcome, Target
 from tests.database.conftest import exposition, run, scrape_text
 from tests.database.proxy import FaultProxy
 from tests.database.servers import SHARED_PG_DSN, OwnPostgres
@@ -640,32 +640,41 @@ def test_a_primary_and_its_standby_count_replicas_and_slots_exactly(
 # --- sessions, lock waits, standbys (issue: pages an on-call engineer can trust) ---------
 
 
-def recorded_rows(**overrides: list[tuple[Any, ...]]) -> dict[str, list[tuple[Any, ...]]]:
-    """Rows as a PostgreSQL 15 standby returns them, with ``overrides`` per result."""
-    rows: dict[str, list[tuple[Any, ...]]] = {
-        # version, max, reserved, in_recovery, start, lag bytes, lag seconds, WAL position,
-        # user tables, databases, walsenders, slots, WAL receiver streaming
-        "server": [("15.20 (Debian 15.20-0+deb12u1)", 100.0, 3.0, 1.0, 1.7e9, 0.0, 312.5,
-                    5.0e8, 0.0, 1.0, 0.0, 0.0, 0.0)],
-        "connections": [("app", "active", 2.0)],
-        "oldest": [("active", "maintenance", 7200.0, 7200.0),
-                   ("active", "application", 3.0, 3.0),
-                   ("idle in transaction", "application", 1.0, 40.0)],
-        "locks": [("AccessExclusiveLock", 1.0)],
-        "lockwaits": [(1.0, 95.0)],
-        "databases": [("app", 1.0, 0.0, 10.0, 1.0, 0.0, 0.0, 0.0, 0.0, 8.0e6, 1.25e9)],
+def recorded_rows(**overrides: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Rows as a PostgreSQL 15 standby returns them, by statement and column name, with
+    ``overrides`` per statement."""
+    rows: dict[str, list[dict[str, Any]]] = {
+        "server": [{"version": "15.20 (Debian 15.20-0+deb12u1)", "max_connections": 100.0,
+                    "reserved_connections": 3.0, "in_recovery": 1.0, "start_time": 1.7e9}],
+        "connections": [{"database": "app", "state": "active", "count": 2.0}],
+        "oldest": [
+            {"state": "active", "session": "maintenance", "query_age": 7200.0,
+             "xact_age": 7200.0},
+            {"state": "active", "session": "application", "query_age": 3.0, "xact_age": 3.0},
+            {"state": "idle in transaction", "session": "application", "query_age": 1.0,
+             "xact_age": 40.0},
+        ],
+        "locks": [{"mode": "AccessExclusiveLock", "count": 1.0}],
+        "lockwaits": [{"sessions": 1.0, "longest": 95.0}],
+        "databases": [{"database": "app", "commits": 1.0, "rollbacks": 0.0, "blocks_hit": 10.0,
+                       "blocks_read": 1.0, "deadlocks": 0.0, "temp_bytes": 0.0,
+                       "temp_files": 0.0, "conflicts": 0.0, "size": 8.0e6,
+                       "xid_age": 1.25e9, "total": 1.0}],
+        "standby": [{"lag_bytes": 0.0, "lag_seconds": 312.5, "streaming": 0.0}],
         "replicas": [],
         "slots": [],
+        "wal_position": [{"position": 5.0e8}],
         "tables": [],
-        "checkpoints": [(1.0, 0.0, 0.1, 0.01, 10.0)],
-        "wal": [(100.0, 8192.0)],
+        "checkpoints": [{"timed": 1.0, "requested": 0.0, "write_seconds": 0.1,
+                         "sync_seconds": 0.01, "buffers": 10.0}],
+        "wal": [{"records": 100.0, "bytes": 8192.0}],
     }
     rows.update(overrides)
     return rows
 
 
 def test_a_standby_without_a_streaming_receiver_reads_its_lag_and_a_zero_receiver() -> None:
-    snap = postgres.Snapshot(True, rows=recorded_rows(), version_num=150020)
+    snap = Outcome(True, postgres.Snapshot(rows=recorded_rows(), version_num=150020))
     text = exposition(postgres.families("main", snap, PostgresConfig()))
     assert value(text, "in_recovery") == 1.0
     assert value(text, "wal_receiver_streaming") == 0.0
@@ -689,9 +698,11 @@ def test_a_standby_without_a_streaming_receiver_reads_its_lag_and_a_zero_receive
 
 
 def test_a_primary_publishes_no_wal_receiver_series() -> None:
-    server = recorded_rows()["server"][0]
-    primary = (*server[:3], 0.0, server[4], None, None, *server[7:12], None)
-    snap = postgres.Snapshot(True, rows=recorded_rows(server=[primary]), version_num=150020)
+    server = {**recorded_rows()["server"][0], "in_recovery": 0.0}
+    standby = {"lag_bytes": None, "lag_seconds": None, "streaming": None}
+    snap = Outcome(True, postgres.Snapshot(rows=recorded_rows(server=[server],
+                                                              standby=[standby]),
+                                           version_num=150020))
     text = exposition(postgres.families("main", snap, PostgresConfig()))
     assert value(text, "in_recovery") == 0.0
     assert "promfleet_postgres_wal_receiver_streaming{" not in text

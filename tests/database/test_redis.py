@@ -15,7 +15,7 @@ from redis.retry import Retry
 from exporters import redis as redis_exporter
 from exporters.redis import RedisConfig, RedisTarget, parse_info
 from exporters.spec import ScrapeContext
-from exporters.targets import Target
+from exporters.targets import Outcome, Target
 from tests.database.conftest import exposition, scrape_text
 from tests.database.proxy import FaultProxy
 from tests.database.servers import SHARED_REDIS_URL, OwnRedis
@@ -360,9 +360,9 @@ RECORDED_INFO = (
 
 
 def families_text(info: str, **snap: str | None) -> str:
-    snapshot = redis_exporter.Snapshot(True, info=parse_info(info), slowlog_length=0.0,
+    snapshot = redis_exporter.Snapshot(info=parse_info(info), slowlog_length=0.0,
                                        **snap)  # type: ignore[arg-type]
-    return exposition(redis_exporter.families("main", snapshot, RedisConfig()))
+    return exposition(redis_exporter.families("main", Outcome(True, snapshot), RedisConfig()))
 
 
 def test_recorded_info_gives_host_memory_oom_errors_and_maxclients_from_config_get() -> None:
@@ -444,3 +444,22 @@ def test_a_user_refused_config_get_still_gets_everything_else(own_redis: OwnRedi
     assert value(text, "max_clients") == 10000.0  # from INFO on Redis 7
     assert value(text, "rdb_save_period_seconds") is None
     assert value(text, "slowlog_length") is not None  # the pipeline stayed in step
+
+
+@pytest.mark.parametrize(("slowlog", "config_get"), [(False, True), (True, False)])
+def test_a_switched_off_command_leaves_the_pipeline_and_its_family_with_it(
+    slowlog: bool, config_get: bool
+) -> None:
+    async def go() -> str:
+        c = RedisTarget(Target("main", SHARED_REDIS_URL), RedisConfig(), slowlog, config_get)
+        try:
+            return await scrape_text(c)
+        finally:
+            await c.close()
+
+    text = asyncio.run(go())
+    assert value(text, "up") == 1.0
+    assert (value(text, "slowlog_length") is not None) == slowlog
+    assert value(text, "uptime_seconds") is not None  # INFO is always read
+    if not config_get:
+        assert "promfleet_redis_rdb_save_period_seconds" not in text

@@ -1,5 +1,6 @@
-"""What the recipe tests share: a temporary copy of the generator to add files to, and a
-small exporter module written as the README's "How to add an exporter" says."""
+"""What the recipe tests share: temporary copies of the generator and of the exporters
+package to add files to, and a small exporter module written as the README's "How to
+add an exporter" says."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pathlib import Path
 
 from tests.helpers import REPO_ROOT, child_env
 
-# A complete exporter in one module, as "How to add an exporter" step 1 describes it.
+# A complete exporter in one module, as "How to add an exporter" step 1 describes it: its
+# collectors declared in COLLECTORS, METRICS their union, families built from FAMILIES.
 UPTIME_EXPORTER = '''\
 """The uptime exporter: seconds since the machine booted, from /proc/uptime."""
 
@@ -22,23 +24,32 @@ from pathlib import Path
 
 from prometheus_client.core import Metric
 
+from exporters.families import Families
 from exporters.spec import (
     BlockingCollector,
     Collector,
+    CollectorDef,
     ExporterDef,
+    MetricNamespace,
     MetricSpec,
     Option,
     ScrapeContext,
     Settings,
+    metrics_of,
+    option_value,
     parse_str,
 )
 
 NS = "promfleet_uptime"
+_m = MetricNamespace(NS)
 
-METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec(f"{NS}_seconds", "gauge", "Seconds since the machine booted."),
+COLLECTORS: tuple[CollectorDef, ...] = (
+    CollectorDef("uptime", "seconds since boot (/proc/uptime)", (
+        _m("seconds", "gauge", "Seconds since the machine booted."),
+    )),
 )
-SPECS = {spec.name: spec for spec in METRICS}
+METRICS: tuple[MetricSpec, ...] = metrics_of(*(c.metrics for c in COLLECTORS))
+FAMILIES = Families(METRICS, f"{NS}_")
 
 OPTIONS: tuple[Option, ...] = (
     Option("proc.path", "Where the proc filesystem is mounted.", "/proc", parse_str),
@@ -55,13 +66,11 @@ class UptimeCollector(BlockingCollector):
 
     def collect_blocking(self, ctx: ScrapeContext) -> Iterable[Metric]:
         seconds = float((self.proc / "uptime").read_text().split()[0])
-        family = SPECS[f"{NS}_seconds"].family()
-        family.add_metric([], seconds)
-        return [family]
+        return [FAMILIES["seconds"].one(seconds)]
 
 
 def build(settings: Settings) -> Sequence[Collector]:
-    proc = Path(settings["proc.path"])
+    proc = Path(option_value(OPTIONS, settings, "proc.path"))
     return (UptimeCollector(proc),)
 
 
@@ -73,6 +82,7 @@ EXPORTER = ExporterDef(
     options=OPTIONS,
     build=build,
     default_port=9109,
+    collectors=COLLECTORS,
 )
 '''
 
@@ -103,6 +113,17 @@ def generator_copy(root: Path) -> Path:
         ignore=shutil.ignore_patterns("__pycache__"),
     )
     return root / "generator"
+
+
+def exporters_copy(root: Path) -> Path:
+    """A copy of ``exporters/`` under ``root``, to add an exporter module to; with
+    :func:`python_path` it is the ``exporters`` package a child process discovers."""
+    shutil.copytree(
+        REPO_ROOT / "exporters",
+        root / "exporters",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    return root / "exporters"
 
 
 def run_generator(root: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -1,25 +1,31 @@
-"""README "How to add an exporter", followed: one module with METRICS, OPTIONS, a collector,
-build and EXPORTER is served by the runtime as declared, and once registered the generator
-and the metrics reference know its metrics."""
+"""README "How to add an exporter", followed: one module with COLLECTORS, METRICS, OPTIONS,
+a collector, build and EXPORTER is served by the runtime as declared, and once it is in
+the exporters package, discovery alone brings its metrics to the generator and the metrics
+reference, and the topology gives it its default port and a place in the job order."""
 
 from __future__ import annotations
 
 import importlib
+import json
+import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from exporters import docs, registry
-from generator.validate import known_metrics_from_exporters
 from tests.helpers import (
     ExporterProcess,
     assert_matches_declaration,
+    child_env,
     promtool_check_metrics,
     sample_value,
     scrape,
 )
-from tests.recipes.support import UPTIME_EXPORTER, exporter_package, python_path
+from tests.recipes.support import (
+    UPTIME_EXPORTER,
+    exporter_package,
+    exporters_copy,
+    python_path,
+)
 
 
 def fake_proc(root: Path) -> Path:
@@ -51,22 +57,78 @@ def test_a_new_exporter_module_is_served_with_its_declared_families(tmp_path: Pa
     assert promtool_check_metrics(text) == []
 
 
-def test_a_registered_exporter_is_known_to_the_generator_and_the_metrics_reference(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+DISCOVERED = """\
+import json
+
+import topology
+from exporters import docs, registry
+from generator.validate import known_metrics_from_exporters
+
+specs = registry.all_metric_specs()
+print(json.dumps({
+    "registry": registry.__file__,
+    "exporters": list(registry.discover().exporters),
+    "known": sorted(m for m in known_metrics_from_exporters() if "_uptime_" in m),
+    "reference": docs.render_reference(specs),
+    "index": docs.render_index(specs, "docs/metrics.md"),
+    "scraped": [[row.name, row.port] for row in topology.services() if row.scraped],
+    "command": list(topology.service("uptime").command),
+}))
+"""
+
+
+def test_a_new_exporter_module_is_discovered_by_the_generator_the_reference_and_topology(
+    tmp_path: Path,
 ) -> None:
-    name = exporter_package(tmp_path, "uptime", UPTIME_EXPORTER)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    # Step 2 adds "uptime" to EXPORTERS; a dotted module path is the same entry for a
-    # module that lives outside exporters/.
-    monkeypatch.setattr(registry, "EXPORTERS", (*registry.EXPORTERS, name))
-    monkeypatch.setattr(registry, "SOURCES", (*registry.SOURCES, name))
+    # Step 1 is the whole of it: the module in exporters/ (here a copy of the package),
+    # with no list to add it to; step 2's topology leaves it unlisted, so it runs with
+    # its defaults.
+    package = exporters_copy(tmp_path)
+    (package / "uptime.py").write_text(UPTIME_EXPORTER)
+    result = subprocess.run(
+        [sys.executable, "-c", DISCOVERED],
+        cwd=tmp_path,
+        env=child_env(python_path(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert Path(found["registry"]).is_relative_to(tmp_path)  # the copy was discovered
+    # A discovered source not in READING_ORDER follows the known ones, by name.
+    assert found["exporters"] == [*registry.discover().exporters, "uptime"]
+    assert "promfleet_uptime_seconds" in found["known"]
+    assert "promfleet_uptime_scrape_collector_success" in found["known"]  # runtime's too
+    assert "### uptime" in found["reference"]
+    assert "| `promfleet_uptime_seconds` | gauge | - | Seconds since the machine booted. |" in (
+        found["reference"]
+    )
+    assert "- [uptime](docs/metrics.md#uptime): " in found["index"]
+    # Not listed in topology/: its ExporterDef.default_port, scraped after the listed
+    # exporters and before the demo app, started by the runtime with its defaults.
+    scraped = [tuple(row) for row in found["scraped"]]
+    names = [name for name, _ in scraped]
+    assert ("uptime", 9109) in scraped
+    assert names.index("training") < names.index("uptime") == names.index("app") - 1
+    assert found["command"] == ["-m", "exporters", "uptime", "--web.listen-address={listen}"]
+
+
+def test_discovery_reads_any_package_the_same_way(tmp_path: Path) -> None:
+    """What the generator and the reference call, pointed at a package of recipe modules:
+    a module with EXPORTER is an exporter, and its declarations reach the reference."""
+    exporter_package(tmp_path, "uptime", UPTIME_EXPORTER)
+    sys.path.insert(0, str(tmp_path))
     try:
-        assert "promfleet_uptime_seconds" in known_metrics_from_exporters()
-        reference = docs.render_reference(registry.all_metric_specs())
-        assert f"### {name}" in reference
-        assert "| `promfleet_uptime_seconds` | gauge | - | Seconds since the machine booted. |" in (
-            reference
-        )
+        found = registry.discover("recipe_exporters")
+        assert found.exporters == ("uptime",) and found.metric_only == ()
+        specs = registry.all_metric_specs("recipe_exporters")
+        assert specs["uptime"][0].name == "promfleet_uptime_seconds"
+        reference = docs.render_reference(specs)
+        assert "### uptime" in reference
+        assert "`promfleet_uptime_scrape_collector_success`" in reference
     finally:
-        sys.modules.pop(name, None)
-        sys.modules.pop("recipe_exporters", None)
+        registry.discover.cache_clear()
+        sys.path.remove(str(tmp_path))
+        for module in ("recipe_exporters.uptime", "recipe_exporters"):
+            sys.modules.pop(module, None)

@@ -25,28 +25,46 @@ def test_every_how_to_section_has_a_test_that_follows_it() -> None:
         assert test.is_file(), f"README 'How to add {heading}' has no {test.name}"
 
 
-def test_the_collector_recipe_names_the_files_where_each_exporter_declares_metrics() -> None:
+def defines(path: str, name: str) -> bool:
+    """Whether the file at ``path`` assigns ``name`` at module level."""
+    text = (REPO_ROOT / path).read_text(encoding="utf-8")
+    return re.search(rf"^{name}\b", text, flags=re.MULTILINE) is not None
+
+
+def test_the_collector_recipe_names_where_each_exporter_declares_collectors_and_metrics() -> (
+    None
+):
     recipe = section("How to add a collector")
-    named = set(re.findall(r"`(exporters/[a-z_/<>]+\.py)`", recipe))
+    declare = recipe[recipe.index("\n1. ") : recipe.index("\n2. ")]  # the step that says where
+    named = set(re.findall(r"`(exporters/[a-z_/<>]+\.py)`", declare))
     single = {p for p in named if "<name>" not in p}
-    for path in single:
-        assert re.search(r"^METRICS\b", (REPO_ROOT / path).read_text(), flags=re.MULTILINE), (
-            f"{path} is named as where METRICS lives, but does not define it"
-        )
-    for name in registry.EXPORTERS:
-        candidates = [
-            REPO_ROOT / "exporters" / f"{name}.py",
-            REPO_ROOT / "exporters" / name / "metrics.py",
-            REPO_ROOT / "exporters" / name / "__init__.py",
-        ]
-        homes = [
-            path.relative_to(REPO_ROOT).as_posix()
-            for path in candidates
-            if path.is_file() and re.search(r"^METRICS\b", path.read_text(), flags=re.MULTILINE)
-        ]
+    for name in registry.discover().exporters:
+        exporter = registry.load_exporter(name)
+        candidates = [f"exporters/{name}.py", f"exporters/{name}/metrics.py",
+                      f"exporters/{name}/__init__.py"]
+        homes = [p for p in candidates if (REPO_ROOT / p).is_file() and defines(p, "METRICS")]
         assert homes, f"exporter {name}: no module defines METRICS"
-        generic = homes[0].replace(f"/{name}", "/<name>", 1)
-        assert homes[0] in single or generic in named, (
-            f"the collector recipe does not say that {name}'s METRICS are in {homes[0]}"
+        home = homes[0]
+        assert home in single or home.replace(f"/{name}", "/<name>", 1) in named, (
+            f"the collector recipe does not say that {name}'s METRICS are in {home}"
         )
-        assert f"`{name}`" in recipe, f"the collector recipe does not name exporter {name}"
+        assert f"`{name}`" in declare, f"the collector recipe does not name exporter {name}"
+        if exporter.collectors:
+            assert defines(home, "COLLECTORS"), (
+                f"the recipe sends a reader to {home} for {name}'s COLLECTORS, "
+                "which it does not define"
+            )
+        else:
+            assert f"`{name}` declares no collectors" in declare, (
+                f"exporter {name} declares no collectors and the recipe does not say so"
+            )
+    for path in single:
+        assert defines(path, "METRICS"), f"{path} is named for METRICS but does not define it"
+
+
+def test_the_exporter_recipe_points_at_what_exists() -> None:
+    recipe = section("How to add an exporter")
+    for path in re.findall(r"`((?:exporters|topology)/[a-z_/]*(?:\.py)?)`", recipe):
+        assert (REPO_ROOT / path).exists(), f"the exporter recipe names {path}, which is gone"
+    assert hasattr(registry, "READING_ORDER") and "`READING_ORDER`" in recipe
+    assert defines("topology/__init__.py", "def _named") and "`_named()`" in recipe

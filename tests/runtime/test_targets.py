@@ -1,5 +1,5 @@
-"""Shared pieces of the multi-target exporters (exporters/targets.py): family templates,
-the single flight, the targets option, and named targets' secrets reaching the log redactor.
+"""Shared pieces of the multi-target exporters (exporters/targets.py): the single flight,
+the targets option, and named targets' secrets reaching the log redactor.
 """
 
 from __future__ import annotations
@@ -10,58 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-from prometheus_client.core import Metric
 
-from exporters import postgres, redis
+from exporters import postgres
 from exporters.runtime.config import resolve
-from exporters.runtime.exposition import TextRenderer
 from exporters.runtime.logs import JsonFormatter
-from exporters.spec import MetricSpec
-from exporters.targets import SingleFlight, TargetFamilies, targets_parser
-from tests.helpers import exposition
-
-
-def _values(spec: MetricSpec, target: str) -> tuple[str, ...]:
-    return (target, *(f"{label}-value" for label in spec.labels[1:]))
-
-
-@pytest.mark.parametrize("module", [postgres, redis], ids=["postgres", "redis"])
-def test_template_families_equal_spec_families_filled_with_add_metric(module: object) -> None:
-    specs: tuple[MetricSpec, ...] = module.METRICS  # type: ignore[attr-defined]
-    prefix = module.NS + "_"  # type: ignore[attr-defined]
-    batch = TargetFamilies(specs, prefix).start()
-    expected: list[Metric] = []
-    for spec in specs:
-        family = spec.family()
-        for target, value in (("main", 1.5), ("other", 0.0)):
-            labels = _values(spec, target)
-            if spec.type == "info":  # the labels are the information; the value is 1
-                batch.add(spec.name.removeprefix(prefix), labels, 1.0)
-                family.add_metric(list(labels), {})
-            else:
-                batch.add(spec.name.removeprefix(prefix), labels, value)
-                family.add_metric(list(labels), value)
-        expected.append(family)
-    got = batch.list()
-    assert got == expected  # name, type, help, samples (labels and values) alike
-    assert TextRenderer().render(got).decode() == exposition(expected)
-
-
-def test_template_families_are_fresh_each_scrape_and_skip_none_values() -> None:
-    maker = TargetFamilies(redis.METRICS, redis.NS + "_")
-    first = maker.start()
-    first.add("up", ("a",), 1.0)
-    first.add("db_keys", ("a", "db0"), None)
-    second = maker.start()
-    second.add("up", ("a",), 0.0)
-    (up_first,) = first.list()
-    (up_second,) = second.list()
-    assert up_first is not up_second
-    assert [s.value for s in up_first.samples] == [1.0]
-    assert [s.value for s in up_second.samples] == [0.0]
-    # Each sample owns its label dict: changing one changes no other scrape's.
-    up_first.samples[0].labels["target"] = "changed"
-    assert up_second.samples[0].labels == {"target": "a"}
+from exporters.targets import SingleFlight, targets_parser
 
 
 def test_a_caller_past_its_deadline_gives_up_while_the_batch_finishes_for_the_next() -> None:
@@ -140,8 +93,6 @@ PARSE_DSN_TARGETS = targets_parser("dsn")
         ([{"name": "a", "dsn": "x", "url": "y"}], r"^targets\[0\]: unknown keys \['url'\]$"),
         ([{"name": "a", "dsn": "x"}, {"name": "-b", "dsn": "y"}],
          r"^targets\[1\]: target name '-b' must be 1-64 characters"),
-        ([{"name": "a", "dsn": "x"}, {"name": "a", "dsn": "y"}],
-         r"^targets: name 'a' appears twice$"),
         ([{"name": "a"}], r"^targets\[0\] \(a\): give exactly one of dsn, dsn_file$"),
         ([{"name": "a", "dsn": "x", "dsn_file": "f"}],
          r"^targets\[0\] \(a\): give exactly one of dsn, dsn_file$"),
