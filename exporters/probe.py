@@ -32,6 +32,7 @@ from prometheus_client.core import Metric
 from exporters.families import Families
 from exporters.spec import (
     Collector,
+    CollectorDef,
     ExporterDef,
     MetricNamespace,
     MetricSpec,
@@ -39,7 +40,9 @@ from exporters.spec import (
     OptionError,
     ScrapeContext,
     Settings,
+    collector_enabled,
     config_of,
+    metrics_of,
     options_of,
     parse_bool,
     parse_duration,
@@ -69,41 +72,47 @@ ADHOC_TARGET = "adhoc"
 _m = MetricNamespace(NS, ("target",))
 
 
-METRICS: tuple[MetricSpec, ...] = (
-    _m("success", "gauge", "1 when the endpoint answered with an accepted status in time."),
-    _m("duration_seconds", "gauge", "Seconds the probe took, connection to last body byte."),
-    _m("http_status_code", "gauge", "HTTP status of the response (0 when none came)."),
-    _m("timeout_seconds", "gauge", "The timeout this probe ran under (deadline minus offset)."),
-    _m(
-        "failure",
-        "gauge",
-        "1 for the reason the probe failed (connection, timeout, tls, status), else 0.",
-        "reason",
-    ),
-    _m(
-        "health_status",
-        "gauge",
-        "1 for the status the health body reported (healthy, degraded, unhealthy, unknown).",
-        "status",
-    ),
-    _m(
-        "dependency_up",
-        "gauge",
-        "1 when the health body reports the dependency up, 0 when down or not reported.",
-        "dependency",
-    ),
-    _m(
-        "dependencies_dropped",
-        "gauge",
-        "Dependencies in the health body left out: past the cap, unlisted or badly named.",
-    ),
-    _m(
-        "tls_certificate_expiry_timestamp_seconds",
-        "gauge",
-        "Unix time the server's verified TLS leaf certificate expires (https only); also "
-        "published once it has expired, when it is valid but for its dates.",
+HTTP = CollectorDef(
+    "http",
+    "the HTTP(S) probe of each target (on /metrics and on /probe)",
+    (
+        _m("success", "gauge", "1 when the endpoint answered with an accepted status in time."),
+        _m("duration_seconds", "gauge", "Seconds the probe took, connection to last body byte."),
+        _m("http_status_code", "gauge", "HTTP status of the response (0 when none came)."),
+        _m("timeout_seconds", "gauge", "The timeout this probe ran under (deadline minus offset)."),
+        _m(
+            "failure",
+            "gauge",
+            "1 for the reason the probe failed (connection, timeout, tls, status), else 0.",
+            "reason",
+        ),
+        _m(
+            "health_status",
+            "gauge",
+            "1 for the status the health body reported (healthy, degraded, unhealthy, unknown).",
+            "status",
+        ),
+        _m(
+            "dependency_up",
+            "gauge",
+            "1 when the health body reports the dependency up, 0 when down or not reported.",
+            "dependency",
+        ),
+        _m(
+            "dependencies_dropped",
+            "gauge",
+            "Dependencies in the health body left out: past the cap, unlisted or badly named.",
+        ),
+        _m(
+            "tls_certificate_expiry_timestamp_seconds",
+            "gauge",
+            "Unix time the server's verified TLS leaf certificate expires (https only); also "
+            "published once it has expired, when it is valid but for its dates.",
+        ),
     ),
 )
+COLLECTORS: tuple[CollectorDef, ...] = (HTTP,)
+METRICS: tuple[MetricSpec, ...] = metrics_of(*(c.metrics for c in COLLECTORS))
 FAMILIES = Families(METRICS, f"{NS}_")
 
 
@@ -400,7 +409,7 @@ class HttpProbe(Collector):
     promfleet_probe_dependency_up{dependency="redis",target="api"} 0.0
     """
 
-    name = "http"
+    name = HTTP.name
 
     def __init__(self, target: ProbeTarget, config: ProbeConfig) -> None:
         self.target = target.name
@@ -506,12 +515,20 @@ def build(settings: Settings) -> Sequence[Collector]:
 
 
 def probe(settings: Settings, name: str, collectors: Sequence[Collector]) -> Sequence[Collector]:
-    """The collector for ``/probe?target=NAME`` (or an ad-hoc URL when allowed)."""
+    """The collector for ``/probe?target=NAME`` (or an ad-hoc URL when allowed).
+
+    ``collectors`` are the active ones: with ``--no-collector.http`` there are none, and
+    an ad-hoc URL is refused as well.
+    """
     try:
         return find_target(settings, name, collectors)
     except KeyError:
         config = config_from(settings)
-        if config.allow_urls and urlsplit(name).scheme in {"http", "https"}:
+        if (
+            config.allow_urls
+            and collector_enabled(settings, HTTP)
+            and urlsplit(name).scheme in {"http", "https"}
+        ):
             return (HttpProbe(ProbeTarget(ADHOC_TARGET, name), config),)
         raise
 
@@ -521,6 +538,7 @@ EXPORTER = ExporterDef(
     namespace=NS,
     description="HTTP health endpoints: success, latency, status, health body, TLS expiry",
     metrics=METRICS,
+    collectors=COLLECTORS,
     options=OPTIONS,
     build=build,
     probe=probe,

@@ -1,9 +1,10 @@
 """The security exporter: access and authentication logs turned into security metrics.
 
-This package owns the exporter's declaration (``METRICS``, ``EXPORTER``), its options
-and its collectors. The work is split by concern: ``parse`` (formats), ``detect``
-(attack patterns, secrets, brute force), ``engine`` (counting), ``tail`` (following
-files), ``denylist`` (the automated response). It is one of the stateful exporters: a
+This package owns the exporter's declaration (``COLLECTORS``, each with the families it
+publishes; ``METRICS``, their union; ``EXPORTER``), its options and its collectors. The
+work is split by concern: ``parse`` (formats), ``detect`` (attack patterns, secrets,
+brute force), ``engine`` (counting), ``tail`` (following files), ``denylist`` (the
+automated response). It is one of the stateful exporters: a
 background thread tails the logs continuously and scrapes read the counters.
 """
 
@@ -51,6 +52,7 @@ from exporters.spec import (
     OptionError,
     ScrapeContext,
     Settings,
+    metrics_of,
     option_value,
     parse_duration,
     parse_positive_int,
@@ -69,127 +71,144 @@ def _m(name: str, kind: MetricType, help_text: str, labels: tuple[str, ...] = ()
     return _ns(name, kind, help_text + stateful, *labels)
 
 
-METRICS: tuple[MetricSpec, ...] = (
-    _m("log_lines_total", "counter", "Non-blank lines read from each log.", ("log",)),
-    _m(
-        "log_lines_skipped_total",
-        "counter",
-        "Lines skipped, by reason (parse_error, invalid_utf8, too_long, truncated).",
-        ("log", "reason"),
+LOGS = CollectorDef(
+    "logs",
+    "lines read, bad lines and read errors of each tailed log",
+    (
+        _m("log_lines_total", "counter", "Non-blank lines read from each log.", ("log",)),
+        _m(
+            "log_lines_skipped_total",
+            "counter",
+            "Lines skipped, by reason (parse_error, invalid_utf8, too_long, truncated).",
+            ("log", "reason"),
+        ),
+        _m(
+            "log_lines_bad_field_total",
+            "counter",
+            "Lines with a field of the wrong type (a list or object where text was expected): "
+            "that field's check was skipped, the line's other fields were counted.",
+            ("log",),
+        ),
+        _m(
+            "log_rotations_total",
+            "counter",
+            "Rotations seen, by kind (rename, truncate).",
+            ("log", "kind"),
+        ),
+        _m("log_read_errors_total", "counter", "Errors opening or reading a log.", ("log",)),
+        _m("log_file_present", "gauge", "1 when the log file exists and is open.", ("log",)),
+        _m(
+            "log_offset_bytes",
+            "gauge",
+            "Offset of the last complete line read in the log.",
+            ("log",),
+        ),
+        _m("log_size_bytes", "gauge", "Size of the log file at the last read.", ("log",)),
+        _m("position_write_errors_total", "counter", "Failed rewrites of the position file."),
     ),
-    _m(
-        "log_lines_bad_field_total",
-        "counter",
-        "Lines with a field of the wrong type (a list or object where text was expected): "
-        "that field's check was skipped, the line's other fields were counted.",
-        ("log",),
-    ),
-    _m(
-        "log_rotations_total",
-        "counter",
-        "Rotations seen, by kind (rename, truncate).",
-        ("log", "kind"),
-    ),
-    _m("log_read_errors_total", "counter", "Errors opening or reading a log.", ("log",)),
-    _m("log_file_present", "gauge", "1 when the log file exists and is open.", ("log",)),
-    _m("log_offset_bytes", "gauge", "Offset of the last complete line read in the log.", ("log",)),
-    _m("log_size_bytes", "gauge", "Size of the log file at the last read.", ("log",)),
-    _m(
-        "auth_failures_total",
-        "counter",
-        "Authentication failures, by reason (401 responses count as http_401).",
-        ("reason",),
-    ),
-    _m("http_denied_responses_total", "counter", "HTTP 401 and 403 responses.", ("code",)),
-    _m(
-        "rate_limited_total", "counter", "Rate-limited requests (HTTP 429 or a rate_limited event)."
-    ),
-    _m(
-        "attacks_total",
-        "counter",
-        "Requests carrying an attack pattern, by kind, in the URL-decoded path, query, body "
-        "or user agent.",
-        ("kind",),
-    ),
-    _m(
-        "brute_force_sources",
-        "gauge",
-        "Sources with at least the configured failures within the window, now (tracked by "
-        "the log tailer).",
-    ),
-    _m("brute_force_detections_total", "counter", "Times a source started a brute-force run."),
-    _m(
-        "brute_force_tracked_sources",
-        "gauge",
-        "Sources in the bounded brute-force window (tracked by the log tailer).",
-    ),
-    _m(
-        "brute_force_evictions_total",
-        "counter",
-        "Sources dropped from the full brute-force window (the oldest go first).",
-    ),
-    _m(
-        "privilege_escalations_total",
-        "counter",
-        "Privilege escalations (a role or permission raised to an admin one).",
-    ),
-    _m("token_revocations_total", "counter", "Token, session and API key revocations."),
-    _m(
-        "config_changes_total",
-        "counter",
-        "Configuration changes, by origin: deploy_pipeline (made by a configured deployer), "
-        "change_window (inside a declared window) or unplanned.",
-        ("origin",),
-    ),
-    _m(
-        "cross_tenant_attempts_total",
-        "counter",
-        "Requests by one tenant for another tenant's resource.",
-    ),
-    _m(
-        "sensitive_data_total",
-        "counter",
-        "Secrets written to the logs, by kind (never the secret itself).",
-        ("kind",),
-    ),
-    _m(
-        "events_total",
-        "counter",
-        "Security events, by category; each line counts once, in the most serious category "
-        "it falls in (a planned configuration change is not one).",
-        ("category",),
-    ),
-    _m("denylist_entries", "gauge", "Sources in the deny-list file now."),
-    _m("denylist_additions_total", "counter", "Sources added to the deny-list."),
-    _m(
-        "denylist_rejections_total",
-        "counter",
-        "Sources not written to the deny-list, by reason (not_an_address, allowed_network).",
-        ("reason",),
-    ),
-    _m(
-        "denylist_evictions_total",
-        "counter",
-        "Entries dropped from the full deny-list (the soonest to expire go first).",
-    ),
-    _m(
-        "denylist_write_errors_total",
-        "counter",
-        "Failed rewrites of the deny-list file.",
-    ),
-    _m("position_write_errors_total", "counter", "Failed rewrites of the position file."),
 )
 
-_LOGS = tuple(m for m in METRICS if m.name.startswith(f"{NS}_log_")
-              or m.name == f"{NS}_position_write_errors_total")
-_DENYLIST = tuple(m for m in METRICS if m.name.startswith(f"{NS}_denylist_"))
-COLLECTORS: tuple[CollectorDef, ...] = (
-    CollectorDef("logs", "lines read, bad lines and read errors of each tailed log", _LOGS),
-    CollectorDef("detections", "authentication failures, attacks and other detections",
-                 tuple(m for m in METRICS if m not in _LOGS and m not in _DENYLIST)),
-    CollectorDef("denylist", "the deny-list file: entries, additions, rejections",
-                 _DENYLIST),
+DETECTIONS = CollectorDef(
+    "detections",
+    "authentication failures, attacks and other detections",
+    (
+        _m(
+            "auth_failures_total",
+            "counter",
+            "Authentication failures, by reason (401 responses count as http_401).",
+            ("reason",),
+        ),
+        _m("http_denied_responses_total", "counter", "HTTP 401 and 403 responses.", ("code",)),
+        _m(
+            "rate_limited_total",
+            "counter",
+            "Rate-limited requests (HTTP 429 or a rate_limited event).",
+        ),
+        _m(
+            "attacks_total",
+            "counter",
+            "Requests carrying an attack pattern, by kind, in the URL-decoded path, query, body "
+            "or user agent.",
+            ("kind",),
+        ),
+        _m(
+            "brute_force_sources",
+            "gauge",
+            "Sources with at least the configured failures within the window, now (tracked by "
+            "the log tailer).",
+        ),
+        _m("brute_force_detections_total", "counter", "Times a source started a brute-force run."),
+        _m(
+            "brute_force_tracked_sources",
+            "gauge",
+            "Sources in the bounded brute-force window (tracked by the log tailer).",
+        ),
+        _m(
+            "brute_force_evictions_total",
+            "counter",
+            "Sources dropped from the full brute-force window (the oldest go first).",
+        ),
+        _m(
+            "privilege_escalations_total",
+            "counter",
+            "Privilege escalations (a role or permission raised to an admin one).",
+        ),
+        _m("token_revocations_total", "counter", "Token, session and API key revocations."),
+        _m(
+            "config_changes_total",
+            "counter",
+            "Configuration changes, by origin: deploy_pipeline (made by a configured deployer), "
+            "change_window (inside a declared window) or unplanned.",
+            ("origin",),
+        ),
+        _m(
+            "cross_tenant_attempts_total",
+            "counter",
+            "Requests by one tenant for another tenant's resource.",
+        ),
+        _m(
+            "sensitive_data_total",
+            "counter",
+            "Secrets written to the logs, by kind (never the secret itself).",
+            ("kind",),
+        ),
+        _m(
+            "events_total",
+            "counter",
+            "Security events, by category; each line counts once, in the most serious category "
+            "it falls in (a planned configuration change is not one).",
+            ("category",),
+        ),
+    ),
 )
+
+DENYLIST = CollectorDef(
+    "denylist",
+    "the deny-list file: entries, additions, rejections",
+    (
+        _m("denylist_entries", "gauge", "Sources in the deny-list file now."),
+        _m("denylist_additions_total", "counter", "Sources added to the deny-list."),
+        _m(
+            "denylist_rejections_total",
+            "counter",
+            "Sources not written to the deny-list, by reason (not_an_address, allowed_network).",
+            ("reason",),
+        ),
+        _m(
+            "denylist_evictions_total",
+            "counter",
+            "Entries dropped from the full deny-list (the soonest to expire go first).",
+        ),
+        _m(
+            "denylist_write_errors_total",
+            "counter",
+            "Failed rewrites of the deny-list file.",
+        ),
+    ),
+)
+
+COLLECTORS: tuple[CollectorDef, ...] = (LOGS, DETECTIONS, DENYLIST)
+METRICS: tuple[MetricSpec, ...] = metrics_of(*(c.metrics for c in COLLECTORS))
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 

@@ -3,13 +3,15 @@
 CPU, memory, swap and OOM kills, filesystems (hung-mount safe), disks, network
 interfaces, load, boot time, clock synchronisation, process and thread counts, file
 handles, and opt-in process groups. This
-module owns the options and wires the collectors; ``metrics.py`` holds ``METRICS``.
+module owns the options and wires the collectors; ``metrics.py`` declares each
+collector with its families, and ``METRICS``, their union.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from exporters.spec import (
@@ -38,11 +40,13 @@ from exporters.system.filesystem import (
     FilesystemCollector,
     FilesystemConfig,
 )
-from exporters.system.metrics import COLLECTORS, METRICS, NS
+from exporters.system.metrics import COLLECTORS, METRICS, NS, TIMEX
 from exporters.system.process_groups import ProcessGroupCollector, parse_process_groups
 from exporters.system.timex import TimexCollector
 
 __all__ = ["EXPORTER", "METRICS", "build"]
+
+log = logging.getLogger("promfleet.system")
 
 # node_exporter 1.5's default: RAM disks, loop and floppy devices, and partitions.
 DEFAULT_DISK_EXCLUDE = r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$"
@@ -104,8 +108,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("network.max-devices", "Most network interfaces reported.", 100, parse_positive_int),
     Option(
         "timex.enabled",
-        "Report the kernel clock's synchronisation (adjtimex). Turn off only where nothing "
-        "is meant to keep this kernel's clock in time (a throw-away test machine).",
+        "Deprecated: use --collector.timex / --no-collector.timex, which win when given. "
+        "false still turns the clock collector off.",
         True,
         parse_bool,
     ),
@@ -128,6 +132,28 @@ OPTIONS: tuple[Option, ...] = (
 
 def _get(settings: Settings, name: str) -> Any:
     return option_value(OPTIONS, settings, name)
+
+
+def _given(settings: Settings, name: str) -> bool:
+    """Whether the flags, the environment or the file set ``name`` (not its default)."""
+    sources: Mapping[str, str] = getattr(settings, "sources", {})
+    return sources.get(name, "default") != "default"
+
+
+def timex_enabled(settings: Settings) -> bool:
+    """Whether the clock collector is built: ``--collector.timex`` is its one switch.
+
+    ``--timex.enabled`` is its deprecated alias, read only where the switch is not
+    given: ``--timex.enabled=false`` alone still turns the collector off. The runtime
+    itself leaves out the collector when ``--no-collector.timex`` is given.
+    """
+    if _given(settings, TIMEX.option):
+        if _given(settings, "timex.enabled"):
+            log.warning("--timex.enabled is deprecated and ignored beside --collector.timex")
+        return bool(parse_bool(settings.get(TIMEX.option, TIMEX.default)))
+    if _given(settings, "timex.enabled"):
+        log.warning("--timex.enabled is deprecated: use --collector.timex")
+    return bool(_get(settings, "timex.enabled"))
 
 
 def build(settings: Settings) -> Sequence[Collector]:
@@ -158,7 +184,7 @@ def build(settings: Settings) -> Sequence[Collector]:
             proc,
         ),
     ]
-    if _get(settings, "timex.enabled"):
+    if timex_enabled(settings):
         collectors.append(TimexCollector())
     groups = _get(settings, "processes.groups")
     if groups:

@@ -2,8 +2,9 @@
 
 Reads status records (jobs, model loading, drift monitors, federated-learning
 coordinators) from a status directory and/or Redis hashes, and GPUs through NVML. This
-module owns the options and wires the collectors; ``metrics.py`` holds ``METRICS``,
-``status.py`` is the writer helper for trainers.
+module owns the options and wires the collectors; ``metrics.py`` declares the
+collectors with their families and ``METRICS``, their union; ``status.py`` is the
+writer helper for trainers.
 """
 
 from __future__ import annotations
