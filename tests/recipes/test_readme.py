@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from exporters import registry
+from exporters.spec import metrics_of
 from tests.helpers import REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
@@ -60,6 +61,19 @@ def test_the_collector_recipe_names_where_each_exporter_declares_collectors_and_
             )
     for path in single:
         assert defines(path, "METRICS"), f"{path} is named for METRICS but does not define it"
+
+
+def test_the_exporters_the_collector_recipe_calls_unions_are_unions() -> None:
+    declare = section("How to add a collector")
+    union = declare[declare.index("the union of the\n"):]
+    named = re.findall(r"`([a-z]+)`", union[: union.index(")")])
+    assert named, "the collector recipe names no exporter whose METRICS is a union"
+    for name in named:
+        exporter = registry.load_exporter(name)
+        assert exporter.collectors, f"{name} has no collectors"
+        assert metrics_of(*(c.metrics for c in exporter.collectors)) == exporter.metrics, (
+            f"the collector recipe says {name}'s METRICS is its collectors' union; it is not"
+        )
 
 
 def test_the_exporter_recipe_points_at_what_exists() -> None:
