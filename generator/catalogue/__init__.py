@@ -2,10 +2,23 @@
 
 :func:`load` discovers every module in this package (adding an area is adding a file)
 and pairs the areas, sorted by name, with the routing policy of ``generator.routing``.
-An area whose alerts fill several dashboards is a package instead (``application/``,
-``training/``): one module per part, each a table of alerts, gathered by
-:func:`generator.catalogue._gather.gather` in a fixed order; adding an alert to it is
-still editing one file.
+No area lists its alerts by hand: they are collected by discovery
+(:mod:`generator.catalogue._gather`), so adding an alert is defining a module-level
+``Threshold`` in one file: there is no list to keep in step with it.
+
+- An area whose alerts fill one dashboard is one module (``system``, ``database``,
+  ``meta``, ``security``) that ends with ``AREA = gather_module(__name__, title=...,
+  ...)``: its module-level ``Threshold`` objects in the order the module defines them,
+  its ``RECORDING_RULES`` and ``PANELS`` tuples. The module is the table of alerts its one
+  dashboard shows, read top to bottom; split into parts, such an area would only scatter
+  the helpers its alerts share (series builders, label sets, recording-rule names) and
+  the imports other code relies on (``from generator.catalogue.system import CPU_HIGH``).
+  An alert defined below the ``AREA`` line would be missed: :func:`load` re-reads the
+  whole module and refuses an ``AREA`` that does not hold, in order, every alert, rule
+  and panel it defines.
+- An area whose alerts fill several dashboards is a package instead (``application/``,
+  ``training/``): one module per part, each a table of alerts, gathered by
+  :func:`generator.catalogue._gather.gather` in the order its ``parts`` names them.
 
 The alerting policy every entry follows (and how it is enforced)
 -----------------------------------------------------------------
@@ -83,7 +96,7 @@ import dataclasses
 import importlib
 import pkgutil
 
-from generator.catalogue._gather import CatalogueLoadError
+from generator.catalogue._gather import CatalogueLoadError, check_module_area
 from generator.model import Area, Catalogue, RoutingPolicy
 from generator.routing import POLICY
 
@@ -106,6 +119,8 @@ def load(routing: RoutingPolicy = POLICY) -> Catalogue:
         area = getattr(module, "AREA", None)
         if not isinstance(area, Area):
             raise CatalogueLoadError(f"{module.__name__} must define AREA: Area")
+        if name not in packages:
+            check_module_area(module, area)
         source = f"generator/catalogue/{name}/" if name in packages else (
             f"generator/catalogue/{name}.py"
         )

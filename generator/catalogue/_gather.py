@@ -1,4 +1,10 @@
-"""How an area package is put together from its parts: found, not listed alert by alert.
+"""How an area is put together from its modules: found, not listed alert by alert.
+
+An area that is one module ends with ``AREA = gather_module(__name__, title=..., ...)``,
+which reads that module as a single part, by the rules below (a module-level
+``Threshold`` is an alert, ``RECORDING_RULES`` and ``PANELS`` are tuples); since it runs
+on the module's last line, :func:`check_module_area` re-reads the finished module and
+refuses an alert, rule or panel defined after it.
 
 An area whose alerts fill several dashboards is a package, ``generator/catalogue/<area>/``,
 whose ``__init__`` is ``AREA = gather(__name__, parts=(...), title=..., ...)``. Each part
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -177,3 +184,56 @@ def gather(
         external_metrics=external_metrics,
         dashboards=dashboards,
     )
+
+
+def gather_module(
+    module: str,
+    *,
+    title: str,
+    description: str,
+    dashboards: tuple[tuple[str, str], ...] = (),
+    external_metrics: tuple[str, ...] = (),
+) -> Area:
+    """The area of single module ``module`` (named after it), read as one part: its
+    module-level alerts in definition order, its ``RECORDING_RULES`` and ``PANELS``.
+
+    Called as ``AREA = gather_module(__name__, ...)`` on the module's last line: it reads
+    what the module has defined so far, so an alert defined below it would be missed;
+    :func:`check_module_area` (run by :func:`generator.catalogue.load`) refuses that."""
+    part = read_part(sys.modules[module])
+    return Area(
+        name=module.rpartition(".")[2],
+        title=title,
+        description=description,
+        recording_rules=part.recording_rules,
+        thresholds=part.thresholds,
+        panels=part.panels,
+        external_metrics=external_metrics,
+        dashboards=dashboards,
+    )
+
+
+def check_module_area(module: ModuleType, area: Area) -> None:
+    """Refuses an area module whose ``AREA`` does not hold, in order, exactly what the
+    whole module defines: an alert, rule or panel defined after ``AREA`` was gathered (or
+    left out of an ``AREA = Area(...)`` written by hand) would be dropped."""
+    part = read_part(module)
+    for kind, defined, collected in (
+        ("alert", part.thresholds, area.thresholds),
+        ("recording rule", part.recording_rules, area.recording_rules),
+        ("panel", part.panels, area.panels),
+    ):
+        if [id(item) for item in defined] != [id(item) for item in collected]:
+            missing = [item for item in defined if all(item is not c for c in collected)]
+            raise CatalogueLoadError(
+                f"{module.__name__}: its AREA does not hold every {kind} the module defines, "
+                f"in definition order (missing: {', '.join(map(_label, missing)) or 'none'}): "
+                "define them above AREA = gather_module(__name__, ...)"
+            )
+
+
+def _label(item: object) -> str:
+    for attribute in ("name", "record", "title"):
+        if isinstance(value := getattr(item, attribute, None), str):
+            return value
+    return repr(item)

@@ -7,9 +7,9 @@ rules turn counters into per-target ratios and increases.
 
 from __future__ import annotations
 
+from generator.catalogue._gather import gather_module
 from generator.model import (
     AlertTest,
-    Area,
     Category,
     Level,
     Panel,
@@ -1463,81 +1463,55 @@ REDIS_SAVE_OVERDUE = Threshold(
     group="redis",
 )
 
-AREA = Area(
-    name="database",
+PANELS = (
+    Panel(
+        title="PostgreSQL connections by state",
+        expr=f"sum by (instance, target, state) (promfleet_postgres_connections{{{SEL}}})",
+        unit="short",
+        description="Client backends by state, all databases together.",
+        legend="{{instance}} {{target}} {{state}}",
+    ),
+    Panel(
+        title="PostgreSQL transactions",
+        expr="sum by (instance, target) "
+        f"(rate(promfleet_postgres_database_commits_total{{{SEL}}}[$__rate_interval]))",
+        unit="ops",
+        description="Committed transactions per second.",
+        legend="{{instance}} {{target}}",
+    ),
+    Panel(
+        title="PostgreSQL waiting locks",
+        expr=f"sum by (instance, target, mode) (promfleet_postgres_locks_waiting{{{SEL}}})",
+        unit="short",
+        description="Lock requests not yet granted, by mode.",
+        legend="{{instance}} {{target}} {{mode}}",
+    ),
+    Panel(
+        title="PostgreSQL database size",
+        expr=f"promfleet_postgres_database_size_bytes{{{SEL}}}",
+        unit="bytes",
+        description="Disk space used by each database.",
+        legend="{{instance}} {{target}} {{database}}",
+    ),
+    Panel(
+        title="Redis memory used",
+        expr=f"promfleet_redis_memory_used_bytes{{{SEL}}}",
+        unit="bytes",
+        description="Memory allocated by Redis.",
+        legend="{{instance}} {{target}}",
+    ),
+    Panel(
+        title="Redis commands",
+        expr=f"rate(promfleet_redis_commands_processed_total{{{SEL}}}[$__rate_interval])",
+        unit="ops",
+        description="Commands processed per second.",
+        legend="{{instance}} {{target}}",
+    ),
+)
+
+AREA = gather_module(
+    __name__,
     title="Databases",
     description="PostgreSQL and Redis: availability, connection slots, slow and blocked "
     "work, replication, vacuum, memory and persistence.",
-    recording_rules=RECORDING_RULES,
-    thresholds=(
-        POSTGRES_DOWN,
-        POSTGRES_CONNECTIONS,
-        POSTGRES_LONG_QUERY,
-        POSTGRES_CACHE_HIT,
-        POSTGRES_DEADLOCKS,
-        POSTGRES_REPLICATION_LAG,
-        POSTGRES_IDLE_IN_TX,
-        POSTGRES_DEAD_TUPLES,
-        POSTGRES_LOCK_WAIT,
-        POSTGRES_WAL_RECEIVER,
-        POSTGRES_SLOT_INACTIVE,
-        POSTGRES_SLOT_WAL_EXCEEDS_DATA,
-        POSTGRES_ROLE_CHANGE,
-        POSTGRES_XID_WRAPAROUND,
-        REDIS_DOWN,
-        REDIS_MEMORY,
-        REDIS_EVICTIONS,
-        REDIS_REJECTED,
-        REDIS_HIT_RATIO,
-        REDIS_LINK_DOWN,
-        REDIS_RDB_FAILING,
-        REDIS_OOM,
-        REDIS_CLIENTS,
-        REDIS_SAVE_OVERDUE,
-    ),
-    panels=(
-        Panel(
-            title="PostgreSQL connections by state",
-            expr=f"sum by (instance, target, state) (promfleet_postgres_connections{{{SEL}}})",
-            unit="short",
-            description="Client backends by state, all databases together.",
-            legend="{{instance}} {{target}} {{state}}",
-        ),
-        Panel(
-            title="PostgreSQL transactions",
-            expr="sum by (instance, target) "
-            f"(rate(promfleet_postgres_database_commits_total{{{SEL}}}[$__rate_interval]))",
-            unit="ops",
-            description="Committed transactions per second.",
-            legend="{{instance}} {{target}}",
-        ),
-        Panel(
-            title="PostgreSQL waiting locks",
-            expr=f"sum by (instance, target, mode) (promfleet_postgres_locks_waiting{{{SEL}}})",
-            unit="short",
-            description="Lock requests not yet granted, by mode.",
-            legend="{{instance}} {{target}} {{mode}}",
-        ),
-        Panel(
-            title="PostgreSQL database size",
-            expr=f"promfleet_postgres_database_size_bytes{{{SEL}}}",
-            unit="bytes",
-            description="Disk space used by each database.",
-            legend="{{instance}} {{target}} {{database}}",
-        ),
-        Panel(
-            title="Redis memory used",
-            expr=f"promfleet_redis_memory_used_bytes{{{SEL}}}",
-            unit="bytes",
-            description="Memory allocated by Redis.",
-            legend="{{instance}} {{target}}",
-        ),
-        Panel(
-            title="Redis commands",
-            expr=f"rate(promfleet_redis_commands_processed_total{{{SEL}}}[$__rate_interval])",
-            unit="ops",
-            description="Commands processed per second.",
-            legend="{{instance}} {{target}}",
-        ),
-    ),
 )

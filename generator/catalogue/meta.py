@@ -12,9 +12,9 @@ prometheus-mixin and alertmanager-mixin; ratios are ratios (0.01, not 1 %).
 from __future__ import annotations
 
 from exporters.registry import SOURCES
+from generator.catalogue._gather import gather_module
 from generator.model import (
     AlertTest,
-    Area,
     Category,
     Level,
     Panel,
@@ -97,6 +97,75 @@ TARGET_DOWN = Threshold(
         description="1 when Prometheus' last scrape of the target succeeded, else 0.",
         legend="{{job}} {{instance}}",
     ),
+    inhibited_by_target_down=False,
+)
+
+JOB_ABSENT = Threshold(
+    name="PromfleetScrapeJobAbsent",
+    category=Category.SYSTEM_OUTAGE,
+    signal="(" + " or ".join(f'absent(up{{job="{job}"}})' for job in SCRAPE_JOBS) + ")",
+    op="==",
+    # Until Prometheus has five minutes of history, a job whose first scrape has not come
+    # yet is not absent: a restarted Prometheus would otherwise pend at every start.
+    guard="and on () count(up offset 5m) > 0",
+    levels=(
+        Level(
+            Severity.CRITICAL,
+            1,
+            for_seconds=600,
+            cooldown_seconds=3600,
+            test=AlertTest(
+                firing=tuple(
+                    series("up", (("instance", f"{job}:1"), ("job", job)), "1+0x30")
+                    for job in SCRAPE_JOBS
+                    if job != "system"
+                ),
+                quiet=tuple(
+                    series("up", (("instance", f"{job}:1"), ("job", job)), "1+0x30")
+                    for job in SCRAPE_JOBS
+                ),
+                labels=(("job", "system"),),
+                value=1,
+                warmup_seconds=300,
+            ),
+        ),
+    ),
+    team=Team.OPS,
+    summary="Prometheus scrapes no {{ $labels.job }} target",
+    description=(
+        "Prometheus has had no {{ $labels.job }} target at all for 10 minutes (no `up` "
+        "series for the job): the job is missing from its configuration or discovers "
+        "nothing. Every alert on that job's metrics is blind, and no target-down alert can "
+        "say so. (A Prometheus started less than 5 minutes ago does not count a job "
+        "absent yet.)"
+    ),
+    runbook=Runbook(
+        meaning="A whole scrape job is gone from Prometheus, not just down.",
+        impact="Nothing that job monitors can alert, and its dashboards are empty.",
+        diagnosis=(
+            "Which jobs Prometheus scrapes: `count by (job) (up)`",
+            "The scrape jobs in the running configuration: ```sh\n"
+            "curl -s http://localhost:9090/api/v1/status/config | jq -r .data.yaml "
+            "| grep job_name\n"
+            "curl -s http://localhost:9090/api/v1/targets?state=any | jq "
+            "'[.data.activeTargets[].labels.job] | unique'\n```",
+        ),
+        mitigation=(
+            "Regenerate the Prometheus configuration (`python -m generator`), check the "
+            "job's targets in the settings, and reload Prometheus.",
+        ),
+        escalation="Page the ops on-call engineer: monitoring of a whole area is blind.",
+    ),
+    panel=Panel(
+        title="Targets per job",
+        expr=f"count by (job) (up{{{SEL}}})",
+        unit="short",
+        description="How many targets Prometheus scrapes for each job.",
+        legend="{{job}}",
+    ),
+    # absent() knows only the job: the Prometheus whose configuration lacks it is the
+    # instance, as for the Watchdog.
+    static_labels=(("instance", "prometheus"),),
     inhibited_by_target_down=False,
 )
 
@@ -234,129 +303,145 @@ RULE_FAILURES = Threshold(
     inhibited_by_target_down=False,
 )
 
-NOTIFICATION_FAILURES = Threshold(
-    name="AlertmanagerNotificationsFailing",
-    category=Category.SYSTEM_OUTAGE,
-    signal="rate(alertmanager_notifications_failed_total[5m])",
+MISSED_EVALUATIONS = Threshold(
+    name="PrometheusMissingRuleEvaluations",
+    signal="increase(prometheus_rule_group_iterations_missed_total[5m])",
     op=">",
     levels=(
         Level(
-            Severity.CRITICAL,
+            Severity.WARNING,
             0,
-            for_seconds=600,
+            for_seconds=900,
             cooldown_seconds=3600,
             test=AlertTest(
                 firing=(
                     series(
-                        "alertmanager_notifications_failed_total",
-                        (*ALERTMANAGER, ("integration", "webhook")),
-                        "3+3x30",
+                        "prometheus_rule_group_iterations_missed_total",
+                        (*PROMETHEUS, ("rule_group", "system.rules.yml;system")),
+                        "0+1x40",
                     ),
                 ),
                 quiet=(
                     series(
-                        "alertmanager_notifications_failed_total",
-                        (*ALERTMANAGER, ("integration", "webhook")),
-                        "3+0x30",
+                        "prometheus_rule_group_iterations_missed_total",
+                        (*PROMETHEUS, ("rule_group", "system.rules.yml;system")),
+                        "2+0x40",
                     ),
                 ),
-                labels=(*ALERTMANAGER, ("integration", "webhook")),
-                value=0.05,
+                labels=(*PROMETHEUS, ("rule_group", "system.rules.yml;system")),
+                value=5,
                 warmup_seconds=60,
             ),
         ),
     ),
     team=Team.OPS,
-    summary=(
-        "Alertmanager {{ $labels.instance }} fails to send {{ $labels.integration }} notifications"
-    ),
+    summary="Prometheus {{ $labels.instance }} misses evaluations of {{ $labels.rule_group }}",
     description=(
-        "Alertmanager {{ $labels.instance }} has failed to deliver notifications through "
-        "{{ $labels.integration }} for 10 minutes ({{ $value | humanize }} failures per second)."
+        "Prometheus {{ $labels.instance }} skipped {{ $value | humanize }} evaluations of rule "
+        "group {{ $labels.rule_group }} in the last 5 minutes, and has kept skipping them for "
+        "15 minutes: the group takes longer than its interval. Its alerts fire late."
     ),
     runbook=Runbook(
-        meaning="Alertmanager cannot deliver notifications through one integration.",
-        impact="Alerts routed through it never reach anyone.",
+        meaning="A rule group's evaluation takes longer than its evaluation interval.",
+        impact="Its recording rules have gaps and its alerts fire late or not at all.",
         diagnosis=(
-            "Which integrations: `rate(alertmanager_notifications_failed_total[5m]) > 0`",
-            "Which share of attempts fail: `rate(alertmanager_notifications_failed_total[5m]) "
-            "/ rate(alertmanager_notifications_total[5m])`",
-            "Alertmanager's log names the receiver and the error of each failed attempt; check "
-            "the secret file has no trailing newline (Alertmanager 0.25 sends it as is): "
-            "```sh\njournalctl -u prometheus-alertmanager --since -1h | grep -i 'notify' | tail\n"
-            "amtool check-config /etc/alertmanager/alertmanager.yml\n"
-            "tail -c 1 /etc/alertmanager/secrets/<receiver>.* | od -c\n```",
+            "How long each group takes against its interval: "
+            "`prometheus_rule_group_last_duration_seconds / "
+            "prometheus_rule_group_interval_seconds`",
+            "The slowest rules: ```sh\ncurl -s http://localhost:9090/api/v1/rules | jq -r "
+            "'.data.groups[].rules[] | [.evaluationTime, .name] | @tsv' | sort -rn | head\n```",
         ),
         mitigation=(
-            "Check the receiver's secret file and the integration's endpoint and quota.",
-            "Route the affected alerts to a working receiver until it is fixed.",
+            "Move the slow expression into a recording rule, narrow its selectors, or give "
+            "Prometheus more CPU.",
         ),
-        escalation="Page the ops on-call engineer by another channel (telephone).",
+        escalation="Hand over to the ops team in working hours.",
     ),
     panel=Panel(
-        title="Notification failures",
-        expr=f"rate(alertmanager_notifications_failed_total{{{SEL}}}[$__rate_interval])",
+        title="Rule evaluations missed",
+        expr=(
+            f"increase(prometheus_rule_group_iterations_missed_total{{{SEL}}}[$__rate_interval])"
+        ),
         unit="short",
-        description="Failed notification attempts per second, per integration.",
-        legend="{{integration}}",
-        expect_data=False,
+        description="Rule group evaluations Prometheus skipped because the last one overran.",
+        legend="{{rule_group}}",
     ),
     inhibited_by_target_down=False,
 )
 
-WATCHDOG = Threshold(
-    name="Watchdog",
-    signal="vector(1)",
-    op="==",
-    levels=(
-        Level(
-            Severity.INFO,
-            1,
-            for_seconds=0,
-            cooldown_seconds=300,
-            # Always firing by design: there is no quiet case to test.
-            test=AlertTest(firing=(), quiet=(), labels=(), value=1),
+
+def _reload_failed(
+    name: str, metric: str, who: str, job: tuple[tuple[str, str], ...], config: str, reload: str
+) -> Threshold:
+    """A failed configuration reload (prometheus-mixin's PrometheusBadConfig and
+    alertmanager-mixin's AlertmanagerFailedReload): critical after 10 minutes, because
+    the next restart of that server fails to start, or starts without the change."""
+    return Threshold(
+        name=name,
+        category=Category.SYSTEM_OUTAGE,
+        signal=f"max_over_time({metric}[5m])",
+        op="==",
+        levels=(
+            Level(
+                Severity.CRITICAL,
+                0,
+                for_seconds=600,
+                cooldown_seconds=3600,
+                test=AlertTest(
+                    firing=(series(metric, job, "0+0x30"),),
+                    quiet=(series(metric, job, "1+0x30"),),
+                    labels=job,
+                    value=0,
+                ),
+            ),
         ),
-    ),
-    team=Team.OPS,
-    summary="The alerting pipeline is alive",
-    description=(
-        "This alert always fires. The dead man's switch service pages when its heartbeat "
-        "stops arriving: then Prometheus, Alertmanager or the path between them is broken."
-    ),
-    runbook=Runbook(
-        meaning="A heartbeat that always fires, delivered to the dead man's switch only.",
-        impact="None while it arrives. When it stops, no alert can be trusted to arrive.",
-        diagnosis=(
-            "Are both alive (from a host that reaches them): ```sh\n"
-            "curl -sf http://localhost:9090/-/healthy; curl -sf http://localhost:9093/-/healthy\n```",
-            "Does Prometheus still know its Alertmanager, and does the Watchdog reach it: ```sh\n"
-            "curl -s http://localhost:9090/api/v1/alertmanagers | jq .data.activeAlertmanagers\n"
-            "amtool --alertmanager.url=http://localhost:9093 alert query alertname=Watchdog\n```",
-            "Are Prometheus' notifications to Alertmanager failing: "
-            "`rate(prometheus_notifications_errors_total[5m])`, "
-            "`prometheus_notifications_dropped_total`",
+        team=Team.OPS,
+        summary=f"{who} {{{{ $labels.instance }}}} failed to reload its configuration",
+        description=(
+            f"{who} {{{{ $labels.instance }}}} has been unable to load its configuration for 10 "
+            "minutes. It runs the previous one, and will not start after a restart until "
+            "the file is fixed."
         ),
-        mitigation=(
-            "Restart whichever of Prometheus and Alertmanager stopped, and check the network "
-            "between them and to the dead man's switch service.",
+        runbook=Runbook(
+            meaning=f"{who} rejected its configuration file on the last reload.",
+            impact=(
+                "The change that was meant to apply did not; a restart of the server fails "
+                "or starts without it."
+            ),
+            diagnosis=(
+                f"Which servers: `{metric} == 0`",
+                f"What is wrong with the file: ```sh\n{config}\n```",
+            ),
+            mitigation=(
+                "Fix the catalogue or settings and regenerate (`python -m generator`), or "
+                "revert the last change to the file; then reload: "
+                f"```sh\n{reload}\n```",
+            ),
+            escalation="Page the ops on-call engineer: the alerting set-up is at risk.",
         ),
-        escalation="The dead man's switch pages the ops on-call engineer directly.",
-    ),
-    panel=Panel(
-        title="Watchdog heartbeat",
-        expr='ALERTS{alertname="Watchdog",alertstate="firing",job=~"$job",instance=~"$instance"}',
-        unit="short",
-        description="1 while Prometheus evaluates rules; the Watchdog alert itself.",
-        legend="{{alertname}}",
-        kind="stat",
-    ),
-    static_labels=(("instance", "prometheus"), ("job", "prometheus")),
-    inhibited_by_target_down=False,
+        panel=Panel(
+            title=f"{who} configuration loaded",
+            expr=f"{metric}{{{SEL}}}",
+            unit="short",
+            description="1 when the last configuration reload succeeded, else 0.",
+            legend="{{instance}}",
+            kind="stat",
+        ),
+        inhibited_by_target_down=False,
+    )
+
+
+PROMETHEUS_BAD_CONFIG = _reload_failed(
+    "PrometheusBadConfig",
+    "prometheus_config_last_reload_successful",
+    "Prometheus",
+    PROMETHEUS,
+    "promtool check config /etc/prometheus/prometheus.yml",
+    "curl -X POST http://localhost:9090/-/reload   # or: kill -HUP <prometheus pid>",
 )
 
 NOTIFICATIONS_ERROR_RATIO = "instance_alertmanager:prometheus_notifications_errors:ratio_rate5m"
-NOTIFICATION_RULES = (
+RECORDING_RULES = (
     RecordingRule(
         record=NOTIFICATIONS_ERROR_RATIO,
         expr=(
@@ -668,76 +753,6 @@ NO_ALERTMANAGER = Threshold(
     inhibited_by_target_down=False,
 )
 
-
-def _reload_failed(
-    name: str, metric: str, who: str, job: tuple[tuple[str, str], ...], config: str, reload: str
-) -> Threshold:
-    """A failed configuration reload (prometheus-mixin's PrometheusBadConfig and
-    alertmanager-mixin's AlertmanagerFailedReload): critical after 10 minutes, because
-    the next restart of that server fails to start, or starts without the change."""
-    return Threshold(
-        name=name,
-        category=Category.SYSTEM_OUTAGE,
-        signal=f"max_over_time({metric}[5m])",
-        op="==",
-        levels=(
-            Level(
-                Severity.CRITICAL,
-                0,
-                for_seconds=600,
-                cooldown_seconds=3600,
-                test=AlertTest(
-                    firing=(series(metric, job, "0+0x30"),),
-                    quiet=(series(metric, job, "1+0x30"),),
-                    labels=job,
-                    value=0,
-                ),
-            ),
-        ),
-        team=Team.OPS,
-        summary=f"{who} {{{{ $labels.instance }}}} failed to reload its configuration",
-        description=(
-            f"{who} {{{{ $labels.instance }}}} has been unable to load its configuration for 10 "
-            "minutes. It runs the previous one, and will not start after a restart until "
-            "the file is fixed."
-        ),
-        runbook=Runbook(
-            meaning=f"{who} rejected its configuration file on the last reload.",
-            impact=(
-                "The change that was meant to apply did not; a restart of the server fails "
-                "or starts without it."
-            ),
-            diagnosis=(
-                f"Which servers: `{metric} == 0`",
-                f"What is wrong with the file: ```sh\n{config}\n```",
-            ),
-            mitigation=(
-                "Fix the catalogue or settings and regenerate (`python -m generator`), or "
-                "revert the last change to the file; then reload: "
-                f"```sh\n{reload}\n```",
-            ),
-            escalation="Page the ops on-call engineer: the alerting set-up is at risk.",
-        ),
-        panel=Panel(
-            title=f"{who} configuration loaded",
-            expr=f"{metric}{{{SEL}}}",
-            unit="short",
-            description="1 when the last configuration reload succeeded, else 0.",
-            legend="{{instance}}",
-            kind="stat",
-        ),
-        inhibited_by_target_down=False,
-    )
-
-
-PROMETHEUS_BAD_CONFIG = _reload_failed(
-    "PrometheusBadConfig",
-    "prometheus_config_last_reload_successful",
-    "Prometheus",
-    PROMETHEUS,
-    "promtool check config /etc/prometheus/prometheus.yml",
-    "curl -X POST http://localhost:9090/-/reload   # or: kill -HUP <prometheus pid>",
-)
 ALERTMANAGER_BAD_CONFIG = _reload_failed(
     "AlertmanagerFailedReload",
     "alertmanager_config_last_reload_successful",
@@ -747,165 +762,134 @@ ALERTMANAGER_BAD_CONFIG = _reload_failed(
     "curl -X POST http://localhost:9093/-/reload",
 )
 
-MISSED_EVALUATIONS = Threshold(
-    name="PrometheusMissingRuleEvaluations",
-    signal="increase(prometheus_rule_group_iterations_missed_total[5m])",
+NOTIFICATION_FAILURES = Threshold(
+    name="AlertmanagerNotificationsFailing",
+    category=Category.SYSTEM_OUTAGE,
+    signal="rate(alertmanager_notifications_failed_total[5m])",
     op=">",
     levels=(
         Level(
-            Severity.WARNING,
+            Severity.CRITICAL,
             0,
-            for_seconds=900,
+            for_seconds=600,
             cooldown_seconds=3600,
             test=AlertTest(
                 firing=(
                     series(
-                        "prometheus_rule_group_iterations_missed_total",
-                        (*PROMETHEUS, ("rule_group", "system.rules.yml;system")),
-                        "0+1x40",
+                        "alertmanager_notifications_failed_total",
+                        (*ALERTMANAGER, ("integration", "webhook")),
+                        "3+3x30",
                     ),
                 ),
                 quiet=(
                     series(
-                        "prometheus_rule_group_iterations_missed_total",
-                        (*PROMETHEUS, ("rule_group", "system.rules.yml;system")),
-                        "2+0x40",
+                        "alertmanager_notifications_failed_total",
+                        (*ALERTMANAGER, ("integration", "webhook")),
+                        "3+0x30",
                     ),
                 ),
-                labels=(*PROMETHEUS, ("rule_group", "system.rules.yml;system")),
-                value=5,
+                labels=(*ALERTMANAGER, ("integration", "webhook")),
+                value=0.05,
                 warmup_seconds=60,
             ),
         ),
     ),
     team=Team.OPS,
-    summary="Prometheus {{ $labels.instance }} misses evaluations of {{ $labels.rule_group }}",
+    summary=(
+        "Alertmanager {{ $labels.instance }} fails to send {{ $labels.integration }} notifications"
+    ),
     description=(
-        "Prometheus {{ $labels.instance }} skipped {{ $value | humanize }} evaluations of rule "
-        "group {{ $labels.rule_group }} in the last 5 minutes, and has kept skipping them for "
-        "15 minutes: the group takes longer than its interval. Its alerts fire late."
+        "Alertmanager {{ $labels.instance }} has failed to deliver notifications through "
+        "{{ $labels.integration }} for 10 minutes ({{ $value | humanize }} failures per second)."
     ),
     runbook=Runbook(
-        meaning="A rule group's evaluation takes longer than its evaluation interval.",
-        impact="Its recording rules have gaps and its alerts fire late or not at all.",
+        meaning="Alertmanager cannot deliver notifications through one integration.",
+        impact="Alerts routed through it never reach anyone.",
         diagnosis=(
-            "How long each group takes against its interval: "
-            "`prometheus_rule_group_last_duration_seconds / "
-            "prometheus_rule_group_interval_seconds`",
-            "The slowest rules: ```sh\ncurl -s http://localhost:9090/api/v1/rules | jq -r "
-            "'.data.groups[].rules[] | [.evaluationTime, .name] | @tsv' | sort -rn | head\n```",
+            "Which integrations: `rate(alertmanager_notifications_failed_total[5m]) > 0`",
+            "Which share of attempts fail: `rate(alertmanager_notifications_failed_total[5m]) "
+            "/ rate(alertmanager_notifications_total[5m])`",
+            "Alertmanager's log names the receiver and the error of each failed attempt; check "
+            "the secret file has no trailing newline (Alertmanager 0.25 sends it as is): "
+            "```sh\njournalctl -u prometheus-alertmanager --since -1h | grep -i 'notify' | tail\n"
+            "amtool check-config /etc/alertmanager/alertmanager.yml\n"
+            "tail -c 1 /etc/alertmanager/secrets/<receiver>.* | od -c\n```",
         ),
         mitigation=(
-            "Move the slow expression into a recording rule, narrow its selectors, or give "
-            "Prometheus more CPU.",
+            "Check the receiver's secret file and the integration's endpoint and quota.",
+            "Route the affected alerts to a working receiver until it is fixed.",
         ),
-        escalation="Hand over to the ops team in working hours.",
+        escalation="Page the ops on-call engineer by another channel (telephone).",
     ),
     panel=Panel(
-        title="Rule evaluations missed",
-        expr=(
-            f"increase(prometheus_rule_group_iterations_missed_total{{{SEL}}}[$__rate_interval])"
-        ),
+        title="Notification failures",
+        expr=f"rate(alertmanager_notifications_failed_total{{{SEL}}}[$__rate_interval])",
         unit="short",
-        description="Rule group evaluations Prometheus skipped because the last one overran.",
-        legend="{{rule_group}}",
+        description="Failed notification attempts per second, per integration.",
+        legend="{{integration}}",
+        expect_data=False,
     ),
     inhibited_by_target_down=False,
 )
 
-JOB_ABSENT = Threshold(
-    name="PromfleetScrapeJobAbsent",
-    category=Category.SYSTEM_OUTAGE,
-    signal="(" + " or ".join(f'absent(up{{job="{job}"}})' for job in SCRAPE_JOBS) + ")",
+WATCHDOG = Threshold(
+    name="Watchdog",
+    signal="vector(1)",
     op="==",
-    # Until Prometheus has five minutes of history, a job whose first scrape has not come
-    # yet is not absent: a restarted Prometheus would otherwise pend at every start.
-    guard="and on () count(up offset 5m) > 0",
     levels=(
         Level(
-            Severity.CRITICAL,
+            Severity.INFO,
             1,
-            for_seconds=600,
-            cooldown_seconds=3600,
-            test=AlertTest(
-                firing=tuple(
-                    series("up", (("instance", f"{job}:1"), ("job", job)), "1+0x30")
-                    for job in SCRAPE_JOBS
-                    if job != "system"
-                ),
-                quiet=tuple(
-                    series("up", (("instance", f"{job}:1"), ("job", job)), "1+0x30")
-                    for job in SCRAPE_JOBS
-                ),
-                labels=(("job", "system"),),
-                value=1,
-                warmup_seconds=300,
-            ),
+            for_seconds=0,
+            cooldown_seconds=300,
+            # Always firing by design: there is no quiet case to test.
+            test=AlertTest(firing=(), quiet=(), labels=(), value=1),
         ),
     ),
     team=Team.OPS,
-    summary="Prometheus scrapes no {{ $labels.job }} target",
+    summary="The alerting pipeline is alive",
     description=(
-        "Prometheus has had no {{ $labels.job }} target at all for 10 minutes (no `up` "
-        "series for the job): the job is missing from its configuration or discovers "
-        "nothing. Every alert on that job's metrics is blind, and no target-down alert can "
-        "say so. (A Prometheus started less than 5 minutes ago does not count a job "
-        "absent yet.)"
+        "This alert always fires. The dead man's switch service pages when its heartbeat "
+        "stops arriving: then Prometheus, Alertmanager or the path between them is broken."
     ),
     runbook=Runbook(
-        meaning="A whole scrape job is gone from Prometheus, not just down.",
-        impact="Nothing that job monitors can alert, and its dashboards are empty.",
+        meaning="A heartbeat that always fires, delivered to the dead man's switch only.",
+        impact="None while it arrives. When it stops, no alert can be trusted to arrive.",
         diagnosis=(
-            "Which jobs Prometheus scrapes: `count by (job) (up)`",
-            "The scrape jobs in the running configuration: ```sh\n"
-            "curl -s http://localhost:9090/api/v1/status/config | jq -r .data.yaml "
-            "| grep job_name\n"
-            "curl -s http://localhost:9090/api/v1/targets?state=any | jq "
-            "'[.data.activeTargets[].labels.job] | unique'\n```",
+            "Are both alive (from a host that reaches them): ```sh\n"
+            "curl -sf http://localhost:9090/-/healthy; curl -sf http://localhost:9093/-/healthy\n```",
+            "Does Prometheus still know its Alertmanager, and does the Watchdog reach it: ```sh\n"
+            "curl -s http://localhost:9090/api/v1/alertmanagers | jq .data.activeAlertmanagers\n"
+            "amtool --alertmanager.url=http://localhost:9093 alert query alertname=Watchdog\n```",
+            "Are Prometheus' notifications to Alertmanager failing: "
+            "`rate(prometheus_notifications_errors_total[5m])`, "
+            "`prometheus_notifications_dropped_total`",
         ),
         mitigation=(
-            "Regenerate the Prometheus configuration (`python -m generator`), check the "
-            "job's targets in the settings, and reload Prometheus.",
+            "Restart whichever of Prometheus and Alertmanager stopped, and check the network "
+            "between them and to the dead man's switch service.",
         ),
-        escalation="Page the ops on-call engineer: monitoring of a whole area is blind.",
+        escalation="The dead man's switch pages the ops on-call engineer directly.",
     ),
     panel=Panel(
-        title="Targets per job",
-        expr=f"count by (job) (up{{{SEL}}})",
+        title="Watchdog heartbeat",
+        expr='ALERTS{alertname="Watchdog",alertstate="firing",job=~"$job",instance=~"$instance"}',
         unit="short",
-        description="How many targets Prometheus scrapes for each job.",
-        legend="{{job}}",
+        description="1 while Prometheus evaluates rules; the Watchdog alert itself.",
+        legend="{{alertname}}",
+        kind="stat",
     ),
-    # absent() knows only the job: the Prometheus whose configuration lacks it is the
-    # instance, as for the Watchdog.
-    static_labels=(("instance", "prometheus"),),
+    static_labels=(("instance", "prometheus"), ("job", "prometheus")),
     inhibited_by_target_down=False,
 )
 
 
-AREA = Area(
-    name="meta",
+AREA = gather_module(
+    __name__,
     title="Monitoring",
     description=(
         "The monitoring itself: exporters, scrape jobs, collectors, rule evaluation, "
         "configuration reloads, notifications."
-    ),
-    recording_rules=NOTIFICATION_RULES,
-    thresholds=(
-        TARGET_DOWN,
-        JOB_ABSENT,
-        COLLECTOR_FAILING,
-        RULE_FAILURES,
-        MISSED_EVALUATIONS,
-        PROMETHEUS_BAD_CONFIG,
-        NOTIFY_SOME,
-        NOTIFY_ANY,
-        NOTIFY_DROPPED,
-        QUEUE_FULL,
-        NO_ALERTMANAGER,
-        ALERTMANAGER_BAD_CONFIG,
-        NOTIFICATION_FAILURES,
-        WATCHDOG,
     ),
     external_metrics=(
         "up",

@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import math
 
+from generator.catalogue._gather import gather_module
 from generator.model import (
     AlertTest,
-    Area,
     Category,
     Level,
     Panel,
@@ -752,71 +752,59 @@ DENIED_SPIKE = Threshold(
     ),
 )
 
-AREA = Area(
-    name="security",
+PANELS = (
+    Panel(
+        title="Log lines read",
+        expr=f"rate({NS}_log_lines_total{{{SEL}}}[$__rate_interval])",
+        unit="short",
+        description="Lines read per second from each log by the exporter's tailer.",
+        legend="{{instance}} {{log}}",
+    ),
+    Panel(
+        title="Log lines skipped",
+        expr=f"rate({NS}_log_lines_skipped_total{{{SEL}}}[$__rate_interval])",
+        unit="short",
+        description="Lines skipped per second: unparsable, invalid UTF-8, too long, "
+        "lost to a truncation.",
+        legend="{{instance}} {{log}} {{reason}}",
+    ),
+    Panel(
+        title="Log lines with a field of the wrong type",
+        expr=f"rate({NS}_log_lines_bad_field_total{{{SEL}}}[$__rate_interval])",
+        unit="short",
+        description="Lines per second where a mapped field held a list or object instead "
+        "of text: that field went unchecked, the rest of the line was counted.",
+        legend="{{instance}} {{log}}",
+    ),
+    Panel(
+        title="Log tailer lag",
+        expr=f"{NS}_log_size_bytes{{{SEL}}} - {NS}_log_offset_bytes{{{SEL}}}",
+        unit="bytes",
+        description="Bytes written to each log that the tailer has not read yet.",
+        legend="{{instance}} {{log}}",
+    ),
+    Panel(
+        title="Security events by category",
+        expr=f"sum by (instance, category) "
+        f"(rate({NS}_events_total{{{SEL}}}[$__rate_interval]))",
+        unit="short",
+        description="Security events per second, by category.",
+        legend="{{instance}} {{category}}",
+    ),
+    Panel(
+        title="Deny-list entries",
+        expr=f"{NS}_denylist_entries{{{SEL}}}",
+        unit="short",
+        description="Sources in the nginx deny-list written by the exporter.",
+    ),
+)
+
+AREA = gather_module(
+    __name__,
     title="Security",
     description=(
         "Access and authentication logs read by the security exporter: failures, denials, "
         "rate limiting, attack patterns, brute force, privilege escalation, tenant "
         "isolation, secrets in logs and configuration drift."
-    ),
-    recording_rules=RECORDING_RULES,
-    thresholds=(
-        AUTH_FAILURES_HIGH,
-        EVENTS_HIGH,
-        RATE_LIMITED_HIGH,
-        BRUTE_FORCE,
-        PRIVILEGE_ESCALATION,
-        ATTACKS,
-        CROSS_TENANT,
-        SENSITIVE_DATA,
-        CONFIG_DRIFT,
-        DENIED_SPIKE,
-    ),
-    panels=(
-        Panel(
-            title="Log lines read",
-            expr=f"rate({NS}_log_lines_total{{{SEL}}}[$__rate_interval])",
-            unit="short",
-            description="Lines read per second from each log by the exporter's tailer.",
-            legend="{{instance}} {{log}}",
-        ),
-        Panel(
-            title="Log lines skipped",
-            expr=f"rate({NS}_log_lines_skipped_total{{{SEL}}}[$__rate_interval])",
-            unit="short",
-            description="Lines skipped per second: unparsable, invalid UTF-8, too long, "
-            "lost to a truncation.",
-            legend="{{instance}} {{log}} {{reason}}",
-        ),
-        Panel(
-            title="Log lines with a field of the wrong type",
-            expr=f"rate({NS}_log_lines_bad_field_total{{{SEL}}}[$__rate_interval])",
-            unit="short",
-            description="Lines per second where a mapped field held a list or object instead "
-            "of text: that field went unchecked, the rest of the line was counted.",
-            legend="{{instance}} {{log}}",
-        ),
-        Panel(
-            title="Log tailer lag",
-            expr=f"{NS}_log_size_bytes{{{SEL}}} - {NS}_log_offset_bytes{{{SEL}}}",
-            unit="bytes",
-            description="Bytes written to each log that the tailer has not read yet.",
-            legend="{{instance}} {{log}}",
-        ),
-        Panel(
-            title="Security events by category",
-            expr=f"sum by (instance, category) "
-            f"(rate({NS}_events_total{{{SEL}}}[$__rate_interval]))",
-            unit="short",
-            description="Security events per second, by category.",
-            legend="{{instance}} {{category}}",
-        ),
-        Panel(
-            title="Deny-list entries",
-            expr=f"{NS}_denylist_entries{{{SEL}}}",
-            unit="short",
-            description="Sources in the nginx deny-list written by the exporter.",
-        ),
     ),
 )

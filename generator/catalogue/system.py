@@ -11,9 +11,9 @@ than resolve, and ``SystemFilesystemDeviceError`` tells why the numbers stopped.
 
 from __future__ import annotations
 
+from generator.catalogue._gather import gather_module
 from generator.model import (
     AlertTest,
-    Area,
     Category,
     Level,
     Panel,
@@ -445,6 +445,78 @@ FS_FILLING = Threshold(
     ),
 )
 
+
+def _device_error(value: int) -> tuple[TestSeries, ...]:
+    return (series(DEVICE_ERROR, ROOT_FS, f"{value}+0x30"),)
+
+
+FS_DEVICE_ERROR = Threshold(
+    name="SystemFilesystemDeviceError",
+    signal=DEVICE_ERROR,
+    op=">=",
+    levels=(
+        Level(
+            Severity.WARNING,
+            1,
+            for_seconds=300,
+            cooldown_seconds=3600,
+            test=AlertTest(
+                firing=_device_error(1), quiet=_device_error(0), labels=ROOT_FS, value=1
+            ),
+        ),
+    ),
+    team=Team.OPS,
+    summary=(
+        "statvfs fails on {{ $labels.mountpoint }} on {{ $labels.instance }}: its space is "
+        "no longer measured"
+    ),
+    description=(
+        "For 5 minutes the system exporter's statvfs on {{ $labels.mountpoint }} "
+        "({{ $labels.device }}, {{ $labels.fstype }}) on {{ $labels.instance }} has failed "
+        "or not answered in time. Its size, free-space and inode series are gone; the disk "
+        "alerts keep its last values for an hour."
+    ),
+    runbook=Runbook(
+        meaning=(
+            "The exporter cannot read a mounted filesystem's size: statvfs returned an "
+            "error, or hung (a dead network server behind the mount, a failing disk, a "
+            "stuck FUSE daemon)."
+        ),
+        impact=(
+            "Whatever uses the mount likely fails or hangs too; and its disk-space alerts "
+            "are blind (they hold the last known value for an hour, then this alert is "
+            "the only one left)."
+        ),
+        diagnosis=(
+            "Which mounts, and whether the call hangs (stuck 1) or fails at once: "
+            f"`{DEVICE_ERROR} == 1` and "
+            '`promfleet_system_filesystem_stuck{instance="<instance>"} == 1`',
+            "Its last known fullness: "
+            f'`last_over_time({FS}{{instance="<instance>",mountpoint="<mountpoint>"}}[1h])`',
+            "On the host, with a timeout (a hung mount hangs df too), and the kernel's "
+            "complaints: "
+            "```sh\ntimeout 5 stat -f <mountpoint>; echo rc=$?\n"
+            "grep ' <mountpoint> ' /proc/mounts\n"
+            "journalctl -k --since -1h | grep -iE 'i/o error|ext4|xfs|nfs|blk_update' | tail\n"
+            "```",
+        ),
+        mitigation=(
+            "A network mount: bring its server back, or unmount it lazily (`umount -l`) "
+            "when nothing needs it.",
+            "A local disk with I/O errors: move its workload away, then replace the disk; "
+            "do not run fsck on a mounted filesystem.",
+        ),
+        escalation=_ESCALATE_OPS,
+    ),
+    panel=Panel(
+        title="Filesystems statvfs failing",
+        expr=f"{DEVICE_ERROR}{{{SEL}}}",
+        unit="short",
+        description="1 while statvfs fails or hangs on the mount (its size is then unknown).",
+        legend="{{instance}} {{mountpoint}}",
+    ),
+)
+
 INODES_HIGH = Threshold(
     name="SystemInodesHigh",
     signal=INODES_KEPT,
@@ -503,6 +575,83 @@ INODES_HIGH = Threshold(
         description="Share of each filesystem's inodes in use (while a mount's statvfs "
         "fails, its last value of the past hour, as the alert reads).",
         legend="{{instance}} {{mountpoint}}",
+    ),
+)
+
+
+def _inodes(files_free: str, samples: int = 80) -> tuple[TestSeries, ...]:
+    return fs_series(
+        ("promfleet_system_filesystem_files", f"1000000+0x{samples}"),
+        ("promfleet_system_filesystem_files_free", f"{files_free}x{samples}"),
+    )
+
+
+INODES_FILLING = Threshold(
+    name="SystemInodesFillingUp",
+    signal=INODES_LEFT,
+    op="<",
+    guard=f"and {INODES_KEPT} > 0.5 {WRITABLE}",
+    levels=(
+        Level(
+            Severity.WARNING,
+            FILL_WARNING_S,
+            for_seconds=3600,
+            cooldown_seconds=14400,
+            test=AlertTest(
+                # 400,000 inodes free of 1,000,000, 500 more used a minute: none left in
+                # about 13 hours.
+                firing=_inodes("400000-500"),
+                quiet=_inodes("400000+0"),
+                labels=ROOT_FS,
+                value=48000,
+                warmup_seconds=60,
+            ),
+        ),
+    ),
+    team=Team.OPS,
+    summary=(
+        "Inodes of {{ $labels.mountpoint }} on {{ $labels.instance }} are predicted to run out"
+    ),
+    description=(
+        "At the rate of the last 6 hours, {{ $labels.mountpoint }} ({{ $labels.device }}) "
+        "on {{ $labels.instance }} has no free inodes left within 24 hours; more than half "
+        "are used already."
+    ),
+    runbook=Runbook(
+        meaning=(
+            "A writable filesystem, more than half of whose inodes are used, is creating "
+            "files fast enough to run out of inodes within 24 hours."
+        ),
+        impact=(
+            "Nothing yet; when none are left, creating a file fails with 'No space left on "
+            "device' although df shows space."
+        ),
+        diagnosis=(
+            "Seconds until no inode is free at the 6-hour trend: "
+            f'`{INODES_LEFT}{{instance="<instance>",mountpoint="<mountpoint>"}}`',
+            f'Share used now: `{INODES}{{instance="<instance>",mountpoint="<mountpoint>"}}`',
+            "On the host, which directories gain the most files: "
+            "```sh\ndf -i <mountpoint>\n"
+            "find <mountpoint> -xdev -type f -mmin -360 2>/dev/null | cut -d/ -f1-4 "
+            "| sort | uniq -c | sort -n | tail\n```",
+        ),
+        mitigation=(
+            "Stop what creates the many small files (a cache without expiry, session "
+            "files, a spool nobody drains) and clean them up.",
+            "Recreate the filesystem with more inodes when the workload needs them.",
+        ),
+        escalation="Hand over to the owning team in working hours; page if it runs out tonight.",
+    ),
+    panel=Panel(
+        title="Inodes time until exhausted",
+        expr=f"{INODES_LEFT}{{{SEL}}}",
+        unit="s",
+        description=(
+            "Seconds until each filesystem has no free inode at its 6-hour trend; no line "
+            "while inodes are not being used up."
+        ),
+        legend="{{instance}} {{mountpoint}}",
+        expect_data=False,
     ),
 )
 
@@ -678,155 +827,6 @@ LOAD_HIGH = Threshold(
         expr=f"{LOAD}{{{SEL}}}",
         unit="short",
         description="5-minute load average divided by the number of CPUs.",
-    ),
-)
-
-
-def _inodes(files_free: str, samples: int = 80) -> tuple[TestSeries, ...]:
-    return fs_series(
-        ("promfleet_system_filesystem_files", f"1000000+0x{samples}"),
-        ("promfleet_system_filesystem_files_free", f"{files_free}x{samples}"),
-    )
-
-
-INODES_FILLING = Threshold(
-    name="SystemInodesFillingUp",
-    signal=INODES_LEFT,
-    op="<",
-    guard=f"and {INODES_KEPT} > 0.5 {WRITABLE}",
-    levels=(
-        Level(
-            Severity.WARNING,
-            FILL_WARNING_S,
-            for_seconds=3600,
-            cooldown_seconds=14400,
-            test=AlertTest(
-                # 400,000 inodes free of 1,000,000, 500 more used a minute: none left in
-                # about 13 hours.
-                firing=_inodes("400000-500"),
-                quiet=_inodes("400000+0"),
-                labels=ROOT_FS,
-                value=48000,
-                warmup_seconds=60,
-            ),
-        ),
-    ),
-    team=Team.OPS,
-    summary=(
-        "Inodes of {{ $labels.mountpoint }} on {{ $labels.instance }} are predicted to run out"
-    ),
-    description=(
-        "At the rate of the last 6 hours, {{ $labels.mountpoint }} ({{ $labels.device }}) "
-        "on {{ $labels.instance }} has no free inodes left within 24 hours; more than half "
-        "are used already."
-    ),
-    runbook=Runbook(
-        meaning=(
-            "A writable filesystem, more than half of whose inodes are used, is creating "
-            "files fast enough to run out of inodes within 24 hours."
-        ),
-        impact=(
-            "Nothing yet; when none are left, creating a file fails with 'No space left on "
-            "device' although df shows space."
-        ),
-        diagnosis=(
-            "Seconds until no inode is free at the 6-hour trend: "
-            f'`{INODES_LEFT}{{instance="<instance>",mountpoint="<mountpoint>"}}`',
-            f'Share used now: `{INODES}{{instance="<instance>",mountpoint="<mountpoint>"}}`',
-            "On the host, which directories gain the most files: "
-            "```sh\ndf -i <mountpoint>\n"
-            "find <mountpoint> -xdev -type f -mmin -360 2>/dev/null | cut -d/ -f1-4 "
-            "| sort | uniq -c | sort -n | tail\n```",
-        ),
-        mitigation=(
-            "Stop what creates the many small files (a cache without expiry, session "
-            "files, a spool nobody drains) and clean them up.",
-            "Recreate the filesystem with more inodes when the workload needs them.",
-        ),
-        escalation="Hand over to the owning team in working hours; page if it runs out tonight.",
-    ),
-    panel=Panel(
-        title="Inodes time until exhausted",
-        expr=f"{INODES_LEFT}{{{SEL}}}",
-        unit="s",
-        description=(
-            "Seconds until each filesystem has no free inode at its 6-hour trend; no line "
-            "while inodes are not being used up."
-        ),
-        legend="{{instance}} {{mountpoint}}",
-        expect_data=False,
-    ),
-)
-
-
-def _device_error(value: int) -> tuple[TestSeries, ...]:
-    return (series(DEVICE_ERROR, ROOT_FS, f"{value}+0x30"),)
-
-
-FS_DEVICE_ERROR = Threshold(
-    name="SystemFilesystemDeviceError",
-    signal=DEVICE_ERROR,
-    op=">=",
-    levels=(
-        Level(
-            Severity.WARNING,
-            1,
-            for_seconds=300,
-            cooldown_seconds=3600,
-            test=AlertTest(
-                firing=_device_error(1), quiet=_device_error(0), labels=ROOT_FS, value=1
-            ),
-        ),
-    ),
-    team=Team.OPS,
-    summary=(
-        "statvfs fails on {{ $labels.mountpoint }} on {{ $labels.instance }}: its space is "
-        "no longer measured"
-    ),
-    description=(
-        "For 5 minutes the system exporter's statvfs on {{ $labels.mountpoint }} "
-        "({{ $labels.device }}, {{ $labels.fstype }}) on {{ $labels.instance }} has failed "
-        "or not answered in time. Its size, free-space and inode series are gone; the disk "
-        "alerts keep its last values for an hour."
-    ),
-    runbook=Runbook(
-        meaning=(
-            "The exporter cannot read a mounted filesystem's size: statvfs returned an "
-            "error, or hung (a dead network server behind the mount, a failing disk, a "
-            "stuck FUSE daemon)."
-        ),
-        impact=(
-            "Whatever uses the mount likely fails or hangs too; and its disk-space alerts "
-            "are blind (they hold the last known value for an hour, then this alert is "
-            "the only one left)."
-        ),
-        diagnosis=(
-            "Which mounts, and whether the call hangs (stuck 1) or fails at once: "
-            f"`{DEVICE_ERROR} == 1` and "
-            '`promfleet_system_filesystem_stuck{instance="<instance>"} == 1`',
-            "Its last known fullness: "
-            f'`last_over_time({FS}{{instance="<instance>",mountpoint="<mountpoint>"}}[1h])`',
-            "On the host, with a timeout (a hung mount hangs df too), and the kernel's "
-            "complaints: "
-            "```sh\ntimeout 5 stat -f <mountpoint>; echo rc=$?\n"
-            "grep ' <mountpoint> ' /proc/mounts\n"
-            "journalctl -k --since -1h | grep -iE 'i/o error|ext4|xfs|nfs|blk_update' | tail\n"
-            "```",
-        ),
-        mitigation=(
-            "A network mount: bring its server back, or unmount it lazily (`umount -l`) "
-            "when nothing needs it.",
-            "A local disk with I/O errors: move its workload away, then replace the disk; "
-            "do not run fsck on a mounted filesystem.",
-        ),
-        escalation=_ESCALATE_OPS,
-    ),
-    panel=Panel(
-        title="Filesystems statvfs failing",
-        expr=f"{DEVICE_ERROR}{{{SEL}}}",
-        unit="short",
-        description="1 while statvfs fails or hangs on the mount (its size is then unknown).",
-        legend="{{instance}} {{mountpoint}}",
     ),
 )
 
@@ -1237,29 +1237,10 @@ PANELS = (
     ),
 )
 
-AREA = Area(
-    name="system",
+AREA = gather_module(
+    __name__,
     title="System",
     description=(
         "Host resources as the system exporter sees them: CPU, memory, disks, network, clock, load."
-    ),
-    recording_rules=RECORDING_RULES,
-    panels=PANELS,
-    thresholds=(
-        CPU_HIGH,
-        MEMORY_HIGH,
-        DISK_HIGH,
-        FS_FILLING,
-        FS_DEVICE_ERROR,
-        INODES_HIGH,
-        INODES_FILLING,
-        FDS_HIGH,
-        SWAP_HIGH,
-        LOAD_HIGH,
-        OOM_KILL,
-        CLOCK_NOT_SYNC,
-        CLOCK_SKEW,
-        NETWORK_ERRORS,
-        DISK_IO_SATURATED,
     ),
 )

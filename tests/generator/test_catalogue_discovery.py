@@ -3,6 +3,7 @@ in the documented order, and whatever would be dropped or doubled is refused lou
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import itertools
 import pkgutil
@@ -14,10 +15,17 @@ from pathlib import Path
 import pytest
 
 from generator.catalogue import CatalogueLoadError, area_modules, load
-from generator.catalogue._gather import gather, read_parts
+from generator.catalogue._gather import check_module_area, gather, read_part, read_parts
 from generator.model import Area, Threshold
 
 AREA_PACKAGES = ("generator.catalogue.application", "generator.catalogue.training")
+# Areas of one module, gathered by gather_module(__name__, ...) on their last line.
+AREA_MODULES = (
+    "generator.catalogue.database",
+    "generator.catalogue.meta",
+    "generator.catalogue.security",
+    "generator.catalogue.system",
+)
 
 # What a fake area's parts share: a small alert, rule and panel (functions, so nothing
 # of the catalogue is defined here at module level).
@@ -111,8 +119,8 @@ def test_the_split_areas_are_packages() -> None:
 
 @pytest.mark.parametrize("name", area_modules())
 def test_every_alert_an_area_defines_is_in_its_area_exactly_once(name: str) -> None:
-    # Gathered areas are checked by construction; the areas still listed by hand in their
-    # AREA = Area(...) are held to the same rule here, so a forgotten entry fails loudly.
+    # Gathered areas are checked by construction (and single-module areas again by
+    # load()); this holds every area to the rule from outside, whatever its form.
     package = f"generator.catalogue.{name}"
     area = importlib.import_module(package).AREA
     defined = _defined_thresholds(package)
@@ -120,6 +128,49 @@ def test_every_alert_an_area_defines_is_in_its_area_exactly_once(name: str) -> N
     assert sorted(t.name for t in area.thresholds) == sorted(t.name for t in defined)
     assert {id(t) for t in area.thresholds} == {id(t) for t in defined}
     assert len({t.name for t in area.thresholds}) == len(area.thresholds)
+
+
+def test_every_area_is_a_package_or_a_gathered_module() -> None:
+    packages = {p.rpartition(".")[2] for p in AREA_PACKAGES}
+    modules = {m.rpartition(".")[2] for m in AREA_MODULES}
+    assert set(area_modules()) == packages | modules
+    assert not packages & modules
+
+
+@pytest.mark.parametrize("name", AREA_MODULES)
+def test_a_single_module_area_is_what_the_module_defines_in_definition_order(
+    name: str,
+) -> None:
+    module = importlib.import_module(name)
+    assert not hasattr(module, "__path__"), name
+    part = read_part(module)
+    area = module.AREA
+    assert [id(t) for t in area.thresholds] == [id(t) for t in part.thresholds]
+    assert [id(r) for r in area.recording_rules] == [id(r) for r in part.recording_rules]
+    assert [id(p) for p in area.panels] == [id(p) for p in part.panels]
+    assert area.name == name.rpartition(".")[2]
+    check_module_area(module, area)
+
+
+def test_the_single_module_areas_render_in_the_order_they_always_had() -> None:
+    # Definition order is rendering order: moving a definition reorders the rule file,
+    # the promtool tests, the dashboard and the runbooks (the golden files say so too).
+    order = {a.name: [t.name for t in a.thresholds] for a in load().areas}
+    assert order["system"] == [
+        "SystemCPUHigh", "SystemMemoryHigh", "SystemDiskSpaceHigh",
+        "SystemFilesystemFillingUp", "SystemFilesystemDeviceError", "SystemInodesHigh",
+        "SystemInodesFillingUp", "SystemFileDescriptorsHigh", "SystemSwapHigh",
+        "SystemLoadHigh", "SystemOOMKill", "SystemClockNotSynchronising",
+        "SystemClockSkewed", "SystemNetworkErrors", "SystemDiskIOSaturated",
+    ]  # fmt: skip
+    assert order["meta"] == [
+        "PromfleetTargetDown", "PromfleetScrapeJobAbsent", "PromfleetCollectorFailing",
+        "PrometheusRuleEvaluationFailures", "PrometheusMissingRuleEvaluations",
+        "PrometheusBadConfig", "PrometheusErrorSendingAlertsToSomeAlertmanagers",
+        "PrometheusErrorSendingAlertsToAnyAlertmanager", "PrometheusNotificationsDropped",
+        "PrometheusNotificationQueueRunningFull", "PrometheusNotConnectedToAlertmanagers",
+        "AlertmanagerFailedReload", "AlertmanagerNotificationsFailing", "Watchdog",
+    ]  # fmt: skip
 
 
 def test_no_alert_name_appears_twice_in_the_whole_catalogue() -> None:
@@ -259,3 +310,90 @@ def test_recording_rules_and_panels_must_be_tuples_of_their_kind(fake_area: Make
         CatalogueLoadError, match="RECORDING_RULES must be a tuple of RecordingRule"
     ):
         _gather(package, ("one",))
+
+
+# -- single-module areas: gather_module ------------------------------------------------------
+
+GATHER_MODULE = (
+    "from generator.catalogue._gather import gather_module\n"
+    "from ._common import alert, panel, rule\n"
+)
+AREA_LINE = "AREA = gather_module(__name__, title='Fake', description='A fake area.')\n"
+
+
+def _import(package: str, name: str) -> Area:
+    return importlib.import_module(f"{package}.{name}").AREA
+
+
+def test_a_single_module_area_gathers_its_own_definitions_in_order(fake_area: MakeArea) -> None:
+    package = fake_area(
+        single=GATHER_MODULE
+        + "B = alert('Second')\nA = alert('First')\n"
+        + "RECORDING_RULES = (rule('s:r:one'),)\nPANELS = (panel('extra'),)\n"
+        + AREA_LINE
+    )
+    area = _import(package, "single")
+    assert area.name == "single"
+    assert [t.name for t in area.thresholds] == ["Second", "First"]
+    assert [r.record for r in area.recording_rules] == ["s:r:one"]
+    assert [p.title for p in area.panels] == ["extra"]
+    check_module_area(importlib.import_module(f"{package}.single"), area)
+
+
+def test_a_single_module_alert_bound_twice_is_refused(fake_area: MakeArea) -> None:
+    package = fake_area(single=GATHER_MODULE + "A = alert('One')\nALIAS = A\n" + AREA_LINE)
+    with pytest.raises(CatalogueLoadError, match="alert One is collected twice, as A and as ALIAS"):
+        _import(package, "single")
+
+
+def test_a_single_module_alert_kept_in_a_collection_is_refused(fake_area: MakeArea) -> None:
+    package = fake_area(
+        single=GATHER_MODULE + "A = alert('One')\nMORE = [alert('Hidden')]\n" + AREA_LINE
+    )
+    with pytest.raises(CatalogueLoadError, match=r"single\.MORE holds a Threshold that is not"):
+        _import(package, "single")
+
+
+def test_a_single_module_alert_defined_below_area_is_refused(fake_area: MakeArea) -> None:
+    package = fake_area(
+        single=GATHER_MODULE + "A = alert('One')\n" + AREA_LINE + "LATE = alert('Late')\n"
+    )
+    area = _import(package, "single")  # gathered before LATE existed
+    with pytest.raises(CatalogueLoadError, match=r"every alert .*missing: Late"):
+        check_module_area(importlib.import_module(f"{package}.single"), area)
+
+
+def test_a_hand_written_area_that_leaves_an_alert_out_is_refused(fake_area: MakeArea) -> None:
+    package = fake_area(
+        single="from generator.model import Area\nfrom ._common import alert\n"
+        "A = alert('One')\nB = alert('Two')\n"
+        "AREA = Area(name='single', title='F', description='F.',\n"
+        "    recording_rules=(), thresholds=(A,))\n"
+    )
+    with pytest.raises(CatalogueLoadError, match="missing: Two"):
+        check_module_area(importlib.import_module(f"{package}.single"), _import(package, "single"))
+
+
+def test_a_single_module_area_with_its_alerts_out_of_order_is_refused(
+    fake_area: MakeArea,
+) -> None:
+    package = fake_area(
+        single="from generator.model import Area\nfrom ._common import alert\n"
+        "A = alert('One')\nB = alert('Two')\n"
+        "AREA = Area(name='single', title='F', description='F.',\n"
+        "    recording_rules=(), thresholds=(B, A))\n"
+    )
+    with pytest.raises(CatalogueLoadError, match=r"in definition order \(missing: none\)"):
+        check_module_area(importlib.import_module(f"{package}.single"), _import(package, "single"))
+
+
+def test_load_refuses_a_real_area_module_whose_area_misses_an_alert(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    system = importlib.import_module("generator.catalogue.system")
+    area = system.AREA
+    monkeypatch.setattr(
+        system, "AREA", dataclasses.replace(area, thresholds=area.thresholds[:-1])
+    )
+    with pytest.raises(CatalogueLoadError, match=r"generator\.catalogue\.system: its AREA"):
+        load()
