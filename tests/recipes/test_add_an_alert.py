@@ -17,7 +17,8 @@ AREA = '''\
 
 from __future__ import annotations
 
-from generator.model import AlertTest, Area, Level, Panel, Runbook, Severity, Team, Threshold
+from generator.catalogue._gather import gather_module
+from generator.model import AlertTest, Level, Panel, Runbook, Severity, Team, Threshold
 from generator.model import TestSeries
 from generator.testseries import gauge
 
@@ -59,18 +60,17 @@ THREADS_HIGH = Threshold(
     ),
 )
 
-AREA = Area(
-    name="recipes",
+AREA = gather_module(
+    __name__,
     title="Recipes",
     description="The README's recipe for an alert, followed.",
-    recording_rules=(),
-    thresholds=(THREADS_HIGH,),
 )
 '''
 
 
 def add_area(tmp_path: Path, signal: str) -> None:
-    """Step 1: a new area is a new module in generator/catalogue/ defining AREA."""
+    """Step 1: a new area is a new module in generator/catalogue/ ending with
+    ``AREA = gather_module(__name__, ...)``."""
     catalogue = generator_copy(tmp_path) / "catalogue"
     (catalogue / "recipes.py").write_text(AREA.replace("SIGNAL", signal))
 
