@@ -152,7 +152,26 @@ def _section(title: str, ref_name: str, ours: Side, ref: Side, like: LikeForLike
             "user+system, by `python -m bench.scrape_profile`; the HTTP piece is aiohttp "
             "parsing a request and writing a response on an in-memory transport, so the "
             "socket side of the floor above lands in the rest):\n\n"
-            + scrape_profile.table(title.lower(), profile, o.cpu_per_scrape_s))
+            + scrape_profile.table(title.lower(), profile, o.cpu_per_scrape_s)
+            + "\n" + _why(ref_name, ours, ref, like))
+
+
+def _why(ref_name: str, ours: Side, ref: Side, like: LikeForLike) -> str:
+    """Why a one-target scrape cannot be judged per sample: the figures that say so."""
+    o, r = ours.scrape, ref.scrape
+    floor = ours.floor.cpu_per_scrape_s
+    budget = AIM_CPU_PER_SAMPLE_RATIO * r.cpu_per_sample_s * o.samples
+    return (
+        f"At one target, {AIM_CPU_PER_SAMPLE_RATIO}x {ref_name}'s CPU per sample "
+        f"({r.cpu_per_sample_s * 1e6:.2f} µs) over our {o.samples} samples is "
+        f"{budget * 1e6:.0f} µs for a whole scrape. Answering any request at all costs "
+        f"{floor * 1e6:.0f} µs here (the floor row: aiohttp and the kernel's socket work; "
+        f"{ref_name}'s net/http {ref.floor.cpu_per_scrape_s * 1e6:.0f} µs), which leaves "
+        f"{(budget - floor) * 1e6:.0f} µs for the round trip, the families and the "
+        f"rendering, against {(o.cpu_per_scrape_s - floor) * 1e6:.0f} µs measured. Like "
+        f"for like the request is paid once for {like.ours.samples} samples, as "
+        f"{ref_name} pays it once for its {like.ref.samples}.\n"
+    )
 
 
 PROFILE_SCRAPES = 1000
