@@ -152,7 +152,8 @@ def _section(title: str, ref_name: str, ours: Side, ref: Side, like: LikeForLike
             "user+system, by `python -m bench.scrape_profile`; the HTTP piece is aiohttp "
             "parsing a request and writing a response on an in-memory transport, so the "
             "socket side of the floor above lands in the rest):\n\n"
-            + scrape_profile.table(title.lower(), profile, o.cpu_per_scrape_s)
+            + scrape_profile.table(title.lower(), profile, o.cpu_per_scrape_s,
+                                  ours.floor.cpu_per_scrape_s)
             + "\n" + _why(ref_name, ours, ref, like))
 
 
