@@ -137,26 +137,33 @@ class TextRenderer:
             return False
         header, om_names = entry
         prefixes = self._prefixes
-        lines = [header]
+        mark = len(out)
+        out.append(header)
         for sample in family.samples:
-            if sample.timestamp is not None or sample.name in om_names:
+            name = sample.name
+            if sample.timestamp is not None or name in om_names:
+                del out[mark:]
                 return False
-            key = (sample.name, tuple(sample.labels.items()))
+            key = (name, tuple(sample.labels.items()))
             try:
                 prefix = prefixes[key]
             except KeyError:
                 found = self._prefix(key)
                 if found is None:
+                    del out[mark:]
                     return False
                 prefix = found
             except TypeError:  # an unhashable label value: the library reports it
+                del out[mark:]
                 return False
             try:
-                value = go_float(sample.value)
+                d = float(sample.value)
             except (TypeError, ValueError):  # not a number: the library reports it
+                del out[mark:]
                 return False
-            lines.append(f"{prefix}{value}\n")
-        out.extend(lines)
+            # The common case inline: a finite value Python and Go write alike.
+            text = repr(d) if d - d == 0.0 and (d <= 0 or d < 1e6) else go_float(d)
+            out.append(f"{prefix}{text}\n")
         return True
 
     def render(self, families: Iterable[Metric]) -> bytes:
