@@ -16,7 +16,7 @@ from typing import Any
 from generator import gotemplate
 from generator.model import Area, Catalogue, Level, Settings, Threshold, format_duration
 from generator.render import render_template
-from generator.render.rules import alert_annotations, rule_labels
+from generator.render._alerts import alert_annotations, rule_labels
 from generator.settings import effective_for_seconds
 from generator.validate import eval_plan, trips
 

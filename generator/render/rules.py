@@ -16,11 +16,10 @@ from generator.model import (
     Level,
     Settings,
     Threshold,
-    dashboard_url,
     format_duration,
-    runbook_url,
 )
 from generator.render import render_template
+from generator.render._alerts import alert_annotations, rule_labels
 from generator.settings import duration_seconds, effective_for_seconds
 
 # Scrape and evaluation intervals between an exporter's last sample and the moment the
@@ -60,41 +59,6 @@ def keep_firing_seconds(
     )
     derived = target_down_for + TARGET_DOWN_MARGIN_INTERVALS * interval
     return max(own, int(-(-derived // 1)))
-
-
-def rule_labels(threshold: Threshold, level: Level) -> tuple[tuple[str, str], ...]:
-    """The labels an alerting rule adds to its alerts, sorted by name."""
-    return threshold.labels(level)
-
-
-# Grafana's dashboard variables an alert's labels select, in the URL's order.
-DASHBOARD_VARIABLES = ("job", "instance")
-
-
-def alert_dashboard_url(area: Area, threshold: Threshold, settings: Settings) -> str:
-    """The alert's dashboard with the alert's own job and instance selected
-    (``?var-job=...&var-instance=...``), for the labels its series carry (``$labels``
-    holds the expression's labels, not the rule's static ones)."""
-    carried: set[str] = set()
-    for level in threshold.levels:
-        carried.update(name for name, _ in level.test.labels)
-    query = "&".join(
-        f"var-{name}={{{{ $labels.{name} }}}}" for name in DASHBOARD_VARIABLES if name in carried
-    )
-    url = dashboard_url(settings, area.name, threshold.panel.dashboard)
-    return f"{url}?{query}" if query else url
-
-
-def alert_annotations(
-    area: Area, threshold: Threshold, settings: Settings
-) -> tuple[tuple[str, str], ...]:
-    """summary, description, runbook_url and dashboard_url (still Go templates)."""
-    return (
-        ("dashboard_url", alert_dashboard_url(area, threshold, settings)),
-        ("description", threshold.description),
-        ("runbook_url", runbook_url(settings, threshold.name)),
-        ("summary", threshold.summary),
-    )
 
 
 def alerting_rule(
