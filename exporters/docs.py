@@ -19,6 +19,7 @@ from pathlib import Path
 
 from exporters.registry import BrokenSource, all_metric_specs
 from exporters.spec import MetricSpec
+from topology import job_order
 
 START = "<!-- metrics:start -->"
 END = "<!-- metrics:end -->"
@@ -87,6 +88,13 @@ def fresh_text(path: Path, current: str | None, sources: Mapping[str, Sequence[M
     raise ValueError(f"neither the generated reference nor a document with {START} ... {END}")
 
 
+def ordered_sources() -> dict[str, tuple[MetricSpec, ...]]:
+    """Every source's specs, in the service table's job order (the order the stack
+    scrapes them in), not the discovery's order by name."""
+    found = all_metric_specs()
+    return {name: found[name] for name in job_order(found)}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m exporters.docs", description=__doc__)
     group = parser.add_mutually_exclusive_group()
@@ -99,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        sources = all_metric_specs()
+        sources = ordered_sources()
     except BrokenSource as err:
         # A reference that silently leaves a source out is worse than none.
         print(f"cannot document: {err}", file=sys.stderr)

@@ -21,11 +21,6 @@ from types import ModuleType
 from exporters.runtime.selfmetrics import runtime_metrics
 from exporters.spec import ExporterDef, MetricSpec
 
-# The order the sources are read in: the README's metrics reference, the rules' job
-# lists and the scrape jobs use it. A discovered source not named here follows, by name.
-READING_ORDER: tuple[str, ...] = (
-    "system", "postgres", "redis", "probe", "security", "training", "app")
-
 
 class ExporterNotFound(LookupError):
     """The name is not a known exporter (no such module, or it defines no EXPORTER)."""
@@ -38,7 +33,9 @@ class BrokenSource(ImportError):
 
 @dataclass(frozen=True)
 class Sources:
-    """What :func:`discover` found, each in reading order."""
+    """What :func:`discover` found, each by name. The order they are read in (the metrics
+    reference, the rules' job lists, the scrape jobs) is the service table's job order,
+    ``topology.job_order``: one table places every service."""
 
     exporters: tuple[str, ...]
     metric_only: tuple[str, ...]
@@ -71,11 +68,6 @@ def _kind(module: ModuleType) -> str:
     return ""
 
 
-def _ordered(names: list[str]) -> tuple[str, ...]:
-    known = [n for n in READING_ORDER if n in names]
-    return (*known, *sorted(n for n in names if n not in READING_ORDER))
-
-
 @cache
 def discover(package: str = "exporters") -> Sources:
     """Every source module of ``package`` (its direct modules and subpackages)."""
@@ -87,12 +79,7 @@ def discover(package: str = "exporters") -> Sources:
         kind = _kind(_import(f"{package}.{info.name}"))
         if kind:
             found[kind].append(info.name)
-    if package == "exporters":
-        missing = [n for n in READING_ORDER if n not in found["exporter"] + found["metrics"]]
-        if missing:
-            raise BrokenSource(f"no exporter or metric source module for {', '.join(missing)} "
-                               "(named in exporters.registry.READING_ORDER)")
-    return Sources(_ordered(found["exporter"]), _ordered(found["metrics"]))
+    return Sources(tuple(found["exporter"]), tuple(found["metrics"]))
 
 
 def __getattr__(name: str) -> tuple[str, ...]:
@@ -144,7 +131,8 @@ def exporter_specs(exporter: ExporterDef) -> tuple[MetricSpec, ...]:
 
 def all_metric_specs(package: str = "exporters") -> dict[str, tuple[MetricSpec, ...]]:
     """{source name: every spec it declares}, runtime families included for exporters,
-    in reading order; a source that cannot be imported raises :class:`BrokenSource`."""
+    exporters first, each kind by name; a source that cannot be imported raises
+    :class:`BrokenSource`."""
     sources = discover(package)
     out: dict[str, tuple[MetricSpec, ...]] = {}
     for name in sources.exporters:

@@ -11,7 +11,6 @@ prometheus-mixin and alertmanager-mixin; ratios are ratios (0.01, not 1 %).
 
 from __future__ import annotations
 
-from exporters.registry import SOURCES
 from generator.catalogue._gather import gather_module
 from generator.model import (
     AlertTest,
@@ -26,14 +25,15 @@ from generator.model import (
     Threshold,
 )
 from generator.testseries import series
+from topology import Kind, services
 
 EXPORTER = (("instance", "host-1:9101"), ("job", "system"))
 PROMETHEUS = (("instance", "localhost:9090"), ("job", "prometheus"))
 ALERTMANAGER = (("instance", "localhost:9093"), ("job", "alertmanager"))
-JOBS = "|".join(SOURCES)
-# Every job the stack scrapes: the exporters and metric sources, and Prometheus and
-# Alertmanager scraping themselves (the service table's job order, topology/).
-SCRAPE_JOBS: tuple[str, ...] = (*SOURCES, "prometheus", "alertmanager")
+# Every job the stack scrapes, in the service table's job order (topology/): the
+# exporters and metric sources (JOBS), then Prometheus and Alertmanager scraping themselves.
+JOBS = "|".join(s.name for s in services() if s.kind is Kind.EXPORTER)
+SCRAPE_JOBS: tuple[str, ...] = tuple(s.name for s in services() if s.scraped)
 AM_URL = (("alertmanager", "http://localhost:9093/api/v2/alerts"),)
 SEL = 'job=~"$job",instance=~"$instance"'
 

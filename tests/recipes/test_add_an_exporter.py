@@ -64,7 +64,7 @@ import topology
 from exporters import docs, registry
 from generator.validate import known_metrics_from_exporters
 
-specs = registry.all_metric_specs()
+specs = docs.ordered_sources()
 print(json.dumps({
     "registry": registry.__file__,
     "exporters": list(registry.discover().exporters),
@@ -96,8 +96,10 @@ def test_a_new_exporter_module_is_discovered_by_the_generator_the_reference_and_
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
     assert Path(found["registry"]).is_relative_to(tmp_path)  # the copy was discovered
-    # A discovered source not in READING_ORDER follows the known ones, by name.
-    assert found["exporters"] == [*registry.discover().exporters, "uptime"]
+    # Discovered, by name; the reference reads it where the service table scrapes it.
+    assert found["exporters"] == sorted([*registry.discover().exporters, "uptime"])
+    headings = [line[4:] for line in found["reference"].splitlines() if line.startswith("### ")]
+    assert headings[-3:] == ["training", "uptime", "app"]
     assert "promfleet_uptime_seconds" in found["known"]
     assert "promfleet_uptime_scrape_collector_success" in found["known"]  # runtime's too
     assert "### uptime" in found["reference"]

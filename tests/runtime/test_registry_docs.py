@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import topology
 from exporters import docs, registry
 from exporters.runtime import runtime_metrics
 from tests.fixtures import demo
@@ -81,16 +82,25 @@ def test_a_declaration_of_the_wrong_type_fails_discovery_by_name(
         registry.discover(package)
 
 
-def test_the_exporters_package_holds_every_source_in_reading_order() -> None:
+def test_the_exporters_package_holds_every_source_and_the_service_table_orders_them() -> None:
     found = registry.discover()
-    assert (found.exporters, found.metric_only) == (registry.READING_ORDER[:-1], ("app",))
-    assert found.all == registry.SOURCES  # what the catalogue and the docs read
+    expected = ("postgres", "probe", "redis", "security", "system", "training")
+    assert (found.exporters, found.metric_only) == (expected, ("app",))  # by name
+    assert found.all == registry.SOURCES
+    # The one order they are read in is the service table's, which places every service.
+    order = ["system", "postgres", "redis", "probe", "security", "training", "app"]
+    assert topology.job_order(found.all) == order
+    assert [s.name for s in topology.services() if s.kind is topology.Kind.EXPORTER] == order
+    # The metrics reference is written in that order, not the discovery's.
+    reference = docs.render_reference(docs.ordered_sources())
+    assert [line[4:] for line in reference.splitlines() if line.startswith("### ")] == order
 
 
 def test_every_source_name_maps_to_its_module_and_unknown_names_are_refused() -> None:
     for name in ("system", "postgres", "redis", "probe", "security", "training", "app"):
         assert registry.module_name(name) == f"exporters.{name}"
-    with pytest.raises(registry.ExporterNotFound, match=r"unknown exporter 'mysql'.*known: system"):
+    with pytest.raises(registry.ExporterNotFound,
+                       match=r"unknown exporter 'mysql'.*known: postgres, probe"):
         registry.load_exporter("mysql")
     with pytest.raises(registry.ExporterNotFound, match="metric-only"):
         registry.load_exporter("app")
@@ -169,7 +179,7 @@ def test_docs_refuse_to_document_when_a_source_cannot_be_loaded(
 def test_the_committed_readme_index_and_docs_metrics_md_are_current() -> None:
     root = Path(__file__).resolve().parents[2]
     readme = (root / "README.md").read_text(encoding="utf-8")
-    sources = registry.all_metric_specs()
+    sources = docs.ordered_sources()
     assert docs.render_index(sources, "docs/metrics.md") in readme
     reference = (root / "docs" / "metrics.md").read_text(encoding="utf-8")
     assert reference == docs.render_reference(sources), (
