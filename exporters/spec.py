@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import dataclasses
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -148,6 +149,36 @@ def metrics_of(*groups: Iterable[MetricSpec]) -> tuple[MetricSpec, ...]:
 def collector_enabled(settings: Settings, collector: CollectorDef) -> bool:
     """Whether ``collector`` is switched on (its default where settings do not say)."""
     return bool(parse_bool(settings.get(collector.option, collector.default)))
+
+
+def switch_with_alias(
+    settings: Settings, collector: CollectorDef, alias: str, log: logging.Logger
+) -> bool:
+    """Whether ``collector`` is built, where ``--<alias>`` is a deprecated boolean option
+    that once switched it: ``--collector.<name>`` is the one switch and wins when given
+    (a warning says the alias is ignored); the alias alone still decides, with a
+    warning naming the switch; neither given: the collector's default. The runtime
+    itself leaves the collector out when ``--no-collector.<name>`` is given."""
+
+    sources = settings.sources if isinstance(settings, Settings) else {}
+    values = settings.values if isinstance(settings, Settings) else settings
+
+    def given(name: str) -> bool:  # settings built by hand say only what they set
+        if name in sources:
+            return sources[name] != "default"
+        return name in values
+
+    if given(collector.option):
+        if given(alias):
+            log.warning("--%s is deprecated and ignored beside --%s", alias, collector.option)
+        return collector_enabled(settings, collector)
+    if given(alias):
+        log.warning("--%s is deprecated: use --%s", alias, collector.option)
+        try:
+            return parse_bool(settings.get(alias))
+        except ValueError as err:
+            raise OptionError(f"--{alias}: {err}") from err
+    return collector_enabled(settings, collector)
 
 
 class OptionError(ValueError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from exporters.spec import (
@@ -24,6 +24,7 @@ from exporters.spec import (
     parse_duration,
     parse_positive_int,
     parse_str,
+    switch_with_alias,
 )
 from exporters.system.collectors import (
     DeviceFilter,
@@ -134,26 +135,10 @@ def _get(settings: Settings, name: str) -> Any:
     return option_value(OPTIONS, settings, name)
 
 
-def _given(settings: Settings, name: str) -> bool:
-    """Whether the flags, the environment or the file set ``name`` (not its default)."""
-    sources: Mapping[str, str] = getattr(settings, "sources", {})
-    return sources.get(name, "default") != "default"
-
-
 def timex_enabled(settings: Settings) -> bool:
-    """Whether the clock collector is built: ``--collector.timex`` is its one switch.
-
-    ``--timex.enabled`` is its deprecated alias, read only where the switch is not
-    given: ``--timex.enabled=false`` alone still turns the collector off. The runtime
-    itself leaves out the collector when ``--no-collector.timex`` is given.
-    """
-    if _given(settings, TIMEX.option):
-        if _given(settings, "timex.enabled"):
-            log.warning("--timex.enabled is deprecated and ignored beside --collector.timex")
-        return bool(parse_bool(settings.get(TIMEX.option, TIMEX.default)))
-    if _given(settings, "timex.enabled"):
-        log.warning("--timex.enabled is deprecated: use --collector.timex")
-    return bool(_get(settings, "timex.enabled"))
+    """Whether the clock collector is built: ``--collector.timex`` is its one switch;
+    ``--timex.enabled`` its deprecated alias (see :func:`switch_with_alias`)."""
+    return switch_with_alias(settings, TIMEX, "timex.enabled", log)
 
 
 def build(settings: Settings) -> Sequence[Collector]:

@@ -9,6 +9,7 @@ writer helper for trainers.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -24,11 +25,14 @@ from exporters.spec import (
     parse_duration,
     parse_positive_int,
     parse_str,
+    switch_with_alias,
 )
 from exporters.training.collector import RecordsCollector, RecordsConfig
 from exporters.training.gpu import GpuCollector
-from exporters.training.metrics import COLLECTORS, METRICS, NS
+from exporters.training.metrics import COLLECTORS, GPU, METRICS, NS
 from exporters.training.sources import RedisSource
+
+log = logging.getLogger("promfleet.training")
 
 __all__ = ["EXPORTER", "METRICS", "build"]
 
@@ -100,7 +104,11 @@ OPTIONS: tuple[Option, ...] = (
         parse_positive_int,
     ),
     Option(
-        "gpu.enabled", "Read GPUs through NVML (a host without them reports why).", True, parse_bool
+        "gpu.enabled",
+        "Deprecated: use --collector.gpu / --no-collector.gpu, which win when given. "
+        "false still leaves the GPU collector out.",
+        True,
+        parse_bool,
     ),
     Option(
         "gpu.retry-interval",
@@ -136,12 +144,8 @@ def build(settings: Settings) -> Sequence[Collector]:
             raise OptionError("--redis.url: not a redis://, rediss:// or unix:// URL") from err
     if directory or redis is not None:
         collectors.append(RecordsCollector(cfg, directory=directory, redis=redis))
-    collectors.append(
-        GpuCollector(
-            enabled=_get(settings, "gpu.enabled"),
-            retry_s=_get(settings, "gpu.retry-interval"),
-        )
-    )
+    if switch_with_alias(settings, GPU, "gpu.enabled", log):
+        collectors.append(GpuCollector(retry_s=_get(settings, "gpu.retry-interval")))
     return collectors
 
 

@@ -64,12 +64,10 @@ class GpuCollector(BlockingCollector):
         self,
         nvml: Any = None,
         *,
-        enabled: bool = True,
         retry_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._nvml = nvml
-        self.enabled = enabled
         self.retry_s = retry_s
         self.clock = clock
         self._lock = threading.Lock()
@@ -81,9 +79,6 @@ class GpuCollector(BlockingCollector):
 
     def _init(self) -> None:
         """Initialise NVML once; on failure remember why, and when to try again."""
-        if not self.enabled:
-            self._reason = "disabled"
-            return
         if self._initialised or self.clock() < self._next_try:
             return
         nvml = self._nvml if self._nvml is not None else load_nvml()

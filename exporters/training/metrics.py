@@ -32,7 +32,6 @@ GPU_UNAVAILABLE_REASONS = (
     "no_permission",
     "no_devices",  # NVML works, but sees no GPU
     "nvml_error",  # any other NVML failure at initialisation
-    "disabled",  # --gpu.enabled=false
 )
 
 _m = MetricNamespace(NS)
@@ -166,7 +165,7 @@ GPU = CollectorDef(
             "gpu_unavailable_info",
             "info",
             "Present when no GPU is reported; reason says why (library_not_found, "
-            "driver_not_loaded, no_permission, no_devices, nvml_error, disabled)",
+            "driver_not_loaded, no_permission, no_devices, nvml_error)",
             "reason",
         ),
         _m("gpu_info", "info", "The GPU's product name", "gpu", "name"),

@@ -130,7 +130,7 @@ def training_member(status_dir: Path) -> Member:
     return Member(
         "training",
         argv=("-m", "exporters", "training", "--web.listen-address={listen}",
-              f"--directory={status_dir}", "--gpu.enabled=false"),
+              f"--directory={status_dir}", "--no-collector.gpu"),
     )
 
 

@@ -1,12 +1,18 @@
 """The training exporter's collectors: each declares its families, METRICS is their union,
-and ``--no-collector.<name>`` leaves one out of a served scrape."""
+and ``--no-collector.<name>`` leaves one out of a served scrape; ``--collector.gpu`` is the
+GPU collector's one switch (``--gpu.enabled`` its deprecated alias)."""
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
+import pytest
+
 from exporters import training
+from exporters.runtime.config import RuntimeConfig, resolve
+from exporters.runtime.server import Served
 from exporters.spec import metrics_of
 from exporters.training import metrics
 from tests.helpers import ExporterProcess, scrape
@@ -43,3 +49,28 @@ def test_a_disabled_collector_s_families_are_absent_and_the_rest_served(tmp_path
     assert served_families(without_records) <= gpu
     assert f"{NS}_gpu_devices" in served_families(without_records)
     assert 'collector="records"' not in without_records
+
+
+def active(*flags: str) -> list[str]:
+    _, settings, _ = resolve(training.EXPORTER, ["--directory=.", *flags], {})
+    runtime = RuntimeConfig("", 0, "", "info", 0.5, 10.0)
+    return [c.name for c in Served(training.EXPORTER, settings, runtime,
+                                   tuple(training.build(settings))).active]
+
+
+def test_the_gpu_collector_has_one_switch_and_the_old_option_is_its_deprecated_alias(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert active() == ["records", "gpu"]
+    assert active("--no-collector.gpu") == ["records"]
+    with caplog.at_level(logging.WARNING, logger="promfleet.training"):
+        assert active("--gpu.enabled=false") == ["records"]
+    assert "--gpu.enabled is deprecated: use --collector.gpu" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="promfleet.training"):
+        assert active("--gpu.enabled=false", "--collector.gpu") == ["records", "gpu"]
+        assert active("--gpu.enabled=true", "--no-collector.gpu") == ["records"]
+    assert "ignored beside --collector.gpu" in caplog.text
+    # Either way off, NVML is never loaded: the collector is not built at all.
+    _, settings, _ = resolve(training.EXPORTER, ["--gpu.enabled=false"], {})
+    assert not any(c.name == "gpu" for c in training.build(settings))

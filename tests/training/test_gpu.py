@@ -120,13 +120,6 @@ def test_nvml_that_sees_no_gpu_reports_no_devices() -> None:
     assert value(families, f"{NS}_gpu_unavailable_info", {"reason": "no_devices"}) == 1
 
 
-def test_a_disabled_collector_never_touches_nvml() -> None:
-    nvml = FakeNvml(gpus=[FakeGpu()])
-    families = collect(GpuCollector(nvml, enabled=False))
-    assert nvml.init_calls == 0
-    assert value(families, f"{NS}_gpu_unavailable_info", {"reason": "disabled"}) == 1
-
-
 def test_a_failed_initialisation_is_retried_only_after_the_retry_interval() -> None:
     clock = Clock()
     nvml = FakeNvml(init_error=NVML_ERROR_DRIVER_NOT_LOADED, gpus=[FakeGpu()])

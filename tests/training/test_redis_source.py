@@ -189,7 +189,7 @@ def test_the_exporters_close_hangs_up_its_redis_connection(redis_prefix: str) ->
             {
                 "redis.url": through(proxy),
                 "redis.key-prefix": redis_prefix,
-                "gpu.enabled": False,
+                "collector.gpu": False,
             },
         )
         collectors = build(settings)
