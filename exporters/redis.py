@@ -2,8 +2,11 @@
 
 Each scrape pipelines ``INFO``, ``SLOWLOG LEN`` and ``CONFIG GET`` of ``save`` and
 ``maxclients`` on the target's connection (one round trip; a refused ``CONFIG`` only
-leaves out what it would have told); connect and socket timeouts come from the scrape
-deadline, a failure drops the connection and the next scrape reconnects.
+leaves out what it would have told; ``maxclients`` is not asked again on a connection
+whose ``INFO`` has shown it, as Redis 7's does). Replies are parsed by hiredis (C) where
+it is installed, as promfleet's dependencies install it; connect and socket timeouts
+come from the scrape deadline, a failure drops the connection and the next scrape
+reconnects.
 :func:`parse_info` and :func:`families` are pure and tested on recorded ``INFO`` text.
 redis-py is imported when the first target is built, so reading ``METRICS`` (the
 generator, the docs) does not load it.
@@ -58,10 +61,8 @@ log = logging.getLogger("promfleet.exporters.redis")
 # same bytes every scrape; the last two parts as their collectors are switched on).
 _INFO = b"*1\r\n$4\r\nINFO\r\n"
 _SLOWLOG = b"*2\r\n$7\r\nSLOWLOG\r\n$3\r\nLEN\r\n"
-_CONFIG = (
-    b"*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$4\r\nsave\r\n"
-    b"*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$10\r\nmaxclients\r\n"
-)
+_CONFIG_SAVE = b"*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$4\r\nsave\r\n"
+_CONFIG = _CONFIG_SAVE + b"*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$10\r\nmaxclients\r\n"
 ROLES = ("master", "slave")
 
 
@@ -359,6 +360,11 @@ class RedisTarget(TargetCollector["AbstractConnection", Snapshot]):
         self._slowlog = slowlog
         self._config_get = config_get
         self._pipeline = _INFO + (_SLOWLOG if slowlog else b"") + (_CONFIG if config_get else b"")
+        # Once INFO has shown maxclients (Redis 7+) on a connection, CONFIG GET maxclients
+        # is left out of its pipeline; a new connection (a failover, a downgrade) asks again.
+        self._short_pipeline = (
+            _INFO + (_SLOWLOG if slowlog else b"") + (_CONFIG_SAVE if config_get else b""))
+        self._maxclients_in_info = False
         self._driver = _driver()
         self.errors = (self._driver.error, OSError)
         self._kwargs: Mapping[str, Any] = dict(self._driver.parse_url(target.locator))
@@ -380,6 +386,7 @@ class RedisTarget(TargetCollector["AbstractConnection", Snapshot]):
         except BaseException:
             await conn.disconnect(nowait=True)
             raise
+        self._maxclients_in_info = False
         return conn
 
     def is_open(self, conn: AbstractConnection) -> bool:
@@ -397,19 +404,22 @@ class RedisTarget(TargetCollector["AbstractConnection", Snapshot]):
         # The timeout around the query bounds the round trip; a socket timeout as well
         # would wrap the send in a task and each read in a timer.
         conn.socket_timeout = None
-        await conn.send_packed_command(self._pipeline, check_health=False)
+        short = self._maxclients_in_info
+        await conn.send_packed_command(
+            self._short_pipeline if short else self._pipeline, check_health=False)
         info_raw = await conn.read_response()
         slowlog = await conn.read_response() if self._slowlog else None
         configs: list[str | None] = [None, None]
-        for index in range(2 if self._config_get else 0):
+        for index in range((1 if short else 2) if self._config_get else 0):
             try:
                 configs[index] = config_value(await conn.read_response())
             except self._driver.response_error:  # refused (ACL): the reply is read
                 configs[index] = None
         text = info_raw.decode("utf-8", "replace") if isinstance(info_raw, bytes) else ""
+        info = parse_info(text)
+        self._maxclients_in_info = "maxclients" in info
         length = float(slowlog) if isinstance(slowlog, int) else None
-        return Snapshot(info=parse_info(text), slowlog_length=length,
-                        save=configs[0], maxclients=configs[1])
+        return Snapshot(info=info, slowlog_length=length, save=configs[0], maxclients=configs[1])
 
     def judge(self, err: BaseException, connected: bool) -> Failure:
         # Any driver or socket error may be a connection cut while idle.

@@ -463,3 +463,57 @@ def test_a_switched_off_command_leaves_the_pipeline_and_its_family_with_it(
     assert value(text, "uptime_seconds") is not None  # INFO is always read
     if not config_get:
         assert "promfleet_redis_rdb_save_period_seconds" not in text
+
+
+# --- the round trip's cost (issue: CPU per sample against redis_exporter) -------------
+
+def test_maxclients_is_asked_once_per_connection_when_info_tells_it() -> None:
+    # Redis 7's INFO carries maxclients: CONFIG GET maxclients is asked on the first
+    # scrape of a connection only, CONFIG GET save on every one, and the value is served.
+    server = OwnRedis("--maxclients", "77").start()
+
+    def config_gets() -> int:
+        stats = server.client().info("commandstats")
+        return int(stats.get("cmdstat_config|get", {}).get("calls", 0))
+
+    async def go() -> list[str]:
+        c = collector(server.url)
+        try:
+            texts = [await scrape_text(c) for _ in range(3)]
+            assert c._conn is not None
+            await c.disconnect(c._conn)  # a new connection asks again
+            texts.append(await scrape_text(c))
+            return texts
+        finally:
+            await c.close()
+
+    try:
+        if "maxclients" not in server.client().info("clients"):
+            pytest.skip("this redis-server's INFO does not tell maxclients (Redis < 7)")
+        before = config_gets()
+        texts = asyncio.run(go())
+        asked = config_gets() - before
+    finally:
+        server.stop()
+    assert all(value(text, "max_clients") == 77 for text in texts)
+    assert all(value(text, "up") == 1 for text in texts)
+    assert asked == 4 + 2  # save on each of 4 scrapes; maxclients on each connection's first
+
+
+def test_replies_are_parsed_by_hiredis_as_the_dependencies_install_it() -> None:
+    # The like-for-like CPU aim in bench/results.md is met with the C parser; a lost
+    # dependency would silently put the pure-Python one back.
+    from redis.utils import HIREDIS_AVAILABLE
+
+    assert HIREDIS_AVAILABLE, "hiredis is a dependency (redis[hiredis] in pyproject.toml)"
+
+    async def go() -> str:
+        c = collector(SHARED_REDIS_URL)
+        try:
+            await scrape_text(c)
+            assert c._conn is not None
+            return type(c._conn._parser).__name__
+        finally:
+            await c.close()
+
+    assert "Hiredis" in asyncio.run(go())
