@@ -140,8 +140,8 @@ StartLiveStack = Callable[..., LiveStack]
 @pytest.fixture(scope="module")
 def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartLiveStack]:
     """A factory: ``live_stack(members=["system"], settings={...}, extra_targets={...},
-    extra_rule_files=(...), topology="ha")`` starts a stack and returns once Prometheus sees every target
-    up (the stack is stopped when the module's tests are done)."""
+    extra_rule_files=(...), topology="ha")`` starts a stack and returns once Prometheus sees
+    every target up (the stack is stopped when the module's tests are done)."""
     started: list[tuple[Stack, WebhookReceiver]] = []
 
     def start(
