@@ -11,12 +11,15 @@ setup:
 
 ## run: the main job, in the foreground (Ctrl-C stops it): exporters, Prometheus and
 ## Alertmanager on loopback, state in .run/; STACK_ARGS="--port prometheus=9090 ..."
+## TOPOLOGY=ha: two Prometheus replicas and three gossiping Alertmanagers;
+## TOPOLOGY=sharded: Prometheus agents splitting the targets, writing to a receiver
+TOPOLOGY ?= single
 run: setup
-	$(PY) -m runner run $(STACK_ARGS)
+	$(PY) -m runner run --topology $(TOPOLOGY) $(STACK_ARGS)
 
 ## up: the same stack in the background (pid files in .run/pids); down: stop it
 up: setup
-	$(PY) -m runner up $(STACK_ARGS)
+	$(PY) -m runner up --topology $(TOPOLOGY) $(STACK_ARGS)
 
 down:
 	@if [ -x $(PY) ]; then $(PY) -m runner down; else echo "nothing was running"; fi

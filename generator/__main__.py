@@ -33,7 +33,7 @@ from generator.validate import CatalogueError, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 # Directories whose marked files belong to the generator (stale ones are removed).
-OWNED_DIRS = ("rules", "alertmanager", "grafana", "runbooks", "compose")
+OWNED_DIRS = ("rules", "alertmanager", "grafana", "runbooks", "compose", "deploy")
 
 
 @contextlib.contextmanager

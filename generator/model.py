@@ -323,6 +323,14 @@ class Settings:
     # notification log; as long as the metrics, so the history can name each ack.
     alertmanager_retention: str = "30d"
     alert_for_override: str = ""  # overrides every alerting rule's ``for`` when set
+    # Past one machine (deploy/ha/, deploy/sharded/, `make run TOPOLOGY=ha|sharded`): the
+    # external label naming each replica of the HA pair, dropped from alerts before they
+    # leave so Alertmanager sees one alert; how many replicas, how many Alertmanagers
+    # gossip in the HA cluster, and over how many agents the scrape targets are sharded.
+    ha_replica_label: str = "replica"
+    ha_replicas: int = 2
+    alertmanager_cluster_size: int = 3
+    shard_count: int = 2
 
 
 def format_duration(seconds: float) -> str:

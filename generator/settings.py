@@ -2,7 +2,8 @@
 then ``--set key=value`` pairs, checked once and frozen.
 
 A value given as text is parsed by the field's type: ``true``/``false`` for booleans,
-a YAML mapping ``{job: [address, ...]}`` for ``targets``, text otherwise. Duration
+a whole number for counts (``shard_count``), a YAML mapping ``{job: [address, ...]}``
+for ``targets``, text otherwise. Duration
 settings must read like ``15s`` or ``1m30s``; URLs like ``http://...``.
 """
 
@@ -52,6 +53,12 @@ def duration_seconds(text: str) -> float:
 
 def _coerce(name: str, current: Any, value: Any) -> Any:
     """Turn a YAML or command-line value into the type of the field's default."""
+    if isinstance(current, int) and not isinstance(current, bool):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
+            return int(value)
+        raise ValueError(f"expected a whole number, got {value!r}")
     if isinstance(current, bool):
         if isinstance(value, bool):
             return value
@@ -97,6 +104,27 @@ def _check(settings: Settings) -> list[str]:
             problems.append(f"{name}: expected an http:// or https:// URL, got {value!r}")
     if settings.secrets_dir == "":
         problems.append("secrets_dir: must not be empty")
+    return problems + _scale_problems(settings)
+
+
+# The smallest sensible value of each scale-out setting, and why.
+_SCALE_MINIMUM = {
+    "shard_count": (1, "the scrape targets are split over at least one shard"),
+    "ha_replicas": (2, "an HA pair needs two Prometheus replicas"),
+    "alertmanager_cluster_size": (1, "at least one Alertmanager receives the alerts"),
+}
+
+
+def _scale_problems(settings: Settings) -> list[str]:
+    problems = []
+    for name, (least, why) in _SCALE_MINIMUM.items():
+        value = getattr(settings, name)
+        if value < least:
+            problems.append(f"{name}: must be at least {least} ({why}), got {value}")
+    label = settings.ha_replica_label
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", label) or label.startswith("__"):
+        problems.append(f"ha_replica_label: {label!r} is not a label name (letters, digits "
+                        "and _, not starting with a digit or __)")
     return problems
 
 
@@ -107,8 +135,6 @@ def load_settings(
 
     Raises :class:`SettingsError` naming every unknown key, malformed pair and bad value.
     """
-    settings = base or Settings()
-    fields = {f.name for f in dataclasses.fields(Settings)}
     values: dict[str, Any] = {}
     problems: list[str] = []
     if file is not None:
@@ -127,6 +153,17 @@ def load_settings(
             problems.append(f"--set {pair!r}: expected key=value")
             continue
         values[key.strip()] = value
+    return settings_from(values, base, problems)
+
+
+def settings_from(
+    values: Mapping[str, Any], base: Settings | None = None, problems: Iterable[str] = ()
+) -> Settings:
+    """``base`` (defaults) with ``values`` laid over it, checked; :class:`SettingsError`
+    naming every unknown key and bad value (and the ``problems`` found before)."""
+    settings = base or Settings()
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    problems = list(problems)
     changes: dict[str, Any] = {}
     for key, value in sorted(values.items()):
         if key not in fields:

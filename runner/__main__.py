@@ -16,6 +16,7 @@ import yaml
 from runner.log import log
 from runner.members import default_members, select
 from runner.process import StackError, running_from_pid_file, stop_from_pid_files
+from runner.servers import TOPOLOGIES
 from runner.stack import REPO_ROOT, Stack, StackConfig, read_status
 
 
@@ -48,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("verb", choices=("run", "up", "down", "status"))
     parser.add_argument("--state-dir", type=Path, default=REPO_ROOT / ".run",
                         help="where config, storage, logs and pid files go (default .run/)")
+    parser.add_argument("--topology", choices=TOPOLOGIES, default="single",
+                        help="single: one Prometheus and one Alertmanager (default); ha: "
+                             "Prometheus replicas and an Alertmanager gossip cluster; "
+                             "sharded: Prometheus agents splitting the targets, "
+                             "remote-writing to a receiver that runs the rules")
     parser.add_argument("--members", default="",
                         help="comma-separated exporters to run (default: all)")
     parser.add_argument("--port", action="append", default=[], metavar="NAME=PORT",
@@ -76,19 +82,24 @@ def _build(args: argparse.Namespace, detach: bool) -> Stack:
     settings: dict[str, Any] = {
         k: yaml.safe_load(v) if v else v for k, v in _parse_pairs(args.set, "--set").items()}
     return Stack(StackConfig(state_dir=args.state_dir, members=members, settings=settings,
-                             ports=ports, detach=detach))
+                             ports=ports, detach=detach, topology=args.topology))
 
 
 def _print_urls(stack: Stack) -> None:
-    print(f"Prometheus    {stack.prometheus_url}")
-    print(f"Alertmanager  {stack.alertmanager_url}")
+    if stack.config.topology == "single":
+        print(f"Prometheus    {stack.prometheus_url}")
+        print(f"Alertmanager  {stack.alertmanager_url}")
+    else:
+        print(f"topology      {stack.config.topology} (query {stack.prometheus_url})")
+        for name, url, note in stack.server_lines():
+            print(f"{name:<19} {url}  {note}".rstrip())
     for member in stack.scraped:
         print(f"{member.name:<13} {stack.member_url(member.name)}")
     for member in stack.writers:
         print(f"{member.name:<13} writes {stack.writer_output(member.name)} "
               f"(read by {member.feeds})")
     print(f"state, logs   {stack.state_dir}")
-    print(f"on call       PROMFLEET_ALERTMANAGER_URL={stack.alertmanager_url} "
+    print(f"on call       PROMFLEET_ALERTMANAGER_URL={','.join(stack.alertmanager_urls)} "
           f"PROMFLEET_PROMETHEUS_URL={stack.prometheus_url} .venv/bin/promfleet-oncall alerts")
     sys.stdout.flush()
 
@@ -103,7 +114,7 @@ def _run(args: argparse.Namespace) -> int:
         deadline = 0.0
         while True:
             dead = [name for name, proc in stack.processes.items() if not proc.alive()]
-            if dead and {"prometheus", "alertmanager"} & set(dead):
+            if any(stack.is_server(name) for name in dead):
                 print(f"{', '.join(dead)} exited; see {stack.logs_dir}", file=sys.stderr)
                 return 1
             if time.monotonic() >= deadline:
@@ -149,7 +160,8 @@ def _status(args: argparse.Namespace) -> int:
         info = json.loads((args.state_dir / "stack.json").read_text(encoding="utf-8"))
         writers = {name: running_from_pid_file(args.state_dir / "pids" / f"{name}.json")
                    for name in info.get("writers", {})}
-        print(read_status(info["urls"]["prometheus"], writers).line())
+        print(read_status(info["urls"]["prometheus"], writers,
+                          info.get("targets_from", ())).line())
     except (OSError, ValueError, KeyError, StackError) as err:
         print(f"no stack running here ({err})", file=sys.stderr)
         return 1

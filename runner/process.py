@@ -80,6 +80,14 @@ class RunningProcess:
             return f"(log unreadable: {err})"
         return "\n".join(text.splitlines()[-lines:])
 
+    def kill(self, timeout: float = 10.0) -> None:
+        """SIGKILL at once (a crash, not a shutdown); forget the pid file."""
+        if self.alive():
+            self.popen.kill()
+            self.popen.wait(timeout)
+        with contextlib.suppress(FileNotFoundError):
+            self.pid_path.unlink()
+
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL; forget the pid file."""
         if self.alive():
@@ -168,6 +176,15 @@ def running_from_pid_file(pid_file: Path) -> bool:
         return False
 
 
+AGENT_PREFIX = "prometheus-shard-"
+
+
+def is_server_name(name: str) -> bool:
+    """Whether a pid file's name is a Prometheus or Alertmanager server of any topology
+    (``prometheus``, ``prometheus-1``, ``prometheus-shard-0``, ``alertmanager-2``, ...)."""
+    return name.split("-", 1)[0] in {"prometheus", "alertmanager"}
+
+
 def stop_from_pid_files(pids_dir: Path, timeout: float = 10.0) -> list[str]:
     """Stop every process a pid file names (``make down``); safe to run twice.
 
@@ -192,10 +209,12 @@ def stop_from_pid_files(pids_dir: Path, timeout: float = 10.0) -> list[str]:
             log("pid_file_stale", file=str(pid_file))
         with contextlib.suppress(FileNotFoundError):
             pid_file.unlink()
-    # Prometheus and Alertmanager first, so nothing fires on exporters going away.
-    servers = [p for n, p in victims if n in {"prometheus", "alertmanager"}]
-    members = [p for n, p in victims if n not in {"prometheus", "alertmanager"}]
-    for group in (servers, members):
+    # Prometheus and Alertmanager first, so nothing fires on exporters going away; a
+    # sharded stack's agents before the receiver they flush their samples to.
+    agents = [p for n, p in victims if n.startswith(AGENT_PREFIX)]
+    servers = [p for n, p in victims if is_server_name(n) and not n.startswith(AGENT_PREFIX)]
+    members = [p for n, p in victims if not is_server_name(n)]
+    for group in (agents, servers, members):
         for proc in group:
             with contextlib.suppress(psutil.NoSuchProcess):
                 proc.terminate()

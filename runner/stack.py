@@ -1,10 +1,12 @@
 """The live stack: exporters, Prometheus and Alertmanager on loopback, from the catalogue.
 
 Everything lives under one state directory (``.run/`` for ``make run``): the generator's
-output rendered with loopback settings, the Prometheus config, placeholder secret files,
-both servers' storage, the demo writers' data (``training/`` status records,
+output rendered with loopback settings, each Prometheus server's config, placeholder
+secret files, the servers' storage, the demo writers' data (``training/`` status records,
 ``security/access.log``), logs and pid files. :class:`Stack` is used by ``make run``/``up``
-and by the live tests alike.
+and by the live tests alike. Its ``topology`` (:mod:`runner.servers`) says which servers
+run: one Prometheus and one Alertmanager, an HA pair with an Alertmanager cluster, or
+sharded agents with a receiver.
 """
 
 from __future__ import annotations
@@ -31,8 +33,14 @@ from generator.__main__ import OutputError, render_all
 from generator.__main__ import write as write_outputs
 from generator.catalogue import load as load_catalogue
 from generator.model import Catalogue, Settings
-from generator.render.prometheus import prometheus_config
-from generator.settings import SettingsError, go_duration, load_settings
+from generator.render.prometheus import (
+    ha_replica_config,
+    prometheus_config,
+    receiver_config,
+    shard_config,
+)
+from generator.scaleout import AGENT_FLAGS, RECEIVER_FLAGS, alertmanager_cluster_flags
+from generator.settings import SettingsError, go_duration, load_settings, settings_from
 from generator.validate import CatalogueError, validate
 from runner.log import log
 from runner.members import Member
@@ -45,6 +53,7 @@ from runner.process import (
     stop_from_pid_files,
     wait_ready,
 )
+from runner.servers import Role, Server, describe, layout
 
 HOST = "127.0.0.1"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -58,8 +67,10 @@ class StackConfig:
 
     ``settings`` are generator settings (``generator.model.Settings`` fields, plus any
     the generator accepts, e.g. ``webhook_override_url``) laid over the loopback
-    defaults. ``ports`` pins a member's, ``prometheus``'s or ``alertmanager``'s port;
-    the rest are free ports. ``extra_targets`` adds scrape jobs the caller owns (a test's
+    defaults. ``ports`` pins a member's or a server's port (``prometheus`` and
+    ``alertmanager`` name the one to query: the first replica or peer, the receiver);
+    the rest are free ports. ``topology`` is ``single``, ``ha`` or ``sharded``.
+    ``extra_targets`` adds scrape jobs the caller owns (a test's
     fixture exporter), ``extra_rule_files`` rule files the caller owns.
     """
 
@@ -71,6 +82,7 @@ class StackConfig:
     extra_targets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     extra_rule_files: tuple[Path, ...] = ()
     ready_timeout_seconds: float = 30.0
+    topology: str = "single"
 
 
 @dataclass(frozen=True)
@@ -135,7 +147,9 @@ class Stack:
         self.logs_dir = self.state_dir / "logs"
         self.pids_dir = self.state_dir / "pids"
         self.ports: dict[str, int] = {}
+        self.cluster_ports: dict[str, int] = {}  # an Alertmanager peer's gossip port
         self.processes: dict[str, RunningProcess] = {}
+        self.servers: tuple[Server, ...] = ()
         self.settings: dict[str, Any] = {}
         self.generator_settings = Settings()  # what the generator read them as
 
@@ -170,8 +184,49 @@ class Stack:
         member = next(m for m in self.config.members if m.name == name)
         return self.fill(member.output)
 
+    def server_url(self, name: str) -> str:
+        return f"http://{self.address(name)}"
+
+    @property
+    def prometheus_servers(self) -> tuple[Server, ...]:
+        return tuple(s for s in self.servers if s.role.prometheus)
+
+    @property
+    def alertmanager_servers(self) -> tuple[Server, ...]:
+        return tuple(s for s in self.servers if not s.role.prometheus)
+
+    @property
+    def alertmanager_urls(self) -> list[str]:
+        """Every Alertmanager (each peer of a cluster): Prometheus sends to them all."""
+        return [self.server_url(s.name) for s in self.alertmanager_servers]
+
+    @property
+    def target_urls(self) -> list[str]:
+        """The Prometheus servers whose targets together are every target: the shards,
+        or the one (first) Prometheus that scrapes them all."""
+        agents = [s for s in self.servers if s.role is Role.AGENT]
+        return [self.server_url(s.name) for s in agents] or [self.prometheus_url]
+
+    def is_server(self, name: str) -> bool:
+        return any(s.name == name for s in self.servers) or name in {"prometheus",
+                                                                     "alertmanager"}
+
+    def server_lines(self) -> list[tuple[str, str, str]]:
+        """(name, URL, what it is) for each server, as ``make run`` prints them."""
+        settings = self.generator_settings
+        peers = len(self.alertmanager_servers)
+        out = []
+        for server in self.servers:
+            note = describe(server, settings, peers)
+            if server.name in self.cluster_ports:
+                note += f", gossip on {HOST}:{self.cluster_ports[server.name]}"
+            out.append((server.name, self.server_url(server.name), note))
+        return out
+
     def urls(self) -> dict[str, str]:
         out = {"prometheus": self.prometheus_url, "alertmanager": self.alertmanager_url}
+        for server in self.servers:
+            out[server.name] = self.server_url(server.name)
         for member in self.scraped:
             out[member.name] = self.member_url(member.name)
         return out
@@ -185,16 +240,25 @@ class Stack:
             if shutil.which(binary) is None:
                 raise StackError(f"{binary} not found: install the Debian package "
                                  f"({'prometheus' if binary == 'prometheus' else binary})")
+        self.servers = self._layout()  # before anything is written: a bad count stops here
         if any(self.pids_dir.glob("*.json")):
             stop_from_pid_files(self.pids_dir)  # a stack left in this state dir
-        for sub in (self.out_dir, self.state_dir / "prometheus-data",
-                    self.state_dir / "alertmanager-data"):
+        for sub in (self.out_dir, *(self.state_dir / f"{s.name}-data" for s in self.servers)):
             shutil.rmtree(sub, ignore_errors=True)
         for sub in (self.out_dir, self.secrets_dir, self.logs_dir, self.pids_dir):
             sub.mkdir(parents=True, exist_ok=True)
-        names = [m.name for m in self.scraped] + ["prometheus", "alertmanager"]
-        for name in names:
+        for name in [m.name for m in self.scraped]:
             self.ports[name] = self.config.ports.get(name) or free_port(HOST)
+        for server in self.servers:
+            kind = "prometheus" if server.role.prometheus else "alertmanager"
+            pinned = self.config.ports.get(server.name) or (
+                self.config.ports.get(kind) if server.primary else None)
+            self.ports[server.name] = pinned or free_port(HOST)
+            if server.primary:  # ``prometheus`` / ``alertmanager``: the one to query
+                self.ports[kind] = self.ports[server.name]
+        if len(self.alertmanager_servers) > 1:
+            for server in self.alertmanager_servers:
+                self.cluster_ports[server.name] = free_port(HOST)
         try:
             self._start_members()
             self._render()
@@ -204,9 +268,19 @@ class Stack:
             raise
         writers = {m.name: self.writer_output(m.name) for m in self.writers}
         (self.state_dir / "stack.json").write_text(
-            json.dumps({"urls": self.urls(), "ports": self.ports, "writers": writers},
+            json.dumps({"urls": self.urls(), "ports": self.ports, "writers": writers,
+                        "topology": self.config.topology, "targets_from": self.target_urls},
                        indent=2) + "\n",
             encoding="utf-8")
+
+    def _layout(self) -> tuple[Server, ...]:
+        """The topology's servers, from the settings given (checked here, by name)."""
+        try:
+            settings = settings_from(dict(self.config.settings))
+            return layout(self.config.topology, settings)
+        except (SettingsError, ValueError) as err:
+            raise StackError(f"cannot lay out the {self.config.topology!r} topology: "
+                             f"{err}") from err
 
     def _spawn(self, spec: ProcessSpec) -> RunningProcess:
         proc = start_process(spec, self.logs_dir, self.pids_dir, detach=self.config.detach)
@@ -278,8 +352,8 @@ class Stack:
     def targets(self) -> dict[str, tuple[str, ...]]:
         jobs: dict[str, tuple[str, ...]] = {
             m.name: (self.address(m.name),) for m in self.scraped}
-        jobs["prometheus"] = (self.address("prometheus"),)
-        jobs["alertmanager"] = (self.address("alertmanager"),)
+        jobs["prometheus"] = tuple(self.address(s.name) for s in self.prometheus_servers)
+        jobs["alertmanager"] = tuple(self.address(s.name) for s in self.alertmanager_servers)
         for job, addrs in self.config.extra_targets.items():
             jobs[job] = tuple(jobs.get(job, ())) + tuple(addrs)
         return jobs
@@ -372,56 +446,129 @@ class Stack:
             path.chmod(0o600)
             log("secret_placeholder", key=key, file=str(path))
 
-    def _write_prometheus_config(self, catalogue: Catalogue, settings: Settings) -> None:
-        """The compose stack's Prometheus configuration, on loopback addresses."""
-        targets = {job: list(addrs) for job, addrs in self.targets().items()}
-        text = prometheus_config(catalogue, settings, targets,
-                                 [str(p) for p in self.rule_files()],
-                                 [self.address("alertmanager")])
-        (self.state_dir / "prometheus.yml").write_text(text, encoding="utf-8")
+    def prometheus_config_path(self, name: str) -> Path:
+        return self.state_dir / f"{name}.yml"
 
-    def _start_servers(self) -> None:
+    def _write_prometheus_config(self, catalogue: Catalogue, settings: Settings) -> None:
+        """Each Prometheus server's configuration (as ``compose/`` and ``deploy/`` have
+        them), on loopback addresses."""
+        targets = {job: list(addrs) for job, addrs in self.targets().items()}
+        rules = [str(p) for p in self.rule_files()]
+        ams = [self.address(s.name) for s in self.alertmanager_servers]
+        for server in self.prometheus_servers:
+            if server.role is Role.REPLICA:
+                text = ha_replica_config(catalogue, settings, targets, rules, ams, server.name)
+            elif server.role is Role.AGENT:
+                text = shard_config(catalogue, settings, targets, server.index,
+                                    self.address("prometheus"))
+            elif server.role is Role.RECEIVER:
+                text = receiver_config(catalogue, settings, rules, ams)
+            else:
+                text = prometheus_config(catalogue, settings, targets, rules, ams)
+            self.prometheus_config_path(server.name).write_text(text, encoding="utf-8")
+
+    def _alertmanager_spec(self, server: Server) -> ProcessSpec:
         settings = self.generator_settings
-        am = ProcessSpec(
-            name="alertmanager",
+        name = server.name
+        if name in self.cluster_ports:
+            address = f"{HOST}:{self.cluster_ports[name]}"
+            others = [f"{HOST}:{port}" for peer, port in self.cluster_ports.items()
+                      if peer != name]
+            # A peer not listening yet is retried at this interval (10 s by default).
+            cluster: tuple[str, ...] = (*alertmanager_cluster_flags(address, address, others),
+                                        "--cluster.reconnect-interval=1s")
+        else:
+            cluster = ("--cluster.listen-address=",)
+        return ProcessSpec(
+            name=name,
             argv=("prometheus-alertmanager",
                   f"--config.file={self.alertmanager_running_config}",
-                  f"--storage.path={self.state_dir / 'alertmanager-data'}",
-                  f"--web.listen-address={self.address('alertmanager')}",
+                  f"--storage.path={self.state_dir / f'{name}-data'}",
+                  f"--web.listen-address={self.address(name)}",
                   f"--data.retention={go_duration(settings.alertmanager_retention)}",
-                  "--cluster.listen-address=",
+                  *cluster,
                   "--log.format=json"),
-            ready_url=f"{self.alertmanager_url}/-/ready",
-            url=self.alertmanager_url,
+            ready_url=f"{self.server_url(name)}/-/ready",
+            url=self.server_url(name),
             cwd=self.state_dir,
         )
-        prom = ProcessSpec(
-            name="prometheus",
-            argv=("prometheus",
-                  f"--config.file={self.state_dir / 'prometheus.yml'}",
-                  f"--storage.tsdb.path={self.state_dir / 'prometheus-data'}",
-                  f"--storage.tsdb.retention.time={settings.prometheus_retention}",
-                  f"--web.listen-address={self.address('prometheus')}",
-                  "--web.enable-lifecycle",
-                  # An alert that fires before Alertmanager is discovered (about 5 s)
-                  # is dropped; resending each evaluation delivers it at once after.
-                  f"--rules.alert.resend-delay="
-                  f"{self.settings.get('evaluation_interval', '5s')}",
-                  "--log.format=json"),
-            ready_url=f"{self.prometheus_url}/-/ready",
-            url=self.prometheus_url,
+
+    def _prometheus_spec(self, server: Server) -> ProcessSpec:
+        settings = self.generator_settings
+        name = server.name
+        common = (f"--config.file={self.prometheus_config_path(name)}",
+                  f"--web.listen-address={self.address(name)}",
+                  "--web.enable-lifecycle")
+        if server.role is Role.AGENT:
+            argv: tuple[str, ...] = (
+                *AGENT_FLAGS, *common,
+                f"--storage.agent.path={self.state_dir / f'{name}-data'}",
+                # Stopped after its receiver, it gives up flushing at once, not in 1 min.
+                "--storage.remote.flush-deadline=5s")
+        else:
+            argv = (
+                *common,
+                *(RECEIVER_FLAGS if server.role is Role.RECEIVER else ()),
+                f"--storage.tsdb.path={self.state_dir / f'{name}-data'}",
+                f"--storage.tsdb.retention.time={settings.prometheus_retention}",
+                # An alert that fires before Alertmanager is discovered (about 5 s)
+                # is dropped; resending each evaluation delivers it at once after.
+                f"--rules.alert.resend-delay={self.settings.get('evaluation_interval', '5s')}")
+        return ProcessSpec(
+            name=name,
+            argv=("prometheus", *argv, "--log.format=json"),
+            ready_url=f"{self.server_url(name)}/-/ready",
+            url=self.server_url(name),
             cwd=self.state_dir,
         )
-        procs = [self._spawn(am), self._spawn(prom)]
+
+    def _start_servers(self) -> None:
+        """The Alertmanagers, then the Prometheus servers (a receiver before its shards)."""
+        ams = [self._spawn(self._alertmanager_spec(s)) for s in self.alertmanager_servers]
+        proms = sorted(self.prometheus_servers, key=lambda s: s.role is Role.AGENT)
+        procs = [*ams, *(self._spawn(self._prometheus_spec(s)) for s in proms)]
         wait_ready(procs, self.config.ready_timeout_seconds)
+        if self.cluster_ports:
+            self._wait_for_cluster()
+
+    def _wait_for_cluster(self) -> None:
+        """Until every Alertmanager peer sees all the others (the cluster formed)."""
+        want = len(self.cluster_ports)
+        deadline = time.monotonic() + self.config.ready_timeout_seconds
+        pending = [s.name for s in self.alertmanager_servers]
+        seen: dict[str, int] = {}
+        while pending:
+            for name in list(pending):
+                try:
+                    status = http_json(f"{self.server_url(name)}/api/v2/status", timeout=2)
+                    seen[name] = len(status["cluster"]["peers"])
+                except (StackError, KeyError, TypeError):
+                    seen[name] = 0
+                if seen[name] == want:
+                    pending.remove(name)
+            if pending and time.monotonic() > deadline:
+                raise StackError("the Alertmanager cluster did not form in "
+                                 f"{self.config.ready_timeout_seconds:.0f}s: " + ", ".join(
+                                     f"{n} sees {seen[n]} of {want} peers" for n in pending))
+            if pending:
+                time.sleep(0.2)
+        log("alertmanager_cluster", peers=want)
 
     # Stop ------------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Stop Prometheus and Alertmanager first, then the members; idempotent."""
-        order = sorted(self.processes, key=lambda n: n not in {"prometheus", "alertmanager"})
+        """Stop the shards, then the other servers, then the members; idempotent."""
+        agents = {s.name for s in self.servers if s.role is Role.AGENT}
+        order = sorted(self.processes,
+                       key=lambda n: (n not in agents, not self.is_server(n)))
         for name in order:
             self.processes.pop(name).stop()
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one process (a server crashing, a machine lost): the rest runs on."""
+        proc = self.processes.pop(name)
+        proc.kill()
+        log("process_killed", name=name)
 
     # Looking at it ---------------------------------------------------------------------
 
@@ -435,14 +582,18 @@ class Stack:
     def status(self) -> Status:
         writers = {m.name: m.name in self.processes and self.processes[m.name].alive()
                    for m in self.writers}
-        return read_status(self.prometheus_url, writers)
+        return read_status(self.prometheus_url, writers, self.target_urls)
 
 
-def read_status(prometheus_url: str, writers: Mapping[str, bool] | None = None) -> Status:
-    """Targets up/total and firing alerts by severity, from Prometheus' API; ``writers``
+def read_status(prometheus_url: str, writers: Mapping[str, bool] | None = None,
+                targets_from: Sequence[str] = ()) -> Status:
+    """Targets up/total (from each of ``targets_from``, the shards, else from
+    ``prometheus_url``) and firing alerts by severity, from Prometheus' API; ``writers``
     (name -> running) is passed through to the status line."""
-    targets = http_json(f"{prometheus_url}/api/v1/targets?state=active")["data"]
-    active: Sequence[Mapping[str, Any]] = targets["activeTargets"]
+    active: list[Mapping[str, Any]] = []
+    for url in targets_from or [prometheus_url]:
+        targets = http_json(f"{url}/api/v1/targets?state=active")["data"]
+        active.extend(targets["activeTargets"])
     up = [t for t in active if t.get("health") == "up"]
     down = tuple(sorted(f"{t['labels'].get('job')}/{t['labels'].get('instance')}"
                         for t in active if t.get("health") == "down"))

@@ -159,3 +159,21 @@ def job_order(jobs: Collection[str]) -> list[str]:
     """``jobs`` in the table's job order; jobs the table does not name follow, by name."""
     known = [s.name for s in services() if s.scraped]
     return [j for j in known if j in jobs] + sorted(j for j in jobs if j not in known)
+
+
+# Past one machine (deploy/ha/, deploy/sharded/ and `make run TOPOLOGY=ha|sharded`): the
+# servers are named after the table's rows, and Alertmanager peers gossip on their own port.
+ALERTMANAGER_CLUSTER_PORT = 9094  # Alertmanager's default --cluster.listen-address port
+RECEIVER = "prometheus-receiver"  # where the shards remote-write and the rules run
+
+
+def replicas(name: str, count: int) -> tuple[str, ...]:
+    """``NAME-0`` .. ``NAME-<count-1>``: the replicas of row ``name`` (``prometheus-0``)."""
+    service(name)  # a row the table knows
+    return tuple(f"{name}-{index}" for index in range(count))
+
+
+def shards(count: int) -> tuple[str, ...]:
+    """``prometheus-shard-0`` ..: the Prometheus agents that split the scrape targets."""
+    service("prometheus")
+    return tuple(f"prometheus-shard-{index}" for index in range(count))

@@ -140,8 +140,8 @@ StartLiveStack = Callable[..., LiveStack]
 @pytest.fixture(scope="module")
 def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartLiveStack]:
     """A factory: ``live_stack(members=["system"], settings={...}, extra_targets={...},
-    extra_rule_files=(...))`` starts a stack and returns once Prometheus sees every target
-    up (the stack is stopped when the module's tests are done)."""
+    extra_rule_files=(...), topology="ha")`` starts a stack and returns once Prometheus sees
+    every target up (the stack is stopped when the module's tests are done)."""
     started: list[tuple[Stack, WebhookReceiver]] = []
 
     def start(
@@ -149,6 +149,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartLiveSt
         settings: Mapping[str, Any] | None = None,
         extra_targets: Mapping[str, tuple[str, ...]] | None = None,
         extra_rule_files: Sequence[Path] = (),
+        topology: str = "single",
     ) -> LiveStack:
         _require_binaries()
         chosen = resolve_members(members)
@@ -161,6 +162,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartLiveSt
             extra_targets=dict(extra_targets or {}),
             extra_rule_files=tuple(extra_rule_files),
             ready_timeout_seconds=30.0,
+            topology=topology,
         ))
         started.append((stack, webhook))
         try:
