@@ -190,7 +190,7 @@ def parse_health(
         if isinstance(raw_status, str)
         else ("unknown")
     )
-    raw_deps = next(
+    raw_deps: Any = next(
         (doc[key] for key in DEPENDENCY_KEYS if isinstance(doc.get(key), Mapping)), {}
     )
     found: dict[str, bool] = {}

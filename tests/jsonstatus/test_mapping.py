@@ -177,7 +177,8 @@ def test_a_good_mapping_loads() -> None:
         (("type: gauge", "type: counter"), "a counter's name ends in _total"),
         (("help: Jobs waiting.", "help: ''"), "help: every metric says what it is"),
         (("name: svc_queue_depth", "name: Svc-Queue"), "is not a metric name"),
-        (("value: queue.depth", "value: queue.depth\n      colour: red"), "unknown keys ['colour']"),
+        (("value: queue.depth", "value: queue.depth\n      colour: red"),
+         "unknown keys ['colour']"),
         (("value: queue.depth", "value: queue.depth\n      labels: {queue: name}"),
          "labels need 'each'"),
         (("value: queue.depth", "value: d\n      each: q\n      labels: {target: name}"),
@@ -199,5 +200,5 @@ def test_a_bad_mapping_is_refused_naming_the_file_line_and_field(
 
 
 def test_a_key_given_twice_is_refused_naming_its_line() -> None:
-    with pytest.raises(MappingError, match="svc.yml: line 7: key 'type' given twice"):
+    with pytest.raises(MappingError, match=r"svc\.yml: line 7: key 'type' given twice"):
         load_text(GOOD + "      type: counter\n", "svc.yml")
