@@ -163,7 +163,7 @@ class Stack:
     @property
     def writers(self) -> tuple[Member, ...]:
         """The demo writers: started and stopped with the stack, never scraped."""
-        return tuple(m for m in self.config.members if not m.scraped)
+        return tuple(m for m in self.config.members if not m.scraped and not m.standin)
 
     def writer_output(self, name: str) -> str:
         """What writer ``name`` writes (a path under the state directory)."""
@@ -192,7 +192,8 @@ class Stack:
             shutil.rmtree(sub, ignore_errors=True)
         for sub in (self.out_dir, self.secrets_dir, self.logs_dir, self.pids_dir):
             sub.mkdir(parents=True, exist_ok=True)
-        names = [m.name for m in self.scraped] + ["prometheus", "alertmanager"]
+        names = [m.name for m in self.config.members if m.scraped or m.standin]
+        names += ["prometheus", "alertmanager"]
         for name in names:
             self.ports[name] = self.config.ports.get(name) or free_port(HOST)
         try:
@@ -214,7 +215,7 @@ class Stack:
         return proc
 
     def member_spec(self, member: Member) -> ProcessSpec:
-        if not member.scraped:  # a writer: ready once started (its set-up already ran)
+        if not member.scraped and not member.standin:  # a writer: ready once started
             return ProcessSpec(
                 name=member.name,
                 argv=tuple(self.fill(a) for a in member.command(HOST, None)),

@@ -27,6 +27,7 @@ class Kind(enum.Enum):
 
     EXPORTER = "exporter"  # a promfleet process Prometheus scrapes (exporters, the demo app)
     WRITER = "writer"  # demo data for an exporter: started with it, never scraped
+    STANDIN = "standin"  # demo stand-in for a monitored service: listens, never scraped
     SERVER = "server"  # Prometheus and Alertmanager, scraping themselves
     BACKEND = "backend"  # compose only: Grafana and the databases (the runner uses local ones)
 
@@ -147,8 +148,8 @@ def _named() -> tuple[Service, ...]:
         exporter("training", ("-m", "exporters", "training", "--web.listen-address={listen}",
                               f"--directory={TRAINING_STATUS_DIR}")),
         # A stand-in for the JSON status endpoints of Mini-XDR, BlindspotX and the ML
-        # Security service (its /metrics is empty), and the exporter that reads them.
-        Service("status-demo", Kind.EXPORTER, STATUS_DEMO_PORT,
+        # Security service (not scraped: it has no metrics), and the exporter reading them.
+        Service("status-demo", Kind.STANDIN, STATUS_DEMO_PORT,
                 ("-m", "exporters.jsonstatus.demo", "--host", "{host}", "--port", "{port}"),
                 ready_path="/healthz"),
         exporter("jsonstatus", ("-m", "exporters", "jsonstatus", "--web.listen-address={listen}",

@@ -5,8 +5,8 @@
 ``/api/federated/status`` and ``/api/distributed/health``, BlindspotX's ``/api/health``
 and the ML Security service's ``/dashboard-data``, shaped as those services answer (the
 recorded bodies in ``tests/fixtures/jsonstatus/`` come from :func:`bodies`), healthy and
-fresh: heartbeats and events a few seconds old, a handful of incidents an hour. It also
-serves ``/healthz`` and an empty ``/metrics`` (it has no metrics of its own).
+fresh: heartbeats and events a few seconds old, a handful of incidents an hour; and
+``/healthz``. It has no metrics of its own and is not scraped.
 """
 
 from __future__ import annotations
@@ -96,16 +96,11 @@ async def _healthz(_: web.Request) -> web.Response:
     return web.json_response({"status": "healthy"})
 
 
-async def _metrics(_: web.Request) -> web.Response:
-    return web.Response(text="", content_type="text/plain")
-
-
 def make_app() -> web.Application:
     app = web.Application()
     for path in PATHS:
         app.router.add_get(path, _status)
     app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/metrics", _metrics)
     return app
 
 

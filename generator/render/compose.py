@@ -136,6 +136,15 @@ _PLACEHOLDER = re.compile(r"\{(?:state|listen|host|port|addr:[^{}]*)\}")
 _ADDRESS = re.compile(r"\{addr:([^{}]*)\}")
 
 
+def _compose_address(match: re.Match[str]) -> str:
+    """``{addr:NAME}`` as NAME's service on the compose network, for a stand-in of a
+    monitored service only; any other stays, and is refused."""
+    name = match.group(1)
+    if any(s.name == name and s.kind is Kind.STANDIN for s in table()):
+        return f"{name}:{port(name)}"
+    return match.group(0)
+
+
 def _in_container(args: tuple[str, ...], listen: int | None = None) -> tuple[str, ...]:
     """Service-table arguments with the container's state directory and listen address."""
     fill = {"{state}": STATE_DIR}
@@ -145,7 +154,7 @@ def _in_container(args: tuple[str, ...], listen: int | None = None) -> tuple[str
     for arg in args:
         for key, value in fill.items():
             arg = arg.replace(key, value)
-        arg = _ADDRESS.sub(lambda m: f"{m.group(1)}:{port(m.group(1))}", arg)
+        arg = _ADDRESS.sub(_compose_address, arg)
         if _PLACEHOLDER.search(arg):
             raise ValueError(f"compose cannot fill the loopback stack's argument {arg!r}")
         out.append(arg)
@@ -277,6 +286,7 @@ def _configured() -> tuple[Service, ...]:
         Service(
             name="status-demo",
             port=port("status-demo"),
+            scraped=False,
             healthcheck=_http_check(port("status-demo"), "/healthz"),
             user=EXPORTER_USER,
             entrypoint=("python", "-m", "exporters.jsonstatus.demo"),
