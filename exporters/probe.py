@@ -4,7 +4,9 @@ Static targets come from the ``targets`` option (one collector each, all probed 
 ``/metrics`` scrape); ``/probe?target=NAME`` probes one. A probe's timeout is the
 scrape deadline minus ``timeout-offset`` (and at most the target's own ``timeout``).
 The health body is read as JSON ``{"status": "healthy|degraded|unhealthy",
-"dependencies": {"redis": true}}``; dependency names are capped and the overflow counted.
+"dependencies": {"redis": true}}`` (or ``checks``, or a ``components`` map as BlindspotX
+answers, whose values may be booleans, words such as ``"ok"`` or objects with a
+``status``); dependency names are capped and the overflow counted.
 Labels carry the target's configured NAME, never its URL. aiohttp is imported by the
 first probe, so reading ``METRICS`` (the generator, the docs) does not load it.
 
@@ -64,6 +66,8 @@ _HEALTH_WORDS = {
     "degraded": "degraded", "warn": "degraded", "warning": "degraded",
     "unhealthy": "unhealthy", "down": "unhealthy", "fail": "unhealthy", "error": "unhealthy",
 }  # fmt: skip
+# Where a health body lists its dependencies: the first of these keys holding a map.
+DEPENDENCY_KEYS = ("dependencies", "checks", "components")
 DEPENDENCY_NAME = TARGET_NAME  # a label value either way: the same short name
 MAX_BODY_BYTES = 64 * 1024
 ADHOC_TARGET = "adhoc"
@@ -186,7 +190,9 @@ def parse_health(
         if isinstance(raw_status, str)
         else ("unknown")
     )
-    raw_deps = doc.get("dependencies", doc.get("checks", {}))
+    raw_deps: Any = next(
+        (doc[key] for key in DEPENDENCY_KEYS if isinstance(doc.get(key), Mapping)), {}
+    )
     found: dict[str, bool] = {}
     dropped = 0
     if isinstance(raw_deps, Mapping):

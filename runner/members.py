@@ -40,6 +40,9 @@ class Member:
     ready_path: str = "/metrics"
     metrics_path: str = "/metrics"
     scraped: bool = True
+    # A stand-in for a monitored service (``status-demo``): it gets a port and is waited
+    # for at ``ready_path`` as an exporter is, but Prometheus does not scrape it.
+    standin: bool = False
     feeds: str = ""
     setup_argv: tuple[str, ...] = ()
     output: str = ""
@@ -105,8 +108,8 @@ def default_members(environ: Mapping[str, str] | None = None) -> tuple[Member, .
     return tuple(
         Member(row.name, argv=row.argv, env=envs.get(row.name, {}),
                ready_path=row.ready_path, scraped=row.scraped, feeds=row.feeds,
-               setup_argv=row.setup_argv, output=row.output)
-        for row in services() if row.kind in (Kind.EXPORTER, Kind.WRITER)
+               setup_argv=row.setup_argv, output=row.output, standin=row.kind is Kind.STANDIN)
+        for row in services() if row.kind in (Kind.EXPORTER, Kind.WRITER, Kind.STANDIN)
     )
 
 

@@ -177,7 +177,7 @@ class Stack:
     @property
     def writers(self) -> tuple[Member, ...]:
         """The demo writers: started and stopped with the stack, never scraped."""
-        return tuple(m for m in self.config.members if not m.scraped)
+        return tuple(m for m in self.config.members if not m.scraped and not m.standin)
 
     def writer_output(self, name: str) -> str:
         """What writer ``name`` writes (a path under the state directory)."""
@@ -247,7 +247,7 @@ class Stack:
             shutil.rmtree(sub, ignore_errors=True)
         for sub in (self.out_dir, self.secrets_dir, self.logs_dir, self.pids_dir):
             sub.mkdir(parents=True, exist_ok=True)
-        for name in [m.name for m in self.scraped]:
+        for name in [m.name for m in self.config.members if m.scraped or m.standin]:
             self.ports[name] = self.config.ports.get(name) or free_port(HOST)
         for server in self.servers:
             kind = "prometheus" if server.role.prometheus else "alertmanager"
@@ -288,7 +288,7 @@ class Stack:
         return proc
 
     def member_spec(self, member: Member) -> ProcessSpec:
-        if not member.scraped:  # a writer: ready once started (its set-up already ran)
+        if not member.scraped and not member.standin:  # a writer: ready once started
             return ProcessSpec(
                 name=member.name,
                 argv=tuple(self.fill(a) for a in member.command(HOST, None)),

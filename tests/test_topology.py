@@ -39,7 +39,8 @@ def test_compose_runs_the_tables_services_in_its_order_on_its_ports() -> None:
 def test_the_runner_starts_the_tables_exporters_and_writers_in_its_order() -> None:
     members = default_members({})
     rows = [s for s in topology.services() if s.kind in (topology.Kind.EXPORTER,
-                                                         topology.Kind.WRITER)]
+                                                         topology.Kind.WRITER,
+                                                         topology.Kind.STANDIN)]
     assert [m.name for m in members] == [s.name for s in rows]
     assert [m.scraped for m in members] == [s.scraped for s in rows]
 

@@ -27,6 +27,7 @@ class Kind(enum.Enum):
 
     EXPORTER = "exporter"  # a promfleet process Prometheus scrapes (exporters, the demo app)
     WRITER = "writer"  # demo data for an exporter: started with it, never scraped
+    STANDIN = "standin"  # demo stand-in for a monitored service: listens, never scraped
     SERVER = "server"  # Prometheus and Alertmanager, scraping themselves
     BACKEND = "backend"  # compose only: Grafana and the databases (the runner uses local ones)
 
@@ -68,6 +69,7 @@ SECURITY_LOG = "{state}/security/access.log"
 TRAINING_WRITE_INTERVAL = "5s"  # the exporter flags a running job stalled after 15 min
 SECURITY_LINES_PER_SECOND = "2"
 APP_PORT = 8080  # exporters.app.demo's default --port
+STATUS_DEMO_PORT = 8090  # exporters.jsonstatus.demo's default --port
 # Inside the compose stack's containers: where rules/ and grafana/ are mounted.
 PROMETHEUS_RULES_DIR = "/etc/prometheus/rules"
 GRAFANA_ROOT = "/etc/promfleet/grafana"
@@ -79,6 +81,25 @@ def _security_logs() -> str:
     """The security exporter's ``--logs``: the demo access log, and where it rotates to."""
     return json.dumps([{"name": "access", "path": SECURITY_LOG, "format": "json",
                         "rotated": [SECURITY_LOG + ".1"]}])
+
+
+def jsonstatus_targets() -> str:
+    """The jsonstatus exporter's ``--targets``: the status endpoints of Mini-XDR,
+    BlindspotX and the ML Security service, served in the stack by the stand-in
+    ``status-demo``. A real deployment points these URLs at the services."""
+    base = "http://{addr:status-demo}"
+    rows = [
+        ("minixdr-telemetry", "/api/telemetry/status", "minixdr-telemetry", {}),
+        ("minixdr-orchestrator", "/api/orchestrator/status", "minixdr-orchestrator", {}),
+        ("minixdr-ml", "/api/ml/status", "minixdr-ml", {}),
+        ("minixdr-federated", "/api/federated/status", "minixdr-federated", {}),
+        ("minixdr-distributed", "/api/distributed/health", "minixdr-distributed", {}),
+        # BlindspotX answers 503 with the same body when a component is down: read it.
+        ("blindspotx", "/api/health", "blindspotx-health", {"valid_status": [200, 503]}),
+        ("mlsecurity", "/dashboard-data", "mlsecurity-dashboard", {}),
+    ]
+    return json.dumps([{"name": name, "url": base + path, "mapping": mapping, **extra}
+                       for name, path, mapping, extra in rows])
 
 
 @cache
@@ -126,6 +147,13 @@ def _named() -> tuple[Service, ...]:
                 output=TRAINING_STATUS_DIR),
         exporter("training", ("-m", "exporters", "training", "--web.listen-address={listen}",
                               f"--directory={TRAINING_STATUS_DIR}")),
+        # A stand-in for the JSON status endpoints of Mini-XDR, BlindspotX and the ML
+        # Security service (not scraped: it has no metrics), and the exporter reading them.
+        Service("status-demo", Kind.STANDIN, STATUS_DEMO_PORT,
+                ("-m", "exporters.jsonstatus.demo", "--host", "{host}", "--port", "{port}"),
+                ready_path="/healthz"),
+        exporter("jsonstatus", ("-m", "exporters", "jsonstatus", "--web.listen-address={listen}",
+                                f"--targets={jsonstatus_targets()}")),
         # The instrumented demo service: its own /metrics, scraped as job "app".
         Service("app", Kind.EXPORTER, APP_PORT,
                 ("-m", "exporters.app.demo", "--host", "{host}", "--port", "{port}"),

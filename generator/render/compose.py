@@ -129,9 +129,20 @@ def _exporter(
     )
 
 
-# The service table's placeholders (see topology); a container has only {state} and
-# {listen}, so anything else left in an argument is refused.
+# The service table's placeholders (see topology); a container has {state}, {listen}
+# and {addr:NAME} (NAME's service on the compose network), so anything else left in an
+# argument is refused.
 _PLACEHOLDER = re.compile(r"\{(?:state|listen|host|port|addr:[^{}]*)\}")
+_ADDRESS = re.compile(r"\{addr:([^{}]*)\}")
+
+
+def _compose_address(match: re.Match[str]) -> str:
+    """``{addr:NAME}`` as NAME's service on the compose network, for a stand-in of a
+    monitored service only; any other stays, and is refused."""
+    name = match.group(1)
+    if any(s.name == name and s.kind is Kind.STANDIN for s in table()):
+        return f"{name}:{port(name)}"
+    return match.group(0)
 
 
 def _in_container(args: tuple[str, ...], listen: int | None = None) -> tuple[str, ...]:
@@ -143,6 +154,7 @@ def _in_container(args: tuple[str, ...], listen: int | None = None) -> tuple[str
     for arg in args:
         for key, value in fill.items():
             arg = arg.replace(key, value)
+        arg = _ADDRESS.sub(_compose_address, arg)
         if _PLACEHOLDER.search(arg):
             raise ValueError(f"compose cannot fill the loopback stack's argument {arg!r}")
         out.append(arg)
@@ -270,6 +282,26 @@ def _configured() -> tuple[Service, ...]:
             command=_table_exporter_command("training"),
             volumes=(f"{TRAINING_VOLUME}:{TRAINING_MOUNT}:ro",),
             depends_on=("training-demo",),
+        ),
+        Service(
+            name="status-demo",
+            port=port("status-demo"),
+            scraped=False,
+            healthcheck=_http_check(port("status-demo"), "/healthz"),
+            user=EXPORTER_USER,
+            entrypoint=("python", "-m", "exporters.jsonstatus.demo"),
+            command=("--host", "0.0.0.0", "--port", str(port("status-demo"))),
+            read_only=True,
+            comment=(
+                "DEMO DATA: a stand-in for the JSON status endpoints of Mini-XDR, BlindspotX",
+                "and the ML Security service. A real deployment removes this service and",
+                "points jsonstatus's --targets at the services themselves.",
+            ),
+        ),
+        _exporter(
+            "jsonstatus",
+            command=_table_exporter_command("jsonstatus"),
+            depends_on=("status-demo",),
         ),
         Service(
             name="app",

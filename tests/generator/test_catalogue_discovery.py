@@ -180,15 +180,16 @@ def test_no_alert_name_appears_twice_in_the_whole_catalogue() -> None:
 
 def test_the_real_application_area_refuses_a_parts_list_that_leaves_a_part_out() -> None:
     package = "generator.catalogue.application"
-    with pytest.raises(CatalogueLoadError, match="probes not among its parts"):
+    with pytest.raises(CatalogueLoadError, match="probes, status not among its parts"):
         read_parts(package, ("service", "jobs", "integrations"))
     with pytest.raises(CatalogueLoadError, match="names a module twice"):
-        read_parts(package, ("service", "jobs", "integrations", "probes", "jobs"))
+        read_parts(package, ("service", "jobs", "integrations", "probes", "status", "jobs"))
 
 
 def test_the_application_parts_follow_its_dashboards() -> None:
     parts = read_parts(
-        "generator.catalogue.application", ("service", "jobs", "integrations", "probes")
+        "generator.catalogue.application",
+        ("service", "jobs", "integrations", "probes", "status"),
     )
     dashboards = {
         p.module.rpartition(".")[2]: {t.panel.dashboard for t in p.thresholds} for p in parts
@@ -198,6 +199,7 @@ def test_the_application_parts_follow_its_dashboards() -> None:
         "jobs": {"jobs"},
         "integrations": {"integrations"},
         "probes": {"", "integrations"},  # the certificate's panel sits with the integrations
+        "status": {"status"},
     }
 
 

@@ -26,6 +26,7 @@ JOBS = [
     "probe",
     "security",
     "training",
+    "jsonstatus",
     "app",
     "prometheus",
     "alertmanager",
@@ -85,7 +86,7 @@ def test_the_stack_has_every_exporter_the_servers_and_the_demo_writers(
     services: dict[str, Any],
 ) -> None:
     expected = {*JOBS, "grafana", "postgres-server", "redis-server"}
-    expected |= {"security-demo", "training-demo"}
+    expected |= {"security-demo", "training-demo", "status-demo"}
     assert set(services) == expected
 
 

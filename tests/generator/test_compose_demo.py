@@ -221,6 +221,9 @@ def test_the_compose_flags_are_the_loopback_stacks_with_the_images_state_directo
 def test_a_loopback_argument_compose_cannot_fill_is_refused() -> None:
     with pytest.raises(ValueError, match="addr:prometheus"):
         compose._in_container(("--url=http://{addr:prometheus}/",))
+    # A stand-in of a monitored service is reached by its name on the compose network.
+    assert compose._in_container(("http://{addr:status-demo}/x",)) == (
+        "http://status-demo:8090/x",)
     assert compose._in_container(("{state}/x", "{listen}"), 9) == (
         f"{compose.STATE_DIR}/x",
         ":9",

@@ -209,6 +209,21 @@ def test_dependency_objects_with_a_status_word_are_understood() -> None:
     assert parse_health(body.encode(), (), 16) == ("healthy", {"db": False, "mq": True}, 0)
 
 
+def test_a_components_map_as_blindspotx_answers_is_read_as_the_dependencies() -> None:
+    # Words or objects with a status word; before, listing these reported each one down.
+    body = json.dumps({
+        "status": "degraded",
+        "components": {"database": "healthy", "redis": {"status": "ok", "latency_ms": 2},
+                       "oauth": "up", "drift": {"status": "down"}},
+    })
+    listed = ("database", "redis", "oauth", "drift")
+    assert parse_health(body.encode(), listed, 16) == (
+        "degraded",
+        {"database": True, "redis": True, "oauth": True, "drift": False},
+        0,
+    )
+
+
 def test_a_listed_dependency_set_drops_unlisted_names_and_reports_missing_ones_down() -> None:
     body = json.dumps({"status": "healthy", "dependencies": {"redis": True, "x": True}})
     assert parse_health(body.encode(), ("redis", "database"), 16) == (

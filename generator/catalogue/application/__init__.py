@@ -1,7 +1,8 @@
 """Catalogue area ``application``: requests, jobs, workflows, integrations and health probes.
 
 Signals come from the instrumentation library (``promfleet_app_*``, declared in
-``exporters.app``) and from the probe exporter (``promfleet_probe_*``); recording rules
+``exporters.app``), from the probe exporter (``promfleet_probe_*``) and from the jsonstatus
+exporter (``promfleet_jsonstatus_*``: services' own JSON status endpoints); recording rules
 turn counters and histograms into ``instance:...`` ratios, means and quantiles.
 
 One module per part, each a table of alerts (see :mod:`generator.catalogue._gather` for
@@ -14,6 +15,7 @@ part                alerts on                                  dashboard (``prom
 ``jobs``            job runs, queues, schedules, workflows     ``application-jobs``
 ``integrations``    external APIs, quotas, deliveries          ``application-integrations``
 ``probes``          health endpoints, dependencies, TLS        main; TLS on ``-integrations``
+``status``          what services' JSON status endpoints say   ``application-status``
 ==================  =========================================  ==============================
 """
 
@@ -23,11 +25,14 @@ from generator.catalogue._gather import gather
 
 AREA = gather(
     __name__,
-    parts=("service", "jobs", "integrations", "probes"),
+    parts=("service", "jobs", "integrations", "probes", "status"),
     title="Application",
     description=(
         "Instrumented services: request rate, errors and latency; jobs and workflows; "
-        "external integrations; health endpoints and certificates as the probe sees them."
+        "external integrations; health endpoints and certificates as the probe sees them; "
+        "what Mini-XDR, BlindspotX and the ML Security service report on their status "
+        "endpoints."
     ),
-    dashboards=(("jobs", "Jobs and workflows"), ("integrations", "External integrations")),
+    dashboards=(("jobs", "Jobs and workflows"), ("integrations", "External integrations"),
+                ("status", "Service status endpoints")),
 )

@@ -1,0 +1,127 @@
+"""A stand-in for the status endpoints the jsonstatus exporter reads in the demo stack.
+
+``python -m exporters.jsonstatus.demo --port PORT`` serves Mini-XDR's
+``/api/telemetry/status``, ``/api/orchestrator/status``, ``/api/ml/status``,
+``/api/federated/status`` and ``/api/distributed/health``, BlindspotX's ``/api/health``
+and the ML Security service's ``/dashboard-data``, shaped as those services answer (the
+recorded bodies in ``tests/fixtures/jsonstatus/`` come from :func:`bodies`), healthy and
+fresh: heartbeats and events a few seconds old, a handful of incidents an hour; and
+``/healthz``. It has no metrics of its own and is not scraped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from exporters.runtime.logs import log_event
+
+ORGANISATIONS = (("acme", 240, 236), ("globex", 96, 95), ("initech", 31, 31))
+AGENTS = ("attribution", "containment", "deception", "forensics", "ingestion")
+ML_SERVICES = (("api-gateway", 42.0), ("inference", 118.0), ("feature-store", 23.5),
+               ("alerting", 12.0))
+INCIDENTS_PER_HOUR = 3  # per organisation: well under the incident-volume alert
+STARTED = 1_746_000_000.0  # the demo's incident counters count from here
+
+
+def _iso(moment: float) -> str:
+    return datetime.datetime.fromtimestamp(moment, datetime.UTC).isoformat().replace(
+        "+00:00", "Z")
+
+
+def bodies(now: float) -> dict[str, Any]:
+    """Every endpoint's body at Unix time ``now``, by path."""
+    organizations = []
+    for index, (slug, assets, agents) in enumerate(ORGANISATIONS):
+        incidents = int((now - STARTED) / 3600 * INCIDENTS_PER_HOUR) + 17 * index
+        organizations.append({
+            "id": index + 1, "slug": slug, "name": slug.capitalize(),
+            "assets": {"total": assets, "online": assets - 2},
+            "agents": {"enrolled": agents, "active": agents - 1},
+            "incidents": {"total": incidents, "open": 2 + index},
+            "last_event_at": _iso(now - 3 - index),
+        })
+    return {
+        "/api/telemetry/status": {"status": "ok", "generated_at": _iso(now),
+                                  "organizations": organizations},
+        "/api/orchestrator/status": {
+            "status": "running", "active_workflows": 3, "queued_workflows": 1,
+            "agents": {name: {"status": "healthy", "last_heartbeat": _iso(now - 5 - i),
+                              "tasks_completed": 800 + 13 * i}
+                       for i, name in enumerate(AGENTS)},
+        },
+        "/api/ml/status": {
+            "status": "ready", "models_loaded": 4,
+            "models": {"isolation_forest": {"loaded": True, "accuracy": 0.94},
+                       "lstm_autoencoder": {"loaded": True, "accuracy": 0.91},
+                       "xgboost": {"loaded": True, "accuracy": 0.96},
+                       "ensemble": {"loaded": True, "accuracy": 0.97}},
+        },
+        "/api/federated/status": {"status": "healthy", "enabled": True, "current_round": 12,
+                                  "participants": 5, "last_aggregation": _iso(now - 240)},
+        "/api/distributed/health": {
+            "status": "healthy",
+            "nodes": {"node-a": {"status": "up", "role": "leader"},
+                      "node-b": {"status": "up", "role": "follower"},
+                      "node-c": {"status": "up", "role": "follower"}},
+        },
+        "/api/health": {
+            "status": "healthy", "version": "1.4.2", "timestamp": _iso(now),
+            "components": {"database": "healthy",
+                           "redis": {"status": "ok", "latency_ms": 1.2},
+                           "oauth": "up",
+                           "drift": {"status": "healthy", "last_scan": _iso(now - 600)}},
+        },
+        "/dashboard-data": {
+            "generated_at": _iso(now),
+            "services": [{"name": name, "status": "healthy", "response_time_ms": ms,
+                          "uptime_percent": 99.98} for name, ms in ML_SERVICES],
+        },
+    }
+
+
+PATHS = tuple(bodies(STARTED))
+
+
+async def _status(request: web.Request) -> web.Response:
+    return web.json_response(bodies(time.time())[request.path])
+
+
+async def _healthz(_: web.Request) -> web.Response:
+    return web.json_response({"status": "healthy"})
+
+
+def make_app() -> web.Application:
+    app = web.Application()
+    for path in PATHS:
+        app.router.add_get(path, _status)
+    app.router.add_get("/healthz", _healthz)
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m exporters.jsonstatus.demo",
+                                     description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8090)
+    parser.add_argument("--print", dest="print_path", metavar="PATH",
+                        help="print PATH's body now and exit (how the fixtures are recorded)")
+    args = parser.parse_args(argv)
+    if args.print_path:
+        if args.print_path not in PATHS:
+            parser.error(f"unknown path {args.print_path!r}; known: {', '.join(PATHS)}")
+        print(json.dumps(bodies(time.time())[args.print_path], indent=2))
+        return 0
+    log_event("promfleet.jsonstatus.demo", "listening", host=args.host, port=args.port)
+    web.run_app(make_app(), host=args.host, port=args.port, print=None,
+                handle_signals=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
