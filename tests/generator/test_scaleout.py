@@ -13,14 +13,16 @@ from typing import Any
 import pytest
 import yaml
 
+import topology
 from generator.model import Catalogue, Settings
 from generator.render import prometheus
 from generator.settings import SettingsError, load_settings
 from tests.generator.catalogues import small_catalogue
 from tests.helpers import REPO_ROOT, child_env
 
-JOBS = ["system", "postgres", "redis", "probe", "security", "training", "app",
-        "prometheus", "alertmanager"]
+# Every scraped row of the service table, in its job order: each replica scrapes them all.
+JOBS = [s.name for s in topology.services() if s.scraped]
+assert JOBS[:3] == ["system", "postgres", "redis"] and JOBS[-2:] == ["prometheus", "alertmanager"]
 
 
 @pytest.fixture(scope="module")
