@@ -23,6 +23,8 @@ JOB_RUNS = "instance_job_name:promfleet_app_job_runs:increase1h"
 WORKFLOW_FAILURES = "instance_workflow:promfleet_app_workflows:failure_ratio_rate5m"
 WORKFLOWS_FINISHED = "instance_workflow:promfleet_app_workflows_finished:rate5m"
 WORKFLOW_MEAN = "instance_workflow:promfleet_app_workflow_duration_seconds:mean30m"
+JOB_EXPECTED = "instance_job_name:promfleet_app_job_expected_runtime_seconds:or_default"
+JOB_RUN_AGE = "instance_job_name:promfleet_app_job_oldest_run:age_ratio_expected"
 # integrations
 EXTERNAL_FAILURES = "instance_target:promfleet_app_external_requests:unavailable_ratio_rate5m"
 EXTERNAL_CALLS = "instance_target:promfleet_app_external_requests:rate5m"
