@@ -14,6 +14,7 @@ ERRORS = "instance:promfleet_app_http_errors:ratio_rate5m"
 ERRORS_RATIO_1M = "instance:promfleet_app_http_errors:ratio_rate1m"
 ERRORS_1M = "instance:promfleet_app_http_errors:increase1m"
 REQUESTS = "instance:promfleet_app_http_requests:rate5m"
+LATENCY_P50 = "instance:promfleet_app_http_request_duration_seconds:p50_5m"
 LATENCY_P95 = "instance:promfleet_app_http_request_duration_seconds:p95_5m"
 LATENCY_MEAN = "instance:promfleet_app_http_request_duration_seconds:mean5m"
 LATENCY_P99 = "instance:promfleet_app_http_request_duration_seconds:p99_5m"
@@ -33,6 +34,9 @@ DELIVERY_FAILURES = "instance_channel:promfleet_app_deliveries:failure_ratio_rat
 DELIVERIES = "instance_channel:promfleet_app_deliveries:rate5m"
 # probes
 HEALTH = "target:promfleet_probe_health:level"
+SUCCESS_1H = "target:promfleet_probe_success:avg1h"
+UPTIME_1D = "target:promfleet_probe_uptime:ratio1d"
+UPTIME_30D = "target:promfleet_probe_uptime:ratio30d"
 
 ESCALATE_ENG = (
     "Page the owning engineering team's on-call if user-facing and not resolved within "

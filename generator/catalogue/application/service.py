@@ -13,6 +13,7 @@ from generator.catalogue.application._common import (
     ESCALATE_ENG,
     EXTERNAL_MEAN,
     LATENCY_MEAN,
+    LATENCY_P50,
     LATENCY_P95,
     LATENCY_P99,
     REQUESTS,
@@ -70,6 +71,11 @@ RECORDING_RULES = (
         "sum without (method, route) (rate(promfleet_app_http_request_duration_seconds_sum[5m]))\n"
         "/ sum without (method, route) "
         "(rate(promfleet_app_http_request_duration_seconds_count[5m]))",
+    ),
+    RecordingRule(
+        LATENCY_P50,
+        "histogram_quantile(0.5, sum without (method, route) "
+        "(rate(promfleet_app_http_request_duration_seconds_bucket[5m])))",
     ),
     RecordingRule(
         LATENCY_P95,
@@ -249,7 +255,7 @@ HIGH_P99 = Threshold(
         impact="Some users wait long or time out, even when the average looks fine.",
         diagnosis=(
             f"p99 per instance: `{LATENCY_P99}`",
-            f"p95 beside it (how wide the tail is): `{LATENCY_P95}`",
+            f"p50 and p95 beside it (how wide the tail is): `{LATENCY_P50}`, `{LATENCY_P95}`",
             "p99 per route: `histogram_quantile(0.99, sum by (route, le) "
             "(rate(promfleet_app_http_request_duration_seconds_bucket[5m])))`",
             "Jobs competing for the same resources: `promfleet_app_job_running > 0`",
@@ -469,14 +475,13 @@ PANELS = (
     ),
     Panel(
         title="Response time percentiles",
+        # The recording rules the latency alerts read, so panel and pager agree.
         expr=" or ".join(
-            f"label_replace(histogram_quantile({q}, sum by (instance, le) "
-            "(rate(promfleet_app_http_request_duration_seconds_bucket"
-            f'{{{SEL}}}[$__rate_interval]))), "quantile", "p{name}", "", "")'
-            for q, name in ((0.5, "50"), (0.95, "95"), (0.99, "99"))
+            f'label_replace({rule}{{{SEL}}}, "quantile", "p{name}", "", "")'
+            for rule, name in ((LATENCY_P50, "50"), (LATENCY_P95, "95"), (LATENCY_P99, "99"))
         ),
         unit="s",
-        description="Median, 95th and 99th percentile of the response time.",
+        description="Median, 95th and 99th percentile of the response time, over 5 minutes.",
         legend="{{instance}} {{quantile}}",
     ),
     Panel(
