@@ -13,7 +13,11 @@ part                alerts on                                  dashboard (``prom
 ``service``         HTTP errors and latency, restarts          ``application`` (main)
 ``jobs``            job runs, queues, schedules, workflows     ``application-jobs``
 ``integrations``    external APIs, quotas, deliveries          ``application-integrations``
-``probes``          health endpoints, dependencies, TLS        main; TLS on ``-integrations``
+``business``        agent memory, data quality; the business   ``application-business``
+                    dashboard (workflows, abandoned steps,
+                    business cases)
+``probes``          health endpoints, dependencies, TLS,       main; TLS on ``-integrations``
+                    uptime
 ==================  =========================================  ==============================
 """
 
@@ -23,11 +27,16 @@ from generator.catalogue._gather import gather
 
 AREA = gather(
     __name__,
-    parts=("service", "jobs", "integrations", "probes"),
+    parts=("service", "jobs", "integrations", "business", "probes"),
     title="Application",
     description=(
         "Instrumented services: request rate, errors and latency; jobs and workflows; "
-        "external integrations; health endpoints and certificates as the probe sees them."
+        "external integrations; business workflows, agent memory and data quality; health "
+        "endpoints, uptime and certificates as the probe sees them."
     ),
-    dashboards=(("jobs", "Jobs and workflows"), ("integrations", "External integrations")),
+    dashboards=(
+        ("jobs", "Jobs and workflows"),
+        ("integrations", "External integrations"),
+        ("business", "Business workflows"),
+    ),
 )

@@ -32,6 +32,9 @@ EXTERNAL_CALLS = "instance_target:promfleet_app_external_requests:rate5m"
 EXTERNAL_MEAN = "instance_target:promfleet_app_external_request_duration_seconds:mean5m"
 DELIVERY_FAILURES = "instance_channel:promfleet_app_deliveries:failure_ratio_rate5m"
 DELIVERIES = "instance_channel:promfleet_app_deliveries:rate5m"
+# business
+MEMORY_FAILURES = "instance_tier:promfleet_app_memory_operations:failure_ratio_rate5m"
+MEMORY_OPERATIONS = "instance_tier:promfleet_app_memory_operations:rate5m"
 # probes
 HEALTH = "target:promfleet_probe_health:level"
 SUCCESS_1H = "target:promfleet_probe_success:avg1h"
