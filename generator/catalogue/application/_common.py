@@ -18,6 +18,8 @@ LATENCY_P50 = "instance:promfleet_app_http_request_duration_seconds:p50_5m"
 LATENCY_P95 = "instance:promfleet_app_http_request_duration_seconds:p95_5m"
 LATENCY_MEAN = "instance:promfleet_app_http_request_duration_seconds:mean5m"
 LATENCY_P99 = "instance:promfleet_app_http_request_duration_seconds:p99_5m"
+REVOCATIONS_5M = "instance:promfleet_app_token_revocations:rate5m"
+REVOCATIONS_1H = "instance:promfleet_app_token_revocations:rate1h"
 # jobs
 JOB_SUCCESS = "instance_job_name:promfleet_app_job_runs:success_ratio_rate1h"
 JOB_RUNS = "instance_job_name:promfleet_app_job_runs:increase1h"
