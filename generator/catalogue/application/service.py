@@ -5,6 +5,7 @@ Panels on the main dashboard (``promfleet-application``).
 
 from __future__ import annotations
 
+from generator.catalogue._seeds import seed_note
 from generator.catalogue.application._common import (
     APP,
     ERRORS,
@@ -21,7 +22,6 @@ from generator.catalogue.application._common import (
     REVOCATIONS_5M,
     SEL,
 )
-from generator.catalogue._seeds import seed_note
 from generator.model import (
     AlertTest,
     Category,
