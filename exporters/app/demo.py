@@ -3,7 +3,8 @@
 ``python -m exporters.app.demo --port PORT [--workers N]`` serves an API, ``/healthz``
 in the format the probe exporter reads, and ``/metrics``. ``POST /chaos`` (query or
 JSON) sets how it misbehaves: ``error_rate``, ``latency_seconds``, ``job_failure_rate``,
-``login_failure_rate``, ``queue_depth``, ``health`` (healthy, degraded, unhealthy) and
+``login_failure_rate``, ``memory_failure_rate``, ``data_quality`` (0 to 1), ``queue_depth``,
+``health`` (healthy, degraded, unhealthy) and
 ``dependency.<name>=false``. Rates are exact, not random: 0.5 fails every other call.
 With ``--workers N`` the workers share the port and merge their metrics through
 prometheus-client's multi-process mode, and share one chaos state through a file the
@@ -79,6 +80,8 @@ class Chaos:
     latency_seconds: float = 0.0
     job_failure_rate: float = 0.0
     login_failure_rate: float = 0.0
+    memory_failure_rate: float = 0.0
+    data_quality: float = 0.97
     queue_depth: float = 0.0
     health: str = "healthy"
     dependencies: Mapping[str, bool] = field(
@@ -99,7 +102,13 @@ class Chaos:
                 if raw not in HEALTH_STATES:
                     raise ValueError(f"health must be one of {', '.join(HEALTH_STATES)}")
                 changes["health"] = raw
-            elif key in {"error_rate", "job_failure_rate", "login_failure_rate"}:
+            elif key in {
+                "error_rate",
+                "job_failure_rate",
+                "login_failure_rate",
+                "memory_failure_rate",
+                "data_quality",
+            }:
                 rate = float(raw)
                 if not 0 <= rate <= 1:
                     raise ValueError(f"{key} must be between 0 and 1")
@@ -131,6 +140,8 @@ class Chaos:
             "latency_seconds": self.latency_seconds,
             "job_failure_rate": self.job_failure_rate,
             "login_failure_rate": self.login_failure_rate,
+            "memory_failure_rate": self.memory_failure_rate,
+            "data_quality": self.data_quality,
             "queue_depth": self.queue_depth,
             "health": self.health,
             "dependencies": dict(self.dependencies),
@@ -215,7 +226,14 @@ def build_app(config: DemoConfig, instr: Any = None) -> Any:
         return chaos
 
     errors, job_failures, login_failures = ExactRate(), ExactRate(), ExactRate()
-    sync_job = instr.scheduled_job("demo-sync", config.job_interval_seconds)
+    memory_failures = ExactRate()
+    sync_job = instr.scheduled_job(
+        "demo-sync", config.job_interval_seconds, expected_runtime_seconds=60
+    )
+    # A retraining that takes an hour by design: declared, so it is held to its own hour.
+    instr.expect_runtime("model-retraining", 3600)
+    instr.set_data_quality("business-cases", Chaos().data_quality)
+    instr.set_active_sessions(3)
     pid_header = {"X-Worker-Pid": str(os.getpid())}
 
     async def misbehave() -> None:
@@ -310,9 +328,31 @@ def build_app(config: DemoConfig, instr: Any = None) -> Any:
             body, status=503 if status == "unhealthy" else 200, headers=pid_header
         )
 
+    def business_tick(tick: int) -> None:
+        """Healthy business traffic each scheduler tick, under every alert's floor: a
+        value case completed, agent memory used without failures, tokens validated, and
+        every twelfth tick a refresh, a revocation, a user update, an abandoned step."""
+        chaos = current()
+        instr.set_data_quality("business-cases", chaos.data_quality)
+        with instr.workflow("value-case"):
+            for tier in ("working", "long-term"):
+                for operation in ("store", "retrieve", "search"):
+                    failed = memory_failures.hit(chaos.memory_failure_rate)
+                    instr.memory_operation(operation, tier, success=not failed)
+        instr.token("validate")
+        if tick % 12 == 0:
+            instr.business_case_created()
+            instr.token("refresh")
+            instr.token("revoke")
+            instr.user_operation("update")
+            instr.step_abandoned("value-case", "pricing")
+
     async def scheduler(app: web.Application) -> Any:
         async def loop() -> None:
+            tick = 0
             while True:
+                business_tick(tick)
+                tick += 1
                 await asyncio.sleep(config.job_interval_seconds)
                 with contextlib.suppress(RuntimeError):
                     async with sync_job._fresh():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import threading
 import time
 from bisect import bisect_left
@@ -28,8 +29,10 @@ from exporters.app.metrics import (
     EXTERNAL_OUTCOMES,
     INF,
     LOGIN_REASONS,
+    MEMORY_OPERATIONS,
     OTHER,
     TOKEN_OPERATIONS,
+    USER_OPERATIONS,
     AppMetrics,
     InstrumentationConfig,
 )
@@ -193,6 +196,24 @@ class Delivery(_Tracked):
         self._instr.delivery(self._channel, ok=not failed)
 
 
+class MemoryOperation(_Tracked):
+    """One operation on an agent memory tier: a failure when the block raises."""
+
+    def __init__(self, instr: Instrumentation, operation: str, tier: str) -> None:
+        self._instr = instr
+        self._operation = operation
+        self._tier = tier
+
+    def _fresh(self) -> MemoryOperation:
+        return self
+
+    def _enter(self) -> None:
+        return None
+
+    def _exit(self, failed: bool) -> None:
+        self._instr.memory_operation(self._operation, self._tier, success=not failed)
+
+
 class Session(_Tracked):
     """An authenticated session, counted in ``active_sessions`` while open."""
 
@@ -231,6 +252,7 @@ class Instrumentation:
         # Label values whose every outcome series exists (bounded by the label guards).
         self._jobs_seen: set[str] = set()
         self._workflows_seen: set[tuple[str, str]] = set()
+        self._memory_seen: set[tuple[str, str]] = set()
         self._external_outcomes = frozenset(EXTERNAL_OUTCOMES)
 
     # HTTP -------------------------------------------------------------------------------
@@ -296,9 +318,24 @@ class Instrumentation:
 
     # Jobs and agents ----------------------------------------------------------------------
 
-    def job(self, name: str) -> JobRun:
-        """Track one run of a background job or agent (``with``, ``async with``, decorator)."""
-        return JobRun(self, self._job_label(name))
+    def job(self, name: str, expected_runtime_seconds: float | None = None) -> JobRun:
+        """Track one run of a background job or agent (``with``, ``async with``, decorator).
+
+        ``expected_runtime_seconds``: how long one run may take by design (a model
+        retraining: an hour); published at once as ``job_expected_runtime_seconds``, the
+        limit AppJobRunningTooLong holds the job to. A job that declares none is held to
+        the default, 5 minutes.
+        """
+        job = self._job_label(name)
+        if expected_runtime_seconds is not None:
+            self.expect_runtime(job, expected_runtime_seconds)
+        return JobRun(self, job)
+
+    def expect_runtime(self, name: str, seconds: float) -> None:
+        """Declare how long one run of job ``name`` may take, without starting a run."""
+        if not (math.isfinite(seconds) and seconds > 0):
+            raise ValueError("expected_runtime_seconds must be a positive number of seconds")
+        self.metrics.job_expected_runtime.labels(self._job_label(name)).set(seconds)
 
     def _job_label(self, name: str) -> str:
         """The guarded job name, its outcome series created at 0 the first time.
@@ -315,15 +352,20 @@ class Instrumentation:
             self._jobs_seen.add(job)
         return job
 
-    def scheduled_job(self, name: str, interval_seconds: float) -> JobRun:
+    def scheduled_job(
+        self, name: str, interval_seconds: float, expected_runtime_seconds: float | None = None
+    ) -> JobRun:
         """Declare a job meant to succeed every ``interval_seconds``; returns its tracker.
 
         Its last-success time starts at registration, so a job that never succeeds is
         reported once two intervals have passed, not at start-up.
+        ``expected_runtime_seconds`` is as for :meth:`job`.
         """
         if interval_seconds <= 0:
             raise ValueError("interval_seconds must be positive")
         job = self._job_label(name)
+        if expected_runtime_seconds is not None:
+            self.expect_runtime(job, expected_runtime_seconds)
         self.metrics.job_interval.labels(job).set(interval_seconds)
         self.metrics.job_last_success.labels(job).set(time.time())
         self.metrics.job_oldest_start.labels(job).set(INF)
@@ -368,6 +410,46 @@ class Instrumentation:
         wf, label = self._workflow_labels(name, self._tenant_label(tenant))
         self.metrics.workflows_failed.labels(wf, label).inc()
 
+    def step_abandoned(self, workflow: str, step: str) -> None:
+        """Count a workflow step a user or caller left unfinished (workflow and step capped)."""
+        self.metrics.steps_abandoned.labels(
+            self.metrics.workflow_guard(workflow), self.metrics.step_guard(step)
+        ).inc()
+
+    def business_case_created(self, tenant: str | None = None) -> None:
+        self.metrics.business_cases.labels(self.tenant(tenant)).inc()
+
+    def set_data_quality(self, dataset: str, score: float) -> None:
+        """Publish a dataset's data-quality score, a ratio from 0 to 1 (not a percentage)."""
+        if not (math.isfinite(score) and 0 <= score <= 1):
+            raise ValueError("a data-quality score must be a ratio between 0 and 1")
+        self.metrics.data_quality.labels(self.metrics.dataset_guard(dataset)).set(score)
+
+    # Agent memory ---------------------------------------------------------------------------
+
+    def memory_operation(self, operation: str, tier: str, success: bool = True) -> None:
+        """Count one store, retrieve or search on a memory tier (the tier name is capped).
+
+        A tier's first operation creates both outcome series, so its failure ratio is 0
+        rather than absent until something fails.
+        """
+        if operation not in MEMORY_OPERATIONS:
+            raise ValueError(f"memory operation must be one of {sorted(MEMORY_OPERATIONS)}")
+        label = self.metrics.tier_guard(tier)
+        key = (operation, label)
+        if key not in self._memory_seen:
+            for outcome in ("success", "failure"):
+                self.metrics.memory_operations.labels(operation, label, outcome)
+            self._memory_seen.add(key)
+        outcome = "success" if success else "failure"
+        self.metrics.memory_operations.labels(operation, label, outcome).inc()
+
+    def memory(self, operation: str, tier: str) -> MemoryOperation:
+        """Track one memory operation (``with``/``async with``): a failure when it raises."""
+        if operation not in MEMORY_OPERATIONS:
+            raise ValueError(f"memory operation must be one of {sorted(MEMORY_OPERATIONS)}")
+        return MemoryOperation(self, operation, tier)
+
     def _tenant_label(self, tenant: str | None) -> str:
         # Already a label value ("" or "other") when it comes from a WorkflowRun.
         if tenant in ("", OTHER):
@@ -389,6 +471,17 @@ class Instrumentation:
     def session(self) -> Session:
         """An open authenticated session (``with``/``async with``)."""
         return Session(self)
+
+    def set_active_sessions(self, count: float) -> None:
+        """Publish the sessions open now, for services that keep them in a shared store."""
+        if not (math.isfinite(count) and count >= 0):
+            raise ValueError("active sessions must be a count, 0 or more")
+        self.metrics.active_sessions.set(count)
+
+    def user_operation(self, operation: str, success: bool = True) -> None:
+        """Count an operation on a user account; one outside the closed set is "other"."""
+        label = operation if operation in USER_OPERATIONS else OTHER
+        self.metrics.user_operations.labels(label, "success" if success else "failure").inc()
 
     # Outbound ------------------------------------------------------------------------------
 

@@ -33,6 +33,15 @@ LOGIN_REASONS = frozenset(
     {"ok", "bad_password", "unknown_user", "locked", "expired", "mfa_failed", "rate_limited"}
 )
 TOKEN_OPERATIONS = frozenset({"issue", "refresh", "revoke", "validate"})
+# What a service does to its user accounts; anything else is counted as "other".
+USER_OPERATIONS = frozenset(
+    {"create", "update", "delete", "invite", "role_change", "password_reset", "deactivate"}
+)
+# What an agent does to its memory tiers (the tier itself is a capped free-form label).
+MEMORY_OPERATIONS = frozenset({"store", "retrieve", "search"})
+# A job that declares no expected runtime is held to this by the rules (the seed's 5
+# minutes); the catalogue's AppJobRunningTooLong writes the same number (a test holds them).
+DEFAULT_EXPECTED_RUNTIME_SECONDS = 300.0
 DELIVERY_CHANNELS = frozenset({"webhook", "websocket"})
 EXTERNAL_OUTCOMES = (
     "success",
@@ -116,6 +125,13 @@ METRICS: tuple[MetricSpec, ...] = (
         "How often a scheduled job is meant to succeed.",
         ("job_name",),
     ),
+    MetricSpec(
+        _n("job_expected_runtime_seconds"),
+        "gauge",
+        "How long one run of the job is expected to take at most, as the job declared it "
+        "(jobs that declare none are held to 300 s by the rules).",
+        ("job_name",),
+    ),
     MetricSpec(_n("queue_depth"), "gauge", "Items waiting in a work queue.", ("queue",)),
     # Business workflows -----------------------------------------------------------------
     MetricSpec(
@@ -136,6 +152,32 @@ METRICS: tuple[MetricSpec, ...] = (
         "Time from start to completion of successful workflows.",
         ("workflow",),
     ),
+    MetricSpec(
+        _n("workflow_steps_abandoned_total"),
+        "counter",
+        "Workflow steps a user or caller left unfinished, by workflow and step.",
+        ("workflow", "step"),
+    ),
+    MetricSpec(
+        _n("business_cases_total"),
+        "counter",
+        "Business cases created, by tenant (empty when tenants are not configured).",
+        ("tenant",),
+    ),
+    MetricSpec(
+        _n("data_quality_ratio"),
+        "gauge",
+        "Data-quality score of a dataset as the service's own checks computed it, 0 to 1.",
+        ("dataset",),
+    ),
+    # Agent memory -----------------------------------------------------------------------
+    MetricSpec(
+        _n("memory_operations_total"),
+        "counter",
+        "Operations on an agent memory tier (store, retrieve, search), by tier and outcome "
+        "(success, failure).",
+        ("operation", "tier", "outcome"),
+    ),
     # Authentication ---------------------------------------------------------------------
     MetricSpec(
         _n("logins_total"),
@@ -150,6 +192,13 @@ METRICS: tuple[MetricSpec, ...] = (
         ("operation", "outcome"),
     ),
     MetricSpec(_n("active_sessions"), "gauge", "Authenticated sessions open now."),
+    MetricSpec(
+        _n("user_operations_total"),
+        "counter",
+        "Operations on user accounts (create, update, delete, invite, role_change, "
+        "password_reset, deactivate, other) by outcome.",
+        ("operation", "outcome"),
+    ),
     # Outbound calls to external APIs ------------------------------------------------------
     MetricSpec(
         _n("external_requests_total"),
@@ -193,7 +242,7 @@ class InstrumentationConfig:
     ``tenants``: the tenant label's allowed values; empty disables the label (it is
     then always ""). ``external_targets``: host name -> target name for outbound calls.
     ``max_label_values``: how many distinct values a free-form label (route, job name,
-    workflow, queue, target) may take before new ones become "other".
+    workflow, step, queue, target, memory tier, dataset) may take before new ones become "other".
     """
 
     tenants: frozenset[str] = frozenset()
@@ -301,14 +350,20 @@ class AppMetrics:
         self.job_oldest_start = gauge("job_oldest_run_start_time_seconds", "livemin")
         self.job_last_success = gauge("job_last_success_time_seconds", "max")
         self.job_interval = gauge("job_schedule_interval_seconds", "max")
+        self.job_expected_runtime = gauge("job_expected_runtime_seconds", "max")
         self.queue_depth = gauge("queue_depth", "livemax")
         self.workflows_started = counter("workflows_started_total")
         self.workflows_completed = counter("workflows_completed_total")
         self.workflows_failed = counter("workflows_failed_total")
         self.workflow_duration = histogram("workflow_duration_seconds", WORKFLOW_BUCKETS)
+        self.steps_abandoned = counter("workflow_steps_abandoned_total")
+        self.business_cases = counter("business_cases_total")
+        self.data_quality = gauge("data_quality_ratio", "livemostrecent")
+        self.memory_operations = counter("memory_operations_total")
         self.logins = counter("logins_total")
         self.token_operations = counter("token_operations_total")
         self.active_sessions = gauge("active_sessions", "livesum")
+        self.user_operations = counter("user_operations_total")
         self.external_requests = counter("external_requests_total")
         self.external_duration = histogram("external_request_duration_seconds", EXTERNAL_BUCKETS)
         self.external_quota_used = gauge("external_quota_used", "livemax")
@@ -321,6 +376,9 @@ class AppMetrics:
         self.queue_guard = LabelGuard("queue", limit, self.dropped)
         self.workflow_guard = LabelGuard("workflow", limit, self.dropped)
         self.target_guard = LabelGuard("target", limit, self.dropped)
+        self.step_guard = LabelGuard("step", limit, self.dropped)
+        self.tier_guard = LabelGuard("tier", limit, self.dropped)
+        self.dataset_guard = LabelGuard("dataset", limit, self.dropped)
 
     def tenant(self, value: str | None) -> str:
         """The tenant label for ``value``: "" when disabled or absent, "other" if unknown."""

@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 
 from generator.catalogue._gather import gather_module
+from generator.catalogue._seeds import seed_note
 from generator.model import (
     AlertTest,
     Category,
@@ -362,7 +363,8 @@ BRUTE_FORCE = Threshold(
         "exporter's deny-list file when it is enabled (never in a metric)."
     ),
     runbook=Runbook(
-        meaning=f"At least one source failed {_BF} times within {_BF_WINDOW}.",
+        meaning=f"At least one source failed {_BF} times within {_BF_WINDOW}. "
+        + seed_note("SecurityBruteForce"),
         impact="Password guessing or credential stuffing: accounts may be taken over.",
         diagnosis=(
             f"How many sources and detections: `{NS}_brute_force_sources`, "

@@ -189,7 +189,7 @@ def test_the_real_application_area_refuses_a_parts_list_that_leaves_a_part_out()
 def test_the_application_parts_follow_its_dashboards() -> None:
     parts = read_parts(
         "generator.catalogue.application",
-        ("service", "jobs", "integrations", "probes", "status"),
+        ("service", "jobs", "integrations", "business", "probes", "status"),
     )
     dashboards = {
         p.module.rpartition(".")[2]: {t.panel.dashboard for t in p.thresholds} for p in parts
@@ -198,6 +198,7 @@ def test_the_application_parts_follow_its_dashboards() -> None:
         "service": {""},
         "jobs": {"jobs"},
         "integrations": {"integrations"},
+        "business": {"business"},
         "probes": {"", "integrations"},  # the certificate's panel sits with the integrations
         "status": {"status"},
     }

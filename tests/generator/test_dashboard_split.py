@@ -368,4 +368,4 @@ def test_the_real_catalogue_passes_the_dashboard_checks_with_its_split_applicati
     real = load()
     assert problems(real, None) == []
     (application,) = [a for a in real.areas if a.name == "application"]
-    assert application.dashboard_keys() == ("", "jobs", "integrations", "status")
+    assert application.dashboard_keys() == ("", "jobs", "integrations", "business", "status")

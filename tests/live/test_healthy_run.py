@@ -244,8 +244,8 @@ def test_a_healthy_stack_has_no_warning_or_critical_alert_pending_or_firing(
         if busy is not None and busy >= HOST_CPU_ALERTS[name][0] - CPU_MARGIN:
             print(f"right, the host was at least {busy:.0%} busy: {sighting.line(started)}")
             continue
-        host = "" if busy is None else f" (the host was {busy:.0%} busy by the test's reading)"
-        report.append(sighting.line(started) + host)
+        note = "" if busy is None else f" (the host was {busy:.0%} busy by the test's reading)"
+        report.append(sighting.line(started) + note)
     report.sort()
     assert not report, (
         f"{len(report)} warning/critical alerts pending or firing in a healthy stack:\n  "

@@ -141,3 +141,20 @@ def test_a_process_whose_files_are_hidden_is_skipped_and_the_others_are_still_su
     text = scrape_text([ProcessGroupCollector(groups)])
     assert sample_value(text, "promfleet_system_process_group_members", {"group": "sleeper"}) == 1
     assert sample_value(text, "promfleet_system_process_threads", {"group": "sleeper"}) == 1
+
+
+def test_the_example_config_declares_one_group_per_agent_that_the_exporter_accepts() -> None:
+    from exporters import system
+    from exporters.runtime.config import resolve
+    from tests.helpers import REPO_ROOT
+
+    example = REPO_ROOT / "exporters" / "system" / "example.yml"
+    _, settings, _ = resolve(system.EXPORTER, [f"--config.file={example}"], {})
+    collectors = system.build(settings)
+    groups = next(c for c in collectors if isinstance(c, ProcessGroupCollector)).groups
+    names = [g.name for g in groups]
+    assert names and all(name.startswith("agent-") for name in names), names
+    # The jobs dashboard's agent panels select group=~"agent-.*".
+    from generator.catalogue.application.business import AGENT_GROUPS
+
+    assert AGENT_GROUPS == 'group=~"agent-.*"'

@@ -14,7 +14,11 @@ part                alerts on                                  dashboard (``prom
 ``service``         HTTP errors and latency, restarts          ``application`` (main)
 ``jobs``            job runs, queues, schedules, workflows     ``application-jobs``
 ``integrations``    external APIs, quotas, deliveries          ``application-integrations``
-``probes``          health endpoints, dependencies, TLS        main; TLS on ``-integrations``
+``business``        agent memory, data quality; the business   ``application-business``
+                    dashboard (workflows, abandoned steps,
+                    business cases)
+``probes``          health endpoints, dependencies, TLS,       main; TLS on ``-integrations``
+                    uptime
 ``status``          what services' JSON status endpoints say   ``application-status``
 ==================  =========================================  ==============================
 """
@@ -25,14 +29,18 @@ from generator.catalogue._gather import gather
 
 AREA = gather(
     __name__,
-    parts=("service", "jobs", "integrations", "probes", "status"),
+    parts=("service", "jobs", "integrations", "business", "probes", "status"),
     title="Application",
     description=(
         "Instrumented services: request rate, errors and latency; jobs and workflows; "
-        "external integrations; health endpoints and certificates as the probe sees them; "
-        "what Mini-XDR, BlindspotX and the ML Security service report on their status "
-        "endpoints."
+        "external integrations; business workflows, agent memory and data quality; health "
+        "endpoints, uptime and certificates as the probe sees them; what Mini-XDR, "
+        "BlindspotX and the ML Security service report on their status endpoints."
     ),
-    dashboards=(("jobs", "Jobs and workflows"), ("integrations", "External integrations"),
-                ("status", "Service status endpoints")),
+    dashboards=(
+        ("jobs", "Jobs and workflows"),
+        ("integrations", "External integrations"),
+        ("business", "Business workflows"),
+        ("status", "Service status endpoints"),
+    ),
 )

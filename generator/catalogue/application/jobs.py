@@ -10,6 +10,8 @@ from generator.catalogue.application._common import (
     ESCALATE_ENG,
     EXTERNAL_FAILURES,
     EXTERNAL_MEAN,
+    JOB_EXPECTED,
+    JOB_RUN_AGE,
     JOB_RUNS,
     JOB_SUCCESS,
     SEL,
@@ -36,8 +38,24 @@ from generator.testseries import series
 MIN_WORKFLOWS_PER_SECOND = 0.1  # 30 finished in 5 minutes: one failure is 3 %, silent
 MIN_WORKFLOWS_PER_30M = 3  # a mean of fewer finished workflows is one slow workflow
 MIN_JOB_RUNS_PER_HOUR = 10  # one failed run of fewer than ten is not a trend
+# A run may take this long when its job declares no expected runtime (the seed's 5
+# minutes); the library's DEFAULT_EXPECTED_RUNTIME_SECONDS says the same (a test holds it).
+DEFAULT_EXPECTED_RUNTIME_SECONDS = 300
 
 RECORDING_RULES = (
+    RecordingRule(
+        JOB_EXPECTED,
+        # Every job the library knows has a job_running series (0 when idle): those that
+        # declared no expected runtime get the default.
+        "promfleet_app_job_expected_runtime_seconds\n"
+        f"or 0 * promfleet_app_job_running + {DEFAULT_EXPECTED_RUNTIME_SECONDS}",
+    ),
+    RecordingRule(
+        JOB_RUN_AGE,
+        # +Inf start time (nothing running) gives -Inf: never above the limit.
+        "(time() - promfleet_app_job_oldest_run_start_time_seconds)\n"
+        f"/ on (instance, job, job_name) {JOB_EXPECTED}",
+    ),
     RecordingRule(
         JOB_SUCCESS,
         # A job whose every run failed has no success series: it counts as 0, not absent.
@@ -71,40 +89,53 @@ JOB = (*APP, ("job_name", "report"))
 
 JOB_TOO_LONG = Threshold(
     name="AppJobRunningTooLong",
-    signal="time() - promfleet_app_job_oldest_run_start_time_seconds",
+    signal=JOB_RUN_AGE,
     op=">",
     levels=(
         Level(
             Severity.WARNING,
-            300,
+            1,
             for_seconds=60,
             cooldown_seconds=1800,
             test=AlertTest(
+                # A job that declares nothing: held to the default 5 minutes.
                 firing=(
                     series("promfleet_app_job_oldest_run_start_time_seconds", JOB, "-1000+0x40"),
+                    _gauge("promfleet_app_job_running", JOB, 1),
                 ),
+                # The same run of a job that declared an hour: 20 minutes is on time.
                 quiet=(
-                    series(
-                        "promfleet_app_job_oldest_run_start_time_seconds", JOB, "9999999999+0x40"
-                    ),
+                    series("promfleet_app_job_oldest_run_start_time_seconds", JOB, "-1000+0x40"),
+                    _gauge("promfleet_app_job_running", JOB, 1),
+                    _gauge("promfleet_app_job_expected_runtime_seconds", JOB, 3600),
                 ),
                 labels=JOB,
-                value=1180,  # 1000 s before t=0, evaluated at 180 s
+                value=1180 / DEFAULT_EXPECTED_RUNTIME_SECONDS,  # 1000 s before t=0, at 180 s
             ),
         ),
     ),
     team=Team.ENGINEERING,
-    summary="Job {{ $labels.job_name }} on {{ $labels.instance }} has run for over 5 minutes",
+    summary="Job {{ $labels.job_name }} on {{ $labels.instance }} has run for "
+    "{{ $value | humanize }} times its expected runtime",
     description=(
-        "A run of {{ $labels.job_name }} on {{ $labels.instance }} started more than 5 "
-        "minutes ago and has not finished: it is stuck or far slower than it should be."
+        "A run of {{ $labels.job_name }} on {{ $labels.instance }} has gone on for longer "
+        "than the job's own expected runtime (5 minutes unless the job declares one), now "
+        "{{ $value | humanize }} times it: it is stuck or far slower than it should be."
     ),
     runbook=Runbook(
-        meaning="A background job or agent run has been going for more than five minutes.",
+        meaning="A background job or agent run has been going for longer than its job "
+        "declared it may take (`expected_runtime_seconds` in the instrumentation library, "
+        "published as `promfleet_app_job_expected_runtime_seconds`), or longer than 5 "
+        "minutes when the job declares nothing (the Mini-XDR scheduler's limit). A model "
+        "retraining that declares an hour is silent at 30 minutes and warns past its hour. "
+        "The value is the run's age divided by that limit: 2 means twice as long.",
         impact="Its work is late; a stuck run may hold locks or block the next runs. A "
         "warning, not a page: no request fails because of it; when it blocks users, "
         "AppHighErrorRate or AppWorkflowFailureRate pages.",
         diagnosis=(
+            f"Age against the limit: `{JOB_RUN_AGE}`",
+            f"The limit each job is held to (declared, or the 5-minute default): "
+            f"`{JOB_EXPECTED}`",
             "How long: `time() - promfleet_app_job_oldest_run_start_time_seconds`",
             "Runs in progress: `promfleet_app_job_running`",
             "Usual duration: `histogram_quantile(0.9, sum by (job_name, le) "
@@ -113,15 +144,18 @@ JOB_TOO_LONG = Threshold(
         mitigation=(
             "Find what the run waits on (a lock, an external API, a large input).",
             "Cancel and restart the run when it is stuck; make the job time out.",
+            "If the job is long by design, declare it: `instr.job(name, "
+            "expected_runtime_seconds=3600)` (or `instr.expect_runtime(name, 3600)`).",
         ),
         escalation=ESCALATE_ENG,
     ),
     panel=Panel(
-        title="Oldest job run in progress",
+        title="Oldest job run against its expected runtime",
         dashboard="jobs",
-        expr=f"time() - promfleet_app_job_oldest_run_start_time_seconds{{{SEL}}}",
-        unit="s",
-        description="Seconds since the oldest unfinished run of each job started.",
+        expr=f"{JOB_RUN_AGE}{{{SEL}}} > 0",
+        unit="percentunit",
+        description="Age of the oldest unfinished run of each job, as a share of the job's "
+        "expected runtime (100 % is the limit; 5 minutes unless the job declares one).",
         legend="{{instance}} {{job_name}}",
         expect_data=False,
     ),
@@ -421,6 +455,24 @@ WORKFLOW_SLOW = Threshold(
 )
 
 PANELS = (
+    Panel(
+        title="Oldest job run in progress",
+        expr=f"time() - promfleet_app_job_oldest_run_start_time_seconds{{{SEL}}}",
+        unit="s",
+        description="Seconds since the oldest unfinished run of each job started.",
+        legend="{{instance}} {{job_name}}",
+        expect_data=False,
+        dashboard="jobs",
+    ),
+    Panel(
+        title="Expected job runtime",
+        expr=f"{JOB_EXPECTED}{{{SEL}}}",
+        unit="s",
+        description="How long one run of each job may take before AppJobRunningTooLong "
+        "warns: what the job declared, or 5 minutes.",
+        legend="{{instance}} {{job_name}}",
+        dashboard="jobs",
+    ),
     Panel(
         title="Job runs by outcome",
         expr=(

@@ -11,6 +11,9 @@ from generator.catalogue.application._common import (
     HEALTH,
     PROBE,
     SEL,
+    SUCCESS_1H,
+    UPTIME_1D,
+    UPTIME_30D,
 )
 from generator.model import (
     AlertTest,
@@ -27,7 +30,38 @@ from generator.model import (
 from generator.testseries import gauge as _gauge
 from generator.testseries import series
 
+# Uptime: the share of probes a target answered. A day is read from the raw samples
+# (5,760 per target at a 15 s scrape); a month from 720 hourly means (a subquery at a
+# one-hour step over SUCCESS_1H) instead of 172,800 raw samples per target, 240 times
+# fewer, and exact: the hourly windows it reads do not overlap. Until the first whole hour
+# has a mean (a new Prometheus), the month is the day, which then holds every sample.
+_UPTIME_SERIES = (series("promfleet_probe_success", PROBE, "_x3 1x2 0x1 1x30"),)
+
+
+def _uptime_expect(record: str) -> tuple[tuple[str, float], ...]:
+    """Samples at minutes 3 to 10 by the 10th: up, up, up, down, down, up, up, up."""
+    return ((record + "{" + ",".join(f'{k}="{v}"' for k, v in PROBE) + "}", 0.75),)
+
+
 RECORDING_RULES = (
+    RecordingRule(
+        SUCCESS_1H,
+        "avg_over_time(promfleet_probe_success[1h])",
+        test_series=_UPTIME_SERIES,
+        test_expect=_uptime_expect(SUCCESS_1H),
+    ),
+    RecordingRule(
+        UPTIME_1D,
+        "avg_over_time(promfleet_probe_success[1d])",
+        test_series=_UPTIME_SERIES,
+        test_expect=_uptime_expect(UPTIME_1D),
+    ),
+    RecordingRule(
+        UPTIME_30D,
+        f"avg_over_time({SUCCESS_1H}[30d:1h])\nor {UPTIME_1D}",
+        test_series=_UPTIME_SERIES,
+        test_expect=_uptime_expect(UPTIME_30D),
+    ),
     RecordingRule(
         HEALTH,
         # 0 healthy, 1 degraded, 2 unhealthy or not answering.
@@ -247,6 +281,19 @@ CERT_EXPIRING = Threshold(
 )
 
 PANELS = (
+    Panel(
+        title="Uptime over the day and the month",
+        expr=(
+            f'label_replace({UPTIME_1D}{{{SEL}}}, "window", "day", "", "")'
+            f' or label_replace({UPTIME_30D}{{{SEL}}}, "window", "month", "", "")'
+        ),
+        unit="percentunit",
+        description="Share of health probes each service answered over the last 24 hours "
+        "and the last 30 days (the month from hourly means; time when the probe exporter "
+        "or Prometheus was down counts neither way).",
+        legend="{{target}} {{window}}",
+        kind="stat",
+    ),
     Panel(
         title="Probe duration",
         expr=f"promfleet_probe_duration_seconds{{{SEL}}}",

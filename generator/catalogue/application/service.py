@@ -5,6 +5,7 @@ Panels on the main dashboard (``promfleet-application``).
 
 from __future__ import annotations
 
+from generator.catalogue._seeds import seed_note
 from generator.catalogue.application._common import (
     APP,
     ERRORS,
@@ -13,9 +14,12 @@ from generator.catalogue.application._common import (
     ESCALATE_ENG,
     EXTERNAL_MEAN,
     LATENCY_MEAN,
+    LATENCY_P50,
     LATENCY_P95,
     LATENCY_P99,
     REQUESTS,
+    REVOCATIONS_1H,
+    REVOCATIONS_5M,
     SEL,
 )
 from generator.model import (
@@ -66,10 +70,25 @@ RECORDING_RULES = (
         '(increase(promfleet_app_http_requests_total{status="5xx"}[1m]))',
     ),
     RecordingRule(
+        REVOCATIONS_5M,
+        "sum without (operation, outcome) "
+        '(rate(promfleet_app_token_operations_total{operation="revoke"}[5m]))',
+    ),
+    RecordingRule(
+        REVOCATIONS_1H,
+        "sum without (operation, outcome) "
+        '(rate(promfleet_app_token_operations_total{operation="revoke"}[1h]))',
+    ),
+    RecordingRule(
         LATENCY_MEAN,
         "sum without (method, route) (rate(promfleet_app_http_request_duration_seconds_sum[5m]))\n"
         "/ sum without (method, route) "
         "(rate(promfleet_app_http_request_duration_seconds_count[5m]))",
+    ),
+    RecordingRule(
+        LATENCY_P50,
+        "histogram_quantile(0.5, sum without (method, route) "
+        "(rate(promfleet_app_http_request_duration_seconds_bucket[5m])))",
     ),
     RecordingRule(
         LATENCY_P95,
@@ -249,7 +268,7 @@ HIGH_P99 = Threshold(
         impact="Some users wait long or time out, even when the average looks fine.",
         diagnosis=(
             f"p99 per instance: `{LATENCY_P99}`",
-            f"p95 beside it (how wide the tail is): `{LATENCY_P95}`",
+            f"p50 and p95 beside it (how wide the tail is): `{LATENCY_P50}`, `{LATENCY_P95}`",
             "p99 per route: `histogram_quantile(0.99, sum by (route, le) "
             "(rate(promfleet_app_http_request_duration_seconds_bucket[5m])))`",
             "Jobs competing for the same resources: `promfleet_app_job_running > 0`",
@@ -326,7 +345,7 @@ ERROR_BURST = Threshold(
     runbook=Runbook(
         meaning="A burst of server errors: ten or more a minute, and more than one request in "
         "twenty, for two minutes. It catches a quiet service that fails (below the traffic "
-        "AppHighErrorRate needs) and a share too small to page.",
+        "AppHighErrorRate needs) and a share too small to page. " + seed_note("AppAPIErrorBurst"),
         impact="Whatever the failing route serves is broken for its users right now.",
         diagnosis=(
             f"Errors in the last minute: `{ERRORS_1M}`",
@@ -345,6 +364,92 @@ ERROR_BURST = Threshold(
         unit="short",
         description="Requests answered with a 5xx status in the last minute.",
         expect_data=False,
+    ),
+)
+
+# A revocation spike: the last 5 minutes revoke more than three times as fast as the last
+# hour, and at 4 a minute or more (20 in 5 minutes). Logouts revoke tokens all day at a
+# steady pace; a spike is a mass revocation (a compromised account or client being cut
+# off, an admin's bulk action) or a fault revoking what it should not.
+REVOCATION_SPIKE_FACTOR = 3
+MIN_REVOCATIONS_PER_MINUTE = 4
+REVOKE = (("operation", "revoke"), ("outcome", "success"))
+
+REVOCATION_SPIKE = Threshold(
+    name="AppTokenRevocationSpike",
+    category=Category.SECURITY_INCIDENT,
+    signal=f"{REVOCATIONS_5M} / ({REVOCATIONS_1H} > 0)",
+    op=">",
+    guard=f"and on (instance, job) {REVOCATIONS_5M} * 60 >= {MIN_REVOCATIONS_PER_MINUTE}",
+    levels=(
+        Level(
+            Severity.WARNING,
+            REVOCATION_SPIKE_FACTOR,
+            for_seconds=120,
+            cooldown_seconds=3600,
+            test=AlertTest(
+                # 1 revocation a minute for an hour, then 100 a minute.
+                firing=(
+                    series(
+                        "promfleet_app_token_operations_total",
+                        (*APP, *REVOKE),
+                        "0+1x60 160+100x40",
+                    ),
+                ),
+                # The same spike of issued tokens (a login rush), and a steady 10
+                # revocations a minute: neither is a revocation spike.
+                quiet=(
+                    series(
+                        "promfleet_app_token_operations_total",
+                        (*APP, ("operation", "issue"), ("outcome", "success")),
+                        "0+1x60 160+100x40",
+                    ),
+                    series("promfleet_app_token_operations_total", (*APP, *REVOKE), "0+10x100"),
+                ),
+                labels=APP,
+                # At 65 min: 500 in the last 5 minutes, 555 in the last hour.
+                value=6000 / 555,
+                warmup_seconds=3660,
+            ),
+        ),
+    ),
+    team=Team.SECURITY,
+    summary="Token revocations spiked on {{ $labels.instance }}",
+    description=(
+        "Over the last 5 minutes {{ $labels.instance }} revoked tokens "
+        "{{ $value | humanize }} times as fast as over the last hour, at 4 or more a minute."
+    ),
+    runbook=Runbook(
+        meaning="Tokens are being revoked far faster than usual: more than three times the "
+        "last hour's pace, and at least 4 a minute (20 in 5 minutes), for 2 minutes. "
+        "Logouts revoke at a steady pace and stay quiet; a spike is a bulk revocation.",
+        impact="Users or clients are being logged out en masse: the response to a "
+        "compromised account or client (expected, but someone should know), an attacker "
+        "with admin rights cutting users off, or a fault revoking valid tokens.",
+        diagnosis=(
+            f"Now and the hour: `{REVOCATIONS_5M}`, `{REVOCATIONS_1H}`",
+            "All token operations: `sum by (operation, outcome) "
+            "(rate(promfleet_app_token_operations_total[5m]))`",
+            "Sessions dropping with it: `promfleet_app_active_sessions`",
+            "Who revoked, in the audit log: the admin or the client behind the bulk action.",
+            "Role changes and deletions at the same time: `sum by (operation) "
+            "(rate(promfleet_app_user_operations_total[5m]))`",
+        ),
+        mitigation=(
+            "A planned bulk revocation (an incident response): note it and let it resolve.",
+            "Unplanned: disable the account or client issuing the revocations; roll back a "
+            "deploy that revokes valid tokens.",
+        ),
+        escalation="Hand it to the security team's queue within the hour; page the security "
+        "on-call engineer when nobody planned it.",
+    ),
+    panel=Panel(
+        title="Token revocations per minute",
+        expr=f"{REVOCATIONS_5M}{{{SEL}}} * 60",
+        unit="short",
+        description="Tokens revoked per minute, over 5 minutes (the spike alert compares "
+        "this with the last hour's pace).",
+        alert_thresholds=False,
     ),
 )
 
@@ -469,14 +574,13 @@ PANELS = (
     ),
     Panel(
         title="Response time percentiles",
+        # The recording rules the latency alerts read, so panel and pager agree.
         expr=" or ".join(
-            f"label_replace(histogram_quantile({q}, sum by (instance, le) "
-            "(rate(promfleet_app_http_request_duration_seconds_bucket"
-            f'{{{SEL}}}[$__rate_interval]))), "quantile", "p{name}", "", "")'
-            for q, name in ((0.5, "50"), (0.95, "95"), (0.99, "99"))
+            f'label_replace({rule}{{{SEL}}}, "quantile", "p{name}", "", "")'
+            for rule, name in ((LATENCY_P50, "50"), (LATENCY_P95, "95"), (LATENCY_P99, "99"))
         ),
         unit="s",
-        description="Median, 95th and 99th percentile of the response time.",
+        description="Median, 95th and 99th percentile of the response time, over 5 minutes.",
         legend="{{instance}} {{quantile}}",
     ),
     Panel(
@@ -484,6 +588,34 @@ PANELS = (
         expr=f"promfleet_app_http_requests_in_flight{{{SEL}}}",
         unit="short",
         description="HTTP requests being served right now.",
+    ),
+    Panel(
+        title="Token operations by type",
+        expr=(
+            "sum by (instance, operation, outcome) "
+            f"(rate(promfleet_app_token_operations_total{{{SEL}}}[$__rate_interval]))"
+        ),
+        unit="ops",
+        description="Token operations per second: issue, refresh, revoke, validate, by "
+        "outcome.",
+        legend="{{instance}} {{operation}} {{outcome}}",
+    ),
+    Panel(
+        title="Active sessions",
+        expr=f"promfleet_app_active_sessions{{{SEL}}}",
+        unit="short",
+        description="Authenticated sessions open now.",
+    ),
+    Panel(
+        title="User operations",
+        expr=(
+            "sum by (instance, operation, outcome) "
+            f"(rate(promfleet_app_user_operations_total{{{SEL}}}[$__rate_interval]))"
+        ),
+        unit="ops",
+        description="Operations on user accounts per second (create, update, delete, "
+        "invite, role change, password reset, deactivate), by outcome.",
+        legend="{{instance}} {{operation}} {{outcome}}",
     ),
     Panel(
         title="Logins by outcome",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from generator.catalogue._seeds import seed_note
 from generator.catalogue.training._common import (
     ESCALATE,
     MODEL,
@@ -215,7 +216,7 @@ CONCEPT_DRIFT = Threshold(
     runbook=Runbook(
         meaning="A drift monitor reported concept drift at least once within the last 15 "
         "minutes (its detection count rose, or its last detection time is less than 15 "
-        "minutes old).",
+        "minutes old). " + seed_note("TrainingConceptDrift"),
         impact="The model's predictions degrade as the world it learnt no longer holds.",
         diagnosis=(
             f"How often, per model: `{DRIFT}`",
