@@ -10,16 +10,20 @@ which proves the rules are evaluated.
 This machine is shared, and the stack itself is busy while it starts: an alert on the
 host's own CPU is forgiven only where the test's independent reading of the host (from
 ``/proc/stat`` through psutil, over the alert's window) shows the host really was that
-busy, so it was right, not a false page. So is an alert that predicts a filesystem
-filling up where the test's own readings of its free space (``statvfs``, from before the
-stack starts) fall fast enough to empty it within that alert's horizon: something on
-the machine really is writing that fast. Every other sighting fails the test.
+busy, so it was right, not a false page; so is the load alert where the test's own
+reading of the kernel's 5-minute load average per CPU was above its threshold all the
+while the alert was seen. So is an alert that predicts a filesystem
+filling up where the test's own readings of its free space (``statvfs``, twice a second
+from before the stack starts), fitted with a line from Prometheus' first sample as the
+alert's ``deriv`` is, fall fast enough to empty it within that alert's horizon:
+something on the machine really is writing that fast. Every other sighting fails the test.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +34,7 @@ import pytest
 import yaml
 
 from exporters.system.timex import parse_timex, read_adjtimex
+from generator.catalogue.system import LOAD_HIGH
 from runner import Member
 from tests.live.conftest import LiveStack, StartLiveStack, resolve_members
 
@@ -56,9 +61,15 @@ HOST_CPU_ALERTS: dict[str, tuple[float, float]] = {"SystemCPUHigh": (0.9, 300.0)
 # Alerts on the host's clock: right, not false, where the kernel says it is unsynchronised.
 HOST_CLOCK_ALERTS = frozenset({"SystemClockNotSynchronising"})
 CPU_MARGIN = 0.1
+# Alerts on the host's 5-minute load average per CPU, with the threshold that makes them
+# true: right where the test's own readings (os.getloadavg) stayed above it, less a margin
+# for a reading taken up to a scrape before or after the exporter's.
+HOST_LOAD_ALERTS: dict[str, float] = {
+    LOAD_HIGH.name: min(level.value for level in LOAD_HIGH.levels)}
+LOAD_MARGIN = 0.1
 # Alerts predicting a filesystem full, with the warning's horizon: right where the test's
 # own readings of the mount's free space fall fast enough to empty it within the horizon
-# (times a margin: the alert fits a line to every sample, the test joins two).
+# (times a margin: its samples and the test's readings are not taken at the same instants).
 HOST_FILLING_ALERTS: dict[str, float] = {"SystemFilesystemFillingUp": 24 * 3600.0}
 FILL_MARGIN = 2.0
 
@@ -89,6 +100,7 @@ class HostReadings:
     def __init__(self) -> None:
         self.samples: list[tuple[float, float, float]] = []  # (monotonic, idle, total)
         self.free: list[tuple[float, dict[str, float]]] = []  # (monotonic, {mount: bytes})
+        self.load: list[tuple[float, float]] = []  # (monotonic, 5-minute load per CPU)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="host-cpu", daemon=True)
 
@@ -111,22 +123,43 @@ class HostReadings:
             with contextlib.suppress(OSError):
                 free[partition.mountpoint] = float(psutil.disk_usage(partition.mountpoint).free)
         self.free.append((time.monotonic(), free))
+        self.load.append((time.monotonic(), os.getloadavg()[1] / (os.cpu_count() or 1)))
         times = psutil.cpu_times()._asdict()
         idle = sum(times.get(mode, 0.0) for mode in ("idle", "iowait", "steal"))
         # guest time is already counted in user time (as the exporter's modes count it)
         total = sum(v for mode, v in times.items() if mode not in ("guest", "guest_nice"))
         self.samples.append((time.monotonic(), idle, total))
 
-    def seconds_to_full(self, mountpoint: str, until: float) -> float | None:
-        """How long the mount's free space would last at the rate it fell from the first
-        reading to the last one before ``until``; None without two readings or a fall."""
+    def seconds_to_full(self, mountpoint: str, since: float, until: float) -> float | None:
+        """How long the mount's free space would last at the rate it fell between
+        ``since`` and ``until``, by a least-squares line through the test's readings as
+        the alert's ``deriv`` fits one through its samples; None without two readings or
+        a fall."""
         readings = [(t, free[mountpoint]) for t, free in list(self.free)
-                    if mountpoint in free and t <= until + 0.5]
+                    if mountpoint in free and since - 0.5 <= t <= until + 0.5]
         if len(readings) < 2:
             return None
-        (t0, first), (t1, last) = readings[0], readings[-1]
-        falling = (first - last) / (t1 - t0) if t1 > t0 else 0.0
-        return last / falling if falling > 0 else None
+        mean_t = sum(t for t, _ in readings) / len(readings)
+        mean_f = sum(f for _, f in readings) / len(readings)
+        spread = sum((t - mean_t) ** 2 for t, _ in readings)
+        if spread <= 0:
+            return None
+        slope = sum((t - mean_t) * (f - mean_f) for t, f in readings) / spread
+        return readings[-1][1] / -slope if slope < 0 else None
+
+    def soonest_full(self, mountpoint: str, since: float, first: float, last: float,
+                     ) -> float | None:
+        """The shortest :meth:`seconds_to_full` from ``since`` to any reading between
+        ``first`` and ``last`` (the alert's window grows from its first sample)."""
+        lasts = [self.seconds_to_full(mountpoint, since, t) for t, _ in list(self.free)
+                 if first - 1.0 <= t <= last + 1.0]
+        known = [left for left in lasts if left is not None]
+        return min(known) if known else None
+
+    def lowest_load(self, start: float, end: float) -> float | None:
+        """The lowest 5-minute load per CPU read between ``start`` and ``end``."""
+        inside = [load for t, load in list(self.load) if start - 1.0 <= t <= end + 1.0]
+        return min(inside) if inside else None
 
     def busy_share(self, start: float, end: float) -> float | None:
         """The busy share between the samples nearest ``start`` and ``end``."""
@@ -236,9 +269,16 @@ def test_a_healthy_stack_has_no_warning_or_critical_alert_pending_or_firing(
             print(f"right, the kernel says the clock is unsynchronised: {sighting.line(started)}")
             continue
         if name in HOST_FILLING_ALERTS:
-            left = host.seconds_to_full(sighting.labels.get("mountpoint", ""), sighting.last)
+            left = host.soonest_full(sighting.labels.get("mountpoint", ""), first_sample,
+                                     sighting.first, sighting.last)
             if left is not None and left <= HOST_FILLING_ALERTS[name] * FILL_MARGIN:
                 print(f"right, by the test's own readings the mount fills in {left / 3600:.1f} h: "
+                      f"{sighting.line(started)}")
+                continue
+        if name in HOST_LOAD_ALERTS:
+            load = host.lowest_load(sighting.first, sighting.last)
+            if load is not None and load >= HOST_LOAD_ALERTS[name] - LOAD_MARGIN:
+                print(f"right, the host's load per CPU was at least {load:.2f}: "
                       f"{sighting.line(started)}")
                 continue
         if busy is not None and busy >= HOST_CPU_ALERTS[name][0] - CPU_MARGIN:
