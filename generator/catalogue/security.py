@@ -52,6 +52,9 @@ NS = "promfleet_security"
 # The brute-force policy: the exporter's defaults for brute-force.failures/.window.
 BRUTE_FORCE_FAILURES = 5
 BRUTE_FORCE_WINDOW_SECONDS = 300
+# The attack kinds whose runs block their source: the exporter's default
+# denylist.attack-kinds (a test holds them equal).
+BLOCKING_ATTACK_KINDS = ("sql_injection", "path_traversal", "command_injection")
 _BF = f"{BRUTE_FORCE_FAILURES} or more"
 _BF_WINDOW = f"{BRUTE_FORCE_WINDOW_SECONDS / 60:g} minutes"
 
