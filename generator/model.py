@@ -129,6 +129,10 @@ class Panel:
     # age beside a failed-save flag, connected clients beside rejected ones): the alert's
     # values are then not drawn, since they would be in another quantity or unit.
     alert_thresholds: bool = True
+    # Names for the values of a signal that is a small closed set (a level 0..3): each
+    # (value, text, Grafana colour) is rendered as a value mapping, so a stat panel shows
+    # "high" in orange, not 2.
+    value_names: tuple[tuple[float, str, str], ...] = ()
 
 
 @dataclass(frozen=True)

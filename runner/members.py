@@ -77,13 +77,18 @@ def _redis_url(environ: Mapping[str, str]) -> str:
 
 
 def _probe_targets() -> str:
-    """What the probe exporter checks on the stack: the servers, and the demo app."""
+    """What the probe exporter checks on the stack: the servers, the demo app, and its
+    browser-automation dependency and background scheduler."""
     targets = [
         {"name": "prometheus", "url": "http://{addr:prometheus}/-/healthy",
          "health_json": False},
         {"name": "alertmanager", "url": "http://{addr:alertmanager}/-/healthy",
          "health_json": False},
         {"name": "app", "url": "http://{addr:app}/healthz"},
+        # The browser-automation dependency and the background scheduler (FossaWork's),
+        # each a target of its own; the demo app answers both on the local stack.
+        {"name": "browser-automation", "url": "http://{addr:app}/healthz/browser"},
+        {"name": "scheduler", "url": "http://{addr:app}/healthz/scheduler"},
     ]
     return json.dumps(targets)
 

@@ -347,6 +347,22 @@ def build_app(config: DemoConfig, instr: Any = None) -> Any:
             instr.user_operation("update")
             instr.step_abandoned("value-case", "pricing")
 
+    # When the background scheduler last woke up: /healthz/scheduler reports on it.
+    scheduler_tick = [time.monotonic()]
+
+    async def scheduler_health(request: web.Request) -> web.Response:
+        age = time.monotonic() - scheduler_tick[0]
+        alive = age <= 3 * config.job_interval_seconds + 5
+        body = {"status": "healthy" if alive else "unhealthy", "last_run_age_seconds": age}
+        return web.json_response(body, status=200 if alive else 503, headers=pid_header)
+
+    async def browser_health(request: web.Request) -> web.Response:
+        # A stand-in: the demo drives no browser. It answers like a browser-automation
+        # service's health check, so the probe target and its alerts run end to end; a
+        # real deployment points the target at the service's own check.
+        body = {"status": "healthy", "dependencies": {"browser": True}}
+        return web.json_response(body, headers=pid_header)
+
     async def scheduler(app: web.Application) -> Any:
         async def loop() -> None:
             tick = 0
@@ -354,6 +370,7 @@ def build_app(config: DemoConfig, instr: Any = None) -> Any:
                 business_tick(tick)
                 tick += 1
                 await asyncio.sleep(config.job_interval_seconds)
+                scheduler_tick[0] = time.monotonic()
                 with contextlib.suppress(RuntimeError):
                     async with sync_job._fresh():
                         if job_failures.hit(current().job_failure_rate):
@@ -369,7 +386,8 @@ def build_app(config: DemoConfig, instr: Any = None) -> Any:
 
     app = web.Application()
     app[BACKGROUND] = set()
-    setup(app, instr, exclude=("/healthz",))  # the probe's signal, not traffic
+    # The probe's signals, not traffic.
+    setup(app, instr, exclude=("/healthz", "/healthz/browser", "/healthz/scheduler"))
     app.router.add_get("/", index)
     app.router.add_get("/api/items/{item_id}", get_item)
     app.router.add_get("/api/boom", boom)
@@ -380,6 +398,8 @@ def build_app(config: DemoConfig, instr: Any = None) -> Any:
     app.router.add_post("/chaos", set_chaos)
     app.router.add_get("/chaos", get_chaos)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/healthz/browser", browser_health)
+    app.router.add_get("/healthz/scheduler", scheduler_health)
     app.cleanup_ctx.append(scheduler)
     instr.set_queue_depth("demo-queue", 0)
     return app

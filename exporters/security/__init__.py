@@ -24,15 +24,30 @@ from exporters.security.change import (
     parse_names,
     parse_windows,
 )
-from exporters.security.denylist import REJECT_REASONS, DenyList
-from exporters.security.detect import ATTACK_KINDS, SENSITIVE_KINDS, BruteForcePolicy
+from exporters.security.denylist import (
+    BLOCK_REASONS,
+    DEFAULT_BLOCK_SECONDS,
+    ORIGINS,
+    REJECT_REASONS,
+    DenyList,
+    parse_block_duration,
+)
+from exporters.security.detect import (
+    ATTACK_KINDS,
+    CRITICAL_ATTACK_KINDS,
+    SENSITIVE_KINDS,
+    BruteForcePolicy,
+)
 from exporters.security.engine import (
+    ATTACK_BLOCK_REQUESTS,
+    ATTACK_BLOCK_WINDOW_SECONDS,
     AUTH_REASONS,
     DEFAULT_EVENTS,
     DENIED_CODES,
     EVENT_CATEGORIES,
     EVENT_TARGETS,
     SKIP_REASONS,
+    AttackBlockPolicy,
     Engine,
     LogConfig,
     Snapshot,
@@ -149,6 +164,18 @@ DETECTIONS = CollectorDef(
             "Sources dropped from the full brute-force window (the oldest go first).",
         ),
         _m(
+            "attack_sources",
+            "gauge",
+            "Sources whose requests carried the configured number of attacks of a blocking "
+            "kind (denylist.attack-kinds) within the window, now (tracked by the log tailer).",
+        ),
+        _m(
+            "attack_runs_total",
+            "counter",
+            "Times a source started such an attack run (each one blocks the source when the "
+            "deny-list is on).",
+        ),
+        _m(
             "privilege_escalations_total",
             "counter",
             "Privilege escalations (a role or permission raised to an admin one).",
@@ -186,8 +213,27 @@ DENYLIST = CollectorDef(
     "denylist",
     "the deny-list file: entries, additions, rejections",
     (
-        _m("denylist_entries", "gauge", "Sources in the deny-list file now."),
-        _m("denylist_additions_total", "counter", "Sources added to the deny-list."),
+        _m(
+            "denylist_entries",
+            "gauge",
+            "Entries in the deny-list file now, by origin: automatic (the exporter's) or "
+            "manual (promfleet-denylist's).",
+            ("origin",),
+        ),
+        _m("denylist_additions_total", "counter", "Sources the exporter added to the deny-list."),
+        _m(
+            "denylist_blocks_total",
+            "counter",
+            "Blocks made, by reason: brute_force, an attack kind, or manual (a new or renewed "
+            "block by promfleet-denylist, seen in the file). A block renewed while in force "
+            "counts again.",
+            ("reason",),
+        ),
+        _m(
+            "denylist_unblocks_total",
+            "counter",
+            "Entries an operator removed from the deny-list (promfleet-denylist unblock).",
+        ),
         _m(
             "denylist_rejections_total",
             "counter",
@@ -296,6 +342,17 @@ def _networks(value: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _attack_kinds(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ValueError("expected a list of attack kinds")
+    kinds = {str(item).strip() for item in items} - {""}
+    unknown = sorted(kinds - set(ATTACK_KINDS))
+    if unknown:
+        raise ValueError(f"unknown attack kinds {unknown}; expected some of {list(ATTACK_KINDS)}")
+    return tuple(k for k in ATTACK_KINDS if k in kinds)
+
+
 def _non_negative_int(value: Any) -> int:
     try:
         number = int(str(value), 10)
@@ -356,7 +413,34 @@ OPTIONS: tuple[Option, ...] = (
         "",
         parse_str,
     ),
-    Option("denylist.ttl", "How long a source stays in the deny-list.", 3600.0, parse_duration),
+    Option(
+        "denylist.ttl",
+        "How long an automatic block lasts: 1h to 24h.",
+        DEFAULT_BLOCK_SECONDS,
+        parse_block_duration,
+    ),
+    Option(
+        "denylist.attack-kinds",
+        "Attack kinds whose requests block their source (any of "
+        + ", ".join(ATTACK_KINDS)
+        + "; empty: attacks block nothing).",
+        tuple(k for k in ATTACK_KINDS if k in CRITICAL_ATTACK_KINDS),
+        _attack_kinds,
+        structured=True,
+    ),
+    Option(
+        "denylist.attack-requests",
+        "Requests of a blocking attack kind from one source, within denylist.attack-window, "
+        "that block it.",
+        ATTACK_BLOCK_REQUESTS,
+        parse_positive_int,
+    ),
+    Option(
+        "denylist.attack-window",
+        "Window the blocking attack requests must fall in.",
+        ATTACK_BLOCK_WINDOW_SECONDS,
+        parse_duration,
+    ),
     Option("denylist.max-entries", "Most entries in the deny-list.", 10_000, parse_positive_int),
     Option(
         "denylist.never",
@@ -474,6 +558,8 @@ class DetectionsCollector(BlockingCollector):
         yield _family("brute_force_detections_total", {(): snap.brute_force_detections})
         yield _family("brute_force_tracked_sources", {(): snap.brute_force_tracked})
         yield _family("brute_force_evictions_total", {(): snap.brute_force_evictions})
+        yield _family("attack_sources", {(): snap.attack_sources})
+        yield _family("attack_runs_total", {(): snap.attack_runs})
         yield _family("privilege_escalations_total", {(): snap.privilege_escalations})
         yield _family("token_revocations_total", {(): snap.token_revocations})
         yield _family(
@@ -485,10 +571,11 @@ class DetectionsCollector(BlockingCollector):
 
 
 class DenyListCollector(BlockingCollector):
-    """The automated response::
+    """The automated response, and the operators' manual blocks::
 
-    promfleet_security_denylist_entries 3.0
-    promfleet_security_denylist_additions_total 5.0
+    promfleet_security_denylist_entries{origin="automatic"} 3.0
+    promfleet_security_denylist_entries{origin="manual"} 1.0
+    promfleet_security_denylist_blocks_total{reason="sql_injection"} 2.0
     promfleet_security_denylist_rejections_total{reason="not_an_address"} 2.0
     """
 
@@ -500,14 +587,19 @@ class DenyListCollector(BlockingCollector):
     def collect_blocking(self, ctx: ScrapeContext) -> Iterable[Metric]:
         deny = self.state.denylist
         if deny is None:
-            yield _family("denylist_entries", {(): 0})
+            yield _family("denylist_entries", {(o,): 0 for o in ORIGINS})
             yield _family("denylist_additions_total", {(): 0})
+            yield _family("denylist_blocks_total", {(r,): 0 for r in BLOCK_REASONS})
+            yield _family("denylist_unblocks_total", {(): 0})
             yield _family("denylist_rejections_total", {(r,): 0 for r in REJECT_REASONS})
             yield _family("denylist_evictions_total", {(): 0})
             yield _family("denylist_write_errors_total", {(): 0})
             return
-        yield _family("denylist_entries", {(): len(deny)})
+        counts = deny.counts()
+        yield _family("denylist_entries", {(o,): counts[o] for o in ORIGINS})
         yield _family("denylist_additions_total", {(): deny.additions})
+        yield _family("denylist_blocks_total", {(r,): deny.blocks[r] for r in BLOCK_REASONS})
+        yield _family("denylist_unblocks_total", {(): deny.unblocks})
         yield _family("denylist_rejections_total", {(r,): deny.rejected[r] for r in REJECT_REASONS})
         yield _family("denylist_evictions_total", {(): deny.dropped})
         yield _family("denylist_write_errors_total", {(): deny.write_errors})
@@ -532,9 +624,19 @@ def start(settings: Settings) -> SecurityState:
             never=settings["denylist.never"],
         )
         denylist.load()  # a restart keeps the blocks that have not expired yet
+    attack_policy = AttackBlockPolicy(
+        kinds=frozenset(settings["denylist.attack-kinds"]),
+        requests=settings["denylist.attack-requests"],
+        window_seconds=settings["denylist.attack-window"],
+        max_sources=settings["brute-force.max-sources"],
+    )
+    if attack_policy.window_seconds <= 0:
+        raise OptionError("denylist.attack-window: must be more than zero")
     engine = Engine(
         logs,
         policy,
+        attack_policy=attack_policy,
+        on_attack=denylist.add if denylist is not None else None,
         on_detection=denylist.add if denylist is not None else None,
         max_line_chars=settings["line.max-bytes"],
         changes=ChangePolicy(

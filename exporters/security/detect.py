@@ -21,6 +21,11 @@ ATTACK_KINDS = (
     "auth_bypass",
     "scanner",
 )
+# The kinds whose requests block their source by default (``denylist.attack-kinds``): a
+# payload that can read or change data or run commands on the server. xss targets other
+# users' browsers, auth_bypass forms are noisy, and a scanner's user agent alone is
+# reconnaissance: counted and alerted on, never blocked on their own by default.
+CRITICAL_ATTACK_KINDS = frozenset({"sql_injection", "command_injection", "path_traversal"})
 SENSITIVE_KINDS = ("password", "api_key", "card_number", "private_key", "token")
 
 # A value made only of these characters, with no "..", needs no URL-decoding and can

@@ -24,6 +24,7 @@ from typing import Any
 from exporters.security.change import CHANGE_ORIGINS, ChangePolicy
 from exporters.security.detect import (
     ATTACK_KINDS,
+    CRITICAL_ATTACK_KINDS,
     SENSITIVE_KINDS,
     BruteForcePolicy,
     BruteForceWindow,
@@ -180,10 +181,36 @@ class Snapshot:
     brute_force_detections: int
     brute_force_tracked: int
     brute_force_evictions: int
+    attack_sources: int  # sources in an attack run of a blocking kind now
+    attack_runs: int  # times a source started one
+
+
+# The default attack run that blocks a source: a few payloads, not one (a single odd
+# search query must not lock a user out for an hour); a scanner sends hundreds.
+ATTACK_BLOCK_REQUESTS = 3
+ATTACK_BLOCK_WINDOW_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class AttackBlockPolicy:
+    """A source whose requests carry ``requests`` attacks of ``kinds`` within
+    ``window_seconds`` is blocked (told to ``on_attack``), as a brute forcer is."""
+
+    kinds: frozenset[str] = CRITICAL_ATTACK_KINDS
+    requests: int = ATTACK_BLOCK_REQUESTS
+    window_seconds: float = ATTACK_BLOCK_WINDOW_SECONDS
+    max_sources: int = 100_000
+
+    def window(self) -> BruteForceWindow:
+        return BruteForceWindow(
+            BruteForcePolicy(self.requests, self.window_seconds, self.max_sources)
+        )
 
 
 class Engine:
-    """Parses and counts; ``on_detection(source, when)`` is told of each new brute forcer."""
+    """Parses and counts; ``on_detection(source, when)`` is told of each new brute forcer,
+    ``on_attack(source, when, kind)`` of each source that starts an attack run of a
+    critical kind (:class:`AttackBlockPolicy`)."""
 
     def __init__(
         self,
@@ -193,7 +220,14 @@ class Engine:
         on_detection: Callable[[str, float], object] | None = None,
         max_line_chars: int = 65536,
         changes: ChangePolicy | None = None,
+        attack_policy: AttackBlockPolicy | None = None,
+        on_attack: Callable[[str, float, str], object] | None = None,
     ) -> None:
+        self.attack_policy = attack_policy or AttackBlockPolicy()
+        self.attack_window = self.attack_policy.window()
+        self.on_attack = on_attack
+        # The kinds that block, in ATTACK_KINDS' order (a request's first one is its reason).
+        self._blocking = tuple(k for k in ATTACK_KINDS if k in self.attack_policy.kinds)
         self.changes = changes or ChangePolicy()
         self.max_line_chars = max_line_chars
         self.logs = {log.name: log for log in logs}
@@ -352,6 +386,11 @@ class Engine:
                 self._attack(found)
                 if category is None or rank[category] > rank["attack"]:
                     category = "attack"
+                if self._blocking:
+                    if isinstance(get(fm.source) if fm.source else None, _STRUCTURED):
+                        wrong = True
+                    else:
+                        self._attacker(found, record, fm)
             if category is None and secrets and index in secrets:
                 category = "sensitive_data"
             if category is not None:
@@ -368,6 +407,19 @@ class Engine:
             attacks[kinds[0]] += 1
             return
         attacks[min(kinds, key=ATTACK_KINDS.index)] += 1
+
+    def _attacker(self, kinds: tuple[str, ...], record: Record, fm: FieldMap) -> None:
+        """Count one attack of a blocking kind against its source's window; tell
+        ``on_attack`` when the source starts a run (only addresses can be blocked)."""
+        kind = next((k for k in self._blocking if k in kinds), None)
+        if kind is None:
+            return
+        source = self._text(record, fm.source)
+        if not source or source == "-" or len(source) > 45:
+            return
+        when = self._when(record, fm)
+        if self.attack_window.failure(source, when) and self.on_attack is not None:
+            self.on_attack(source, when, kind)
 
     def _text(self, record: Record, key: str) -> str | None:
         """The text at ``key`` (None if absent or not text); a list or object is noted."""
@@ -486,12 +538,15 @@ class Engine:
 
     def expire(self) -> None:
         with self.lock:
-            self.window.expire(self.clock())
+            now = self.clock()
+            self.window.expire(now)
+            self.attack_window.expire(now)
 
     def snapshot(self) -> Snapshot:
         with self.lock:
             now = self.clock()
             self.window.expire(now)
+            self.attack_window.expire(now)
             return Snapshot(
                 logs={
                     name: LogCounts(
@@ -520,4 +575,6 @@ class Engine:
                 brute_force_detections=self.window.detections,
                 brute_force_tracked=len(self.window),
                 brute_force_evictions=self.window.evictions,
+                attack_sources=self.attack_window.offending(now),
+                attack_runs=self.attack_window.detections,
             )

@@ -53,6 +53,9 @@ NS = "promfleet_security"
 # The brute-force policy: the exporter's defaults for brute-force.failures/.window.
 BRUTE_FORCE_FAILURES = 5
 BRUTE_FORCE_WINDOW_SECONDS = 300
+# The attack kinds whose runs block their source: the exporter's default
+# denylist.attack-kinds (a test holds them equal).
+BLOCKING_ATTACK_KINDS = ("sql_injection", "path_traversal", "command_injection")
 _BF = f"{BRUTE_FORCE_FAILURES} or more"
 _BF_WINDOW = f"{BRUTE_FORCE_WINDOW_SECONDS / 60:g} minutes"
 
@@ -122,11 +125,78 @@ AUTH_FAILURES_PER_HOUR = 50
 EVENTS_PER_HOUR = 100
 RATE_LIMITED_PER_HOUR = 100
 HOURLY_FOR_SECONDS = 300
+ATTACK_PATTERNS_PER_10M = 10  # SecurityAttackPatterns: more than this of one kind
 
 
 def still_going(pace_rule: str, per_hour: float) -> str:
     """The guard of an hourly-count alert: the last 10 minutes still run at its pace."""
     return f"and on (instance, job) {pace_rule} * 3600 > {per_hour:g}"
+
+
+# The threat level: one number per exporter instance, 0 low, 1 elevated, 2 high,
+# 3 critical, the highest level any of its signals reaches (see THREAT_SIGNALS).
+THREAT = f"instance:{NS}_threat:level"
+THREAT_LEVELS = ("low", "elevated", "high", "critical")
+THREAT_COLORS = ("green", "yellow", "orange", "red")
+# Failed authentications an hour that make the level elevated: half the alert's number.
+ELEVATED_AUTH_FAILURES_PER_HOUR = AUTH_FAILURES_PER_HOUR / 2
+THREAT_HIGH_FOR_SECONDS = 1800
+# (level, condition, what it means): each condition is per (instance, job), true when it
+# returns a series. Written after the rules they read, so one evaluation sees them all.
+THREAT_SIGNALS: tuple[tuple[int, str, str], ...] = (
+    (3, f"{NS}_brute_force_sources > 0", "a brute-force run is under way"),
+    (3, f"{ESCALATIONS_5M} > 0", "a role was raised to admin in the last 5 minutes"),
+    (3, f"{CROSS_TENANT_5M} > 0", "a cross-tenant request in the last 5 minutes"),
+    (
+        2,
+        f"{NS}_attack_sources > 0",
+        "a source is in an attack run of a blocking kind (SQL injection, command injection, "
+        "path traversal: the runs that block it)",
+    ),
+    (
+        2,
+        f"{ATTACKS_10M} > {ATTACK_PATTERNS_PER_10M}",
+        f"more than {ATTACK_PATTERNS_PER_10M} attack patterns of one kind in 10 minutes",
+    ),
+    (
+        2,
+        f"{AUTH_1H} > {AUTH_FAILURES_PER_HOUR}",
+        f"more than {AUTH_FAILURES_PER_HOUR} failed authentications in the last hour",
+    ),
+    (1, f"{ATTACKS_10M} > 0", "any attack pattern in the last 10 minutes"),
+    (
+        1,
+        f"{AUTH_1H} > {ELEVATED_AUTH_FAILURES_PER_HOUR:g}",
+        f"more than {ELEVATED_AUTH_FAILURES_PER_HOUR:g} failed authentications in the last hour",
+    ),
+    (
+        1,
+        f"{LIMITED_1H} > {RATE_LIMITED_PER_HOUR}",
+        f"more than {RATE_LIMITED_PER_HOUR} rate-limited requests in the last hour",
+    ),
+    (
+        1,
+        f"increase({NS}_denylist_blocks_total[1h]) > 0",
+        "a source was blocked (automatically or by hand) in the last hour",
+    ),
+)
+
+
+def threat_level_expr() -> str:
+    """The first term that returns a series wins (``or`` keeps the left-hand one), so the
+    terms go from the highest level down; the last gives every instance its 0."""
+    terms = [
+        f"(max by (instance, job) ({condition}) * 0 + {level})"
+        for level, condition, _ in sorted(THREAT_SIGNALS, key=lambda s: -s[0])
+    ]
+    terms.append(f"(max by (instance, job) ({NS}_brute_force_sources) * 0)")
+    return "\n  or ".join(terms)
+
+
+def _threat_moves() -> str:
+    return "; ".join(
+        f"{THREAT_LEVELS[level]} when {meaning}" for level, _, meaning in THREAT_SIGNALS
+    )
 
 
 RECORDING_RULES = (
@@ -146,6 +216,7 @@ RECORDING_RULES = (
     RecordingRule(ATTACKS_10M, f"increase({NS}_attacks_total[10m])"),
     RecordingRule(CROSS_TENANT_5M, f"increase({NS}_cross_tenant_attempts_total[5m])"),
     RecordingRule(SECRETS_15M, f"increase({NS}_sensitive_data_total[15m])"),
+    RecordingRule(THREAT, threat_level_expr()),
 )
 
 _ESCALATE = (
@@ -450,12 +521,12 @@ ATTACKS = Threshold(
     levels=(
         Level(
             Severity.WARNING,
-            10,
+            ATTACK_PATTERNS_PER_10M,
             for_seconds=300,
             cooldown_seconds=3600,
             test=rising_test(
                 3,
-                10,
+                ATTACK_PATTERNS_PER_10M,
                 10,
                 300,
                 firing=rising("attacks_total", 3, ATTACK_KIND),
@@ -754,7 +825,97 @@ DENIED_SPIKE = Threshold(
     ),
 )
 
+THREAT_NAMES = tuple(
+    (float(level), name, color)
+    for level, (name, color) in enumerate(zip(THREAT_LEVELS, THREAT_COLORS, strict=True))
+)
+
+THREAT_LEVEL_HIGH = Threshold(
+    name="SecurityThreatLevelHigh",
+    category=Category.SECURITY_INCIDENT,
+    signal=THREAT,
+    op=">=",
+    levels=(
+        Level(
+            Severity.WARNING,
+            2,
+            for_seconds=THREAT_HIGH_FOR_SECONDS,
+            cooldown_seconds=3600,
+            test=AlertTest(
+                firing=(series(f"{NS}_attack_sources", HOST, "1+0x60"),),
+                quiet=(series(f"{NS}_attack_sources", HOST, "0+0x60"),),
+                labels=HOST,
+                value=2,
+            ),
+        ),
+    ),
+    team=Team.SECURITY,
+    summary="Security threat level high or critical for 30 minutes on {{ $labels.instance }}",
+    description=(
+        "The threat level of {{ $labels.instance }} is {{ $value }} (2 high, 3 critical) "
+        "and has been high or above for 30 minutes: attacks go on while the automatic "
+        "blocks are in force, so the attackers change addresses or the blocks do not "
+        "reach them."
+    ),
+    runbook=Runbook(
+        meaning="The security threat level (0 low, 1 elevated, 2 high, 3 critical; the "
+        "highest level any signal reaches) stayed high or critical for 30 minutes. What "
+        f"moves it: {_threat_moves()}. It falls back as soon as no signal holds (the "
+        "windows are 5 minutes to an hour).",
+        impact="A sustained campaign: each source may be blocked within minutes, yet new "
+        "ones keep coming. One that gets through can read or change data.",
+        diagnosis=(
+            f"The level now, and which signal holds it: `{THREAT}`, then each condition "
+            f"in turn, e.g. `{NS}_attack_sources`, `{ATTACKS_10M} > {ATTACK_PATTERNS_PER_10M}`, "
+            f"`{AUTH_1H}`",
+            f"Blocks by reason over the hour: "
+            f"`sum by (reason) (increase({NS}_denylist_blocks_total[1h]))`",
+            f"Entries by origin: `{NS}_denylist_entries`; what is blocked and why: "
+            "```sh\npromfleet-denylist --config.file security.yml list\n```",
+            "Is nginx reading the deny-list? A block that is written but not included "
+            "stops nothing: `nginx -T | grep deny.conf`",
+        ),
+        mitigation=(
+            "Block the attacking networks by hand while it lasts: "
+            "```sh\npromfleet-denylist --config.file security.yml block 203.0.113.0/24 "
+            "--reason \"campaign, SEC-12\" --expires 6h\n```",
+            "Tighten the WAF or rate limits for the targeted endpoints; check them for the "
+            "vulnerability the payloads aim at.",
+            "If attacks of another kind should block too, add it to "
+            "`denylist.attack-kinds`.",
+        ),
+        escalation=_ESCALATE_WARN,
+    ),
+    panel=Panel(
+        title="Threat level",
+        expr=f"{THREAT}{{{SEL}}}",
+        unit="none",
+        description="The security threat level now: low, elevated, high or critical, the "
+        "highest level any security signal reaches (see the alert's runbook for what "
+        "moves it).",
+        kind="stat",
+        value_names=THREAT_NAMES,
+    ),
+)
+
 PANELS = (
+    Panel(
+        title="Threat level over time",
+        expr=f"{THREAT}{{{SEL}}}",
+        unit="none",
+        description="The threat level of each instance: 0 low, 1 elevated, 2 high, 3 "
+        "critical.",
+        value_names=THREAT_NAMES,
+    ),
+    Panel(
+        title="Deny-list blocks by reason",
+        expr=f"sum by (instance, reason) "
+        f"(increase({NS}_denylist_blocks_total{{{SEL}}}[$__rate_interval]))",
+        unit="short",
+        description="Blocks made (new or renewed), by reason: brute_force, an attack kind, "
+        "or manual (promfleet-denylist).",
+        legend="{{instance}} {{reason}}",
+    ),
     Panel(
         title="Log lines read",
         expr=f"rate({NS}_log_lines_total{{{SEL}}}[$__rate_interval])",
@@ -795,9 +956,11 @@ PANELS = (
     ),
     Panel(
         title="Deny-list entries",
-        expr=f"{NS}_denylist_entries{{{SEL}}}",
+        expr=f"sum by (instance, origin) ({NS}_denylist_entries{{{SEL}}})",
         unit="short",
-        description="Sources in the nginx deny-list written by the exporter.",
+        description="Entries in the nginx deny-list, by origin: automatic (the exporter's "
+        "blocks) or manual (promfleet-denylist's).",
+        legend="{{instance}} {{origin}}",
     ),
 )
 

@@ -177,6 +177,16 @@ def panel_json(
             {"drawStyle": "line", "fillOpacity": 10, "lineWidth": 1, "showPoints": "never"}
         )
     defaults["custom"] = custom
+    if panel.value_names:
+        defaults["mappings"] = [
+            {
+                "type": "value",
+                "options": {
+                    _number(value): {"color": color, "index": index, "text": text}
+                    for index, (value, text, color) in enumerate(panel.value_names)
+                },
+            }
+        ]
     target: dict[str, Any] = {
         "datasource": dict(DATASOURCE_REF),
         "expr": panel.expr,

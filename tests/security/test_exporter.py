@@ -178,7 +178,7 @@ def test_a_restart_keeps_the_deny_list_entries_that_have_not_expired(tmp_path: P
     assert second.additions == 0  # nothing new was detected
     second.flush()
     denied = [line for line in path.read_text().splitlines() if line.startswith("deny")]
-    assert denied == ["deny 2001:db8::7;  # until 2024-05-01T10:55:00Z"]
+    assert denied == ["deny 2001:db8::7;  # until 2024-05-01T10:55:00Z automatic brute_force"]
     now[0] += 300
     second.flush()
     assert [line for line in path.read_text().splitlines() if line.startswith("deny")] == []
@@ -205,7 +205,8 @@ def test_rotation_by_rename_and_by_copytruncate_while_it_runs_loses_and_repeats_
     forbidden = "".join(f'{{"n": {i}, "status": 403}}\n' for i in range(10))
     append(log, "")
     with ExporterProcess("security", f"--config.file={write_config(tmp_path)}") as proc:
-        assert metric(proc, "promfleet_security_denylist_entries") == 1  # kept from before
+        kept = {"origin": "automatic"}
+        assert metric(proc, "promfleet_security_denylist_entries", kept) == 1  # kept from before
         append(log, forbidden)
         wait_for(lambda: denied_403(proc) == 10)
         append(log, forbidden)  # maybe not read yet when the file is renamed
