@@ -30,6 +30,7 @@ class Version(NamedTuple):
 
 _VERSION = re.compile(r"^v?(\d{1,3})\.(\d{1,3})(?:\.(\d{1,3}))?$")
 GATE_POLICIES = ("refuse", "omit")
+GATE_NOTE_PREFIX = "prometheus_version "  # how every note of the gate starts
 
 
 def parse_version(text: str) -> Version:
@@ -145,7 +146,7 @@ def gate_groups(
     if problems:
         raise VersionError("rules the target Prometheus cannot load:\n  " + "\n  ".join(problems))
     notes = [
-        f"prometheus_version {target}: {name} left out of {count} "
+        f"{GATE_NOTE_PREFIX}{target}: {name} left out of {count} "
         f"{'rule' if _feature(name).where == 'rule' else 'group'}(s) (version_gate=omit): "
         f"{_feature(name).if_omitted}; Prometheus {_feature(name).since} keeps it"
         for name, count in sorted(dropped.items())

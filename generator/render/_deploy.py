@@ -14,7 +14,7 @@ from generator.model import Settings
 from generator.parseback import load_yaml
 from generator.render import render_template, yaml_scalar
 from generator.settings import SettingsError
-from generator.versions import gate_groups, parse_version
+from generator.versions import GATE_NOTE_PREFIX, gate_groups, parse_version
 
 # The group name a per-group setting uses for "every group not named".
 EVERY_GROUP = "*"
@@ -42,10 +42,22 @@ def rule_files(outputs: Mapping[str, str], settings: Settings) -> list[RuleFile]
         if not isinstance(data, Mapping) or not isinstance(data.get("groups"), list):
             continue
         groups, notes = gate_groups(data["groups"], path, target, settings.version_gate)
+        # What the gate already left out of the source file is said again here.
+        notes = [*_gate_notes(outputs[path]), *notes]
         relative = PurePosixPath(path).relative_to("rules").as_posix()
         stem = re.sub(r"(\.rules)?\.ya?ml$", "", relative).replace("/", "-")
         found.append(RuleFile(path, stem, groups, notes))
     return found
+
+
+def _gate_notes(text: str) -> list[str]:
+    notes = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        if line.startswith(f"# {GATE_NOTE_PREFIX}"):
+            notes.append(line[2:])
+    return notes
 
 
 def check_group_settings(
