@@ -43,7 +43,9 @@ LIST_FIELDS = frozenset({"kubernetes_probe_targets"})
 # label value is at most 63 of [A-Za-z0-9._-], starting and ending alphanumeric.
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-_LABEL_NAME = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_LABEL_NAME = re.compile(
+    r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 PARTIAL_RESPONSE_STRATEGIES = ("abort", "warn")
 
@@ -158,7 +160,8 @@ def _check_deploy(settings: Settings) -> list[str]:
                         f"got {settings.version_gate!r}")
     if not _DNS_LABEL.match(settings.kubernetes_namespace):
         problems.append("kubernetes_namespace: expected a Kubernetes namespace name (lower-case "
-                        f"letters, digits and '-', at most 63), got {settings.kubernetes_namespace!r}")
+                        "letters, digits and '-', at most 63), got "
+                        f"{settings.kubernetes_namespace!r}")
     if not _DNS_SUBDOMAIN.match(settings.kubernetes_secret):
         problems.append("kubernetes_secret: expected a Kubernetes object name, got "
                         f"{settings.kubernetes_secret!r}")

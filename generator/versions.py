@@ -124,18 +124,18 @@ def gate_groups(
         name = group.get("name", "?")
         kept_group = dict(group)
         for feature in FEATURES:
-            if feature.where == "group" and _present(group.get(feature.name)):
-                if unsupported(feature, f"{where}: group {name!r}"):
-                    del kept_group[feature.name]
+            if (feature.where == "group" and _present(group.get(feature.name))
+                    and unsupported(feature, f"{where}: group {name!r}")):
+                del kept_group[feature.name]
         rules = []
         for rule in group.get("rules") or ():
             label = rule.get("alert") or rule.get("record") or "?"
             place = f"{where}: group {name!r}, rule {label!r}"
             kept_rule = dict(rule)
             for feature in FEATURES:
-                if feature.where == "rule" and _present(rule.get(feature.name)):
-                    if unsupported(feature, place):
-                        del kept_rule[feature.name]
+                if (feature.where == "rule" and _present(rule.get(feature.name))
+                        and unsupported(feature, place)):
+                    del kept_rule[feature.name]
             called = functions_called(str(rule.get("expr", "")))
             for feature in FEATURES:
                 if feature.where == "function" and feature.name in called:

@@ -111,9 +111,11 @@ def _modules() -> dict[str, Any]:
 
 def plugins() -> dict[str, Renderer]:
     """Every renderer module's ``render``, by module name, in name order."""
-    return {name: m.render for name, m in _modules().items() if callable(getattr(m, "render", None))}
+    modules = _modules().items()
+    return {name: m.render for name, m in modules if callable(getattr(m, "render", None))}
 
 
 def derivers() -> dict[str, Deriver]:
     """Every renderer module's ``derive``, by module name, in name order."""
-    return {name: m.derive for name, m in _modules().items() if callable(getattr(m, "derive", None))}
+    modules = _modules().items()
+    return {name: m.derive for name, m in modules if callable(getattr(m, "derive", None))}

@@ -209,7 +209,9 @@ def _secret(settings: Settings, key: str) -> dict[str, str]:
     return {"name": settings.kubernetes_secret, "key": key}
 
 
-def convert_fields(fields: Mapping[str, Any], settings: Settings, secrets: set[str]) -> dict[str, Any]:
+def convert_fields(
+    fields: Mapping[str, Any], settings: Settings, secrets: set[str]
+) -> dict[str, Any]:
     """One receiver config (or a nested part): camelCase keys, ``X_file`` paths and
     ``@secret:...@`` placeholders as keys of the Secret, ``headers`` as key/value pairs."""
     out: dict[str, Any] = {}
@@ -311,7 +313,8 @@ def derive(outputs: Mapping[str, str], catalogue: Catalogue, settings: Settings)
         document, secrets = alertmanager_config(config, settings)
         notes = [
             f"The routing of {ALERTMANAGER_CONFIG}. The operator adds a matcher "
-            f"namespace=\"{settings.kubernetes_namespace}\" to the top route and the inhibit rules.",
+            f"namespace=\"{settings.kubernetes_namespace}\" to the top route and the inhibit "
+            "rules.",
             "Global settings (resolve_timeout) and templates belong to the Alertmanager object: "
             f"mount the ConfigMap {TEMPLATES_CONFIGMAP} and list its *.tmpl in the base config.",
             f"Receivers read these keys of the Secret {settings.kubernetes_secret}: "

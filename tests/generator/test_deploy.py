@@ -134,7 +134,8 @@ def test_each_exporter_of_the_service_table_has_a_service_monitor_keeping_its_jo
 
 def test_the_probe_scrapes_each_probe_target_through_the_probe_exporter(out: Path) -> None:
     obj = read(out / "deploy" / "kubernetes" / "probe.yml")
-    assert obj["spec"]["prober"]["url"] == f"promfleet-probe.monitoring.svc:{topology.port('probe')}"
+    prober = f"promfleet-probe.monitoring.svc:{topology.port('probe')}"
+    assert obj["spec"]["prober"]["url"] == prober
     assert obj["spec"]["prober"]["path"] == "/probe"
     assert obj["spec"]["jobName"] == "probe"
     assert obj["spec"]["targets"]["staticConfig"]["static"] == ["app"]
@@ -144,7 +145,7 @@ def test_the_probe_scrapes_each_probe_target_through_the_probe_exporter(out: Pat
 
 
 def test_every_kubernetes_object_is_valid_against_the_operator_crds(out: Path) -> None:
-    problems, summary = deploylint.check(out, None)
+    problems, _ = deploylint.check(out, None)
     assert problems == []
     kinds = sorted({read(p)["kind"] for p in (out / "deploy" / "kubernetes").glob("*.yml")})
     assert kinds == ["AlertmanagerConfig", "ConfigMap", "Probe", "PrometheusRule",

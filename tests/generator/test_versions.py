@@ -89,7 +89,7 @@ def group(**fields: Any) -> list[dict[str, Any]]:
 
 def test_group_limit_needs_2_31_and_is_left_out_only_when_asked() -> None:
     assert gate_groups(group(limit=10), "f", Version(2, 31), "refuse") == (group(limit=10), [])
-    with pytest.raises(VersionError, match="f: group 'g': limit needs Prometheus 2.31"):
+    with pytest.raises(VersionError, match=r"f: group 'g': limit needs Prometheus 2\.31"):
         gate_groups(group(limit=10), "f", Version(2, 30), "refuse")
     kept, notes = gate_groups(group(limit=10), "f", Version(2, 30), "omit")
     assert kept == group() and "limit left out of 1 group(s)" in notes[0]
@@ -99,7 +99,7 @@ def test_query_offset_is_refused_below_2_53_even_when_omitting_is_allowed() -> N
     assert gate_groups(group(query_offset="1m"), "f", Version(2, 53), "refuse")[0] == group(
         query_offset="1m")
     for policy in ("refuse", "omit"):
-        with pytest.raises(VersionError, match="query_offset needs Prometheus 2.53") as err:
+        with pytest.raises(VersionError, match=r"query_offset needs Prometheus 2\.53") as err:
             gate_groups(group(query_offset="1m"), "f", Version(2, 42), policy)
         assert "version_gate=omit" not in str(err.value)
 
