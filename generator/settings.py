@@ -77,7 +77,10 @@ def _coerce(name: str, current: Any, value: Any) -> Any:
         raise ValueError(f"expected true or false, got {value!r}")
     if name == "targets":
         if isinstance(value, str):
-            value = yaml.safe_load(value) if value.strip() else {}
+            try:
+                value = yaml.safe_load(value) if value.strip() else {}
+            except yaml.YAMLError as err:
+                raise ValueError(f"not a YAML mapping: {err}") from err
         if not isinstance(value, Mapping):
             raise ValueError("expected a mapping of job to a list of addresses")
         out = []

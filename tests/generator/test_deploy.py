@@ -281,6 +281,7 @@ def test_mimir_namespaces_name_the_source_tenants_of_federated_groups() -> None:
         ("mimir_source_tenants={nosuch: [a]}", "no rule group named 'nosuch'"),
         ("mimir_source_tenants={system: []}", "non-empty list of tenant names"),
         ("mimir_source_tenants=[a, b", "not a YAML mapping"),
+        ("targets=[a", "targets: not a YAML mapping"),
         ("prometheus_version=2.x", "not a Prometheus version like 2.42"),
         ("prometheus_version=1.8", "2.0 is the oldest"),
         ("version_gate=maybe", "version_gate: expected one of refuse, omit"),
