@@ -45,6 +45,7 @@ static: setup
 	$(PY) -m generator --check
 	$(PY) -m generator.lint
 	$(PY) -m generator.rulelint
+	$(PY) -m generator.deploylint
 	$(PY) -m exporters.docs --check README.md docs/metrics.md
 	.venv/bin/ruff check exporters generator runner topology oncall tests bench
 	.venv/bin/mypy

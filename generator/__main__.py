@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gc
 import json
 import sys
-from collections.abc import Collection, Iterator, Mapping, Sequence
+import types
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import yaml
@@ -26,10 +28,11 @@ import yaml
 from generator.catalogue import load
 from generator.model import Catalogue, Settings
 from generator.parseback import load_yaml
-from generator.render import MARKER, plugins
+from generator.render import MARKER, RenderError, derivers, plugins
 from generator.render.promtool_tests import coverage
 from generator.settings import SettingsError, load_settings
 from generator.validate import CatalogueError, validate
+from generator.versions import VersionError
 
 ROOT = Path(__file__).resolve().parent.parent
 # Directories whose marked files belong to the generator (stale ones are removed).
@@ -114,10 +117,23 @@ def _render_all(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
     outputs: dict[str, str] = {}
     owner: dict[str, str] = {}
     problems: list[str] = []
-    for name, render in plugins().items():
-        rendered = render(catalogue, settings)
-        if not rendered:
-            problems.append(f"renderer {name}: produced no output (a renderer bug?)")
+    produced: dict[str, int] = {}
+    steps: list[tuple[str, Callable[[], dict[str, str]]]] = [
+        (name, functools.partial(render, catalogue, settings))
+        for name, render in plugins().items()
+    ]
+    renders = len(steps)
+    # derive() sees what every render() produced, never another derive()'s output.
+    rendered_view: Mapping[str, str] = types.MappingProxyType(outputs)
+    steps += [
+        (name, functools.partial(derive, rendered_view, catalogue, settings))
+        for name, derive in derivers().items()
+    ]
+    derived: dict[str, str] = {}
+    for index, (name, step) in enumerate(steps):
+        rendered = step()
+        produced[name] = produced.get(name, 0) + len(rendered)
+        target = outputs if index < renders else derived
         for path, text in rendered.items():
             if path in owner:
                 problems.append(f"{path}: rendered by both {owner[path]} and {name}")
@@ -131,7 +147,11 @@ def _render_all(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
                     "top-level description); it cannot be recognised as stale later",
                     file=sys.stderr,
                 )
-            outputs[path] = text
+            target[path] = text
+    for name, count in produced.items():
+        if not count:
+            problems.append(f"renderer {name}: produced no output (a renderer bug?)")
+    outputs.update(derived)
     if problems:
         raise OutputError("refusing to write:\n  " + "\n  ".join(problems))
     return dict(sorted(outputs.items()))
@@ -211,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = load_settings(args.settings, args.pairs)
             catalogue = validate(load(), settings=settings)
             outputs = render_all(catalogue, settings)
-    except (SettingsError, CatalogueError, OutputError) as err:
+    except (SettingsError, CatalogueError, OutputError, VersionError, RenderError) as err:
         print(f"generator: {err}", file=sys.stderr)
         return 2
     print(coverage(catalogue).summary())

@@ -335,6 +335,25 @@ class Settings:
     ha_replicas: int = 2
     alertmanager_cluster_size: int = 3
     shard_count: int = 2
+    # The Prometheus the rules are for (default the Debian 2.42): a rule field or PromQL
+    # function it does not know is refused, or with ``version_gate: omit`` left out with a
+    # note where leaving it out is safe (generator/versions.py).
+    prometheus_version: str = "2.42"
+    version_gate: str = "refuse"  # refuse | omit
+    # deploy/kubernetes/: the namespace of every object, the labels a PrometheusRule
+    # carries (kube-prometheus' Prometheus selects on these two), the Secret that holds
+    # the receivers' keys, and the probe exporter's targets the Probe scrapes.
+    kubernetes_namespace: str = "monitoring"
+    kubernetes_rule_labels: tuple[tuple[str, str], ...] = (
+        ("prometheus", "k8s"),
+        ("role", "alert-rules"),
+    )
+    kubernetes_secret: str = "promfleet-alertmanager"
+    kubernetes_probe_targets: tuple[str, ...] = ("app",)
+    # deploy/thanos/: rule group -> warn | abort ("*": every group not named).
+    thanos_partial_response_strategy: tuple[tuple[str, str], ...] = ()
+    # deploy/mimir/: rule group -> the tenants a federated group reads.
+    mimir_source_tenants: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 def format_duration(seconds: float) -> str:

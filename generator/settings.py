@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from generator.model import Settings
+from generator.versions import GATE_POLICIES, parse_version
 
 _DURATION = re.compile(r"^(0|(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?)$")
 DURATION_FIELDS = frozenset(
@@ -35,6 +36,19 @@ DURATION_FIELDS = frozenset(
     }
 )
 URL_FIELDS = frozenset({"runbook_base_url", "dashboard_base_url", "webhook_override_url"})
+MAPPING_FIELDS = frozenset(
+    {"kubernetes_rule_labels", "thanos_partial_response_strategy", "mimir_source_tenants"}
+)
+LIST_FIELDS = frozenset({"kubernetes_probe_targets"})
+# Kubernetes names: a namespace is a DNS-1123 label, an object a DNS-1123 subdomain; a
+# label value is at most 63 of [A-Za-z0-9._-], starting and ending alphanumeric.
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+_LABEL_NAME = re.compile(
+    r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+PARTIAL_RESPONSE_STRATEGIES = ("abort", "warn")
 
 
 class SettingsError(ValueError):
@@ -70,7 +84,10 @@ def _coerce(name: str, current: Any, value: Any) -> Any:
         raise ValueError(f"expected true or false, got {value!r}")
     if name == "targets":
         if isinstance(value, str):
-            value = yaml.safe_load(value) if value.strip() else {}
+            try:
+                value = yaml.safe_load(value) if value.strip() else {}
+            except yaml.YAMLError as err:
+                raise ValueError(f"not a YAML mapping: {err}") from err
         if not isinstance(value, Mapping):
             raise ValueError("expected a mapping of job to a list of addresses")
         out = []
@@ -81,9 +98,43 @@ def _coerce(name: str, current: Any, value: Any) -> Any:
                 raise ValueError(f"targets.{job}: expected a list of host:port strings")
             out.append((str(job), tuple(addresses)))
         return tuple(out)
+    if name in MAPPING_FIELDS:
+        return _mapping(name, value)
+    if name in LIST_FIELDS:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError("expected a list of names (or one comma-separated text)")
+        return tuple(value)
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValueError(f"expected text, got {type(value).__name__}")
     return str(value)
+
+
+def _mapping(name: str, value: Any) -> tuple[tuple[str, Any], ...]:
+    """A mapping setting as sorted pairs: ``key: text`` (``key: [text, ...]`` for
+    ``mimir_source_tenants``), from YAML or from ``--set name={key: value}``."""
+    if isinstance(value, str):
+        try:
+            value = yaml.safe_load(value) if value.strip() else {}
+        except yaml.YAMLError as err:
+            raise ValueError(f"not a YAML mapping: {err}") from err
+    if not isinstance(value, Mapping):
+        raise ValueError("expected a mapping of name: value")
+    out: list[tuple[str, Any]] = []
+    for key, item in sorted(value.items(), key=lambda kv: str(kv[0])):
+        if name == "mimir_source_tenants":
+            if isinstance(item, str):
+                item = [item]
+            if (not isinstance(item, list) or not item
+                    or not all(isinstance(v, str) and v for v in item)):
+                raise ValueError(f"{key}: expected a non-empty list of tenant names")
+            out.append((str(key), tuple(item)))
+        elif isinstance(item, str | int | float) and not isinstance(item, bool):
+            out.append((str(key), str(item)))
+        else:
+            raise ValueError(f"{key}: expected text, got {type(item).__name__}")
+    return tuple(out)
 
 
 def _check(settings: Settings) -> list[str]:
@@ -104,7 +155,7 @@ def _check(settings: Settings) -> list[str]:
             problems.append(f"{name}: expected an http:// or https:// URL, got {value!r}")
     if settings.secrets_dir == "":
         problems.append("secrets_dir: must not be empty")
-    return problems + _scale_problems(settings)
+    return problems + _scale_problems(settings) + _check_deploy(settings)
 
 
 # The smallest sensible value of each scale-out setting, and why.
@@ -125,6 +176,38 @@ def _scale_problems(settings: Settings) -> list[str]:
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", label) or label.startswith("__"):
         problems.append(f"ha_replica_label: {label!r} is not a label name (letters, digits "
                         "and _, not starting with a digit or __)")
+    return problems
+
+
+def _check_deploy(settings: Settings) -> list[str]:
+    """The version gate's and deploy/'s settings."""
+    problems = []
+    try:
+        parse_version(settings.prometheus_version)
+    except ValueError as err:
+        problems.append(f"prometheus_version: {err}")
+    if settings.version_gate not in GATE_POLICIES:
+        problems.append(f"version_gate: expected one of {', '.join(GATE_POLICIES)}, "
+                        f"got {settings.version_gate!r}")
+    if not _DNS_LABEL.match(settings.kubernetes_namespace):
+        problems.append("kubernetes_namespace: expected a Kubernetes namespace name (lower-case "
+                        "letters, digits and '-', at most 63), got "
+                        f"{settings.kubernetes_namespace!r}")
+    if not _DNS_SUBDOMAIN.match(settings.kubernetes_secret):
+        problems.append("kubernetes_secret: expected a Kubernetes object name, got "
+                        f"{settings.kubernetes_secret!r}")
+    for key, value in settings.kubernetes_rule_labels:
+        if not _LABEL_NAME.match(key):
+            problems.append(f"kubernetes_rule_labels: {key!r} is not a Kubernetes label name")
+        if not _LABEL_VALUE.match(value):
+            problems.append(f"kubernetes_rule_labels: {key}: {value!r} is not a Kubernetes "
+                            "label value (at most 63 of letters, digits, '-', '_', '.')")
+    if not settings.kubernetes_probe_targets or not all(settings.kubernetes_probe_targets):
+        problems.append("kubernetes_probe_targets: expected at least one target name")
+    for group, strategy in settings.thanos_partial_response_strategy:
+        if strategy not in PARTIAL_RESPONSE_STRATEGIES:
+            problems.append(f"thanos_partial_response_strategy: {group}: expected one of "
+                            f"{', '.join(PARTIAL_RESPONSE_STRATEGIES)}, got {strategy!r}")
     return problems
 
 

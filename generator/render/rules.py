@@ -21,6 +21,7 @@ from generator.model import (
 from generator.render import render_template
 from generator.render._alerts import alert_annotations, rule_labels
 from generator.settings import duration_seconds, effective_for_seconds
+from generator.versions import VersionError, gate_groups, parse_version
 
 # Scrape and evaluation intervals between an exporter's last sample and the moment the
 # target-down alert reaches Alertmanager: the failed scrape itself (up to one interval
@@ -95,12 +96,24 @@ def groups(
 
 
 def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
+    """One file per area, through the version gate (:mod:`generator.versions`): a field
+    ``prometheus_version`` cannot load is refused, or left out with a note."""
     out = {}
     target_down_for = target_down_for_seconds(catalogue, settings)
+    target = parse_version(settings.prometheus_version)
+    problems = []
     for area in catalogue.areas:
         if not area.recording_rules and not area.thresholds:
             continue
-        out[f"rules/{area.name}.rules.yml"] = render_template(
-            "rules.yml.j2", area=area, groups=groups(area, settings, target_down_for)
-        )
+        path = f"rules/{area.name}.rules.yml"
+        try:
+            gated, notes = gate_groups(
+                groups(area, settings, target_down_for), path, target, settings.version_gate
+            )
+        except VersionError as err:
+            problems.append(str(err).split("\n", 1)[1])
+            continue
+        out[path] = render_template("rules.yml.j2", area=area, groups=gated, notes=notes)
+    if problems:
+        raise VersionError("rules the target Prometheus cannot load:\n" + "\n".join(problems))
     return out
