@@ -99,7 +99,7 @@ def test_a_new_exporter_module_is_discovered_by_the_generator_the_reference_and_
     # Discovered, by name; the reference reads it where the service table scrapes it.
     assert found["exporters"] == sorted([*registry.discover().exporters, "uptime"])
     headings = [line[4:] for line in found["reference"].splitlines() if line.startswith("### ")]
-    assert headings[-3:] == ["training", "uptime", "app"]
+    assert headings[-2:] == ["uptime", "app"] and "training" in headings[:-2]
     assert "promfleet_uptime_seconds" in found["known"]
     assert "promfleet_uptime_scrape_collector_success" in found["known"]  # runtime's too
     assert "### uptime" in found["reference"]
