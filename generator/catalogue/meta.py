@@ -24,7 +24,7 @@ from generator.model import (
     TestSeries,
     Threshold,
 )
-from generator.testseries import series
+from generator.testseries import gauge, series
 from topology import Kind, services
 
 EXPORTER = (("instance", "host-1:9101"), ("job", "system"))
@@ -762,6 +762,84 @@ ALERTMANAGER_BAD_CONFIG = _reload_failed(
     "curl -X POST http://localhost:9093/-/reload",
 )
 
+# Each Alertmanager of an HA cluster (deploy/ha/) against how many are scraped: one that
+# sees fewer peers than are alive is cut off from them, and both sides notify.
+AM_PEERS = "max_over_time(alertmanager_cluster_members[5m])"
+
+
+def _am(instance: str) -> tuple[tuple[str, str], ...]:
+    return (("instance", instance), ("job", "alertmanager"))
+
+
+CLUSTER_SPLIT = Threshold(
+    name="AlertmanagerClusterMembersMissing",
+    signal=f"count by (job) ({AM_PEERS}) - on (job) group_right () {AM_PEERS}",
+    op=">",
+    levels=(
+        Level(
+            Severity.WARNING,
+            0,
+            # An Alertmanager that dies leaves the 5-minute window after 5 minutes and
+            # stops being counted: only a partition lasts past this.
+            for_seconds=900,
+            cooldown_seconds=4 * 3600,
+            test=AlertTest(
+                firing=(
+                    gauge("alertmanager_cluster_members", _am("am-0:9093"), 3),
+                    gauge("alertmanager_cluster_members", _am("am-1:9093"), 3),
+                    gauge("alertmanager_cluster_members", _am("am-2:9093"), 1),
+                ),
+                quiet=(
+                    gauge("alertmanager_cluster_members", _am("am-0:9093"), 3),
+                    gauge("alertmanager_cluster_members", _am("am-1:9093"), 3),
+                    gauge("alertmanager_cluster_members", _am("am-2:9093"), 3),
+                ),
+                labels=_am("am-2:9093"),
+                value=2,
+            ),
+        ),
+    ),
+    team=Team.OPS,
+    summary="Alertmanager {{ $labels.instance }} is cut off from its cluster peers",
+    description=(
+        "Alertmanager {{ $labels.instance }} has seen {{ $value }} fewer cluster members than "
+        "there are Alertmanagers scraped for 15 minutes: the cluster is split, and each side "
+        "sends its own notifications (duplicate pages; a silence made on one side does not "
+        "hold on the other)."
+    ),
+    runbook=Runbook(
+        meaning=(
+            "The Alertmanagers of the HA cluster do not all gossip with each other. Each part "
+            "of a split cluster deduplicates only within itself."
+        ),
+        impact=(
+            "Pages arrive twice (once per side), and an acknowledgement made on one side "
+            "does not silence the alert on the other. Nothing is lost."
+        ),
+        diagnosis=(
+            "Who each one sees: ```sh\n"
+            "for am in am-0:9093 am-1:9093 am-2:9093; do\n"
+            "  curl -s http://$am/api/v2/status | jq '.cluster.peers | length'; done\n```",
+            "Is the cluster port (9094, TCP and UDP) open between them, and do their "
+            "`--cluster.peer` flags name each other (deploy/ha/ names every peer)?",
+        ),
+        mitigation=(
+            "Restore the network between the Alertmanagers, or restart the one that is cut "
+            "off with the right `--cluster.peer` flags; silences made meanwhile on one side "
+            "should be made again after it rejoins.",
+        ),
+        escalation="Ops in working hours: duplicate pages are a nuisance, not a loss.",
+    ),
+    panel=Panel(
+        title="Alertmanager cluster members",
+        expr=f"alertmanager_cluster_members{{{SEL}}}",
+        unit="short",
+        description="Cluster members each Alertmanager sees (1 for a single Alertmanager).",
+        legend="{{instance}}",
+    ),
+    inhibited_by_target_down=False,
+)
+
 NOTIFICATION_FAILURES = Threshold(
     name="AlertmanagerNotificationsFailing",
     category=Category.SYSTEM_OUTAGE,
@@ -897,6 +975,7 @@ AREA = gather_module(
         "prometheus_rule_evaluation_failures_total",
         "alertmanager_notifications_failed_total",
         "alertmanager_notifications_total",
+        "alertmanager_cluster_members",
         "prometheus_notifications_errors_total",
         "prometheus_notifications_dropped_total",
         "prometheus_notifications_sent_total",
