@@ -9,13 +9,12 @@ member that cannot start stops the stack with an error naming it; none is skippe
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from topology import Kind, services
+from topology import Kind, probe_targets, services
 
 
 @dataclass(frozen=True)
@@ -76,23 +75,6 @@ def _redis_url(environ: Mapping[str, str]) -> str:
     return environ.get("PROMFLEET_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-def _probe_targets() -> str:
-    """What the probe exporter checks on the stack: the servers, the demo app, and its
-    browser-automation dependency and background scheduler."""
-    targets = [
-        {"name": "prometheus", "url": "http://{addr:prometheus}/-/healthy",
-         "health_json": False},
-        {"name": "alertmanager", "url": "http://{addr:alertmanager}/-/healthy",
-         "health_json": False},
-        {"name": "app", "url": "http://{addr:app}/healthz"},
-        # The browser-automation dependency and the background scheduler (FossaWork's),
-        # each a target of its own; the demo app answers both on the local stack.
-        {"name": "browser-automation", "url": "http://{addr:app}/healthz/browser"},
-        {"name": "scheduler", "url": "http://{addr:app}/healthz/scheduler"},
-    ]
-    return json.dumps(targets)
-
-
 def default_members(environ: Mapping[str, str] | None = None) -> tuple[Member, ...]:
     """A member for every exporter and writer of the service table (:mod:`topology`), in
     its order; the exporters that read a server read the local one by default.
@@ -108,7 +90,7 @@ def default_members(environ: Mapping[str, str] | None = None) -> tuple[Member, .
     envs = {
         "postgres": default("PROMFLEET_POSTGRES_DSN", _pg_dsn(env)),
         "redis": default("PROMFLEET_REDIS_URL", _redis_url(env)),
-        "probe": default("PROMFLEET_PROBE_TARGETS", _probe_targets()),
+        "probe": default("PROMFLEET_PROBE_TARGETS", probe_targets()),
     }
     return tuple(
         Member(row.name, argv=row.argv, env=envs.get(row.name, {}),

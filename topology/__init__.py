@@ -7,7 +7,8 @@ order of the scraped rows; a job this table does not name (a test's fixture expo
 follows, by name. A row's ``argv`` is how a Python service is started, with placeholders
 the runner fills on loopback and the compose renderer fills for a container:
 ``{listen}``, ``{host}``, ``{port}`` (its address), ``{state}`` (the state directory:
-``.run/`` or the image's) and, for the runner only, ``{addr:NAME}`` (another service).
+``.run/`` or the image's) and ``{addr:NAME}`` (another service's address: loopback for
+the runner, the service's name on the compose network for compose).
 """
 
 from __future__ import annotations
@@ -81,6 +82,23 @@ def _security_logs() -> str:
     """The security exporter's ``--logs``: the demo access log, and where it rotates to."""
     return json.dumps([{"name": "access", "path": SECURITY_LOG, "format": "json",
                         "rotated": [SECURITY_LOG + ".1"]}])
+
+
+def probe_targets() -> str:
+    """The probe exporter's targets on the stack (``PROMFLEET_PROBE_TARGETS``, the runner
+    and compose alike): the servers, the demo app, and FossaWork's browser-automation
+    dependency and background scheduler, each a target of its own (the demo app answers
+    both here; a real deployment points them at the services' own checks)."""
+    targets = [
+        {"name": "prometheus", "url": "http://{addr:prometheus}/-/healthy",
+         "health_json": False},
+        {"name": "alertmanager", "url": "http://{addr:alertmanager}/-/healthy",
+         "health_json": False},
+        {"name": "app", "url": "http://{addr:app}/healthz"},
+        {"name": "browser-automation", "url": "http://{addr:app}/healthz/browser"},
+        {"name": "scheduler", "url": "http://{addr:app}/healthz/scheduler"},
+    ]
+    return json.dumps(targets)
 
 
 def jsonstatus_targets() -> str:

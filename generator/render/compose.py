@@ -29,6 +29,7 @@ from topology import (
     TRAINING_STATUS_DIR,
     Kind,
     port,
+    probe_targets,
 )
 from topology import service as row
 from topology import services as table
@@ -137,10 +138,11 @@ _ADDRESS = re.compile(r"\{addr:([^{}]*)\}")
 
 
 def _compose_address(match: re.Match[str]) -> str:
-    """``{addr:NAME}`` as NAME's service on the compose network, for a stand-in of a
-    monitored service only; any other stays, and is refused."""
+    """``{addr:NAME}`` as NAME's service on the compose network, on its port in the
+    table; a name the table does not hold, or one that listens on nothing (a writer),
+    stays, and is refused."""
     name = match.group(1)
-    if any(s.name == name and s.kind is Kind.STANDIN for s in table()):
+    if any(s.name == name and s.port is not None for s in table()):
         return f"{name}:{port(name)}"
     return match.group(0)
 
@@ -247,7 +249,8 @@ def _configured() -> tuple[Service, ...]:
             secrets=("redis_exporter_url",),
             depends_on=("redis-server",),
         ),
-        _exporter("probe", depends_on=("app",)),
+        _exporter("probe", depends_on=("app",), environment=(
+            ("PROMFLEET_PROBE_TARGETS", _in_container((probe_targets(),))[0]),)),
         _demo_writer(
             "security-demo",
             SECURITY_VOLUME,

@@ -219,11 +219,28 @@ def test_the_compose_flags_are_the_loopback_stacks_with_the_images_state_directo
 
 
 def test_a_loopback_argument_compose_cannot_fill_is_refused() -> None:
-    with pytest.raises(ValueError, match="addr:prometheus"):
-        compose._in_container(("--url=http://{addr:prometheus}/",))
-    # A stand-in of a monitored service is reached by its name on the compose network.
+    with pytest.raises(ValueError, match="addr:nosuch"):
+        compose._in_container(("--url=http://{addr:nosuch}/",))
+    with pytest.raises(ValueError, match="addr:security-demo"):  # a writer listens on nothing
+        compose._in_container(("--url=http://{addr:security-demo}/",))
+    # Another service is reached by its name on the compose network, on its table port.
     assert compose._in_container(("http://{addr:status-demo}/x",)) == (
         "http://status-demo:8090/x",)
+    assert compose._in_container(("http://{addr:prometheus}/-/healthy",)) == (
+        "http://prometheus:9090/-/healthy",)
+
+
+def test_the_compose_probe_checks_the_same_targets_as_the_local_stack(
+    services: dict[str, Any],
+) -> None:
+    targets = json.loads(services["probe"]["environment"]["PROMFLEET_PROBE_TARGETS"])
+    local = json.loads(topology.probe_targets())
+    assert [t["name"] for t in targets] == [t["name"] for t in local]
+    assert {"browser-automation", "scheduler", "app"} <= {t["name"] for t in targets}
+    for target in targets:
+        host = target["url"].split("/")[2]
+        name, _, port = host.partition(":")
+        assert name in services and int(port) == topology.port(name), target
     assert compose._in_container(("{state}/x", "{listen}"), 9) == (
         f"{compose.STATE_DIR}/x",
         ":9",
