@@ -817,11 +817,13 @@ CLUSTER_SPLIT = Threshold(
             "does not silence the alert on the other. Nothing is lost."
         ),
         diagnosis=(
+            "How many peers each one sees, beside how many are scraped: "
+            "`alertmanager_cluster_members`, `count by (job) (up{job=\"alertmanager\"} == 1)`",
             "Who each one sees: ```sh\n"
             "for am in am-0:9093 am-1:9093 am-2:9093; do\n"
             "  curl -s http://$am/api/v2/status | jq '.cluster.peers | length'; done\n```",
             "Is the cluster port (9094, TCP and UDP) open between them, and do their "
-            "`--cluster.peer` flags name each other (deploy/ha/ names every peer)?",
+            "cluster peer flags name each other? Each file in deploy/ha/ names every peer.",
         ),
         mitigation=(
             "Restore the network between the Alertmanagers, or restart the one that is cut "
@@ -834,8 +836,10 @@ CLUSTER_SPLIT = Threshold(
         title="Alertmanager cluster members",
         expr=f"alertmanager_cluster_members{{{SEL}}}",
         unit="short",
-        description="Cluster members each Alertmanager sees (1 for a single Alertmanager).",
+        description="Cluster members each Alertmanager of an HA cluster sees (none for a "
+        "single Alertmanager run without clustering, as the local stack is).",
         legend="{{instance}}",
+        expect_data=False,
     ),
     inhibited_by_target_down=False,
 )

@@ -169,7 +169,8 @@ def test_the_single_module_areas_render_in_the_order_they_always_had() -> None:
         "PrometheusBadConfig", "PrometheusErrorSendingAlertsToSomeAlertmanagers",
         "PrometheusErrorSendingAlertsToAnyAlertmanager", "PrometheusNotificationsDropped",
         "PrometheusNotificationQueueRunningFull", "PrometheusNotConnectedToAlertmanagers",
-        "AlertmanagerFailedReload", "AlertmanagerNotificationsFailing", "Watchdog",
+        "AlertmanagerFailedReload", "AlertmanagerClusterMembersMissing",
+        "AlertmanagerNotificationsFailing", "Watchdog",
     ]  # fmt: skip
 
 

@@ -84,11 +84,11 @@ def test_a_declaration_of_the_wrong_type_fails_discovery_by_name(
 
 def test_the_exporters_package_holds_every_source_and_the_service_table_orders_them() -> None:
     found = registry.discover()
-    expected = ("postgres", "probe", "redis", "security", "system", "training")
+    expected = ("jsonstatus", "postgres", "probe", "redis", "security", "system", "training")
     assert (found.exporters, found.metric_only) == (expected, ("app",))  # by name
     assert found.all == registry.SOURCES
     # The one order they are read in is the service table's, which places every service.
-    order = ["system", "postgres", "redis", "probe", "security", "training", "app"]
+    order = ["system", "postgres", "redis", "probe", "security", "training", "jsonstatus", "app"]
     assert topology.job_order(found.all) == order
     assert [s.name for s in topology.services() if s.kind is topology.Kind.EXPORTER] == order
     # The metrics reference is written in that order, not the discovery's.
@@ -100,7 +100,7 @@ def test_every_source_name_maps_to_its_module_and_unknown_names_are_refused() ->
     for name in ("system", "postgres", "redis", "probe", "security", "training", "app"):
         assert registry.module_name(name) == f"exporters.{name}"
     with pytest.raises(registry.ExporterNotFound,
-                       match=r"unknown exporter 'mysql'.*known: postgres, probe"):
+                       match=r"unknown exporter 'mysql'.*known: jsonstatus, postgres, probe"):
         registry.load_exporter("mysql")
     with pytest.raises(registry.ExporterNotFound, match="metric-only"):
         registry.load_exporter("app")
