@@ -52,24 +52,62 @@ def scrape_once(url: str, timeout: float = 5.0) -> str:
     return asyncio.run(go())
 
 
-def test_info_parsing_keeps_fields_and_drops_section_headers() -> None:
+def test_info_parsing_keeps_the_fields_read_and_drops_the_rest() -> None:
     info = parse_info(
-        "# Server\r\nredis_version:7.0.15\r\n\r\n# Keyspace\r\ndb0:keys=3,expires=1\r\n"
+        "# Server\r\nredis_version:7.0.15\r\nredis_git_sha1:00000000\r\n\r\n"
+        "# Memory\r\nused_memory:10\r\nused_memory_rss:20\r\nused_memory_peak:30\r\n"
+        "# Keyspace\r\ndb0:keys=3,expires=1\r\ndb12:keys=1,expires=0\r\n"
     )
-    assert info == {"redis_version": "7.0.15", "db0": "keys=3,expires=1"}
+    assert info == {"redis_version": "7.0.15", "used_memory": "10", "used_memory_rss": "20",
+                    "db0": "keys=3,expires=1", "db12": "keys=1,expires=0"}
 
 
 def test_info_values_keep_their_colons_and_odd_lines_are_harmless() -> None:
     info = parse_info(
-        "# Server\r\nexecutable:/usr/bin/redis-server\r\nconfig_file:\r\n"
-        ":no key\r\nno colon\r\n#comment:x\r\nslave0:ip=::1,port=6380\n"
+        "# Server\r\nexecutable:/usr/bin/redis-server\r\nrole:\r\n"
+        ":no key\r\nno colon\r\n#role:x\r\n dbx:1\r\nslave0:ip=::1,port=6380\n"
     )
-    assert info == {
-        "executable": "/usr/bin/redis-server",
-        "config_file": "",
-        "": "no key",
-        "slave0": "ip=::1,port=6380",
-    }
+    assert info == {"role": "", "slave0": "ip=::1,port=6380"}
+
+
+def _every_field(text: str) -> dict[str, str]:
+    """INFO read line by line, every field kept (what parse_info once did)."""
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key[:1] != "#":
+            out[key] = value
+    return out
+
+
+def test_reading_only_the_fields_read_loses_no_sample() -> None:
+    # Against a real server's INFO (a master with a keyspace), a replica's and an old
+    # server's recorded ones: the families from the fields kept equal those from all.
+    client = redis.Redis.from_url(SHARED_REDIS_URL, socket_timeout=5)
+    try:
+        raw = client.connection_pool.get_connection()
+        try:
+            raw.send_command("INFO")  # the reply unparsed, as the exporter reads it
+            live = raw.read_response()
+        finally:
+            client.connection_pool.release(raw)
+    finally:
+        client.close()
+    live_text = live.decode() if isinstance(live, bytes) else str(live)
+    assert "redis_version" in live_text and len(live_text.splitlines()) > 100
+    replica = ("# Replication\r\nrole:slave\r\nmaster_link_status:up\r\n"
+               "master_last_io_seconds_ago:3\r\nconnected_slaves:2\r\n"
+               "slave0:ip=10.0.0.2,port=6379,state=online,offset=100,lag=1\r\n"
+               "slave1:ip=10.0.0.3,port=6379,state=online,offset=90,lag=0\r\n"
+               "master_repl_offset:120\r\n")
+    for text in (live_text, RECORDED_INFO, replica):
+        snaps = [redis_exporter.Snapshot(info=info, slowlog_length=1.0, save="3600 1",
+                                         maxclients="100")
+                 for info in (parse_info(text), _every_field(text))]
+        kept, every = (exposition(redis_exporter.families("main", Outcome(True, s),
+                                                           RedisConfig())) for s in snaps)
+        assert kept == every
+        assert kept.count("\n") > 10
 
 
 def test_a_scrape_of_the_shared_server_publishes_the_declared_families() -> None:
