@@ -20,6 +20,7 @@ part                alerts on                                  dashboard (``prom
 from __future__ import annotations
 
 from generator.catalogue._gather import gather
+from generator.catalogue.application._slos import SLOS
 
 AREA = gather(
     __name__,
@@ -30,4 +31,5 @@ AREA = gather(
         "external integrations; health endpoints and certificates as the probe sees them."
     ),
     dashboards=(("jobs", "Jobs and workflows"), ("integrations", "External integrations")),
+    slos=SLOS,
 )
