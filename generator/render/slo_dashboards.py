@@ -126,7 +126,7 @@ def _panel(
 
 
 def slo_panels(slo: SLO, first_id: int, y: int, settings: Settings) -> list[dict[str, Any]]:
-    objective = slo.objective_percent / 100
+    objective = round(slo.objective_percent / 100, 9)
     period = nominal(slo.period_seconds)
     link = runbook_url(settings, slo.burn_alert)
     head = f"{slo.title} ({slo.objective_percent:g} % over {period})"

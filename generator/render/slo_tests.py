@@ -5,7 +5,8 @@ that tier alone (``slo_window`` tells the tiers of one alert apart):
 
 - ``fires``: the SLI's error ratio held at 1.05 times the tier's threshold fires it;
 - ``just under``: 0.95 times the threshold leaves it silent (lower tiers may fire);
-- ``resolves``: the burn stops and the alert resolves once the short window is clean;
+- ``resolves``: a burn four times the threshold stops and the alert resolves once the
+  short window is clean, while the long window still burns above the factor;
 - ``low traffic``: ten times the threshold on fewer events than the guard asks for
   stays silent;
 - ``absent``: the job is scraped but no SLI series exists: the tier stays silent and the
@@ -32,6 +33,7 @@ from generator.model import (
 )
 from generator.render import render_template
 from generator.render._slo import (
+    BURN,
     DIRECT_MAX_SECONDS,
     HOUR,
     TierPlan,
@@ -48,6 +50,9 @@ from generator.render._slo import (
 from generator.settings import duration_seconds
 
 FIRE = 1.05
+# The recovery group burns harder, so its long window still exceeds the factor when the
+# short window has come clean: the alert must resolve through the short window.
+RECOVERY_BURN = 4.0
 UNDER = 0.95
 LOW_TRAFFIC_BURN = 10.0
 # Events per second in the tests that must pass the minimum-traffic guard.
@@ -182,11 +187,20 @@ def tier_groups(slo: SLO, plan: TierPlan, settings: Settings, evaluation: int) -
             interval,
             feed(
                 slo,
-                [(FIRE * threshold, samples_fire), (0.0, samples_all - samples_fire)],
+                [(RECOVERY_BURN * threshold, samples_fire), (0.0, samples_all - samples_fire)],
                 events,
                 step,
             ),
-            [_case(expr, fire_at, firing), _case(expr, resolved_at, [])],
+            [
+                _case(expr, fire_at, firing),
+                _case(expr, resolved_at, []),
+                # The long window still burns above the factor: the short one resolved it.
+                _case(
+                    f"count({BURN.format(plan.window)}{{slo=\"{slo.slo}\"}} > {plan.factor:g})",
+                    resolved_at,
+                    [("{}", 1)],
+                ),
+            ],
         ),
     ]
     burn = min(1.0, LOW_TRAFFIC_BURN * threshold)
