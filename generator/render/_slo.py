@@ -5,13 +5,14 @@ Per SLO, one rule group ``slo-<slo>`` in ``rules/<area>.slo.rules.yml``, every s
 labelled ``slo="<slo>"`` and kept per the SLO's ``by`` labels:
 
 - ``slo:sli_events:rate<W>`` and ``slo:sli_bad:rate<W>``: events and bad events per
-  second over each window ``W`` the tiers need (and 1h). Windows up to 6h read the raw
-  series; longer ones average the recorded 1h rates at 1h steps (a subquery of a few
-  dozen points over one series per SLO, not days of raw samples).
-- ``slo:sli_error:ratio_rate<W>``: bad over all, computed once per window and reused by
-  the burn rates, every tier and the dashboard.
-- ``slo:error_budget:burn_rate<W>``: that ratio over the error budget (1 = the budget
-  lasts exactly the period).
+  second over 1h and over each tier's long window (its minimum-traffic guard reads the
+  events). Windows up to 6h read the raw series; longer ones average the recorded 1h
+  rates at 1h steps (a subquery of a few dozen points per series, not days of raw
+  samples).
+- ``slo:sli_error:ratio_rate<W>``: bad over all, computed once per window and read by
+  every tier and the dashboard; a short window alone is one rule over the raw series.
+- ``slo:error_budget:burn_rate1h``: the current burn rate, the last hour's ratio over the
+  error budget (1 = the budget lasts exactly the period).
 - ``slo:sli_error:ratio_period`` and ``slo:error_budget:remaining_ratio``: the period's
   error ratio (hourly rates summed over the period) and the budget left (1 untouched, 0
   spent, negative overspent).
@@ -75,6 +76,12 @@ def scaled(seconds: int, settings: Settings) -> int:
 def nominal(seconds: int) -> str:
     """The window as record names and labels spell it: 3600 -> ``1h``, 86400 -> ``1d``."""
     return format_duration(seconds)
+
+
+def counted_windows(slo: SLO) -> frozenset[int]:
+    """Windows whose events and bad events are recorded apart: 1h (the long windows and
+    the period are made from it) and every tier's long window (its guard reads events)."""
+    return frozenset({HOUR, *(t.long_window_seconds for t in slo.enabled_tiers)})
 
 
 def windows(slo: SLO) -> tuple[int, ...]:
@@ -161,6 +168,22 @@ def _direct(slo: SLO, seconds: int, settings: Settings) -> tuple[str, str]:
     return events, bad
 
 
+def _ratio_only(slo: SLO, seconds: int, settings: Settings) -> str:
+    """The bad share over a short window in one rule over the raw series."""
+    rng = format_duration(scaled(seconds, settings))
+    by = by_clause(slo)
+    sli = slo.sli
+    if isinstance(sli, ErrorRatioSLI):
+        return f"sum by ({by}) (rate({sli.bad}[{rng}]))\n/ sum by ({by}) (rate({sli.total}[{rng}]))"
+    if isinstance(sli, LatencySLI):
+        bucket, count = raw_selectors(slo)
+        return f"1 - sum by ({by}) (rate({bucket}[{rng}]))\n/ sum by ({by}) (rate({count}[{rng}]))"
+    return (
+        f"1 - sum by ({by}) (sum_over_time({sli.metric}[{rng}]))\n"
+        f"/ sum by ({by}) (count_over_time({sli.metric}[{rng}]))"
+    )
+
+
 def _from_hourly(slo: SLO, seconds: int, settings: Settings) -> tuple[str, str]:
     """(events, bad) per second over a long window, averaged from the 1h rates."""
     rng = format_duration(scaled(seconds, settings))
@@ -185,7 +208,11 @@ def recording_rules(slo: SLO, settings: Settings) -> list[dict[str, Any]]:
     def add(name: str, expr: str) -> None:
         rules.append({"record": name, "expr": expr, "labels": labels})
 
+    counted = counted_windows(slo)
     for seconds in windows(slo):
+        if seconds not in counted:
+            add(RATIO.format(nominal(seconds)), _ratio_only(slo, seconds, settings))
+            continue
         if seconds <= DIRECT_MAX_SECONDS:
             events, bad = _direct(slo, seconds, settings)
         else:
@@ -196,7 +223,7 @@ def recording_rules(slo: SLO, settings: Settings) -> list[dict[str, Any]]:
             RATIO.format(nominal(seconds)),
             f"{record(BAD, seconds, slo)} / {record(EVENTS, seconds, slo)}",
         )
-        add(BURN.format(nominal(seconds)), f"{record(RATIO, seconds, slo)} / {_number(slo.budget)}")
+    add(BURN.format("1h"), f"{record(RATIO, HOUR, slo)} / {_number(slo.budget)}")
     period = format_duration(scaled(slo.period_seconds, settings))
     step = format_duration(scaled(HOUR, settings))
     add(
@@ -258,10 +285,10 @@ def tier_plans(slo: SLO, settings: Settings) -> tuple[TierPlan, ...]:
 def tier_condition(slo: SLO, plan: TierPlan) -> str:
     long_w = plan.tier.long_window_seconds
     short_w = plan.tier.short_window_seconds
-    factor = _number(plan.factor)
+    threshold = _number(plan.threshold(slo))
     return (
-        f"{record(BURN, long_w, slo)} > {factor}\n"
-        f"and {record(BURN, short_w, slo)} > {factor}\n"
+        f"{record(RATIO, long_w, slo)} > {threshold}\n"
+        f"and {record(RATIO, short_w, slo)} > {threshold}\n"
         f"and {record(EVENTS, long_w, slo)} >= {_number(plan.min_rate)}"
     )
 
@@ -309,16 +336,17 @@ def annotations(area: Area, slo: SLO, plan: TierPlan | None, settings: Settings)
     else:
         name = slo.burn_alert
         summary = (
-            f"SLO {slo.slo}: error budget burning {{{{ $value | humanize }}}}x over "
-            f"{plan.window} ({plan.tier.tier})"
+            f"SLO {slo.slo}: {{{{ $value | humanizePercentage }}}} bad over {plan.window}, "
+            f"burning the error budget over {_number(plan.factor)}x ({plan.tier.tier})"
         )
         description = (
-            f"{slo.title}: the error budget of {_number(slo.objective_percent)} % over {period} "
-            f"burns {{{{ $value | humanize }}}} times as fast as the period allows over the last "
-            f"{plan.window}, and over the last {nominal(plan.tier.short_window_seconds)} too "
-            f"(this tier fires above {_number(plan.factor)}x: "
-            f"{_number(plan.tier.budget_share * 100)} % of the budget in {plan.window}; at that "
-            f"rate the whole budget is gone in {exhaustion(slo, plan.factor)})."
+            f"{slo.title}: {{{{ $value | humanizePercentage }}}} of the events of the last "
+            f"{plan.window} were bad, and over {_number(plan.threshold(slo) * 100)} % in the "
+            f"last {nominal(plan.tier.short_window_seconds)} too, against a budget of "
+            f"{_number(round(slo.budget * 100, 9))} % over {period}: the budget burns more "
+            f"than {_number(plan.factor)} times as fast as the period allows "
+            f"({_number(plan.tier.budget_share * 100)} % of it in {plan.window}; at that rate "
+            f"the whole budget is gone in {exhaustion(slo, plan.factor)})."
         )
     return (
         ("dashboard_url", board),

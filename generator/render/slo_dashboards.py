@@ -19,7 +19,6 @@ from typing import Any
 from generator.model import SLO, Area, Catalogue, Settings, dashboard_uid, runbook_url
 from generator.render import MARKER
 from generator.render._slo import (
-    BURN,
     DASHBOARD_KEY,
     PERIOD_RATIO,
     RATIO,
@@ -127,6 +126,7 @@ def _panel(
 
 def slo_panels(slo: SLO, first_id: int, y: int, settings: Settings) -> list[dict[str, Any]]:
     objective = round(slo.objective_percent / 100, 9)
+    budget = round(1 - objective, 9)
     period = nominal(slo.period_seconds)
     link = runbook_url(settings, slo.burn_alert)
     head = f"{slo.title} ({slo.objective_percent:g} % over {period})"
@@ -191,7 +191,7 @@ def slo_panels(slo: SLO, first_id: int, y: int, settings: Settings) -> list[dict
             "timeseries",
             "short",
             [
-                (f"{BURN.format(nominal(w))}{_sel(slo)}", _legend(slo, nominal(w)))
+                (f"{RATIO.format(nominal(w))}{_sel(slo)} / {budget:.6g}", _legend(slo, nominal(w)))
                 for w in shown
             ],
             burn_steps,

@@ -105,10 +105,12 @@ def burn_runbook(area: Area, slo: SLO, settings: Settings) -> str:
         f"{REMAINING}{sel} * {slo.period_seconds} / {BURN.format('1h')}{sel}",
         "```",
         "",
-        "The burn rate over every window, and what is left of the budget:",
+        "The burn rate over every window (the bad share over the budget's "
+        f"{budget_pct} %), and what is left of the budget:",
         "",
         "```promql",
-        f'{{__name__=~"slo:error_budget:burn_rate.+",slo="{slo.slo}"}}',
+        f'{{__name__=~"slo:sli_error:ratio_rate.+",slo="{slo.slo}"}} / '
+        f"{1 - slo.objective_percent / 100:.6g}",
         f"{REMAINING}{sel}",
         f"1 - {PERIOD_RATIO}{sel}",
         "```",

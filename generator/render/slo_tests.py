@@ -33,8 +33,8 @@ from generator.model import (
 )
 from generator.render import render_template
 from generator.render._slo import (
-    BURN,
     DIRECT_MAX_SECONDS,
+    RATIO,
     HOUR,
     TierPlan,
     absent_selector,
@@ -196,7 +196,7 @@ def tier_groups(slo: SLO, plan: TierPlan, settings: Settings, evaluation: int) -
                 _case(expr, resolved_at, []),
                 # The long window still burns above the factor: the short one resolved it.
                 _case(
-                    f"count({BURN.format(plan.window)}{{slo=\"{slo.slo}\"}} > {plan.factor:g})",
+                    f"count({RATIO.format(plan.window)}{{slo=\"{slo.slo}\"}} > {threshold:.6g})",
                     resolved_at,
                     [("{}", 1)],
                 ),

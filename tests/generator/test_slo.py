@@ -78,7 +78,7 @@ def test_each_factor_is_derived_from_the_period_not_written_for_30_days() -> Non
     assert [p.factor for p in plans] == pytest.approx([0.02 * 168, 0.05 * 28, 0.1 * 7, 0.1 * 7 / 3])
     page = next(r for r in _slo.alerting_rules(application(load()), slo, Settings())
                 if r["labels"] and dict(r["labels"]).get("slo_window") == "1h")
-    assert "> 3.36\n" in page["expr"]
+    assert "> 0.00336\n" in page["expr"]  # 3.36 x the 0.1 % budget
 
 
 def test_the_real_catalogue_has_the_seeds_slos_and_validates() -> None:
@@ -185,9 +185,15 @@ def test_each_window_ratio_is_recorded_once_and_read_by_the_burn_rates_and_alert
     assert len(records) == len(set(records))
     for window in ("5m", "30m", "1h", "2h", "6h", "1d", "3d"):
         assert f"slo:sli_error:ratio_rate{window}" in records
-    # The raw counters are read only by the events and bad-event rates of short windows.
+    # The raw counters are read by windows up to 6h only: the long windows' and the
+    # short windows' own rates, and a short window's ratio in one rule.
     raw = [r["record"] for r in rules if "record" in r and "promfleet_app" in r["expr"]]
-    assert all(re.match(r"^slo:sli_(events|bad):rate(5m|30m|1h|2h|6h)$", r) for r in raw), raw
+    assert sorted(raw) == sorted([
+        "slo:sli_events:rate1h", "slo:sli_bad:rate1h", "slo:sli_events:rate6h",
+        "slo:sli_bad:rate6h", "slo:sli_error:ratio_rate5m", "slo:sli_error:ratio_rate30m",
+        "slo:sli_error:ratio_rate2h"])
+    assert all(re.match(r"^slo:sli_(events|bad|error):(rate|ratio_rate)(5m|30m|1h|2h|6h)$", r)
+               for r in raw), raw
     long_window = next(r for r in rules if r.get("record") == "slo:sli_bad:rate3d")
     assert long_window["expr"] == (
         'avg_over_time(slo:sli_bad:rate1h{slo="app-availability"}[3d:1h])'
@@ -218,7 +224,7 @@ def test_the_tier_alert_carries_its_tier_label_and_a_minimum_traffic_guard() -> 
 def test_the_settings_compress_the_ranges_and_keep_the_names() -> None:
     settings = load_settings(pairs=["slo_window_divisor=60", "scrape_interval=1s"])
     rules = {r.get("record"): r for r in _rules(APP_AVAILABILITY, settings)}
-    assert "[5s]" in rules["slo:sli_events:rate5m"]["expr"]
+    assert "[5s]" in rules["slo:sli_error:ratio_rate5m"]["expr"]
     assert "[1h12m:1m]" in rules["slo:sli_bad:rate3d"]["expr"]
     assert "[12h:1m]" in rules["slo:sli_error:ratio_period"]["expr"]
 
@@ -284,14 +290,14 @@ def test_one_tiers_generated_tests_pass_on_the_generated_rules(out: Path, tmp_pa
     ("slo", "tier", "old", "new", "failing"),
     [
         # The page factor raised: a burn at the real factor no longer fires it.
-        ("app-availability", "page-1h", "> 14.4\n", "> 16\n", "a burn at 1.05x"),
+        ("app-availability", "page-1h", "> 0.0144\n", "> 0.016\n", "a burn at 1.05x"),
         # The factor lowered: a burn just under it fires.
-        ("app-availability", "page-1h", "> 14.4\n", "> 13\n", "a burn at 0.95x"),
+        ("app-availability", "page-1h", "> 0.0144\n", "> 0.013\n", "a burn at 0.95x"),
         # No minimum-traffic guard: a handful of requests pages.
         ("app-availability", "page-1h", '>= 0.0964506', ">= 0", "too little traffic"),
         # No short window: the alert stays firing long after the burn stopped.
         ("app-availability", "page-1h",
-         '\nand slo:error_budget:burn_rate5m{slo="app-availability"} > 14.4', "",
+         '\nand slo:sli_error:ratio_rate5m{slo="app-availability"} > 0.0144', "",
          "the alert resolves"),
         # The absent alert that never fires.
         ("probe-availability", "ticket-3d", 'absent(promfleet_probe_success{job="probe"})',
