@@ -6,16 +6,23 @@ labelled ``slo="<slo>"`` and kept per the SLO's ``by`` labels:
 
 - ``slo:sli_events:rate<W>`` and ``slo:sli_bad:rate<W>``: events and bad events per
   second over 1h and over each tier's long window (its minimum-traffic guard reads the
-  events). Windows up to 6h read the raw series; longer ones average the recorded 1h
-  rates at 1h steps (a subquery of a few dozen points per series, not days of raw
-  samples).
+  events). Windows up to 6h read the raw series; longer ones average the hourly 1h
+  rates below (24 samples a series for a day, 72 for three, not days of raw samples).
 - ``slo:sli_error:ratio_rate<W>``: bad over all, computed once per window and read by
   every tier and the dashboard; a short window alone is one rule over the raw series.
 - ``slo:error_budget:burn_rate1h``: the current burn rate, the last hour's ratio over the
   error budget (1 = the budget lasts exactly the period).
 - ``slo:sli_error:ratio_period`` and ``slo:error_budget:remaining_ratio``: the period's
-  error ratio (hourly rates summed over the period) and the budget left (1 untouched, 0
-  spent, negative overspent).
+  error ratio (the hourly rates averaged over the period: 720 samples a series for 30
+  days) and the budget left (1 untouched, 0 spent, negative overspent).
+
+A second group, ``slo-<slo>-hourly``, evaluated once an hour (its ``interval``), copies
+the 1h rates into ``slo:sli_events:hourly_rate1h`` and ``slo:sli_bad:hourly_rate1h``: one
+sample an hour, back to back, so a day, three days or the period are read as a few
+hundred samples whatever the scrape and evaluation intervals (Sloth reads every sample
+of its 5-minute ratio over the 30 days). Averages of rates are the same however densely
+they are sampled, so the promtool tests, which evaluate every group at their own
+interval, see the same ratios.
 
 Record names keep the catalogue's nominal windows; ``Settings.slo_window_divisor``
 compresses the ranges behind them (the live-stack test runs an hour in a minute).
@@ -51,6 +58,8 @@ EVENTS = "slo:sli_events:rate{}"
 BAD = "slo:sli_bad:rate{}"
 RATIO = "slo:sli_error:ratio_rate{}"
 BURN = "slo:error_budget:burn_rate{}"
+HOURLY_EVENTS = "slo:sli_events:hourly_rate1h"
+HOURLY_BAD = "slo:sli_bad:hourly_rate1h"
 PERIOD_RATIO = "slo:sli_error:ratio_period"
 REMAINING = "slo:error_budget:remaining_ratio"
 
@@ -185,12 +194,11 @@ def _ratio_only(slo: SLO, seconds: int, settings: Settings) -> str:
 
 
 def _from_hourly(slo: SLO, seconds: int, settings: Settings) -> tuple[str, str]:
-    """(events, bad) per second over a long window, averaged from the 1h rates."""
+    """(events, bad) per second over a long window: the hourly 1h rates averaged."""
     rng = format_duration(scaled(seconds, settings))
-    step = format_duration(scaled(HOUR, settings))
     return (
-        f"avg_over_time({record(EVENTS, HOUR, slo)}[{rng}:{step}])",
-        f"avg_over_time({record(BAD, HOUR, slo)}[{rng}:{step}])",
+        f"avg_over_time({HOURLY_EVENTS}{sel(slo)}[{rng}])",
+        f"avg_over_time({HOURLY_BAD}{sel(slo)}[{rng}])",
     )
 
 
@@ -225,11 +233,10 @@ def recording_rules(slo: SLO, settings: Settings) -> list[dict[str, Any]]:
         )
     add(BURN.format("1h"), f"{record(RATIO, HOUR, slo)} / {_number(slo.budget)}")
     period = format_duration(scaled(slo.period_seconds, settings))
-    step = format_duration(scaled(HOUR, settings))
     add(
         PERIOD_RATIO,
-        f"sum_over_time({record(BAD, HOUR, slo)}[{period}:{step}])\n"
-        f"/ sum_over_time({record(EVENTS, HOUR, slo)}[{period}:{step}])",
+        f"avg_over_time({HOURLY_BAD}{sel(slo)}[{period}])\n"
+        f"/ avg_over_time({HOURLY_EVENTS}{sel(slo)}[{period}])",
     )
     add(REMAINING, f"1 - {PERIOD_RATIO}{sel(slo)} / {_number(slo.budget)}")
     return rules
@@ -386,12 +393,31 @@ def alerting_rules(area: Area, slo: SLO, settings: Settings) -> list[dict[str, A
 
 
 def rule_group(area: Area, slo: SLO, settings: Settings) -> dict[str, Any]:
-    """The SLO's one rule group: recording rules first, read by its alerts in the same
+    """The SLO's main rule group: recording rules first, read by its alerts in the same
     evaluation."""
     return {
         "name": f"slo-{slo.slo}",
+        "interval": "",
         "rules": [*recording_rules(slo, settings), *alerting_rules(area, slo, settings)],
     }
+
+
+def hourly_group(slo: SLO, settings: Settings) -> dict[str, Any]:
+    """The group evaluated once an hour: the 1h rates copied, one sample an hour."""
+    labels = (("slo", slo.slo),)
+    return {
+        "name": f"slo-{slo.slo}-hourly",
+        "interval": format_duration(scaled(HOUR, settings)),
+        "rules": [
+            {"record": HOURLY_EVENTS, "expr": record(EVENTS, HOUR, slo), "labels": labels},
+            {"record": HOURLY_BAD, "expr": record(BAD, HOUR, slo), "labels": labels},
+        ],
+    }
+
+
+def rule_groups(area: Area, slo: SLO, settings: Settings) -> list[dict[str, Any]]:
+    """Both groups of one SLO's rule file."""
+    return [rule_group(area, slo, settings), hourly_group(slo, settings)]
 
 
 def slo_rules_file(slo: SLO) -> str:

@@ -196,8 +196,15 @@ def test_each_window_ratio_is_recorded_once_and_read_by_the_burn_rates_and_alert
                for r in raw), raw
     long_window = next(r for r in rules if r.get("record") == "slo:sli_bad:rate3d")
     assert long_window["expr"] == (
-        'avg_over_time(slo:sli_bad:rate1h{slo="app-availability"}[3d:1h])'
+        'avg_over_time(slo:sli_bad:hourly_rate1h{slo="app-availability"}[3d])'
     )
+    # The hourly samples come from a group evaluated once an hour.
+    hourly = _slo.hourly_group(APP_AVAILABILITY, Settings())
+    assert hourly["interval"] == "1h"
+    assert [r["expr"] for r in hourly["rules"]] == [
+        'slo:sli_events:rate1h{slo="app-availability"}',
+        'slo:sli_bad:rate1h{slo="app-availability"}',
+    ]
     alerts = [r for r in rules if "alert" in r]
     assert all("promfleet_app" not in r["expr"] for r in alerts if "slo_tier" in dict(r["labels"]))
 
@@ -225,8 +232,9 @@ def test_the_settings_compress_the_ranges_and_keep_the_names() -> None:
     settings = load_settings(pairs=["slo_window_divisor=60", "scrape_interval=1s"])
     rules = {r.get("record"): r for r in _rules(APP_AVAILABILITY, settings)}
     assert "[5s]" in rules["slo:sli_error:ratio_rate5m"]["expr"]
-    assert "[1h12m:1m]" in rules["slo:sli_bad:rate3d"]["expr"]
-    assert "[12h:1m]" in rules["slo:sli_error:ratio_period"]["expr"]
+    assert "[1h12m]" in rules["slo:sli_bad:rate3d"]["expr"]
+    assert "[12h]" in rules["slo:sli_error:ratio_period"]["expr"]
+    assert _slo.hourly_group(APP_AVAILABILITY, settings)["interval"] == "1m"
 
 
 def test_every_slo_rule_file_is_loaded_by_prometheus() -> None:
