@@ -6,7 +6,8 @@ A synthetic exporter (a thread of this process) serves a good and a bad request 
 for each of 1,000 services; one SLO (99.9 %, 30 days, the workbook's four tiers) kept
 per ``service``. Ours: the generator's own rules (:mod:`generator.render._slo`): windows
 up to 6h from the raw counters, longer ones and the period from the 1h rates a second
-group records once an hour (its duration is added to ours). Sloth's: every window's ratio from the raw counters, and the
+group records once an hour (its duration is added to ours). Sloth's: every window's ratio
+from the raw counters, and the
 period as ``sum_over_time`` of the 5-minute ratio over 30 days (its generated form),
 with its page and ticket alerts.
 
@@ -171,14 +172,16 @@ def backfill(path: Path, now: float) -> int:
     samples = 0
     with path.open("w", encoding="utf-8") as out:
         out.write("# TYPE bench_requests_total unknown\n")
-        raw_times = [end - RAW_HISTORY_S + k * RAW_STEP_S for k in range(RAW_HISTORY_S // RAW_STEP_S)]
+        raw_times = [end - RAW_HISTORY_S + k * RAW_STEP_S
+                     for k in range(RAW_HISTORY_S // RAW_STEP_S)]
         for code in ("2xx", "5xx"):
             for i in range(SERVICES):
                 per_s, bad = _rate(i)
                 share = bad if code == "5xx" else 1 - bad
                 labels = f'code="{code}",instance="backfill",job="bench",service="svc-{i:04d}"'
                 for t in raw_times:
-                    out.write(f"bench_requests_total{{{labels}}} {(t - raw_times[0]) * per_s * share:.3f} {t:.3f}\n")
+                    value = (t - raw_times[0]) * per_s * share
+                    out.write(f"bench_requests_total{{{labels}}} {value:.3f} {t:.3f}\n")
                 samples += len(raw_times)
         for name in (_slo.HOURLY_EVENTS, _slo.HOURLY_BAD, "slo:sli_error:ratio_rate5m"):
             step = SLOTH_STEP_S if name == "slo:sli_error:ratio_rate5m" else HOURLY_STEP_S
@@ -214,7 +217,8 @@ class _Counters:
             per_s, share = _rate(i)
             total = elapsed * per_s
             bad = total * share
-            lines.append(f'bench_requests_total{{service="svc-{i:04d}",code="2xx"}} {total - bad:.3f}')
+            good = total - bad
+            lines.append(f'bench_requests_total{{service="svc-{i:04d}",code="2xx"}} {good:.3f}')
             lines.append(f'bench_requests_total{{service="svc-{i:04d}",code="5xx"}} {bad:.3f}')
         return ("\n".join(lines) + "\n").encode()
 
@@ -224,7 +228,7 @@ def exporter() -> Iterator[str]:
     counters = _Counters()
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             body = counters.body()
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4")
@@ -319,7 +323,8 @@ def run() -> str:
         "",
         "| rule group | rules | median ms | min ms | max ms |",
         "|---|---:|---:|---:|---:|",
-        f"| ours (generated, both groups) | {ours_rules} | {ours_med * 1000:.1f} | {min(ours_s) * 1000:.1f} | "
+        f"| ours (generated, both groups) | {ours_rules} | {ours_med * 1000:.1f} | "
+        f"{min(ours_s) * 1000:.1f} | "
         f"{max(ours_s) * 1000:.1f} |",
         f"| Sloth-style | {sloth_rules} | {sloth_med * 1000:.1f} | {min(sloth_s) * 1000:.1f} | "
         f"{max(sloth_s) * 1000:.1f} |",

@@ -17,13 +17,13 @@ from generator.model import (
     SLO,
     AlertTest,
     Category,
+    ErrorRatioSLI,
     Level,
     Panel,
     RecordingRule,
-    ErrorRatioSLI,
     Runbook,
-    SLORunbook,
     Severity,
+    SLORunbook,
     Team,
     TestSeries,
     Threshold,
@@ -900,7 +900,11 @@ ALERTING_PIPELINE = SLO(
         total='alertmanager_notifications_total{job="alertmanager"}',
     ),
     team=Team.OPS,
-    test_labels=(("instance", "alertmanager-1:9093"), ("job", "alertmanager"), ("integration", "webhook")),
+    test_labels=(
+        ("instance", "alertmanager-1:9093"),
+        ("job", "alertmanager"),
+        ("integration", "webhook"),
+    ),
     runbook=SLORunbook(
         impact="Pages and tickets do not reach people: every other alert may be firing unseen.",
         diagnosis=(

@@ -304,7 +304,12 @@ def alert_labels(slo: SLO, plan: TierPlan | None) -> tuple[tuple[str, str], ...]
     """Static labels of a burn alert (``plan``) or of the absent alert (None). ``instance``
     names the service: the SLO is the service's, not one process's, and routing groups
     and inhibits on the label."""
-    labels = {"instance": slo.service, "service": slo.service, "slo": slo.slo, "team": slo.team.value}
+    labels = {
+        "instance": slo.service,
+        "service": slo.service,
+        "slo": slo.slo,
+        "team": slo.team.value,
+    }
     if plan is None:
         # Info (the daily digest): an idle service has no SLI series either, and a dead
         # one pages through the target-down alert; what is left (a renamed metric, a
@@ -329,7 +334,9 @@ def dashboard_uid_key() -> str:
     return DASHBOARD_KEY
 
 
-def annotations(area: Area, slo: SLO, plan: TierPlan | None, settings: Settings) -> tuple[tuple[str, str], ...]:
+def slo_annotations(
+    area: Area, slo: SLO, plan: TierPlan | None, settings: Settings
+) -> tuple[tuple[str, str], ...]:
     board = dashboard_url(settings, area.name, DASHBOARD_KEY)
     period = nominal(slo.period_seconds)
     if plan is None:
@@ -373,7 +380,7 @@ def alerting_rules(area: Area, slo: SLO, settings: Settings) -> list[dict[str, A
                 "for": format_duration(plan.for_seconds),
                 "keep_firing_for": "",
                 "labels": alert_labels(slo, plan),
-                "annotations": annotations(area, slo, plan, settings),
+                "annotations": slo_annotations(area, slo, plan, settings),
             }
         )
     rules.append(
@@ -386,7 +393,7 @@ def alerting_rules(area: Area, slo: SLO, settings: Settings) -> list[dict[str, A
             ),
             "keep_firing_for": "",
             "labels": alert_labels(slo, None),
-            "annotations": annotations(area, slo, None, settings),
+            "annotations": slo_annotations(area, slo, None, settings),
         }
     )
     return rules

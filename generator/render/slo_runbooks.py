@@ -24,7 +24,8 @@ from generator.render._slo import DASHBOARD_KEY as KEY
 
 
 def _header(area: Area) -> str:
-    return f"<!-- {MARKER}: the source is {area.source or 'generator/catalogue/'} (run `make rules` after a change). -->\n"
+    source = area.source or "generator/catalogue/"
+    return f"<!-- {MARKER}: the source is {source} (run `make rules` after a change). -->\n"
 
 
 def _table(area: Area, slo: SLO, alert: str, settings: Settings) -> list[str]:

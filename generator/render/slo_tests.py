@@ -34,8 +34,8 @@ from generator.model import (
 from generator.render import render_template
 from generator.render._slo import (
     DIRECT_MAX_SECONDS,
-    RATIO,
     HOUR,
+    RATIO,
     TierPlan,
     absent_selector,
     alert_labels,
@@ -93,7 +93,9 @@ def _gauge(segments: list[tuple[float, int]]) -> str:
     return " ".join(parts)
 
 
-def feed(slo: SLO, ratios: list[tuple[float, int]], events: float, step: int) -> list[tuple[str, str]]:
+def feed(
+    slo: SLO, ratios: list[tuple[float, int]], events: float, step: int
+) -> list[tuple[str, str]]:
     """Raw series carrying the SLI at ``ratios`` ((bad share, samples), in order) and
     ``events`` per second."""
     base = dict(slo.test_labels)

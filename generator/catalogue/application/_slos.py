@@ -138,7 +138,8 @@ PROBE_AVAILABILITY = SLO(
             "Which targets fail now: `promfleet_probe_success == 0`",
             "Why: `promfleet_probe_failure == 1` (timeout, connection, status, TLS)",
             f"Health the endpoint reports: `{HEALTH}`",
-            "Uptime over the last day: `1 - slo:sli_error:ratio_rate1d{slo=\"probe-availability\"}`",
+            "Uptime over the last day: "
+            '`1 - slo:sli_error:ratio_rate1d{slo="probe-availability"}`',
         ),
         mitigation=(
             "Restart or fail over the service behind the target.",
