@@ -90,8 +90,9 @@ def burn_runbook(area: Area, slo: SLO, settings: Settings) -> str:
         f"The objective is {slo.objective_percent:g} % good events over {period}, so "
         f"{budget_pct} % may be bad: that is the error budget. The burn rate is the bad share "
         "now divided by that budget: at 1 the budget lasts exactly the period, at 14.4 a "
-        f"{period} budget is gone in {exhaustion(slo, 14.4)}. The alert's value is the burn "
-        "rate over its long window; at burn rate b the whole budget lasts "
+        f"{period} budget is gone in {exhaustion(slo, 14.4)}. The alert's value is the bad "
+        f"share over its long window (divided by {budget_pct} % it is the burn rate); at burn "
+        "rate b the whole budget lasts "
         f"{period} / b, and what is left of it lasts (budget left) x {period} / b.",
         "",
         "## Impact",
