@@ -337,7 +337,9 @@ def dashboard_uid_key() -> str:
 def slo_annotations(
     area: Area, slo: SLO, plan: TierPlan | None, settings: Settings
 ) -> tuple[tuple[str, str], ...]:
-    board = dashboard_url(settings, area.name, DASHBOARD_KEY)
+    # The SLO's series carry its job (not an instance: the instance label names the
+    # service, a static label).
+    board = dashboard_url(settings, area.name, DASHBOARD_KEY) + "?var-job={{ $labels.job }}"
     period = nominal(slo.period_seconds)
     if plan is None:
         name = slo.absent_alert

@@ -146,7 +146,8 @@ def slo_panels(slo: SLO, first_id: int, y: int, settings: Settings) -> list[dict
             first_id,
             f"{head}: SLI over {period}",
             f"{slo.description} Over the whole {period} period; red under the objective "
-            f"of {slo.objective_percent:g} %.",
+            f"of {slo.objective_percent:g} %. Alert {slo.absent_alert}: info when the SLI has "
+            "no series while its job is scraped.",
             "stat",
             "percentunit",
             [(f"1 - {PERIOD_RATIO}{_sel(slo)}", _legend(slo))],
@@ -187,7 +188,8 @@ def slo_panels(slo: SLO, first_id: int, y: int, settings: Settings) -> list[dict
             first_id + 3,
             f"{slo.title}: burn rate per window",
             "How many times faster than the period allows the error budget burns, per "
-            f"window (1 = spent exactly at the period's end). Tiers drawn: {tier_text}.",
+            f"window (1 = spent exactly at the period's end). Alert {slo.burn_alert}: "
+            f"{tier_text}.",
             "timeseries",
             "short",
             [
@@ -246,7 +248,23 @@ def area_dashboard(area: Area, settings: Settings) -> dict[str, Any]:
     for index, slo in enumerate(area.slos):
         panels.extend(slo_panels(slo, 1 + 4 * index, 16 * index, settings))
     return {
-        "annotations": {"list": []},
+        "annotations": {
+            "list": [
+                {
+                    "datasource": dict(DATASOURCE_REF),
+                    "enable": True,
+                    "expr": 'ALERTS{alertstate="firing",alertname!~"Watchdog",slo!="",'
+                    f"{SEL}}}",
+                    "hide": False,
+                    "iconColor": "red",
+                    "name": "Firing SLO alerts",
+                    "step": "60s",
+                    "textFormat": "{{slo}} {{slo_tier}} {{slo_window}}",
+                    "titleFormat": "{{alertname}}",
+                    "useValueForTime": False,
+                }
+            ]
+        },
         "description": (
             f"{area.title} service-level objectives: SLI, error budget and burn rates "
             f"({MARKER}: the source is generator/)"
