@@ -24,7 +24,7 @@ def rule_files_for(catalogue: Catalogue, directory: str = PROMETHEUS_RULES_DIR) 
     base = directory.rstrip("/")
     files = [f"{base}/{area.name}.rules.yml" for area in catalogue.areas]
     files += [f"{base}/slo-{slo.slo}.rules.yml" for area in catalogue.areas for slo in area.slos]
-    return files
+    return sorted(files)  # the order of rules/ on disk
 
 
 def _ordered_jobs(targets: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
