@@ -208,6 +208,9 @@ class Area:
     # Where it is written (``generator/catalogue/<area>.py`` or ``.../<area>/`` for an
     # area split into parts), for the generated files' headers; set when it is loaded.
     source: str = ""
+    # Service-level objectives measured in this area (see :class:`SLO`); rendered into
+    # ``rules/<area>.slo.rules.yml``, their tests, a dashboard and runbooks of their own.
+    slos: tuple[SLO, ...] = ()
 
     def dashboard_keys(self) -> tuple[str, ...]:
         """The area's dashboards, main one (``""``) first, in declaration order."""
@@ -354,6 +357,9 @@ class Settings:
     thanos_partial_response_strategy: tuple[tuple[str, str], ...] = ()
     # deploy/mimir/: rule group -> the tenants a federated group reads.
     mimir_source_tenants: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Divides every SLO window, period and burn-tier ``for`` (the live-stack test runs an
+    # hour in a minute with 60); 1 leaves them as the catalogue writes them.
+    slo_window_divisor: str = "1"
 
 
 def format_duration(seconds: float) -> str:
@@ -399,3 +405,134 @@ def runbook_url(settings: Settings, alert: str) -> str:
 
 def dashboard_url(settings: Settings, area: str, key: str = "") -> str:
     return f"{settings.dashboard_base_url.rstrip('/')}/{dashboard_uid(area, key)}"
+
+
+# -- service-level objectives ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ErrorRatioSLI:
+    """Bad events over all events, both counters: ``bad`` and ``total`` are selectors of
+    counters (``promfleet_app_http_requests_total{job="app",status="5xx"}``)."""
+
+    bad: str
+    total: str
+    # Where ``bad`` and ``total`` are one counter, the labels that make one of its series
+    # good (``status="2xx"`` beside the bad ``status="5xx"``); the generated tests feed it.
+    good_labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class LatencySLI:
+    """The share of requests slower than ``bound_seconds``, from a histogram: all
+    requests (``<histogram>_count``) less those in the bucket ``le=bound``.
+    ``matchers`` select the histogram's series (``job="app"``); the bound must be one of
+    the histogram's bucket bounds, written as the exporter writes it."""
+
+    histogram: str  # the family name, without _bucket / _count
+    bound_seconds: float
+    matchers: str
+
+
+@dataclass(frozen=True)
+class BooleanGaugeSLI:
+    """A gauge that is 1 when good and 0 when bad, one sample per scrape (a probe's
+    success): every sample is an event, a 0 is a bad one."""
+
+    metric: str  # a selector: 'promfleet_probe_success{job="probe"}'
+
+
+SLI = ErrorRatioSLI | LatencySLI | BooleanGaugeSLI
+
+
+@dataclass(frozen=True)
+class BurnTier:
+    """One multi-window burn-rate alert of an SLO (Google's SRE workbook): it fires when
+    ``budget_share`` of the period's error budget burns within ``long_window_seconds``,
+    confirmed by the ``short_window_seconds`` window (so it resolves soon after the burn
+    stops). Its factor is derived from the period, never written down:
+    ``budget_share * period / long window``."""
+
+    name: str  # page-1h, page-6h, ticket-1d, ticket-3d
+    tier: Literal["page", "ticket"]
+    budget_share: float
+    long_window_seconds: int
+    short_window_seconds: int
+    for_seconds: int
+
+    @property
+    def severity(self) -> Severity:
+        return Severity.CRITICAL if self.tier == "page" else Severity.WARNING
+
+    def factor(self, period_seconds: int) -> float:
+        return self.budget_share * period_seconds / self.long_window_seconds
+
+
+# The workbook's four tiers; the factors here are those of a 30-day period (14.4, 6, 3, 1).
+BURN_TIERS: tuple[BurnTier, ...] = (
+    BurnTier("page-1h", "page", 0.02, 3600, 300, 120),
+    BurnTier("page-6h", "page", 0.05, 6 * 3600, 1800, 900),
+    BurnTier("ticket-1d", "ticket", 0.10, 86400, 2 * 3600, 3600),
+    BurnTier("ticket-3d", "ticket", 0.10, 3 * 86400, 6 * 3600, 3 * 3600),
+)
+
+
+@dataclass(frozen=True)
+class SLORunbook:
+    """What the SLO's own runbooks add to the generated text (burn-rate meaning, time to
+    exhaustion and the SLI queries are generated)."""
+
+    impact: str
+    diagnosis: tuple[str, ...]
+    mitigation: tuple[str, ...]
+    escalation: str
+    # Static threshold alerts this SLO overlaps, and what was decided for each:
+    # (alert name, "kept: why" or "retired: why").
+    supersedes: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class SLO:
+    """A service-level objective: ``objective_percent`` of ``sli`` events good over
+    ``period_seconds``. ``name`` (CamelCase) names its alerts (``<name>BudgetBurn``,
+    ``<name>SLIAbsent``); ``slo`` labels its series. ``by`` are the labels the SLO is
+    kept per (``job``: one SLO per service; ``job, target``: one per probed target)."""
+
+    name: str
+    slo: str  # the ``slo`` label value, e.g. app-availability
+    service: str
+    title: str
+    description: str  # what the SLI measures, in a sentence
+    objective_percent: float
+    sli: SLI
+    team: Team
+    runbook: SLORunbook
+    period_seconds: int = 30 * 86400
+    by: tuple[str, ...] = ("job",)
+    tiers: tuple[BurnTier, ...] = BURN_TIERS
+    disabled_tiers: tuple[str, ...] = ()  # tier names turned off for this SLO
+    # Minimum traffic: a tier fires only when its long window saw enough events that its
+    # threshold means at least this many bad ones (events >= min_bad_events / threshold).
+    min_bad_events: int = 5
+    absent_for_seconds: int = 600
+    category: Category = Category.SLA_VIOLATION
+    # Labels of the raw series the generated promtool tests feed (besides the selectors'
+    # own equality matchers): instance, and a value for each ``by`` label.
+    test_labels: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def budget(self) -> float:
+        """The error budget as a share of events (0.001 for 99.9 %)."""
+        return round(1 - self.objective_percent / 100, 12)
+
+    @property
+    def enabled_tiers(self) -> tuple[BurnTier, ...]:
+        return tuple(t for t in self.tiers if t.name not in self.disabled_tiers)
+
+    @property
+    def burn_alert(self) -> str:
+        return f"{self.name}BudgetBurn"
+
+    @property
+    def absent_alert(self) -> str:
+        return f"{self.name}SLIAbsent"

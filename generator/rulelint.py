@@ -23,7 +23,8 @@ in what it reports:
 - ``absent-for``: an alert on ``absent()`` with a ``for`` under two scrape intervals.
 - ``aggregate-division``: ``sum``/``avg`` over a division of two vectors (adds or
   averages ratios; divide the sums instead).
-- ``duplicate``: a recording rule defined twice, or two identical alerting rules.
+- ``duplicate``: a recording rule defined twice (same name and static labels), or two
+  identical alerting rules.
 
 Label sets come from a small analyser over the parsed expression (:func:`labels_of`); it
 answers "unknown" where it cannot tell (a ``__name__`` regex, a metric from Prometheus
@@ -405,12 +406,18 @@ def lint_rules(
 
 
 def _duplicates(rules: Sequence[Rule]) -> Iterable[Finding]:
-    records = Counter(r.name for r in rules if r.kind == "record")
+    # One name with different static labels is several series (each SLO records its
+    # ``slo:...`` rules under its own ``slo`` label): a duplicate shares the labels too.
+    def record_key(rule: Rule) -> tuple[str, tuple[tuple[str, str], ...]]:
+        return rule.name, tuple(sorted(rule.labels.items()))
+
+    records = Counter(record_key(r) for r in rules if r.kind == "record")
     reported: set[str] = set()
     for rule in rules:
-        if rule.kind == "record" and records[rule.name] > 1 and rule.name not in reported:
+        count = records[record_key(rule)] if rule.kind == "record" else 0
+        if count > 1 and rule.name not in reported:
             reported.add(rule.name)
-            yield Finding(rule, "duplicate", f"recorded {records[rule.name]} times")
+            yield Finding(rule, "duplicate", f"recorded {count} times")
     alerts = Counter(
         (r.name, " ".join(r.expr.split()), tuple(sorted(r.labels.items())))
         for r in rules

@@ -153,6 +153,11 @@ def _check(settings: Settings) -> list[str]:
             continue
         if not re.match(r"^https?://[^\s]+$", value):
             problems.append(f"{name}: expected an http:// or https:// URL, got {value!r}")
+    if not re.fullmatch(r"[1-9][0-9]*", settings.slo_window_divisor):
+        problems.append(
+            f"slo_window_divisor: expected a whole number of 1 or more, got "
+            f"{settings.slo_window_divisor!r}"
+        )
     if settings.secrets_dir == "":
         problems.append("secrets_dir: must not be empty")
     return problems + _scale_problems(settings) + _check_deploy(settings)

@@ -46,6 +46,7 @@ from generator.model import (
     format_duration,
 )
 from generator.settings import duration_seconds
+from generator.validate_slo import slo_problems
 
 ALERT_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 RECORD_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -837,7 +838,7 @@ def problems(
     ``settings`` (defaults when None) gives the scrape interval ranges are measured by."""
     checker = _Checker(catalogue, known_metrics, settings or Settings())
     checker.run()
-    return checker.problems
+    return checker.problems + slo_problems(catalogue, known_metrics, settings or Settings())
 
 
 def validate(

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TypeVar
 
-from generator.model import Area, Panel, RecordingRule, Threshold
+from generator.model import SLO, Area, Panel, RecordingRule, Threshold
 
 RULES_NAME = "RECORDING_RULES"
 PANELS_NAME = "PANELS"
@@ -170,6 +170,7 @@ def gather(
     description: str,
     dashboards: tuple[tuple[str, str], ...] = (),
     external_metrics: tuple[str, ...] = (),
+    slos: tuple[SLO, ...] = (),
 ) -> Area:
     """The area of package ``package`` (named after it), its alerts, recording rules and
     panels gathered from ``parts`` in that order."""
@@ -183,6 +184,7 @@ def gather(
         panels=tuple(panel for part in read for panel in part.panels),
         external_metrics=external_metrics,
         dashboards=dashboards,
+        slos=slos,
     )
 
 
@@ -193,6 +195,7 @@ def gather_module(
     description: str,
     dashboards: tuple[tuple[str, str], ...] = (),
     external_metrics: tuple[str, ...] = (),
+    slos: tuple[SLO, ...] = (),
 ) -> Area:
     """The area of single module ``module`` (named after it), read as one part: its
     module-level alerts in definition order, its ``RECORDING_RULES`` and ``PANELS``.
@@ -210,6 +213,7 @@ def gather_module(
         panels=part.panels,
         external_metrics=external_metrics,
         dashboards=dashboards,
+        slos=slos,
     )
 
 

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from generator.catalogue._gather import gather_module
 from generator.model import (
+    SLO,
     AlertTest,
     Category,
+    ErrorRatioSLI,
     Level,
     Panel,
     RecordingRule,
     Runbook,
     Severity,
+    SLORunbook,
     Team,
     TestSeries,
     Threshold,
@@ -966,6 +969,47 @@ WATCHDOG = Threshold(
 )
 
 
+# The alerting pipeline's own objective: notifications Alertmanager hands to receivers.
+ALERTING_PIPELINE = SLO(
+    name="AlertNotificationsSLO",
+    slo="alert-notifications",
+    service="alertmanager",
+    title="Alert notification delivery",
+    description="Share of Alertmanager's notification attempts that reached the receiver.",
+    objective_percent=99.5,
+    sli=ErrorRatioSLI(
+        bad='alertmanager_notifications_failed_total{job="alertmanager"}',
+        total='alertmanager_notifications_total{job="alertmanager"}',
+    ),
+    team=Team.OPS,
+    test_labels=(
+        ("instance", "alertmanager-1:9093"),
+        ("job", "alertmanager"),
+        ("integration", "webhook"),
+    ),
+    runbook=SLORunbook(
+        impact="Pages and tickets do not reach people: every other alert may be firing unseen.",
+        diagnosis=(
+            "Which integrations fail: `rate(alertmanager_notifications_failed_total[5m]) > 0`",
+            "Alertmanager's own log: the receiver's error (HTTP status, TLS, DNS)",
+            "Whether Prometheus reaches Alertmanager: "
+            "`rate(prometheus_notifications_errors_total[5m])`",
+        ),
+        mitigation=(
+            "Fix the failing receiver's endpoint or credentials; reload Alertmanager.",
+            "Route critical alerts through the second integration while one is down.",
+        ),
+        escalation="Page the ops on-call engineer at once: the pager itself is unreliable.",
+        supersedes=(
+            (
+                "AlertmanagerNotificationsFailing",
+                "kept: it pages on any integration failing for 10 minutes and names it; one "
+                "integration of several can fail without burning the pipeline's budget fast",
+            ),
+        ),
+    ),
+)
+
 AREA = gather_module(
     __name__,
     title="Monitoring",
@@ -994,4 +1038,5 @@ AREA = gather_module(
         "prometheus_rule_group_interval_seconds",
         "scrape_duration_seconds",
     ),
+    slos=(ALERTING_PIPELINE,),
 )

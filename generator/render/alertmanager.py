@@ -47,6 +47,8 @@ from generator.model import (
     format_duration,
 )
 from generator.render import render_template
+from generator.render._slo import alert_labels as slo_alert_labels
+from generator.render._slo import tier_plans
 from generator.settings import duration_seconds
 
 DEFAULT_REPEAT_SECONDS = 4 * 3600
@@ -371,6 +373,12 @@ def inhibit_rules(catalogue: Catalogue) -> list[dict[str, Any]]:
         },
         {"source": ('severity="warning"',), "target": ('severity="info"',), "equal": equal},
     ]
+    slo_equal = slo_inhibit_equal(catalogue)
+    if slo_equal:
+        # An SLO's firing page tier mutes its ticket tiers: the same burn, told once.
+        rules.append(
+            {"source": ('slo_tier="page"',), "target": ('slo_tier="ticket"',), "equal": slo_equal}
+        )
     muted = sorted(t.name for _, t in catalogue.thresholds() if t.inhibited_by_target_down)
     if muted:
         rules.append(
@@ -381,6 +389,16 @@ def inhibit_rules(catalogue: Catalogue) -> list[dict[str, Any]]:
             }
         )
     return rules
+
+
+def slo_inhibit_equal(catalogue: Catalogue) -> tuple[str, ...]:
+    """``equal`` of the page-mutes-ticket inhibition: ``slo`` and every label an SLO is
+    kept per (a label absent from both alerts compares equal), so a page for one probed
+    target mutes that target's tickets only."""
+    slos = [slo for area in catalogue.areas for slo in area.slos]
+    if not slos:
+        return ()
+    return ("slo", *sorted({label for slo in slos for label in slo.by}))
 
 
 # Alerts no catalogue entry makes (a hand-written rule, a typo): the fallbacks.
@@ -409,6 +427,19 @@ def routing_cases(catalogue: Catalogue, settings: Settings) -> list[dict[str, An
                     "receivers": receivers_for(policy, labels, settings),
                 }
             )
+    for area in catalogue.areas:
+        for slo in area.slos:
+            by = {k: v for k, v in slo.test_labels if k in slo.by}
+            for plan in (*tier_plans(slo, settings), None):
+                alert = slo.burn_alert if plan else slo.absent_alert
+                labels = dict(slo_alert_labels(slo, plan)) | by | {"alertname": alert}
+                cases.append(
+                    {
+                        "name": f"{alert} {plan.tier.name if plan else 'absent'}",
+                        "labels": tuple(sorted(labels.items())),
+                        "receivers": receivers_for(policy, labels, settings),
+                    }
+                )
     for name, pairs in FALLBACK_CASES:
         labels = {"alertname": "HandWrittenAlert", "instance": "host-1:9100", **dict(pairs)}
         cases.append(

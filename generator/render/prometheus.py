@@ -51,8 +51,12 @@ class Shard:
 
 
 def rule_files_for(catalogue: Catalogue, directory: str = PROMETHEUS_RULES_DIR) -> list[str]:
-    """``<directory>/<area>.rules.yml`` per catalogue area, as the rules renderer names them."""
-    return [f"{directory.rstrip('/')}/{area.name}.rules.yml" for area in catalogue.areas]
+    """``<directory>/<area>.rules.yml`` per catalogue area, as the rules renderer names them,
+    and ``slo-<slo>.rules.yml`` per SLO (the SLO rules renderer's)."""
+    base = directory.rstrip("/")
+    files = [f"{base}/{area.name}.rules.yml" for area in catalogue.areas]
+    files += [f"{base}/slo-{slo.slo}.rules.yml" for area in catalogue.areas for slo in area.slos]
+    return sorted(files)  # the order of rules/ on disk
 
 
 def _ordered_jobs(targets: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:

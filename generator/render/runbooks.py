@@ -161,6 +161,28 @@ def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
                 "summary": untemplate(threshold.summary),
             }
         )
+    # The SLO alerts' runbooks come from the SLO runbooks renderer; the index lists them.
+    for area in catalogue.areas:
+        for slo in area.slos:
+            tiers = sorted({t.severity for t in slo.enabled_tiers}, key=lambda v: -v.rank)
+            rows.append(
+                {
+                    "name": slo.burn_alert,
+                    "area": area.title,
+                    "team": slo.team.value,
+                    "severities": ", ".join(t.value for t in tiers),
+                    "summary": f"SLO {slo.slo}: the error budget burns too fast",
+                }
+            )
+            rows.append(
+                {
+                    "name": slo.absent_alert,
+                    "area": area.title,
+                    "team": slo.team.value,
+                    "severities": "info",
+                    "summary": f"SLO {slo.slo}: its SLI has no series",
+                }
+            )
     rows.sort(key=lambda row: str(row["name"]))
     out["runbooks/README.md"] = _tidy(
         env.get_template("runbook_index.md.j2").render(marker=MARKER, rows=rows)

@@ -223,8 +223,11 @@ def routing_cases(root: Path) -> list[dict[str, Any]]:
 @needs_amtool
 def test_every_alert_level_routes_to_its_receivers_in_amtool(rendered: Path) -> None:
     cases = routing_cases(rendered.parent)
-    levels = sum(len(t.levels) for _, t in load().thresholds())
-    assert len(cases) == levels + len(FALLBACK_CASES)
+    catalogue = load()
+    levels = sum(len(t.levels) for _, t in catalogue.thresholds())
+    # Each SLO: one case per enabled burn tier, and its absent-SLI alert.
+    slo_alerts = sum(len(s.enabled_tiers) + 1 for a in catalogue.areas for s in a.slos)
+    assert len(cases) == levels + slo_alerts + len(FALLBACK_CASES)
     failures = []
     for case in cases:
         labels = [f"{k}={v}" for k, v in sorted(case["labels"].items())]

@@ -219,9 +219,14 @@ def test_the_compose_prometheus_config_scrapes_every_job_and_loads_every_area(
 ) -> None:
     config = yaml.safe_load(stack["compose/prometheus.yml"])
     assert [job["job_name"] for job in config["scrape_configs"]] == JOBS
-    assert config["rule_files"] == [
-        f"/etc/prometheus/rules/{area.name}.rules.yml" for area in catalogue.areas
-    ]
+    assert config["rule_files"] == sorted(
+        [f"/etc/prometheus/rules/{area.name}.rules.yml" for area in catalogue.areas]
+        + [
+            f"/etc/prometheus/rules/slo-{slo.slo}.rules.yml"
+            for area in catalogue.areas
+            for slo in area.slos
+        ]
+    )
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
         "alertmanager:9093"
     ]

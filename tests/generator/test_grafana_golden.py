@@ -41,6 +41,8 @@ def test_there_is_one_dashboard_per_area_and_declared_key_and_the_overview(
     for area in catalogue.areas:
         for key in area.dashboard_keys():
             expected[_file(area, key)] = dashboard_uid(area.name, key)
+        if area.slos:  # the SLO dashboard of an area with SLOs
+            expected[_file(area, "slo")] = dashboard_uid(area.name, "slo")
     assert {name: d["uid"] for name, d in dashboards.items()} == expected
 
 
@@ -156,6 +158,13 @@ def test_every_committed_alert_links_the_dashboard_that_draws_its_panel(
     # $labels.instance to select: its link selects the job alone.
     static_instance = {
         t.name for _, t in load().thresholds() if "instance" in dict(t.static_labels)
+    }
+    # An SLO's alerts name the service in a static instance label.
+    static_instance |= {
+        name
+        for area in load().areas
+        for slo in area.slos
+        for name in (slo.burn_alert, slo.absent_alert)
     }
     checked = 0
     for name, notes in lint.rule_alerts(ROOT / "rules").items():

@@ -26,6 +26,7 @@ part                alerts on                                  dashboard (``prom
 from __future__ import annotations
 
 from generator.catalogue._gather import gather
+from generator.catalogue.application._slos import SLOS
 
 AREA = gather(
     __name__,
@@ -43,4 +44,5 @@ AREA = gather(
         ("business", "Business workflows"),
         ("status", "Service status endpoints"),
     ),
+    slos=SLOS,
 )
