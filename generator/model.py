@@ -96,6 +96,9 @@ class Level:
     for_seconds: int
     cooldown_seconds: int  # becomes Alertmanager's repeat_interval for this alert
     test: AlertTest
+    # Where a team's override changed the level (file:line); its catalogue test then
+    # need not trip it, and the generated tests expect what the new values do.
+    override: str = ""
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,16 @@ class Panel:
     # age beside a failed-save flag, connected clients beside rejected ones): the alert's
     # values are then not drawn, since they would be in another quantity or unit.
     alert_thresholds: bool = True
+
+
+@dataclass(frozen=True)
+class TargetThreshold:
+    """An override's levels for the targets whose labels match ``matchers``
+    (``(label, op, value)``, op one of ``=``, ``!=``, ``=~``, ``!~``)."""
+
+    matchers: tuple[tuple[str, str, str], ...]
+    levels: tuple[Level, ...]
+    where: str = ""  # the overrides file and line, for messages
 
 
 @dataclass(frozen=True)
@@ -169,10 +182,15 @@ class Threshold:
     # How long a critical level may fire unacknowledged before it pages the management
     # tier; 0: the routing policy's ``escalation_delay_seconds``.
     escalation_delay_seconds: int = 0
+    # Laid over by a team's overrides (generator.overrides), never set in the catalogue:
+    # labels and annotations added to every rule of the alert, and per-target thresholds.
+    extra_labels: tuple[tuple[str, str], ...] = ()
+    extra_annotations: tuple[tuple[str, str], ...] = ()
+    targets: tuple[TargetThreshold, ...] = ()
 
     def labels(self, level: Level) -> tuple[tuple[str, str], ...]:
         """The labels the alerting rule of ``level`` adds to its alerts, sorted by name."""
-        labels = dict(self.static_labels)
+        labels = dict(self.extra_labels) | dict(self.static_labels)
         if self.category is not None:
             labels["category"] = self.category.value
         labels["severity"] = level.severity.value

@@ -15,6 +15,7 @@ from typing import Any
 
 from generator import gotemplate
 from generator.model import Area, Catalogue, Level, Settings, Threshold, format_duration
+from generator.overrides import matches, relabel_series, target_labels
 from generator.render import render_template
 from generator.render._alerts import alert_annotations, rule_labels
 from generator.settings import effective_for_seconds
@@ -53,7 +54,7 @@ def _expected(
 ) -> list[dict[str, Any]]:
     """Alerts of ``threshold`` firing ``elapsed`` seconds after its condition became true."""
     alerts = []
-    for level in sorted(threshold.levels, key=lambda lv: lv.severity.rank):
+    for level in sorted(levels_for(threshold, labels), key=lambda lv: lv.severity.rank):
         if not trips(value, threshold.op, level.value):
             continue
         hold = -(-effective_for_seconds(level.for_seconds, settings) // step) * step
@@ -78,6 +79,15 @@ def _expected(
             }
         )
     return alerts
+
+
+def levels_for(threshold: Threshold, labels: tuple[tuple[str, str], ...]) -> tuple[Level, ...]:
+    """The levels that apply to a series with ``labels``: the first per-target threshold
+    that matches it, or the catalogue's."""
+    for target in threshold.targets:
+        if matches(target, dict(labels)):
+            return target.levels
+    return threshold.levels
 
 
 def _pending(threshold: Threshold, level: Level, eval_time: int) -> dict[str, Any]:
@@ -140,7 +150,9 @@ def _level_groups(
             "interval": format_duration(step),
             "series": test.firing,
             "alert_tests": cases,
-            "expr_tests": [] if plan.before is None else [_pending(threshold, level, plan.before)],
+            "expr_tests": []
+            if plan.before is None or not trips(test.value, threshold.op, level.value)
+            else [_pending(threshold, level, plan.before)],
         }
     ]
     if test.quiet:
@@ -198,11 +210,70 @@ def _recording_groups(area: Area) -> list[dict[str, Any]]:
     return groups
 
 
+def _target_groups(
+    area: Area, threshold: Threshold, level: Level, settings: Settings
+) -> list[dict[str, Any]]:
+    """Per-target thresholds: the level's firing and quiet series, once as a target each
+    override matches and once as the catalogue's target, side by side; each fires exactly
+    by its own levels (a value between the two thresholds fires under one only)."""
+    test = level.test
+    step = test.interval_seconds
+    default = dict(test.labels)
+    groups: list[dict[str, Any]] = []
+    for i, target in enumerate(threshold.targets):
+        moved = target_labels(target, test.labels)
+        moved_labels = tuple(sorted(moved.items()))
+        if levels_for(threshold, moved_labels) is not target.levels:
+            continue  # an earlier target takes these labels
+        longest = max(
+            effective_for_seconds(lv.for_seconds, settings)
+            for lv in (*threshold.levels, *target.levels)
+        )
+        plan = eval_plan(test, longest)
+        elapsed = plan.fire - plan.start
+        for kind, series, value in (
+            ("firing", test.firing, test.value),
+            ("quiet", test.quiet, test.quiet_value),
+        ):
+            if not series or (value is None and kind == "quiet"):
+                continue
+            value = test.value if value is None else value
+            inputs = [_Series(relabel_series(s.series, moved), s.values) for s in series]
+            alerts = _expected(area, threshold, value, moved_labels, elapsed, step, settings)
+            if moved != default:
+                inputs += [_Series(s.series, s.values) for s in series]
+                alerts += _expected(area, threshold, value, test.labels, elapsed, step, settings)
+            groups.append(
+                {
+                    "name": f"{threshold.name} {level.severity.value} {kind} series: target "
+                    f"override {i + 1} ({target.where}) beside the catalogue's threshold",
+                    "interval": format_duration(step),
+                    "series": tuple(inputs),
+                    "alert_tests": [
+                        {
+                            "eval_time": format_duration(plan.fire),
+                            "alertname": threshold.name,
+                            "alerts": sorted(alerts, key=lambda a: tuple(a["labels"])),
+                        }
+                    ],
+                    "expr_tests": [],
+                }
+            )
+    return groups
+
+
+@dataclass(frozen=True)
+class _Series:
+    series: str
+    values: str
+
+
 def test_groups(area: Area, settings: Settings) -> list[dict[str, Any]]:
     groups = _recording_groups(area)
     for threshold in area.thresholds:
         for level in sorted(threshold.levels, key=lambda lv: lv.severity.rank):
             groups.extend(_level_groups(area, threshold, level, settings))
+            groups.extend(_target_groups(area, threshold, level, settings))
     return groups
 
 

@@ -1,0 +1,559 @@
+"""A team's overrides laid over the catalogue, without editing it: ``--overrides FILE``
+(YAML) and ``--set`` for single values.
+
+    labels: {env: prod}                  # added to every alerting rule
+    annotations: {owner_doc: https://wiki.example/oncall}
+    areas:
+      training: {enabled: false}         # the whole area is left out
+    alerts:
+      SystemCPUHigh:
+        team: engineering
+        labels: {service: fleet}         # added to this alert's rules
+        annotations: {note: "batch hosts run hot"}
+        levels:
+          critical: {threshold: 95, for: 10m}
+          warning: {severity: info}
+        targets:                         # per-target thresholds, first match wins
+          - match: {instance: "batch1:9100|batch2:9100"}
+            levels: {critical: {threshold: 99}}
+      SystemSwapHigh: {enabled: false}
+
+``--set`` takes the same tree with shorter paths: ``alert.NAME.enabled=false``,
+``alert.NAME.team=ops``, ``alert.NAME.LEVEL.threshold=95`` (also ``for``, ``severity``),
+``alert.NAME.label.KEY=VALUE``, ``alert.NAME.annotation.KEY=VALUE``,
+``area.NAME.enabled=false``, ``label.KEY=VALUE``, ``annotation.KEY=VALUE``; the value is
+read as YAML (``95``, ``false``, ``10m``).
+
+Everything is checked before anything is rendered: an unknown key, alert, area or level,
+a value of the wrong type, levels out of order, a match on a label the alert does not
+carry: :class:`OverrideError` names the file and line (or the ``--set`` pair) of each.
+
+A per-target threshold renders one rule per level for the targets it matches and keeps
+the catalogue's rule for the rest, with the matched targets excluded. The exclusion is
+made on the expression's inputs, not on its text: every selector of the signal gets the
+negated matcher (:func:`with_matchers`, on the PromQL syntax tree), and both rules are
+joined ``and on(<matched labels>)`` / ``unless on(...)`` with that negated signal, so the
+two rules split the signal's series exactly where the matched labels survive to the
+alert (an aggregation that keeps ``instance``, a ratio of recording rules joined on it).
+A match on a label the alert does not carry is refused: it could not split anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import itertools
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import promql_parser
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from generator.model import Catalogue, Level, Severity, TargetThreshold, Team, Threshold, _number
+from generator.settings import duration_seconds
+
+Path_ = tuple[str | int, ...]
+
+
+class OverrideError(ValueError):
+    """Overrides that cannot be applied; the message names each bad line."""
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """The parsed tree and where each of its nodes came from."""
+
+    data: dict[str, Any]
+    lines: dict[Path_, str]
+
+    def where(self, path: Path_) -> str:
+        while path and path not in self.lines:
+            path = path[:-1]
+        return self.lines.get(path, "overrides")
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+def _build(node: Node, path: Path_, lines: dict[Path_, str], origin: str) -> Any:
+    lines[path] = f"{origin}:{node.start_mark.line + 1}"
+    if isinstance(node, MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode):
+                raise OverrideError(f"{origin}:{key_node.start_mark.line + 1}: a key must be text")
+            key = str(key_node.value)
+            if key in out:
+                raise OverrideError(
+                    f"{origin}:{key_node.start_mark.line + 1}: {key!r} is given twice"
+                )
+            out[key] = _build(value_node, (*path, key), lines, origin)
+            lines[(*path, key)] = f"{origin}:{key_node.start_mark.line + 1}"
+        return out
+    if isinstance(node, SequenceNode):
+        return [_build(item, (*path, i), lines, origin) for i, item in enumerate(node.value)]
+    return yaml.constructor.SafeConstructor().construct_object(node)
+
+
+def read_overrides(file: str | Path | None = None, pairs: Iterable[str] = ()) -> Overrides:
+    """The overrides file (YAML) and ``--set`` pairs laid over it, with their lines."""
+    data: dict[str, Any] = {}
+    lines: dict[Path_, str] = {}
+    if file is not None:
+        origin = str(file)
+        try:
+            text = Path(file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise OverrideError(f"cannot read overrides file {file}: {err}") from err
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            at = f":{mark.line + 1}" if mark is not None else ""
+            raise OverrideError(f"{origin}{at}: not YAML: {err}") from err
+        if node is not None:
+            if not isinstance(node, MappingNode):
+                raise OverrideError(f"{origin}:{node.start_mark.line + 1}: expected a mapping")
+            data = _build(node, (), lines, origin)
+    problems = []
+    for pair in pairs:
+        try:
+            path, value = _set_path(pair)
+        except OverrideError as err:
+            problems.append(str(err))
+            continue
+        cursor = data
+        for step in path[:-1]:
+            existing = cursor.setdefault(step, {})
+            if not isinstance(existing, dict):
+                existing = cursor[step] = {}
+            cursor = existing
+        cursor[path[-1]] = value
+        lines[path] = f"--set {pair!r}"
+    if problems:
+        raise OverrideError("bad overrides:\n  " + "\n  ".join(problems))
+    return Overrides(data, lines)
+
+
+_LEVEL_KEYS = {"threshold", "for", "severity"}
+# The first word of a ``--set`` key that makes it an override rather than a setting.
+OVERRIDE_HEADS = frozenset({"alert", "area", "label", "annotation"})
+
+
+def _set_path(pair: str) -> tuple[tuple[str, ...], Any]:
+    key, sep, text = pair.partition("=")
+    parts = tuple(key.strip().split("."))
+    if not sep or not all(parts):
+        raise OverrideError(f"--set {pair!r}: expected key=value")
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError as err:
+        raise OverrideError(f"--set {pair!r}: the value is not YAML: {err}") from err
+    head = parts[0]
+    if head in {"label", "annotation"} and len(parts) == 2:
+        return (f"{head}s", parts[1]), value
+    if head == "area" and len(parts) == 3:
+        return ("areas", parts[1], parts[2]), value
+    if head == "alert" and len(parts) >= 3:
+        name, rest = parts[1], parts[2:]
+        if len(rest) == 1:
+            return ("alerts", name, rest[0]), value
+        if len(rest) == 2 and rest[0] in {"label", "annotation"}:
+            return ("alerts", name, f"{rest[0]}s", rest[1]), value
+        if len(rest) == 2:
+            return ("alerts", name, "levels", rest[0], rest[1]), value
+    raise OverrideError(
+        f"--set {pair!r}: expected alert.NAME.LEVEL.threshold|for|severity, alert.NAME."
+        "enabled|team, alert.NAME.label|annotation.KEY, area.NAME.enabled, label.KEY or "
+        "annotation.KEY"
+    )
+
+
+# -- checking and applying -----------------------------------------------------------------
+
+_LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TOP_KEYS = {"labels", "annotations", "areas", "alerts"}
+_ALERT_KEYS = {"enabled", "team", "labels", "annotations", "levels", "targets"}
+_AREA_KEYS = {"enabled"}
+_MATCH = re.compile(r"^(=~|!~|!=|=)?(.*)$", re.S)
+
+
+class _Problems:
+    def __init__(self, overrides: Overrides) -> None:
+        self.overrides = overrides
+        self.found: list[str] = []
+
+    def add(self, path: Path_, what: str) -> None:
+        self.found.append(f"{self.overrides.where(path)}: {what}")
+
+
+def _mapping(p: _Problems, value: Any, path: Path_, what: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        p.add(path, f"{what}: expected a mapping, got {type(value).__name__}")
+        return {}
+    return value
+
+
+def _unknown(p: _Problems, data: Mapping[str, Any], known: set[str], path: Path_) -> None:
+    for key in data:
+        if key not in known:
+            p.add((*path, key), f"unknown key {key!r} (known: {', '.join(sorted(known))})")
+
+
+def _labels(p: _Problems, value: Any, path: Path_, kind: str) -> tuple[tuple[str, str], ...]:
+    out = {}
+    for name, text in _mapping(p, value, path, kind).items():
+        if kind == "labels" and (not _LABEL.fullmatch(name) or name.startswith("__")):
+            p.add((*path, name), f"{name!r} is not a label name")
+        elif kind == "labels" and name in {"severity", "team", "alertname"}:
+            p.add((*path, name), f"label {name!r} is set by the generator; override it instead")
+        elif isinstance(text, bool) or not isinstance(text, str | int | float):
+            p.add((*path, name), f"{kind[:-1]} {name}: expected text, got {type(text).__name__}")
+        else:
+            out[name] = str(text)
+    return tuple(sorted(out.items()))
+
+
+def _enabled(p: _Problems, data: Mapping[str, Any], path: Path_) -> bool:
+    value = data.get("enabled", True)
+    if not isinstance(value, bool):
+        p.add((*path, "enabled"), f"enabled: expected true or false, got {value!r}")
+        return True
+    return value
+
+
+def _levels(
+    p: _Problems, threshold: Threshold, levels: tuple[Level, ...], value: Any, path: Path_
+) -> tuple[Level, ...]:
+    """``levels`` with the overrides under ``path`` applied."""
+    by_name = {level.severity.value: level for level in levels}
+    out = dict(by_name)
+    for name, change in _mapping(p, value, path, "levels").items():
+        where = (*path, name)
+        if name not in by_name:
+            known = ", ".join(sorted(by_name))
+            p.add(where, f"{threshold.name} has no {name!r} level (it has: {known})")
+            continue
+        change = _mapping(p, change, where, name)
+        _unknown(p, change, _LEVEL_KEYS, where)
+        level = by_name[name]
+        if "threshold" in change:
+            number = change["threshold"]
+            if isinstance(number, bool) or not isinstance(number, int | float):
+                p.add((*where, "threshold"), f"threshold: expected a number, got {number!r}")
+            else:
+                level = dataclasses.replace(level, value=float(number))
+        if "for" in change:
+            text = change["for"]
+            try:
+                if not isinstance(text, str):
+                    raise ValueError(f"expected a duration like 5m, got {text!r}")
+                seconds = duration_seconds(text)
+                if seconds != int(seconds):
+                    raise ValueError(f"whole seconds only, got {text!r}")
+                level = dataclasses.replace(level, for_seconds=int(seconds))
+            except ValueError as err:
+                p.add((*where, "for"), f"for: {err}")
+        if "severity" in change:
+            text = change["severity"]
+            if text not in {s.value for s in Severity}:
+                known = ", ".join(s.value for s in Severity)
+                p.add((*where, "severity"), f"severity: expected one of {known}, got {text!r}")
+            else:
+                level = dataclasses.replace(level, severity=Severity(text))
+        if level != by_name[name]:
+            level = dataclasses.replace(level, override=p.overrides.where(where))
+        out[name] = level
+    result = tuple(out[level.severity.value] for level in levels)
+    _ordering(p, threshold, result, path)
+    return result
+
+
+def _ordering(p: _Problems, threshold: Threshold, levels: Sequence[Level], path: Path_) -> None:
+    ranked = sorted(levels, key=lambda lv: lv.severity.rank)
+    if len({lv.severity for lv in ranked}) != len(ranked):
+        p.add(path, f"{threshold.name}: two levels with the same severity")
+        return
+    for lower, higher in itertools.pairwise(ranked):
+        up = threshold.op in (">", ">=")
+        if (lower.value >= higher.value) if up else (lower.value <= higher.value):
+            word = "below" if up else "above"
+            p.add(
+                path,
+                f"{threshold.name}: {lower.severity} ({_number(lower.value)}) must stay {word} "
+                f"{higher.severity} ({_number(higher.value)}) for {threshold.op!r}",
+            )
+
+
+def _target_value(label: str, op: str, value: str) -> str | None:
+    """A label value the matcher accepts (for the generated tests), or None."""
+    if op == "=":
+        return value
+    if op in ("!=", "!~"):
+        return "promfleet-override-test"
+    for candidate in (value.split("|")[0].replace("\\", ""), value.replace(".*", "x")):
+        try:
+            if re.fullmatch(value, candidate):
+                return candidate
+        except re.error:
+            return None
+    return None
+
+
+def _targets(
+    p: _Problems, threshold: Threshold, value: Any, path: Path_
+) -> tuple[TargetThreshold, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        p.add(path, "targets: expected a list of {match: ..., levels: ...}")
+        return ()
+    carried: set[str] = set()
+    for level in threshold.levels:
+        carried.update(name for name, _ in level.test.labels)
+    out = []
+    for i, item in enumerate(value):
+        where = (*path, i)
+        item = _mapping(p, item, where, "target")
+        _unknown(p, item, {"match", "levels"}, where)
+        matchers = []
+        for label, text in _mapping(p, item.get("match"), (*where, "match"), "match").items():
+            at = (*where, "match", label)
+            if not isinstance(text, str):
+                p.add(at, f"match {label}: expected text such as \"db1:9100|db2:9100\" or "
+                      f"\"!~db.*\", got {text!r}")
+                continue
+            op, pattern = _MATCH.match(text).groups()  # type: ignore[union-attr]
+            op = op or "=~"
+            if label not in carried:
+                p.add(at, f"{threshold.name}'s alerts do not carry {label!r} (they carry "
+                      f"{', '.join(sorted(carried))}): a threshold per {label} cannot split them")
+                continue
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                p.add(at, f"match {label}: bad regular expression {pattern!r}: {err}")
+                continue
+            if _target_value(label, op, pattern) is None:
+                p.add(at, f"match {label}: give a value or alternatives (a|b) the tests can use")
+                continue
+            matchers.append((label, op, pattern))
+        if not matchers and "match" not in item:
+            p.add(where, "target: needs match: {label: value}")
+        if "levels" not in item:
+            p.add(where, "target: needs levels: {critical: {threshold: ...}}")
+        levels = _levels(p, threshold, threshold.levels, item.get("levels"), (*where, "levels"))
+        if matchers:
+            out.append(TargetThreshold(tuple(matchers), levels, p.overrides.where(where)))
+    return tuple(out)
+
+
+def apply(catalogue: Catalogue, overrides: Overrides) -> Catalogue:
+    """``catalogue`` with ``overrides`` laid over it; :class:`OverrideError` names each
+    bad line and nothing else happens."""
+    p = _Problems(overrides)
+    data = overrides.data
+    _unknown(p, data, _TOP_KEYS, ())
+    common_labels = _labels(p, data.get("labels"), ("labels",), "labels")
+    common_notes = _labels(p, data.get("annotations"), ("annotations",), "annotations")
+    areas = {area.name: area for area in catalogue.areas}
+    alerts = {t.name: (area.name, t) for area, t in catalogue.thresholds()}
+    protected = {catalogue.routing.watchdog_alert, catalogue.routing.target_down_alert}
+    off_areas = set()
+    for name, change in _mapping(p, data.get("areas"), ("areas",), "areas").items():
+        where = ("areas", name)
+        if name not in areas:
+            p.add(where, f"unknown area {name!r} (known: {', '.join(sorted(areas))})")
+            continue
+        change = _mapping(p, change, where, name)
+        _unknown(p, change, _AREA_KEYS, where)
+        if not _enabled(p, change, where):
+            kept = sorted(t.name for t in areas[name].thresholds if t.name in protected)
+            if kept:
+                p.add((*where, "enabled"), f"area {name} holds {', '.join(kept)}, which the "
+                      "routing needs (the dead man's switch, the target-down inhibition)")
+            off_areas.add(name)
+    replaced: dict[str, Threshold | None] = {}
+    for name, change in _mapping(p, data.get("alerts"), ("alerts",), "alerts").items():
+        where = ("alerts", name)
+        if name not in alerts:
+            p.add(where, f"unknown alert {name!r}{_close(name, alerts)}")
+            continue
+        threshold = alerts[name][1]
+        change = _mapping(p, change, where, name)
+        _unknown(p, change, _ALERT_KEYS, where)
+        if not _enabled(p, change, where):
+            if name in protected:
+                p.add((*where, "enabled"), f"{name} cannot be turned off: the routing needs it")
+            replaced[name] = None
+            continue
+        if "team" in change:
+            team = change["team"]
+            if team not in {t.value for t in Team}:
+                known = ", ".join(t.value for t in Team)
+                p.add((*where, "team"), f"team: expected one of {known}, got {team!r}")
+            else:
+                threshold = dataclasses.replace(threshold, team=Team(team))
+        levels = _levels(p, threshold, threshold.levels, change.get("levels"), (*where, "levels"))
+        threshold = dataclasses.replace(
+            threshold,
+            levels=levels,
+            extra_labels=_labels(p, change.get("labels"), (*where, "labels"), "labels"),
+            extra_annotations=_labels(
+                p, change.get("annotations"), (*where, "annotations"), "annotations"
+            ),
+        )
+        threshold = dataclasses.replace(
+            threshold, targets=_targets(p, threshold, change.get("targets"), (*where, "targets"))
+        )
+        replaced[name] = threshold
+    if p.found:
+        raise OverrideError("bad overrides:\n  " + "\n  ".join(p.found))
+    new_areas = []
+    for area in catalogue.areas:
+        if area.name in off_areas:
+            continue
+        thresholds = []
+        for t in area.thresholds:
+            t2 = replaced.get(t.name, t)
+            if t2 is None:
+                continue
+            if common_labels or common_notes:
+                labels = dict(common_labels) | dict(t2.extra_labels)
+                t2 = dataclasses.replace(
+                    t2,
+                    extra_labels=tuple(sorted(labels.items())),
+                    extra_annotations=tuple(
+                        sorted((dict(common_notes) | dict(t2.extra_annotations)).items())
+                    ),
+                )
+            thresholds.append(t2)
+        new_areas.append(dataclasses.replace(area, thresholds=tuple(thresholds)))
+    return dataclasses.replace(catalogue, areas=tuple(new_areas))
+
+
+def _close(name: str, known: Mapping[str, Any]) -> str:
+    near = difflib.get_close_matches(name, list(known), n=3)
+    return f" (did you mean {', '.join(near)}?)" if near else ""
+
+
+def is_empty(overrides: Overrides) -> bool:
+    return not overrides.data
+
+
+def overlay(catalogue: Catalogue, file: str | Path | None, pairs: Iterable[str]) -> Catalogue:
+    """``catalogue`` with the overrides of ``file`` and ``pairs``; unchanged when none."""
+    overrides = read_overrides(file, pairs)
+    if is_empty(overrides):
+        return catalogue
+    return apply(catalogue, overrides)
+
+
+# -- rendering per-target thresholds --------------------------------------------------------
+
+_OPS = {
+    "=": promql_parser.MatchOp.Equal,
+    "!=": promql_parser.MatchOp.NotEqual,
+    "=~": promql_parser.MatchOp.Re,
+    "!~": promql_parser.MatchOp.NotRe,
+}
+_NEGATE = {"=": "!=", "!=": "=", "=~": "!~", "!~": "=~"}
+
+
+def with_matchers(expr: str, matchers: Sequence[tuple[str, str, str]]) -> str:
+    """``expr`` with ``matchers`` added to every vector and range selector (syntax tree)."""
+    extra = [promql_parser.Matcher(_OPS[op], label, value) for label, op, value in matchers]
+
+    def visit(node: object) -> promql_parser.Expr | None:
+        # A range selector's vector selector is visited too; a replacement node is parsed
+        # from the changed selector (the nodes handed over are copies).
+        if isinstance(node, promql_parser.VectorSelector):
+            node.matchers = promql_parser.Matchers([*node.matchers.matchers, *extra])
+            return promql_parser.parse(str(node))
+        return None
+
+    return str(promql_parser.transform(promql_parser.parse(expr), post_visit=visit))
+
+
+def _outside(signal: str, target: TargetThreshold) -> str:
+    """The signal's series that ``target`` does not match: one negated matcher is enough;
+    several (all must hold to match) give a union, one negation each."""
+    parts = [with_matchers(signal, [(label, _NEGATE[op], value)])
+             for label, op, value in target.matchers]
+    return " or ".join(f"({part})" for part in parts)
+
+
+def split_conditions(threshold: Threshold, level: Level) -> list[tuple[str, Level]]:
+    """The ``expr`` of each rule a level renders to, with the level it uses: the default
+    (targets excluded) first, then one per target (first match wins)."""
+    if not threshold.targets:
+        return [(threshold.condition(level), level)]
+    on = ", ".join(sorted({label for t in threshold.targets for label, _, _ in t.matchers}))
+    outside = [_outside(threshold.signal, target) for target in threshold.targets]
+    default = f"({threshold.condition(level)})" + "".join(
+        f" and on ({on}) ({part})" for part in outside
+    )
+    rules = [(default, level)]
+    for i, target in enumerate(threshold.targets):
+        own = next(lv for lv in target.levels if lv.severity == level.severity)
+        expr = f"({threshold.condition(own)}) unless on ({on}) ({outside[i]})" + "".join(
+            f" and on ({on}) ({part})" for part in outside[:i]
+        )
+        rules.append((expr, own))
+    return rules
+
+
+def target_labels(
+    target: TargetThreshold, labels: tuple[tuple[str, str], ...]
+) -> dict[str, str]:
+    """``labels`` (a test's) moved into ``target``: each matched label given a value the
+    matcher accepts."""
+    out = dict(labels)
+    for label, op, value in target.matchers:
+        if label in out and not _accepts(op, value, out[label]):
+            out[label] = _target_value(label, op, value) or out[label]
+    return out
+
+
+def _accepts(op: str, pattern: str, value: str) -> bool:
+    if op == "=":
+        return value == pattern
+    if op == "!=":
+        return value != pattern
+    hit = re.fullmatch(pattern, value) is not None
+    return hit if op == "=~" else not hit
+
+
+def matches(target: TargetThreshold, labels: Mapping[str, str]) -> bool:
+    return all(_accepts(op, value, labels.get(label, "")) for label, op, value in target.matchers)
+
+
+def relabel_series(series: str, labels: Mapping[str, str]) -> str:
+    """A test series ``metric{...}`` with the labels in ``labels`` it carries set to them."""
+    tree = promql_parser.parse(series)
+    assert isinstance(tree, promql_parser.VectorSelector)
+    new = []
+    for m in tree.matchers.matchers:
+        value = labels.get(m.name, m.value) if m.name in labels else m.value
+        new.append(promql_parser.Matcher(m.op, m.name, value))
+    tree.matchers = promql_parser.Matchers(new)
+    return str(tree)
+
+
+__all__ = [
+    "OverrideError",
+    "Overrides",
+    "TargetThreshold",
+    "apply",
+    "overlay",
+    "read_overrides",
+    "split_conditions",
+    "with_matchers",
+]
+
