@@ -114,7 +114,8 @@ def read_overrides(file: str | Path | None = None, pairs: Iterable[str] = ()) ->
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             at = f":{mark.line + 1}" if mark is not None else ""
-            raise OverrideError(f"{origin}{at}: not YAML: {err}") from err
+            problem = getattr(err, "problem", None) or str(err)
+            raise OverrideError(f"{origin}{at}: not YAML: {problem}") from err
         if node is not None:
             if not isinstance(node, MappingNode):
                 raise OverrideError(f"{origin}:{node.start_mark.line + 1}: expected a mapping")
@@ -179,6 +180,7 @@ _LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TOP_KEYS = {"labels", "annotations", "areas", "alerts"}
 _ALERT_KEYS = {"enabled", "team", "labels", "annotations", "levels", "targets"}
 _AREA_KEYS = {"enabled"}
+_OWN_ANNOTATIONS = {"summary", "description", "runbook_url", "dashboard_url"}
 _MATCH = re.compile(r"^(=~|!~|!=|=)?(.*)$", re.S)
 
 
@@ -213,6 +215,8 @@ def _labels(p: _Problems, value: Any, path: Path_, kind: str) -> tuple[tuple[str
             p.add((*path, name), f"{name!r} is not a label name")
         elif kind == "labels" and name in {"severity", "team", "alertname"}:
             p.add((*path, name), f"label {name!r} is set by the generator; override it instead")
+        elif kind == "annotations" and name in _OWN_ANNOTATIONS:
+            p.add((*path, name), f"annotation {name!r} comes from the catalogue entry")
         elif isinstance(text, bool) or not isinstance(text, str | int | float):
             p.add((*path, name), f"{kind[:-1]} {name}: expected text, got {type(text).__name__}")
         else:
@@ -268,7 +272,17 @@ def _levels(
             else:
                 level = dataclasses.replace(level, severity=Severity(text))
         if level != by_name[name]:
-            level = dataclasses.replace(level, override=p.overrides.where(where))
+            before = by_name[name]
+            looser = (
+                level.value < before.value
+                if threshold.op in (">", ">=")
+                else level.value > before.value
+            )
+            test = level.test
+            if looser and test.quiet_value is None:
+                # What the quiet series measure is not known: they may trip a looser level.
+                test = dataclasses.replace(test, quiet=())
+            level = dataclasses.replace(level, test=test, override=p.overrides.where(where))
         out[name] = level
     result = tuple(out[level.severity.value] for level in levels)
     _ordering(p, threshold, result, path)

@@ -574,7 +574,9 @@ class _Checker:
         if test.interval_seconds <= 0 or test.warmup_seconds < 0:
             self.add(where, "test interval must be positive and warmup not negative")
             return
-        if t.name != self.catalogue.routing.watchdog_alert and (not test.firing or not test.quiet):
+        if t.name != self.catalogue.routing.watchdog_alert and (
+            not test.firing or (not test.quiet and not level.override)
+        ):
             self.add(where, "test needs firing and quiet series")
         plan = eval_plan(test, level.for_seconds)
         for kind, series in (("firing", test.firing), ("quiet", test.quiet)):

@@ -90,6 +90,15 @@ def levels_for(threshold: Threshold, labels: tuple[tuple[str, str], ...]) -> tup
     return threshold.levels
 
 
+def quiet_known(
+    threshold: Threshold, labels: tuple[tuple[str, str], ...], quiet_value: float | None
+) -> bool:
+    """Whether what a level's quiet series trip is known for a target with ``labels``:
+    their value is given, or no level that applies was loosened by an override (which
+    drops the quiet series of a loosened level whose quiet value is not given)."""
+    return quiet_value is not None or all(lv.test.quiet for lv in levels_for(threshold, labels))
+
+
 def _pending(threshold: Threshold, level: Level, eval_time: int) -> dict[str, Any]:
     """The level's alert is pending while it is silent before ``for``: its condition
     already holds then, so the silence is the ``for`` at work, not a quiet input."""
@@ -155,7 +164,7 @@ def _level_groups(
             else [_pending(threshold, level, plan.before)],
         }
     ]
-    if test.quiet:
+    if test.quiet and quiet_known(threshold, test.labels, test.quiet_value):
         quiet_alerts = (
             []
             if test.quiet_value is None
@@ -235,14 +244,22 @@ def _target_groups(
             ("firing", test.firing, test.value),
             ("quiet", test.quiet, test.quiet_value),
         ):
-            if not series or (value is None and kind == "quiet"):
+            if not series:
                 continue
-            value = test.value if value is None else value
+            if kind == "quiet" and not all(
+                quiet_known(threshold, labels, value) for labels in (moved_labels, test.labels)
+            ):
+                continue
             inputs = [_Series(relabel_series(s.series, moved), s.values) for s in series]
-            alerts = _expected(area, threshold, value, moved_labels, elapsed, step, settings)
+            alerts = [] if value is None else _expected(
+                area, threshold, value, moved_labels, elapsed, step, settings
+            )
             if moved != default:
                 inputs += [_Series(s.series, s.values) for s in series]
-                alerts += _expected(area, threshold, value, test.labels, elapsed, step, settings)
+                if value is not None:
+                    alerts += _expected(
+                        area, threshold, value, test.labels, elapsed, step, settings
+                    )
             groups.append(
                 {
                     "name": f"{threshold.name} {level.severity.value} {kind} series: target "

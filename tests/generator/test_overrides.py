@@ -1,0 +1,251 @@
+"""A team's overrides laid over the catalogue (``--overrides FILE``, ``--set alert...``):
+every output follows, per-target thresholds split the targets exactly (promtool proves
+it, and that the proof can fail), and a bad override is refused by file and line with
+nothing written."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from generator.__main__ import main
+from generator.catalogue import load
+from generator.overrides import OverrideError, overlay, read_overrides, with_matchers
+from tests.helpers import REPO_ROOT
+
+PROMTOOL = shutil.which("promtool")
+needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (.ci/setup)")
+
+
+def readme_example() -> str:
+    """The first YAML block of the README's "Make it yours" section."""
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Make it yours", 1)[1].split("\n## ", 1)[0]
+    found = re.search(r"```yaml\n(.*?)```", section, re.S)
+    assert found, "the README's Make it yours section has no YAML example"
+    return found.group(1)
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("overridden")
+    file = root / "ours.yml"
+    file.write_text(readme_example(), encoding="utf-8")
+    out = root / "out"
+    assert main(["--out", str(out), "--overrides", str(file)]) == 0
+    return out
+
+
+def rules_of(out: Path, area: str) -> list[dict[str, Any]]:
+    data = yaml.safe_load((out / "rules" / f"{area}.rules.yml").read_text(encoding="utf-8"))
+    return [rule for group in data["groups"] for rule in group["rules"]]
+
+
+def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    assert PROMTOOL is not None
+    return subprocess.run([PROMTOOL, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300, check=False)
+
+
+def test_no_overrides_leave_the_catalogue_as_it_is() -> None:
+    catalogue = load()
+    assert overlay(catalogue, None, []) is catalogue
+    assert main(["--check"]) == 0  # the committed files are generated without overrides
+
+
+def test_the_readme_example_changes_what_it_says(example: Path) -> None:
+    system = rules_of(example, "system")
+    cpu = [rule for rule in system if rule.get("alert") == "SystemCPUHigh"]
+    assert len(cpu) == 2  # the catalogue's warning for the rest, one for the batch hosts
+    for rule in cpu:
+        assert rule["labels"]["team"] == "engineering"
+        assert rule["labels"]["service"] == "fleet"
+        assert rule["labels"]["env"] == "prod"
+        assert rule["annotations"]["playbook"] == "https://wiki.example/oncall"
+    assert 'instance!~"batch1:9100|batch2:9100"' in cpu[0]["expr"]
+    assert "> 0.9)" in cpu[0]["expr"] and "> 0.97)" in cpu[1]["expr"]
+    assert " unless on (instance) " in cpu[1]["expr"]
+    disk = [r for r in system if r.get("alert") == "SystemDiskSpaceHigh"
+            and r["labels"]["severity"] == "critical"]
+    assert len(disk) == 1 and "> 0.93 " in disk[0]["expr"] and disk[0]["for"] == "10m"
+    other = next(r for r in rules_of(example, "database") if "alert" in r)
+    assert other["labels"]["env"] == "prod" and "service" not in other["labels"]
+
+
+def test_a_disabled_alert_and_area_disappear_from_every_output(example: Path) -> None:
+    assert not (example / "rules" / "training.rules.yml").exists()
+    assert not (example / "rules" / "tests" / "training.test.yml").exists()
+    assert not list((example / "grafana").rglob("training*.json"))
+    assert not (example / "runbooks" / "SystemSwapHigh.md").exists()
+    training = {p.stem for p in (REPO_ROOT / "runbooks").glob("Training*.md")}
+    assert training, "the catalogue's training area has runbooks to leave out"
+    assert not any((example / "runbooks" / f"{name}.md").exists() for name in training)
+    for path in ("rules/system.rules.yml", "rules/tests/system.test.yml",
+                 "alertmanager/routing-tests.yml", "runbooks/README.md",
+                 "grafana/dashboards/system.json", "grafana/dashboards/alerts.json"):
+        text = (example / path).read_text(encoding="utf-8")
+        assert "SystemSwapHigh" not in text, path
+        assert not any(name in text for name in training), path
+    # and they were there before
+    assert "SystemSwapHigh" in (REPO_ROOT / "alertmanager/routing-tests.yml").read_text()
+
+
+def test_an_overridden_threshold_is_drawn_on_its_panel(example: Path) -> None:
+    dashboard = json.loads((example / "grafana/dashboards/system.json").read_text())
+    panel = next(p for p in dashboard["panels"] if p.get("title") == "Filesystem utilisation")
+    steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    values = [step["value"] for step in steps if step["value"] is not None]
+    assert any(abs(v - 0.93) < 1e-6 for v in values), values
+    assert not any(abs(v - 0.9) < 1e-6 for v in values), values
+
+
+@needs_promtool
+def test_promtool_accepts_the_overridden_rules_and_their_tests_pass(example: Path) -> None:
+    files = sorted(p.name for p in (example / "rules").glob("*.rules.yml"))
+    done = promtool("check", "rules", *files, cwd=example / "rules")
+    assert done.returncode == 0, done.stdout + done.stderr
+    tests = sorted(str(p.relative_to(example / "rules"))
+                   for p in (example / "rules" / "tests").glob("*.test.yml"))
+    done = promtool("test", "rules", *tests, cwd=example / "rules")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_generated_tests_put_a_target_between_the_two_thresholds(example: Path) -> None:
+    tests = yaml.safe_load((example / "rules/tests/system.test.yml").read_text())["tests"]
+    split = [t for t in tests if t["name"].startswith("SystemCPUHigh warning firing series: "
+                                                      "target override 1")]
+    assert len(split) == 1
+    instances = {re.search(r'instance="([^"]+)"', s["series"]).group(1)  # type: ignore[union-attr]
+                 for s in split[0]["input_series"]}
+    assert instances == {"batch1:9100", "host-1:9101"}
+    fired = [a["exp_labels"]["instance"] for a in split[0]["alert_rule_test"][0]["exp_alerts"]]
+    # 95 % busy: over the catalogue's 90 %, under the batch hosts' 97 %
+    assert fired == ["host-1:9101"]
+
+
+@needs_promtool
+def test_the_split_tests_fail_when_the_default_rule_does_not_exclude_the_targets(
+    example: Path, tmp_path: Path
+) -> None:
+    """The generated test can fail: a default rule that still watches the batch hosts
+    alerts them at 95 % too, and promtool says so."""
+    shutil.copytree(example / "rules", tmp_path / "rules")
+    file = tmp_path / "rules" / "system.rules.yml"
+    text = file.read_text(encoding="utf-8")
+    broken = re.sub(r'\(\(instance:promfleet_system_cpu_utilisation:ratio\{instance!~\\"[^}]*\}\)\)',
+                    "((instance:promfleet_system_cpu_utilisation:ratio))", text, count=1)
+    assert broken != text
+    file.write_text(broken, encoding="utf-8")
+    done = promtool("test", "rules", "tests/system.test.yml", cwd=tmp_path / "rules")
+    assert done.returncode != 0
+    assert "SystemCPUHigh" in done.stdout + done.stderr
+
+
+@needs_promtool
+def test_a_lower_threshold_for_some_targets_fires_them_alone(tmp_path: Path) -> None:
+    """Loosened for the catalogue's own test target: the firing series still fire under the
+    override, and the quiet series (their value unknown) are no longer promised silent."""
+    file = tmp_path / "ours.yml"
+    file.write_text(
+        "alerts:\n  SystemCPUHigh:\n    targets:\n"
+        "      - match: {instance: \"=host-1:9101\"}\n"
+        "        levels: {warning: {threshold: 0.5}}\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["--out", str(out), "--overrides", str(file)]) == 0
+    tests = yaml.safe_load((out / "rules/tests/system.test.yml").read_text())["tests"]
+    names = [t["name"] for t in tests if t["name"].startswith("SystemCPUHigh warning")]
+    assert not any("quiet" in name or "silent below" in name for name in names), names
+    fires = next(t for t in tests if t["name"].startswith("SystemCPUHigh warning: silent"))
+    assert fires["alert_rule_test"][-1]["exp_alerts"]
+    done = promtool("test", "rules", "tests/system.test.yml", cwd=out / "rules")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_set_pairs_lay_single_values_over_the_file(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["--out", str(out),
+                 "--set", "alert.SystemCPUHigh.warning.threshold=0.92",
+                 "--set", "alert.SystemCPUHigh.warning.for=15m",
+                 "--set", "alert.SystemCPUHigh.label.tier=gold",
+                 "--set", "area.training.enabled=false",
+                 "--set", "annotation.owner=fleet-team",
+                 "--set", "scrape_interval=15s"]) == 0
+    cpu = next(r for r in rules_of(out, "system") if r.get("alert") == "SystemCPUHigh")
+    assert cpu["expr"].endswith("> 0.92") and cpu["for"] == "15m"
+    assert cpu["labels"]["tier"] == "gold" and cpu["annotations"]["owner"] == "fleet-team"
+    assert not (out / "rules" / "training.rules.yml").exists()
+    runbook = (out / "runbooks" / "SystemCPUHigh.md").read_text(encoding="utf-8")
+    assert "0.92" in runbook or "92" in runbook
+
+
+def test_matchers_are_added_to_every_selector_of_the_tree() -> None:
+    expr = ("sum by (instance) (rate(a_total[5m])) / on (instance) "
+            "(b{job=\"x\"} + max_over_time(c[10m:1m]))")
+    out = with_matchers(expr, [("instance", "!~", "h1|h2")])
+    assert out.count('instance!~"h1|h2"') == 3
+    assert 'b{job="x",instance!~"h1|h2"}' in out
+
+
+BAD = [
+    ("alerts:\n\tSystemCPUHigh: {}\n", ":2", "not YAML: found character '\\t'"),
+    ("alerts:\n  SystemCPUHig:\n    enabled: false\n", ":2",
+     "unknown alert 'SystemCPUHig' (did you mean SystemCPUHigh"),
+    ("areas:\n  nosuch: {enabled: false}\n", ":2", "unknown area 'nosuch'"),
+    ("alerts:\n  SystemCPUHigh:\n    levels:\n      critical: {threshold: 1}\n", ":4",
+     "SystemCPUHigh has no 'critical' level (it has: warning)"),
+    ("alerts:\n  SystemCPUHigh:\n    levels:\n      warning:\n        threshold: high\n",
+     ":5", "threshold: expected a number, got 'high'"),
+    ("alerts:\n  PostgresConnectionsHigh:\n    levels:\n      warning: {threshold: 0.95}\n",
+     ":3", "warning (0.95) must stay below critical (0.9)"),
+    ("alerts:\n  PostgresConnectionsHigh:\n    targets:\n      - match: {instance: db1}\n"
+     "        levels: {critical: {threshold: 0.7}}\n", ":5",
+     "warning (0.8) must stay below critical (0.7)"),
+    ("alerts:\n  SystemCPUHigh:\n    treshold: 1\n", ":3", "unknown key 'treshold'"),
+    ("alerts:\n  SystemCPUHigh:\n    enabled: maybe\n", ":3", "expected true or false"),
+    ("alerts:\n  SystemCPUHigh:\n    levels:\n      warning: {for: 10}\n", ":4",
+     "for: expected a duration like 5m, got 10"),
+    ("alerts:\n  SystemCPUHigh:\n    team: nobody\n", ":3", "team: expected one of"),
+    ("alerts:\n  SystemCPUHigh:\n    targets:\n      - match: {mountpoint: /boot}\n"
+     "        levels: {warning: {threshold: 0.95}}\n", ":4",
+     "SystemCPUHigh's alerts do not carry 'mountpoint'"),
+    ("alerts:\n  PromfleetTargetDown: {enabled: false}\n", ":2", "cannot be turned off"),
+    ("labels: {severity: low}\n", ":1", "label 'severity' is set by the generator"),
+    ("alerts:\n  SystemCPUHigh: {}\n  SystemCPUHigh: {}\n", ":3", "given twice"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "named"), BAD, ids=[b[2][:30] for b in BAD])
+def test_a_bad_override_is_refused_by_file_and_line(
+    tmp_path: Path, text: str, line: str, named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "ours.yml"
+    file.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["--out", str(out), "--overrides", str(file)]) == 2
+    err = capsys.readouterr().err
+    assert f"{file}{line}" in err, err
+    assert named in err, err
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
+def test_a_bad_set_pair_is_refused_by_its_text() -> None:
+    with pytest.raises(OverrideError, match=r"--set 'alert\.SystemCPUHigh\.warning\."
+                                            r"threshold=x'.*expected a number"):
+        overlay(load(), None, ["alert.SystemCPUHigh.warning.threshold=x"])
+    with pytest.raises(OverrideError, match="expected alert.NAME.LEVEL"):
+        read_overrides(None, ["alert.SystemCPUHigh=1"])
+
+
+def test_a_missing_overrides_file_is_named(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nope.yml"
+    assert main(["--out", str(tmp_path / "out"), "--overrides", str(missing)]) == 2
+    assert f"cannot read overrides file {missing}" in capsys.readouterr().err
