@@ -139,8 +139,9 @@ def test_the_split_tests_fail_when_the_default_rule_does_not_exclude_the_targets
     shutil.copytree(example / "rules", tmp_path / "rules")
     file = tmp_path / "rules" / "system.rules.yml"
     text = file.read_text(encoding="utf-8")
-    broken = re.sub(r'\(\(instance:promfleet_system_cpu_utilisation:ratio\{instance!~\\"[^}]*\}\)\)',
-                    "((instance:promfleet_system_cpu_utilisation:ratio))", text, count=1)
+    signal = "instance:promfleet_system_cpu_utilisation:ratio"
+    broken = re.sub(rf'\(\({signal}\{{instance!~\\"[^}}]*\}}\)\)', f"(({signal}))", text,
+                    count=1)
     assert broken != text
     file.write_text(broken, encoding="utf-8")
     done = promtool("test", "rules", "tests/system.test.yml", cwd=tmp_path / "rules")
@@ -240,7 +241,7 @@ def test_a_bad_set_pair_is_refused_by_its_text() -> None:
     with pytest.raises(OverrideError, match=r"--set 'alert\.SystemCPUHigh\.warning\."
                                             r"threshold=x'.*expected a number"):
         overlay(load(), None, ["alert.SystemCPUHigh.warning.threshold=x"])
-    with pytest.raises(OverrideError, match="expected alert.NAME.LEVEL"):
+    with pytest.raises(OverrideError, match=r"expected alert\.NAME\.LEVEL"):
         read_overrides(None, ["alert.SystemCPUHigh=1"])
 
 
