@@ -349,6 +349,10 @@ class Settings:
     ha_replicas: int = 2
     alertmanager_cluster_size: int = 3
     shard_count: int = 2
+    # Rules that run centrally (a Thanos or Mimir ruler, a receiver for several
+    # clusters): the label naming each cluster, kept in every by() and on() of every
+    # generated rule so no aggregation mixes clusters. Empty: the rules as written.
+    cluster_label: str = ""
 
 
 def format_duration(seconds: float) -> str:

@@ -44,7 +44,7 @@ import dataclasses
 import difflib
 import itertools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,18 @@ import promql_parser
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from generator.model import Catalogue, Level, Severity, TargetThreshold, Team, Threshold, _number
+from generator.model import (
+    Area,
+    Catalogue,
+    Level,
+    Panel,
+    Severity,
+    TargetThreshold,
+    Team,
+    TestSeries,
+    Threshold,
+    _number,
+)
 from generator.settings import duration_seconds
 
 Path_ = tuple[str | int, ...]
@@ -179,7 +190,7 @@ def _set_path(pair: str) -> tuple[tuple[str, ...], Any]:
 _LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TOP_KEYS = {"labels", "annotations", "areas", "alerts"}
 _ALERT_KEYS = {"enabled", "team", "labels", "annotations", "levels", "targets"}
-_AREA_KEYS = {"enabled"}
+_AREA_KEYS = {"enabled", "selectors"}
 _OWN_ANNOTATIONS = {"summary", "description", "runbook_url", "dashboard_url"}
 _MATCH = re.compile(r"^(=~|!~|!=|=)?(.*)$", re.S)
 
@@ -320,6 +331,42 @@ def _target_value(label: str, op: str, value: str) -> str | None:
     return None
 
 
+def _matchers(
+    p: _Problems,
+    value: Any,
+    path: Path_,
+    threshold: Threshold | None,
+    carried: set[str] | None = None,
+) -> tuple[tuple[str, str, str], ...]:
+    """``{label: "[op]value"}`` as (label, op, value); op ``=~`` unless given."""
+    matchers = []
+    for label, text in _mapping(p, value, path, "match").items():
+        at = (*path, label)
+        if not _LABEL.fullmatch(label):
+            p.add(at, f"{label!r} is not a label name")
+            continue
+        if not isinstance(text, str):
+            p.add(at, f"{label}: expected text such as \"db1:9100|db2:9100\" or "
+                  f"\"!~db.*\", got {text!r}")
+            continue
+        op, pattern = _MATCH.match(text).groups()  # type: ignore[union-attr]
+        op = op or "=~"
+        if threshold is not None and carried is not None and label not in carried:
+            p.add(at, f"{threshold.name}'s alerts do not carry {label!r} (they carry "
+                  f"{', '.join(sorted(carried))}): a threshold per {label} cannot split them")
+            continue
+        try:
+            re.compile(pattern)
+        except re.error as err:
+            p.add(at, f"{label}: bad regular expression {pattern!r}: {err}")
+            continue
+        if _target_value(label, op, pattern) is None:
+            p.add(at, f"{label}: give a value or alternatives (a|b) the tests can use")
+            continue
+        matchers.append((label, op, pattern))
+    return tuple(matchers)
+
+
 def _targets(
     p: _Problems, threshold: Threshold, value: Any, path: Path_
 ) -> tuple[TargetThreshold, ...]:
@@ -336,28 +383,7 @@ def _targets(
         where = (*path, i)
         item = _mapping(p, item, where, "target")
         _unknown(p, item, {"match", "levels"}, where)
-        matchers = []
-        for label, text in _mapping(p, item.get("match"), (*where, "match"), "match").items():
-            at = (*where, "match", label)
-            if not isinstance(text, str):
-                p.add(at, f"match {label}: expected text such as \"db1:9100|db2:9100\" or "
-                      f"\"!~db.*\", got {text!r}")
-                continue
-            op, pattern = _MATCH.match(text).groups()  # type: ignore[union-attr]
-            op = op or "=~"
-            if label not in carried:
-                p.add(at, f"{threshold.name}'s alerts do not carry {label!r} (they carry "
-                      f"{', '.join(sorted(carried))}): a threshold per {label} cannot split them")
-                continue
-            try:
-                re.compile(pattern)
-            except re.error as err:
-                p.add(at, f"match {label}: bad regular expression {pattern!r}: {err}")
-                continue
-            if _target_value(label, op, pattern) is None:
-                p.add(at, f"match {label}: give a value or alternatives (a|b) the tests can use")
-                continue
-            matchers.append((label, op, pattern))
+        matchers = _matchers(p, item.get("match"), (*where, "match"), threshold, carried)
         if not matchers and "match" not in item:
             p.add(where, "target: needs match: {label: value}")
         if "levels" not in item:
@@ -380,6 +406,7 @@ def apply(catalogue: Catalogue, overrides: Overrides) -> Catalogue:
     alerts = {t.name: (area.name, t) for area, t in catalogue.thresholds()}
     protected = {catalogue.routing.watchdog_alert, catalogue.routing.target_down_alert}
     off_areas = set()
+    selected: dict[str, tuple[tuple[str, str, str], ...]] = {}
     for name, change in _mapping(p, data.get("areas"), ("areas",), "areas").items():
         where = ("areas", name)
         if name not in areas:
@@ -393,6 +420,10 @@ def apply(catalogue: Catalogue, overrides: Overrides) -> Catalogue:
                 p.add((*where, "enabled"), f"area {name} holds {', '.join(kept)}, which the "
                       "routing needs (the dead man's switch, the target-down inhibition)")
             off_areas.add(name)
+        if "selectors" in change:
+            found = _matchers(p, change["selectors"], (*where, "selectors"), None)
+            if found:
+                selected[name] = found
     replaced: dict[str, Threshold | None] = {}
     for name, change in _mapping(p, data.get("alerts"), ("alerts",), "alerts").items():
         where = ("alerts", name)
@@ -433,6 +464,8 @@ def apply(catalogue: Catalogue, overrides: Overrides) -> Catalogue:
     for area in catalogue.areas:
         if area.name in off_areas:
             continue
+        if area.name in selected:
+            area = select(area, selected[area.name])
         thresholds = []
         for t in area.thresholds:
             t2 = replaced.get(t.name, t)
@@ -480,17 +513,29 @@ _OPS = {
 _NEGATE = {"=": "!=", "!=": "=", "=~": "!~", "!~": "=~"}
 
 
-def with_matchers(expr: str, matchers: Sequence[tuple[str, str, str]]) -> str:
-    """``expr`` with ``matchers`` added to every vector and range selector (syntax tree)."""
-    extra = [promql_parser.Matcher(_OPS[op], label, value) for label, op, value in matchers]
+def with_matchers(
+    expr: str,
+    matchers: Sequence[tuple[str, str, str]],
+    carries: Callable[[str | None, str], bool] | None = None,
+) -> str:
+    """``expr`` with ``matchers`` added to every vector and range selector (on the syntax
+    tree); with ``carries(metric, label)``, a matcher only to the selectors whose metric
+    carries its label."""
 
     def visit(node: object) -> promql_parser.Expr | None:
         # A range selector's vector selector is visited too; a replacement node is parsed
         # from the changed selector (the nodes handed over are copies).
-        if isinstance(node, promql_parser.VectorSelector):
-            node.matchers = promql_parser.Matchers([*node.matchers.matchers, *extra])
-            return promql_parser.parse(str(node))
-        return None
+        if not isinstance(node, promql_parser.VectorSelector):
+            return None
+        extra = [
+            promql_parser.Matcher(_OPS[op], label, value)
+            for label, op, value in matchers
+            if carries is None or carries(node.name, label)
+        ]
+        if not extra:
+            return None
+        node.matchers = promql_parser.Matchers([*node.matchers.matchers, *extra])
+        return promql_parser.parse(str(node))
 
     return str(promql_parser.transform(promql_parser.parse(expr), post_visit=visit))
 
@@ -571,3 +616,177 @@ __all__ = [
     "with_matchers",
 ]
 
+
+
+# -- a cluster label kept through every aggregation and match -------------------------------
+
+def _group(card: object) -> str:
+    if card == promql_parser.VectorMatchCardinality.ManyToOne:
+        return "group_left"
+    if card == promql_parser.VectorMatchCardinality.OneToMany:
+        return "group_right"
+    return ""
+
+
+def _labels_text(labels: Iterable[str]) -> str:
+    return "(" + ", ".join(labels) + ")"
+
+
+def keep_label(expr: str, label: str) -> str:
+    """``expr`` rewritten on its syntax tree so ``label`` survives every aggregation and
+    vector match: added to each ``by (...)`` (an aggregation with no clause gets
+    ``by (label)``) and each non-empty ``on (...)``, taken out of each ``without (...)``
+    and ``ignoring (...)``. An empty ``on ()`` is left alone: it matches a single series
+    (``absent()``, ``vector()``, a fleet-wide count) that has no such label to match."""
+
+    def visit(node: object) -> promql_parser.Expr | None:
+        if isinstance(node, promql_parser.AggregateExpr):
+            modifier = node.modifier
+            if modifier is None:
+                clause = f"by ({label})"
+            elif modifier.type == promql_parser.AggModifierType.By:
+                if label in modifier.labels:
+                    return None
+                clause = f"by {_labels_text([*modifier.labels, label])}"
+            else:
+                if label not in modifier.labels:
+                    return None
+                clause = f"without {_labels_text(n for n in modifier.labels if n != label)}"
+            param = f"{node.param}, " if node.param is not None else ""
+            return promql_parser.parse(f"{node.op} {clause} ({param}{node.expr})")
+        if isinstance(node, promql_parser.BinaryExpr) and node.modifier is not None:
+            bin_modifier = node.modifier
+            matching = bin_modifier.matching
+            if matching is None:
+                return None
+            names = list(matching.labels)
+            if matching.type == promql_parser.LabelModifierType.Include:
+                if not names or label in names:
+                    return None
+                match = f"on {_labels_text([*names, label])}"
+            else:
+                if label not in names:
+                    return None
+                match = f"ignoring {_labels_text(n for n in names if n != label)}"
+            fill = bin_modifier.fill_values
+            if fill is not None and (fill.lhs is not None or fill.rhs is not None):
+                raise ValueError(f"fill modifiers are not supported here: {expr}")
+            bool_ = " bool" if bin_modifier.return_bool else ""
+            group = _group(bin_modifier.card)
+            if group:
+                group = f" {group} {_labels_text(bin_modifier.group_labels or [])}"
+            return promql_parser.parse(
+                f"{node.lhs} {node.op}{bool_} {match}{group} {node.rhs}"
+            )
+        return None
+
+    return str(promql_parser.transform(promql_parser.parse(expr), post_visit=visit))
+
+
+# -- selectors per area ----------------------------------------------------------------------
+
+
+def _carries() -> Callable[[str | None, str], bool]:
+    """Whether an exporter declares ``metric`` with ``label`` (recording rules, whose
+    names have colons, and series no exporter declares are left as they are)."""
+    from generator.rulelint import declared_metrics
+
+    declared = declared_metrics()
+
+    def carries(metric: str | None, label: str) -> bool:
+        return metric in declared and label in declared[metric].labels
+
+    return carries
+
+
+def _relabel(text: str, matchers: Sequence[tuple[str, str, str]]) -> str:
+    """A test series or expected sample ``metric{...}`` whose labels the matchers would
+    drop, moved to values they keep (so the generated tests still exercise the rules)."""
+    try:
+        tree = promql_parser.parse(text)
+    except (ValueError, TypeError):
+        return text
+    if not isinstance(tree, promql_parser.VectorSelector):
+        return text
+    labels = {m.name: m.value for m in tree.matchers.matchers}
+    moved = dict(labels)
+    for label, op, value in matchers:
+        if label in moved and not _accepts(op, value, moved[label]):
+            moved[label] = _target_value(label, op, value) or moved[label]
+    return text if moved == labels else relabel_series(text, moved)
+
+
+def _moved_labels(
+    labels: tuple[tuple[str, str], ...], matchers: Sequence[tuple[str, str, str]]
+) -> tuple[tuple[str, str], ...]:
+    out = dict(labels)
+    for label, op, value in matchers:
+        if label in out and not _accepts(op, value, out[label]):
+            out[label] = _target_value(label, op, value) or out[label]
+    return tuple((name, out[name]) for name, _ in labels)
+
+
+def select(area: Area, matchers: Sequence[tuple[str, str, str]]) -> Area:
+    """``area`` watching only what ``matchers`` select: each is merged into every selector
+    of a metric that carries its label (recording rules, alerts, guards, panels), and the
+    area's test series are moved to label values the matchers keep."""
+    carries = _carries()
+
+    def expr(text: str) -> str:
+        return with_matchers(text, matchers, carries) if text else text
+
+    def series(items: tuple[TestSeries, ...]) -> tuple[TestSeries, ...]:
+        return tuple(dataclasses.replace(s, series=_relabel(s.series, matchers)) for s in items)
+
+    def level(lv: Level) -> Level:
+        test = dataclasses.replace(
+            lv.test,
+            firing=series(lv.test.firing),
+            quiet=series(lv.test.quiet),
+            labels=_moved_labels(lv.test.labels, matchers),
+        )
+        return dataclasses.replace(lv, test=test)
+
+    def panel(pn: Panel) -> Panel:
+        try:
+            return dataclasses.replace(pn, expr=expr(pn.expr))
+        except ValueError:  # Grafana's $__rate_interval is no PromQL: left as it is
+            return pn
+
+    records = tuple(
+        dataclasses.replace(
+            rule,
+            expr=expr(rule.expr),
+            test_series=series(rule.test_series),
+            test_expect=tuple((_relabel(text, matchers), v) for text, v in rule.test_expect),
+        )
+        for rule in area.recording_rules
+    )
+    thresholds = tuple(
+        dataclasses.replace(
+            t,
+            signal=expr(t.signal),
+            guard=_guard(t.guard, expr),
+            panel=panel(t.panel),
+            levels=tuple(level(lv) for lv in t.levels),
+        )
+        for t in area.thresholds
+    )
+    return dataclasses.replace(
+        area,
+        recording_rules=records,
+        thresholds=thresholds,
+        panels=tuple(panel(pn) for pn in area.panels),
+    )
+
+
+def _guard(guard: str, expr: Callable[[str], str]) -> str:
+    """A guard is a clause (``and on (instance) ...``): rewritten as the right-hand side
+    of a stand-in expression, then cut back to the clause."""
+    if not guard:
+        return guard
+    whole = expr(f"promfleet_guard_stand_in {guard}")
+    for prefix in ("promfleet_guard_stand_in{} ", "promfleet_guard_stand_in "):
+        if whole.startswith(prefix):
+            return whole[len(prefix):]
+    return guard

@@ -18,7 +18,7 @@ from generator.model import (
     Threshold,
     format_duration,
 )
-from generator.overrides import split_conditions
+from generator.overrides import keep_label, split_conditions
 from generator.render import render_template
 from generator.render._alerts import alert_annotations, rule_labels
 from generator.settings import duration_seconds, effective_for_seconds
@@ -102,6 +102,10 @@ def groups(
                 continue
             for expr, own in split_conditions(threshold, level):
                 group.append(alerting_rule(area, threshold, own, settings, keep, expr))
+    if settings.cluster_label:
+        for rendered in by_name.values():
+            for item in rendered:
+                item["expr"] = keep_label(item["expr"], settings.cluster_label)
     return [{"name": name, "rules": rules} for name, rules in by_name.items() if rules]
 
 
