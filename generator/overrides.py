@@ -316,6 +316,17 @@ def _ordering(p: _Problems, threshold: Threshold, levels: Sequence[Level], path:
             )
 
 
+def _promql_accepts(label: str, op: str, pattern: str) -> bool:
+    matcher = promql_parser.Matcher(_OPS[op], label, pattern)
+    if '"' in pattern or "\\" in pattern:
+        return False
+    try:
+        promql_parser.parse(f"x{{{matcher}}}")
+    except ValueError:
+        return False
+    return True
+
+
 def _target_value(label: str, op: str, value: str) -> str | None:
     """A label value the matcher accepts (for the generated tests), or None."""
     if op == "=":
@@ -359,6 +370,10 @@ def _matchers(
             re.compile(pattern)
         except re.error as err:
             p.add(at, f"{label}: bad regular expression {pattern!r}: {err}")
+            continue
+        if not _promql_accepts(label, op, pattern):
+            p.add(at, f"{label}: {pattern!r} is not a value Prometheus' selectors take (RE2 "
+                  "has no look-arounds or back-references; no quotes or backslashes here)")
             continue
         if _target_value(label, op, pattern) is None:
             p.add(at, f"{label}: give a value or alternatives (a|b) the tests can use")
@@ -424,6 +439,12 @@ def apply(catalogue: Catalogue, overrides: Overrides) -> Catalogue:
             found = _matchers(p, change["selectors"], (*where, "selectors"), None)
             if found:
                 selected[name] = found
+    # Selectors first: the alerts' overrides are laid over the selected areas.
+    chosen = tuple(
+        select(area, selected[area.name]) if area.name in selected else area
+        for area in catalogue.areas
+    )
+    alerts = {t.name: (area.name, t) for area in chosen for t in area.thresholds}
     replaced: dict[str, Threshold | None] = {}
     for name, change in _mapping(p, data.get("alerts"), ("alerts",), "alerts").items():
         where = ("alerts", name)
@@ -461,11 +482,9 @@ def apply(catalogue: Catalogue, overrides: Overrides) -> Catalogue:
     if p.found:
         raise OverrideError("bad overrides:\n  " + "\n  ".join(p.found))
     new_areas = []
-    for area in catalogue.areas:
+    for area in chosen:
         if area.name in off_areas:
             continue
-        if area.name in selected:
-            area = select(area, selected[area.name])
         thresholds = []
         for t in area.thresholds:
             t2 = replaced.get(t.name, t)

@@ -75,6 +75,8 @@ def test_the_readme_example_changes_what_it_says(example: Path) -> None:
     disk = [r for r in system if r.get("alert") == "SystemDiskSpaceHigh"
             and r["labels"]["severity"] == "critical"]
     assert len(disk) == 1 and "> 0.93 " in disk[0]["expr"] and disk[0]["for"] == "10m"
+    assert 'mountpoint!~"/boot.*|/snap/.*"' in disk[0]["expr"]
+    assert "mountpoint" not in cpu[0]["expr"]
     other = next(r for r in rules_of(example, "database") if "alert" in r)
     assert other["labels"]["env"] == "prod" and "service" not in other["labels"]
 
@@ -218,6 +220,10 @@ BAD = [
      "SystemCPUHigh's alerts do not carry 'mountpoint'"),
     ("alerts:\n  PromfleetTargetDown: {enabled: false}\n", ":2", "cannot be turned off"),
     ("labels: {severity: low}\n", ":1", "label 'severity' is set by the generator"),
+    ("alerts:\n  SystemCPUHigh:\n    targets:\n      - match: {instance: \"(?=db)db1\"}\n"
+     "        levels: {warning: {threshold: 0.95}}\n", ":4",
+     "is not a value Prometheus' selectors take"),
+    ("annotations: {summary: hi}\n", ":1", "annotation 'summary' comes from the catalogue"),
     ("alerts:\n  SystemCPUHigh: {}\n  SystemCPUHigh: {}\n", ":3", "given twice"),
 ]
 
@@ -250,3 +256,150 @@ def test_a_missing_overrides_file_is_named(tmp_path: Path,
     missing = tmp_path / "nope.yml"
     assert main(["--out", str(tmp_path / "out"), "--overrides", str(missing)]) == 2
     assert f"cannot read overrides file {missing}" in capsys.readouterr().err
+
+
+# -- selectors per area, and the cluster label -----------------------------------------------
+
+
+def _selectors(expr: str) -> list[Any]:
+    import promql_parser
+
+    found: list[Any] = []
+
+    def visit(node: object) -> None:
+        if isinstance(node, promql_parser.VectorSelector):
+            found.append(node)
+
+    promql_parser.walk(promql_parser.parse(expr), pre_visit=visit)
+    return found
+
+
+@needs_promtool
+def test_area_selectors_reach_each_metric_that_carries_the_label(tmp_path: Path) -> None:
+    file = tmp_path / "ours.yml"
+    file.write_text(
+        "areas:\n  system:\n    selectors:\n"
+        "      mountpoint: \"!~/boot.*|/snap/.*\"\n"
+        "      job: \"node\"\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["--out", str(out), "--overrides", str(file)]) == 0
+    seen = set()
+    for rule in rules_of(out, "system"):
+        for node in _selectors(rule["expr"]):
+            if not node.name or ":" in node.name:
+                continue  # recording rules are made from the selected series
+            names = {(m.name, str(m.op), m.value) for m in node.matchers.matchers}
+            assert ("job", "MatchOp.Re", "node") in names, (node.name, rule["expr"])
+            has_mount = any(m.name == "mountpoint" for m in node.matchers.matchers)
+            assert has_mount == ("filesystem" in node.name), node.name
+            seen.add(node.name)
+    assert any("cpu" in name for name in seen) and any("filesystem" in name for name in seen)
+    # the generated tests moved their series to job="node", and still pass
+    tests = (out / "rules/tests/system.test.yml").read_text(encoding="utf-8")
+    assert 'job=\\"node\\"' in tests and 'job=\\"system\\"' not in tests
+    done = promtool("test", "rules", "tests/system.test.yml", cwd=out / "rules")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_bad_area_selector_is_refused_by_line(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    file = tmp_path / "ours.yml"
+    file.write_text("areas:\n  system:\n    selectors:\n      device: \"=~(\"\n",
+                    encoding="utf-8")
+    assert main(["--out", str(tmp_path / "out"), "--overrides", str(file)]) == 2
+    err = capsys.readouterr().err
+    assert f"{file}:4: device: bad regular expression" in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def clustered(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("clustered")
+    assert main(["--out", str(out), "--set", "cluster_label=cluster"]) == 0
+    return out
+
+
+def test_the_cluster_label_is_kept_by_every_aggregation_and_match(clustered: Path) -> None:
+    import promql_parser
+
+    counted = {"aggregations": 0, "matches": 0}
+
+    def visit(node: object) -> None:
+        if isinstance(node, promql_parser.AggregateExpr):
+            counted["aggregations"] += 1
+            modifier = node.modifier
+            assert modifier is not None, str(node)
+            if modifier.type == promql_parser.AggModifierType.By:
+                assert "cluster" in modifier.labels, str(node)
+            else:
+                assert "cluster" not in modifier.labels, str(node)
+        if isinstance(node, promql_parser.BinaryExpr) and node.modifier is not None:
+            matching = node.modifier.matching
+            if matching is None:
+                return
+            counted["matches"] += 1
+            if matching.type == promql_parser.LabelModifierType.Include:
+                assert not matching.labels or "cluster" in matching.labels, str(node)
+            else:
+                assert "cluster" not in matching.labels, str(node)
+
+    files = sorted((clustered / "rules").glob("*.rules.yml"))
+    assert files
+    for file in files:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        for group in data["groups"]:
+            for rule in group["rules"]:
+                promql_parser.walk(promql_parser.parse(rule["expr"]), pre_visit=visit)
+    assert counted["aggregations"] > 50 and counted["matches"] > 20, counted
+
+
+@needs_promtool
+def test_promtool_accepts_the_clustered_rules_and_their_tests_pass(clustered: Path) -> None:
+    files = sorted(p.name for p in (clustered / "rules").glob("*.rules.yml"))
+    done = promtool("check", "rules", *files, cwd=clustered / "rules")
+    assert done.returncode == 0, done.stdout + done.stderr
+    tests = sorted(f"tests/{p.name}" for p in (clustered / "rules/tests").glob("*.test.yml"))
+    done = promtool("test", "rules", *tests, cwd=clustered / "rules")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@needs_promtool
+def test_two_clusters_with_the_same_instance_are_not_summed_together(tmp_path: Path) -> None:
+    """A rule kept per cluster answers per cluster: the same host name in two clusters,
+    busy in one only, alerts in that cluster only."""
+    from generator.overrides import keep_label
+
+    written = ("sum by (instance) (rate(cpu_busy_total[5m])) / on (instance) "
+               "sum by (instance) (rate(cpu_total[5m])) > 0.9")
+    kept = keep_label(written, "cluster")
+    assert "by (instance, cluster)" in kept and "on (instance, cluster)" in kept
+    test = {
+        "rule_files": ["r.yml"],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "interval": "1m",
+            "input_series": [
+                {"series": 'cpu_busy_total{cluster="eu",instance="h",cpu="0"}',
+                 "values": "0+59x10"},
+                {"series": 'cpu_total{cluster="eu",instance="h",cpu="0"}', "values": "0+60x10"},
+                {"series": 'cpu_busy_total{cluster="us",instance="h",cpu="0"}',
+                 "values": "0+6x10"},
+                {"series": 'cpu_total{cluster="us",instance="h",cpu="0"}', "values": "0+60x10"},
+            ],
+            "alert_rule_test": [{"eval_time": "8m", "alertname": "Busy", "exp_alerts": [
+                {"exp_labels": {"cluster": "eu", "instance": "h"}}]}],
+        }],
+    }
+    (tmp_path / "t.yml").write_text(yaml.safe_dump(test), encoding="utf-8")
+    for expr, passes in ((kept, True), (written, False)):  # as written, both are summed
+        rules = {"groups": [{"name": "g", "rules": [{"alert": "Busy", "expr": expr}]}]}
+        (tmp_path / "r.yml").write_text(yaml.safe_dump(rules), encoding="utf-8")
+        done = promtool("test", "rules", "t.yml", cwd=tmp_path)
+        assert (done.returncode == 0) == passes, done.stdout + done.stderr
+
+
+def test_a_bad_cluster_label_is_refused(capsys: pytest.CaptureFixture[str],
+                                        tmp_path: Path) -> None:
+    assert main(["--out", str(tmp_path / "out"), "--set", "cluster_label=my-cluster"]) == 2
+    assert "cluster_label: 'my-cluster' is not a label name" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
