@@ -58,6 +58,7 @@ from generator.model import (
     Catalogue,
     Level,
     Panel,
+    RoutingPolicy,
     Severity,
     TargetThreshold,
     Team,
@@ -196,8 +197,9 @@ _MATCH = re.compile(r"^(=~|!~|!=|=)?(.*)$", re.S)
 
 
 class _Problems:
-    def __init__(self, overrides: Overrides) -> None:
+    def __init__(self, overrides: Overrides, routing: RoutingPolicy | None = None) -> None:
         self.overrides = overrides
+        self.routing = routing
         self.found: list[str] = []
 
     def add(self, path: Path_, what: str) -> None:
@@ -280,8 +282,12 @@ def _levels(
             if text not in {s.value for s in Severity}:
                 known = ", ".join(s.value for s in Severity)
                 p.add((*where, "severity"), f"severity: expected one of {known}, got {text!r}")
+            elif text == Severity.CRITICAL.value and threshold.category is None:
+                p.add((*where, "severity"), f"{threshold.name} cannot page: the catalogue "
+                      "gives it no incident category (critical alerts escalate by it)")
             else:
                 level = dataclasses.replace(level, severity=Severity(text))
+                level = _cooldown_for(level, p.routing)
         if level != by_name[name]:
             before = by_name[name]
             looser = (
@@ -298,6 +304,17 @@ def _levels(
     result = tuple(out[level.severity.value] for level in levels)
     _ordering(p, threshold, result, path)
     return result
+
+
+def _cooldown_for(level: Level, routing: RoutingPolicy | None) -> Level:
+    """A level moved to another severity repeats as that severity's routing allows: an info
+    level once per digest, others on a whole number of their group_interval ticks."""
+    policy = {sp.severity: sp for sp in routing.severities}.get(level.severity) if routing else None
+    if policy is None or policy.group_interval_seconds <= 0:
+        return level
+    tick = policy.group_interval_seconds
+    cooldown = tick if policy.digest else max(tick, -(-level.cooldown_seconds // tick) * tick)
+    return dataclasses.replace(level, cooldown_seconds=cooldown)
 
 
 def _ordering(p: _Problems, threshold: Threshold, levels: Sequence[Level], path: Path_) -> None:
@@ -412,7 +429,7 @@ def _targets(
 def apply(catalogue: Catalogue, overrides: Overrides) -> Catalogue:
     """``catalogue`` with ``overrides`` laid over it; :class:`OverrideError` names each
     bad line and nothing else happens."""
-    p = _Problems(overrides)
+    p = _Problems(overrides, catalogue.routing)
     data = overrides.data
     _unknown(p, data, _TOP_KEYS, ())
     common_labels = _labels(p, data.get("labels"), ("labels",), "labels")

@@ -121,6 +121,11 @@ def _pending(threshold: Threshold, level: Level, eval_time: int) -> dict[str, An
 def _level_groups(
     area: Area, threshold: Threshold, level: Level, settings: Settings
 ) -> list[dict[str, Any]]:
+    # The level that applies to the test's own target (a per-target threshold may).
+    level = next(
+        (lv for lv in levels_for(threshold, level.test.labels) if lv.severity == level.severity),
+        level,
+    )
     test = level.test
     step = test.interval_seconds
     plan = eval_plan(test, effective_for_seconds(level.for_seconds, settings))

@@ -188,6 +188,23 @@ def test_set_pairs_lay_single_values_over_the_file(tmp_path: Path) -> None:
     assert "0.92" in runbook or "92" in runbook
 
 
+@needs_promtool
+def test_a_level_moved_to_another_severity_repeats_as_that_severity_allows(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    assert main(["--out", str(out), "--set", "alert.SystemCPUHigh.warning.severity=info",
+                 "--set", "alert.PostgresConnectionsHigh.critical.severity=warning",
+                 "--set", "alert.PostgresConnectionsHigh.warning.severity=info"]) == 0
+    cpu = next(r for r in rules_of(out, "system") if r.get("alert") == "SystemCPUHigh")
+    assert cpu["labels"]["severity"] == "info"
+    routing = (out / "alertmanager/routing-tests.yml").read_text(encoding="utf-8")
+    assert "SystemCPUHigh" in routing
+    done = promtool("test", "rules", "tests/system.test.yml", "tests/database.test.yml",
+                    cwd=out / "rules")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_matchers_are_added_to_every_selector_of_the_tree() -> None:
     expr = ("sum by (instance) (rate(a_total[5m])) / on (instance) "
             "(b{job=\"x\"} + max_over_time(c[10m:1m]))")
@@ -223,6 +240,8 @@ BAD = [
     ("alerts:\n  SystemCPUHigh:\n    targets:\n      - match: {instance: \"(?=db)db1\"}\n"
      "        levels: {warning: {threshold: 0.95}}\n", ":4",
      "is not a value Prometheus' selectors take"),
+    ("alerts:\n  SystemCPUHigh:\n    levels:\n      warning: {severity: critical}\n", ":4",
+     "SystemCPUHigh cannot page"),
     ("annotations: {summary: hi}\n", ":1", "annotation 'summary' comes from the catalogue"),
     ("alerts:\n  SystemCPUHigh: {}\n  SystemCPUHigh: {}\n", ":3", "given twice"),
 ]
