@@ -422,3 +422,24 @@ def test_a_bad_cluster_label_is_refused(capsys: pytest.CaptureFixture[str],
     assert main(["--out", str(tmp_path / "out"), "--set", "cluster_label=my-cluster"]) == 2
     assert "cluster_label: 'my-cluster' is not a label name" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+AMTOOL = shutil.which("amtool")
+
+
+@pytest.mark.skipif(AMTOOL is None, reason="amtool not installed (.ci/setup)")
+def test_an_overridden_team_routes_to_that_team_in_amtool(example: Path) -> None:
+    doc = yaml.safe_load((example / "alertmanager/routing-tests.yml").read_text())
+    cases = [c for c in doc["tests"] if c["labels"].get("alertname") == "SystemCPUHigh"]
+    assert cases and all(c["labels"]["team"] == "engineering" for c in cases)
+    for case in cases:
+        done = subprocess.run(
+            [str(AMTOOL), "config", "routes", "test",
+             f"--config.file={example / 'alertmanager/alertmanager.yml'}",
+             f"--verify.receivers={','.join(case['receivers'])}",
+             *(f"{k}={v}" for k, v in sorted(case["labels"].items()))],
+            capture_output=True, text=True, timeout=30, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+    committed = yaml.safe_load((REPO_ROOT / "alertmanager/routing-tests.yml").read_text())
+    before = next(c for c in committed["tests"] if c["labels"].get("alertname") == "SystemCPUHigh")
+    assert before["labels"]["team"] == "ops"
