@@ -668,6 +668,20 @@ def _labels_text(labels: Iterable[str]) -> str:
     return "(" + ", ".join(labels) + ")"
 
 
+def with_cluster_routing(catalogue: Catalogue, label: str) -> Catalogue:
+    """The routing policy with ``label`` in its ``group_by`` and inhibition ``equal``: an
+    alert of one cluster neither groups with nor is muted by one of another."""
+    routing = catalogue.routing
+    return dataclasses.replace(
+        catalogue,
+        routing=dataclasses.replace(
+            routing,
+            group_by=(*routing.group_by, label),
+            inhibit_equal=(*routing.inhibit_equal, label),
+        ),
+    )
+
+
 def keep_label(expr: str, label: str) -> str:
     """``expr`` rewritten on its syntax tree so ``label`` survives every aggregation and
     vector match: added to each ``by (...)`` (an aggregation with no clause gets

@@ -443,3 +443,15 @@ def test_an_overridden_team_routes_to_that_team_in_amtool(example: Path) -> None
     committed = yaml.safe_load((REPO_ROOT / "alertmanager/routing-tests.yml").read_text())
     before = next(c for c in committed["tests"] if c["labels"].get("alertname") == "SystemCPUHigh")
     assert before["labels"]["team"] == "ops"
+
+
+def test_alerts_of_two_clusters_never_group_or_mute_each_other(clustered: Path) -> None:
+    config = yaml.safe_load((clustered / "alertmanager/alertmanager.yml").read_text())
+    assert "cluster" in config["route"]["group_by"]
+    assert config["inhibit_rules"]
+    assert all("cluster" in rule["equal"] for rule in config["inhibit_rules"])
+    if AMTOOL is not None:
+        done = subprocess.run([AMTOOL, "check-config",
+                               str(clustered / "alertmanager/alertmanager.yml")],
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
