@@ -570,10 +570,13 @@ def with_matchers(
         ]
         if not extra:
             return None
+        changed.append(node.name)
         node.matchers = promql_parser.Matchers([*node.matchers.matchers, *extra])
         return promql_parser.parse(str(node))
 
-    return str(promql_parser.transform(promql_parser.parse(expr), post_visit=visit))
+    changed: list[str | None] = []
+    out = str(promql_parser.transform(promql_parser.parse(expr), post_visit=visit))
+    return out if changed else expr
 
 
 def _outside(signal: str, target: TargetThreshold) -> str:

@@ -81,6 +81,13 @@ def test_the_readme_example_changes_what_it_says(example: Path) -> None:
     assert other["labels"]["env"] == "prod" and "service" not in other["labels"]
 
 
+def test_the_runbook_names_the_per_target_thresholds(example: Path) -> None:
+    runbook = (example / "runbooks/SystemCPUHigh.md").read_text(encoding="utf-8")
+    assert '- `instance=~"batch1:9100|batch2:9100"`: warning > 0.97 (97%) for 10m' in runbook
+    assert "| warning | > 0.9 (90%) | 10m |" in runbook
+    assert "Per-target" not in (REPO_ROOT / "runbooks/SystemCPUHigh.md").read_text()
+
+
 def test_a_disabled_alert_and_area_disappear_from_every_output(example: Path) -> None:
     assert not (example / "rules" / "training.rules.yml").exists()
     assert not (example / "rules" / "tests" / "training.test.yml").exists()
