@@ -549,6 +549,39 @@ _OPS = {
 _NEGATE = {"=": "!=", "!=": "=", "=~": "!~", "!~": "=~"}
 
 
+def _printed(tree: promql_parser.Expr) -> str:
+    """PromQL text of ``tree``, without the empty ``{}`` the printer puts after a bare
+    metric name and the doubled spaces it leaves (tidied outside string literals only,
+    and kept unless the text parses back to the same tree)."""
+    text = str(tree)
+    out, quote, i = [], "", 0
+    while i < len(text):
+        char = text[i]
+        if quote:
+            out.append(char)
+            if char == "\\" and i + 1 < len(text):
+                out.append(text[i + 1])
+                i += 1
+            elif char == quote:
+                quote = ""
+        elif char in "\"'`":
+            quote = char
+            out.append(char)
+        elif text.startswith("{}", i):
+            i += 1
+        elif char == " " and out and out[-1] == " ":
+            pass  # the printer doubles some spaces
+        else:
+            out.append(char)
+        i += 1
+    tidy = "".join(out)
+    try:
+        same = str(promql_parser.parse(tidy)) == text
+    except ValueError:
+        same = False
+    return tidy if same else text
+
+
 def with_matchers(
     expr: str,
     matchers: Sequence[tuple[str, str, str]],
@@ -575,7 +608,7 @@ def with_matchers(
         return promql_parser.parse(str(node))
 
     changed: list[str | None] = []
-    out = str(promql_parser.transform(promql_parser.parse(expr), post_visit=visit))
+    out = _printed(promql_parser.transform(promql_parser.parse(expr), post_visit=visit))
     return out if changed else expr
 
 
@@ -733,7 +766,7 @@ def keep_label(expr: str, label: str) -> str:
             )
         return None
 
-    return str(promql_parser.transform(promql_parser.parse(expr), post_visit=visit))
+    return _printed(promql_parser.transform(promql_parser.parse(expr), post_visit=visit))
 
 
 # -- selectors per area ----------------------------------------------------------------------
