@@ -30,12 +30,13 @@ carry: :class:`OverrideError` names the file and line (or the ``--set`` pair) of
 
 A per-target threshold renders one rule per level for the targets it matches and keeps
 the catalogue's rule for the rest, with the matched targets excluded. The exclusion is
-made on the expression's inputs, not on its text: every selector of the signal gets the
-negated matcher (:func:`with_matchers`, on the PromQL syntax tree), and both rules are
-joined ``and on(<matched labels>)`` / ``unless on(...)`` with that negated signal, so the
-two rules split the signal's series exactly where the matched labels survive to the
-alert (an aggregation that keeps ``instance``, a ratio of recording rules joined on it).
-A match on a label the alert does not carry is refused: it could not split anything.
+made on the expression's inputs, not on its text: every selector of the condition
+(signal and guard) gets the negated matcher (:func:`with_matchers`, on the PromQL syntax
+tree), and a target's rule is its condition ``unless`` that negated condition
+(:func:`split_conditions`), so the two rules split the alerts exactly where the matched
+labels survive to the alert (an aggregation that keeps ``instance``, a ratio of
+recording rules joined on it, a guard joined ``or on (...)``). A match on a label the
+alert does not carry is refused: it could not split anything.
 """
 
 from __future__ import annotations
@@ -612,29 +613,43 @@ def with_matchers(
     return out if changed else expr
 
 
-def _outside(signal: str, target: TargetThreshold) -> str:
-    """The signal's series that ``target`` does not match: one negated matcher is enough;
-    several (all must hold to match) give a union, one negation each."""
-    parts = [with_matchers(signal, [(label, _NEGATE[op], value)])
+def _outside(condition: str, target: TargetThreshold) -> str:
+    """The alerts of ``condition`` for targets that ``target`` does not match: the whole
+    condition (signal and guard) with the negated matcher on every selector; several
+    matchers (all must hold to match) give a union, one negation each."""
+    parts = [with_matchers(condition, [(label, _NEGATE[op], value)])
              for label, op, value in target.matchers]
-    return " or ".join(f"({part})" for part in parts)
+    return parts[0] if len(parts) == 1 else " or ".join(f"({part})" for part in parts)
 
 
 def split_conditions(threshold: Threshold, level: Level) -> list[tuple[str, Level]]:
     """The ``expr`` of each rule a level renders to, with the level it uses: the default
-    (targets excluded) first, then one per target (first match wins)."""
+    (every target excluded) first, then one per target (first match wins).
+
+    Each is the condition (signal and guard together) filtered on its inputs, never on
+    its text: the default is the condition with each target's negated matchers on every
+    selector (one target of one matcher: just that); a target's rule is its condition
+    ``unless`` the same condition with the target's matchers negated, so it keeps what
+    the target matches, ``and`` the earlier targets' negations. Both sides of each set
+    operation come from the same expression, so they line up series for series; the
+    matched labels are ones the alert carries (:func:`apply` refuses others), so a
+    target's series are exactly the ones the negation removes.
+    """
     if not threshold.targets:
         return [(threshold.condition(level), level)]
-    on = ", ".join(sorted({label for t in threshold.targets for label, _, _ in t.matchers}))
-    outside = [_outside(threshold.signal, target) for target in threshold.targets]
-    default = f"({threshold.condition(level)})" + "".join(
-        f" and on ({on}) ({part})" for part in outside
-    )
+    condition = threshold.condition(level)
+    if all(len(t.matchers) == 1 for t in threshold.targets):
+        negated = [(label, _NEGATE[op], value) for t in threshold.targets
+                   for label, op, value in t.matchers]
+        default = with_matchers(condition, negated)
+    else:
+        default = " and ".join(f"({_outside(condition, t)})" for t in threshold.targets)
     rules = [(default, level)]
     for i, target in enumerate(threshold.targets):
         own = next(lv for lv in target.levels if lv.severity == level.severity)
-        expr = f"({threshold.condition(own)}) unless on ({on}) ({outside[i]})" + "".join(
-            f" and on ({on}) ({part})" for part in outside[:i]
+        mine = threshold.condition(own)
+        expr = f"({mine}) unless ({_outside(mine, target)})" + "".join(
+            f" and ({_outside(mine, earlier)})" for earlier in threshold.targets[:i]
         )
         rules.append((expr, own))
     return rules

@@ -462,3 +462,55 @@ def test_alerts_of_two_clusters_never_group_or_mute_each_other(clustered: Path) 
                                str(clustered / "alertmanager/alertmanager.yml")],
                               capture_output=True, text=True, timeout=60, check=False)
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _sweep(shift: bool) -> dict[str, Any]:
+    """A per-target threshold on every alert that carries ``instance``: its own values
+    (``shift`` False), or past its test value, so the target stays silent where the
+    catalogue's threshold fires (single-level alerts with an ordering comparison)."""
+    alerts: dict[str, Any] = {}
+    for _, t in load().thresholds():
+        carried = {name for level in t.levels for name, _ in level.test.labels}
+        if "instance" not in carried or t.name == "Watchdog":
+            continue
+        level = t.levels[0]
+        value = level.value
+        if shift:
+            if len(t.levels) != 1 or t.op in ("==", "!="):
+                continue
+            test = level.test.value
+            value = test + abs(test) / 2 + 1 if t.op in (">", ">=") else test - abs(test) / 2 - 1
+        alerts[t.name] = {"targets": [{"match": {"instance": "override-host:9999|other:1"},
+                                       "levels": {level.severity.value: {"threshold": value}}}]}
+    return {"alerts": alerts}
+
+
+@needs_promtool
+@pytest.mark.parametrize("shift", [False, True], ids=["same-threshold", "past-the-test-value"])
+def test_a_per_target_threshold_on_every_alert_splits_its_targets_exactly(
+    tmp_path: Path, shift: bool
+) -> None:
+    """Every alert shape (aggregations, ratios of recording rules, guards joined with
+    ``and``/``or on``, time-based signals): the catalogue's target and an override's
+    target side by side, each alerted once by its own threshold, never twice."""
+    file = tmp_path / "ours.yml"
+    sweep = _sweep(shift)
+    assert len(sweep["alerts"]) > (60 if shift else 90)
+    file.write_text(yaml.safe_dump(sweep), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["--out", str(out), "--overrides", str(file)]) == 0
+    tests = sorted(f"tests/{p.name}" for p in (out / "rules/tests").glob("*.test.yml"))
+    done = promtool("test", "rules", *tests, cwd=out / "rules")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    between = 0
+    for path in tests:
+        for group in yaml.safe_load((out / "rules" / path).read_text())["tests"]:
+            if "target override" not in group["name"] or "firing series" not in group["name"]:
+                continue
+            fired = {a["exp_labels"]["instance"]
+                     for case in group["alert_rule_test"] for a in case.get("exp_alerts", [])}
+            between += "override-host:9999" not in fired and bool(fired)
+    if shift:
+        assert between > 25, between  # one target silent, the other alerted
+    else:
+        assert between == 0
