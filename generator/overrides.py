@@ -275,6 +275,14 @@ def _levels(
                 seconds = duration_seconds(text)
                 if seconds != int(seconds):
                     raise ValueError(f"whole seconds only, got {text!r}")
+                if seconds == 0 and not threshold.single_event:
+                    raise ValueError(
+                        f"{threshold.name} must hold its condition a while before it fires "
+                        "(the alerting policy: only an alert whose one occurrence is the "
+                        "incident fires at once)"
+                    )
+                if seconds > 86_400:
+                    raise ValueError(f"at most a day, got {text!r}")
                 level = dataclasses.replace(level, for_seconds=int(seconds))
             except ValueError as err:
                 p.add((*where, "for"), f"for: {err}")

@@ -239,6 +239,8 @@ BAD = [
     ("alerts:\n  SystemCPUHigh:\n    levels:\n      warning: {for: 10}\n", ":4",
      "for: expected a duration like 5m, got 10"),
     ("alerts:\n  SystemCPUHigh:\n    team: nobody\n", ":3", "team: expected one of"),
+    ("alerts:\n  SystemCPUHigh:\n    levels:\n      warning: {for: 0s}\n", ":4",
+     "SystemCPUHigh must hold its condition a while"),
     ("alerts:\n  SystemCPUHigh:\n    targets:\n      - match: {mountpoint: /boot}\n"
      "        levels: {warning: {threshold: 0.95}}\n", ":4",
      "SystemCPUHigh's alerts do not carry 'mountpoint'"),
