@@ -5,17 +5,19 @@
     annotations: {owner_doc: https://wiki.example/oncall}
     areas:
       training: {enabled: false}         # the whole area is left out
+      system:
+        selectors: {mountpoint: "!~/boot.*"}   # what the area watches
     alerts:
-      SystemCPUHigh:
+      PostgresConnectionsHigh:
         team: engineering
-        labels: {service: fleet}         # added to this alert's rules
-        annotations: {note: "batch hosts run hot"}
+        labels: {service: billing}       # added to this alert's rules
+        annotations: {note: "the pool is sized for 80 %"}
         levels:
-          critical: {threshold: 95, for: 10m}
+          critical: {threshold: 0.95, for: 10m}
           warning: {severity: info}
         targets:                         # per-target thresholds, first match wins
-          - match: {instance: "batch1:9100|batch2:9100"}
-            levels: {critical: {threshold: 99}}
+          - match: {instance: "db1:9187|db2:9187"}
+            levels: {critical: {threshold: 0.98}}
       SystemSwapHigh: {enabled: false}
 
 ``--set`` takes the same tree with shorter paths: ``alert.NAME.enabled=false``,
@@ -132,7 +134,12 @@ def read_overrides(file: str | Path | None = None, pairs: Iterable[str] = ()) ->
         if node is not None:
             if not isinstance(node, MappingNode):
                 raise OverrideError(f"{origin}:{node.start_mark.line + 1}: expected a mapping")
-            data = _build(node, (), lines, origin)
+            try:
+                data = _build(node, (), lines, origin)
+            except (yaml.YAMLError, RecursionError) as err:
+                mark = getattr(err, "problem_mark", None) or node.start_mark
+                raise OverrideError(f"{origin}:{mark.line + 1}: cannot be read: "
+                                    f"{getattr(err, 'problem', None) or err}") from err
     problems = []
     for pair in pairs:
         try:

@@ -253,6 +253,9 @@ BAD = [
      "SystemCPUHigh cannot page"),
     ("annotations: {summary: hi}\n", ":1", "annotation 'summary' comes from the catalogue"),
     ("alerts:\n  SystemCPUHigh: {}\n  SystemCPUHigh: {}\n", ":3", "given twice"),
+    ("alerts:\n  SystemCPUHigh:\n    team: !!python/name:os.system\n", ":3",
+     "cannot be read"),
+    ("- alerts\n", ":1", "expected a mapping"),
 ]
 
 
