@@ -234,7 +234,7 @@ def _labels(p: _Problems, value: Any, path: Path_, kind: str) -> tuple[tuple[str
     for name, text in _mapping(p, value, path, kind).items():
         if kind == "labels" and (not _LABEL.fullmatch(name) or name.startswith("__")):
             p.add((*path, name), f"{name!r} is not a label name")
-        elif kind == "labels" and name in {"severity", "team", "alertname"}:
+        elif kind == "labels" and name in {"severity", "team", "alertname", "category"}:
             p.add((*path, name), f"label {name!r} is set by the generator; override it instead")
         elif kind == "annotations" and name in _OWN_ANNOTATIONS:
             p.add((*path, name), f"annotation {name!r} comes from the catalogue entry")
