@@ -519,3 +519,15 @@ def test_a_per_target_threshold_on_every_alert_splits_its_targets_exactly(
         assert between > 25, between  # one target silent, the other alerted
     else:
         assert between == 0
+
+
+def test_make_rules_passes_the_overrides_file() -> None:
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make not installed")
+    done = subprocess.run([make, "-n", "rules", "OVERRIDES=ours.yml"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert "-m generator --overrides ours.yml" in done.stdout, done.stdout + done.stderr
+    done = subprocess.run([make, "-n", "rules"], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert "--overrides" not in done.stdout
