@@ -70,6 +70,7 @@ from generator.model import (
     _number,
 )
 from generator.settings import duration_seconds
+from generator.validate import eval_plan, trips
 
 Path_ = tuple[str | int, ...]
 
@@ -154,6 +155,8 @@ def read_overrides(file: str | Path | None = None, pairs: Iterable[str] = ()) ->
                 existing = cursor[step] = {}
             cursor = existing
         cursor[path[-1]] = value
+        for end in range(1, len(path)):
+            lines.setdefault(path[:end], f"--set {pair!r}")
         lines[path] = f"--set {pair!r}"
     if problems:
         raise OverrideError("bad overrides:\n  " + "\n  ".join(problems))
@@ -319,6 +322,8 @@ def _levels(
         out[name] = level
     result = tuple(out[level.severity.value] for level in levels)
     _ordering(p, threshold, result, path)
+    if result != levels:
+        _boundaries(p, threshold, result, path)
     return result
 
 
@@ -331,6 +336,27 @@ def _cooldown_for(level: Level, routing: RoutingPolicy | None) -> Level:
     tick = policy.group_interval_seconds
     cooldown = tick if policy.digest else max(tick, -(-level.cooldown_seconds // tick) * tick)
     return dataclasses.replace(level, cooldown_seconds=cooldown)
+
+
+def _boundaries(
+    p: _Problems, threshold: Threshold, levels: Sequence[Level], path: Path_
+) -> None:
+    """Refuse ``for`` values that make a generated test look exactly where another level
+    starts firing (promtool versions differ there), as the tests' planner would."""
+    for level in levels:
+        test = level.test
+        step = test.interval_seconds
+        plan = eval_plan(test, level.for_seconds)
+        looks = {plan.fire - plan.start} | (
+            {plan.before - plan.start} if plan.before is not None else set()
+        )
+        for other in levels:
+            hold = -(-other.for_seconds // step) * step
+            if hold > 0 and hold in looks and trips(test.value, threshold.op, other.value):
+                p.add(path, f"{threshold.name}: the {other.severity} for "
+                      f"({other.for_seconds}s) ends exactly when the {level.severity} test "
+                      "looks; give the levels' for values a gap of at least two intervals")
+                return
 
 
 def _ordering(p: _Problems, threshold: Threshold, levels: Sequence[Level], path: Path_) -> None:

@@ -282,6 +282,17 @@ def test_a_bad_set_pair_is_refused_by_its_text() -> None:
         read_overrides(None, ["alert.SystemCPUHigh=1"])
 
 
+@pytest.mark.parametrize("hold", ["3m", "7m"])
+def test_a_for_that_ends_where_a_test_looks_is_refused_by_its_pair(
+    hold: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pair = f"alert.PostgresConnectionsHigh.critical.for={hold}"
+    assert main(["--out", str(tmp_path / "out"), "--set", pair]) == 2
+    err = capsys.readouterr().err
+    assert f"--set {pair!r}: PostgresConnectionsHigh: the warning for (300s) ends exactly" in err
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
 def test_a_missing_overrides_file_is_named(tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "nope.yml"
