@@ -248,6 +248,25 @@ def _labels(p: _Problems, value: Any, path: Path_, kind: str) -> tuple[tuple[str
     return tuple(sorted(out.items()))
 
 
+def _not_carried(
+    p: _Problems,
+    labels: tuple[tuple[str, str], ...],
+    path: Path_,
+    thresholds: Iterable[tuple[Any, Threshold]],
+) -> tuple[tuple[str, str], ...]:
+    """Refuse a rule label that an alert's series carry: it would overwrite theirs."""
+    carried: dict[str, str] = {}
+    for _, t in thresholds:
+        for level in t.levels:
+            for name, _ in level.test.labels:
+                carried.setdefault(name, t.name)
+    for name, _ in labels:
+        if name in carried:
+            p.add((*path, name), f"label {name!r} is on {carried[name]}'s series: a rule "
+                  "label would overwrite it")
+    return labels
+
+
 def _enabled(p: _Problems, data: Mapping[str, Any], path: Path_) -> bool:
     value = data.get("enabled", True)
     if not isinstance(value, bool):
@@ -475,6 +494,7 @@ def apply(catalogue: Catalogue, overrides: Overrides) -> Catalogue:
     data = overrides.data
     _unknown(p, data, _TOP_KEYS, ())
     common_labels = _labels(p, data.get("labels"), ("labels",), "labels")
+    _not_carried(p, common_labels, ("labels",), catalogue.thresholds())
     common_notes = _labels(p, data.get("annotations"), ("annotations",), "annotations")
     areas = {area.name: area for area in catalogue.areas}
     alerts = {t.name: (area.name, t) for area, t in catalogue.thresholds()}
@@ -529,7 +549,12 @@ def apply(catalogue: Catalogue, overrides: Overrides) -> Catalogue:
         threshold = dataclasses.replace(
             threshold,
             levels=levels,
-            extra_labels=_labels(p, change.get("labels"), (*where, "labels"), "labels"),
+            extra_labels=_not_carried(
+                p,
+                _labels(p, change.get("labels"), (*where, "labels"), "labels"),
+                (*where, "labels"),
+                (("", threshold),),
+            ),
             extra_annotations=_labels(
                 p, change.get("annotations"), (*where, "annotations"), "annotations"
             ),

@@ -246,6 +246,8 @@ BAD = [
      "SystemCPUHigh's alerts do not carry 'mountpoint'"),
     ("alerts:\n  PromfleetTargetDown: {enabled: false}\n", ":2", "cannot be turned off"),
     ("labels: {severity: low}\n", ":1", "label 'severity' is set by the generator"),
+    ("alerts:\n  SystemCPUHigh:\n    labels:\n      instance: x\n", ":4",
+     "label 'instance' is on SystemCPUHigh's series"),
     ("alerts:\n  SystemCPUHigh:\n    targets:\n      - match: {instance: \"(?=db)db1\"}\n"
      "        levels: {warning: {threshold: 0.95}}\n", ":4",
      "is not a value Prometheus' selectors take"),
