@@ -35,7 +35,7 @@ bench: setup
 
 ## rules: regenerate everything the catalogue owns
 rules: setup
-	$(PY) -m generator
+	$(PY) -m generator $(if $(OVERRIDES),--overrides $(OVERRIDES))
 
 ## check: generated files up to date, dashboards and links lint clean, rules lint clean
 ## (pint's offline checks), README's metrics reference current, ruff and mypy --strict clean

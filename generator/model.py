@@ -96,6 +96,9 @@ class Level:
     for_seconds: int
     cooldown_seconds: int  # becomes Alertmanager's repeat_interval for this alert
     test: AlertTest
+    # Where a team's override changed the level (file:line); its catalogue test then
+    # need not trip it, and the generated tests expect what the new values do.
+    override: str = ""
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,16 @@ class Panel:
 
 
 @dataclass(frozen=True)
+class TargetThreshold:
+    """An override's levels for the targets whose labels match ``matchers``
+    (``(label, op, value)``, op one of ``=``, ``!=``, ``=~``, ``!~``)."""
+
+    matchers: tuple[tuple[str, str, str], ...]
+    levels: tuple[Level, ...]
+    where: str = ""  # the overrides file and line, for messages
+
+
+@dataclass(frozen=True)
 class Threshold:
     """One alert: ``(signal) <op> <level.value>`` held for ``level.for_seconds``.
 
@@ -173,10 +186,15 @@ class Threshold:
     # How long a critical level may fire unacknowledged before it pages the management
     # tier; 0: the routing policy's ``escalation_delay_seconds``.
     escalation_delay_seconds: int = 0
+    # Laid over by a team's overrides (generator.overrides), never set in the catalogue:
+    # labels and annotations added to every rule of the alert, and per-target thresholds.
+    extra_labels: tuple[tuple[str, str], ...] = ()
+    extra_annotations: tuple[tuple[str, str], ...] = ()
+    targets: tuple[TargetThreshold, ...] = ()
 
     def labels(self, level: Level) -> tuple[tuple[str, str], ...]:
         """The labels the alerting rule of ``level`` adds to its alerts, sorted by name."""
-        labels = dict(self.static_labels)
+        labels = dict(self.extra_labels) | dict(self.static_labels)
         if self.category is not None:
             labels["category"] = self.category.value
         labels["severity"] = level.severity.value
@@ -360,6 +378,10 @@ class Settings:
     # Divides every SLO window, period and burn-tier ``for`` (the live-stack test runs an
     # hour in a minute with 60); 1 leaves them as the catalogue writes them.
     slo_window_divisor: str = "1"
+    # Rules that run centrally (a Thanos or Mimir ruler, a receiver for several
+    # clusters): the label naming each cluster, kept in every by() and on() of every
+    # generated rule so no aggregation mixes clusters. Empty: the rules as written.
+    cluster_label: str = ""
 
 
 def format_duration(seconds: float) -> str:

@@ -160,6 +160,9 @@ def _check(settings: Settings) -> list[str]:
         )
     if settings.secrets_dir == "":
         problems.append("secrets_dir: must not be empty")
+    label = settings.cluster_label
+    if label and (not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", label) or label.startswith("__")):
+        problems.append(f"cluster_label: {label!r} is not a label name")
     return problems + _scale_problems(settings) + _check_deploy(settings)
 
 

@@ -35,9 +35,12 @@ def alert_annotations(
     area: Area, threshold: Threshold, settings: Settings
 ) -> tuple[tuple[str, str], ...]:
     """summary, description, runbook_url and dashboard_url (still Go templates)."""
-    return (
+    own = (
         ("dashboard_url", alert_dashboard_url(area, threshold, settings)),
         ("description", threshold.description),
         ("runbook_url", runbook_url(settings, threshold.name)),
         ("summary", threshold.summary),
     )
+    if not threshold.extra_annotations:
+        return own
+    return tuple(sorted((dict(threshold.extra_annotations) | dict(own)).items()))

@@ -46,6 +46,7 @@ from generator.model import (
     Team,
     format_duration,
 )
+from generator.overrides import with_cluster_routing
 from generator.render import render_template
 from generator.render._slo import alert_labels as slo_alert_labels
 from generator.render._slo import tier_plans
@@ -453,6 +454,8 @@ def routing_cases(catalogue: Catalogue, settings: Settings) -> list[dict[str, An
 
 
 def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
+    if settings.cluster_label:  # alerts of two clusters never group or mute each other
+        catalogue = with_cluster_routing(catalogue, settings.cluster_label)
     policy = catalogue.routing
     injected = sorted(
         (r.name, key)

@@ -18,6 +18,7 @@ from generator.model import (
     Threshold,
     format_duration,
 )
+from generator.overrides import keep_label, split_conditions
 from generator.render import render_template
 from generator.render._alerts import alert_annotations, rule_labels
 from generator.settings import duration_seconds, effective_for_seconds
@@ -63,12 +64,18 @@ def keep_firing_seconds(
 
 
 def alerting_rule(
-    area: Area, threshold: Threshold, level: Level, settings: Settings, keep_firing: int = 0
+    area: Area,
+    threshold: Threshold,
+    level: Level,
+    settings: Settings,
+    keep_firing: int = 0,
+    expr: str = "",
 ) -> dict[str, Any]:
-    """One level's rule; ``keep_firing`` is :func:`keep_firing_seconds`' answer."""
+    """One level's rule; ``keep_firing`` is :func:`keep_firing_seconds`' answer, ``expr``
+    replaces the level's condition (a per-target threshold's split)."""
     return {
         "alert": threshold.name,
-        "expr": threshold.condition(level),
+        "expr": expr or threshold.condition(level),
         "for": format_duration(effective_for_seconds(level.for_seconds, settings)),
         "keep_firing_for": format_duration(keep_firing) if keep_firing else "",
         "labels": rule_labels(threshold, level),
@@ -91,7 +98,15 @@ def groups(
         group = by_name.setdefault(threshold.group or area.name, [])
         keep = keep_firing_seconds(threshold, settings, target_down_for)
         for level in sorted(threshold.levels, key=lambda lv: lv.severity.rank):
-            group.append(alerting_rule(area, threshold, level, settings, keep))
+            if not threshold.targets:
+                group.append(alerting_rule(area, threshold, level, settings, keep))
+                continue
+            for expr, own in split_conditions(threshold, level):
+                group.append(alerting_rule(area, threshold, own, settings, keep, expr))
+    if settings.cluster_label:
+        for rendered in by_name.values():
+            for item in rendered:
+                item["expr"] = keep_label(item["expr"], settings.cluster_label)
     return [{"name": name, "rules": rules} for name, rules in by_name.items() if rules]
 
 

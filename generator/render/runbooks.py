@@ -19,6 +19,7 @@ from generator.model import (
     Level,
     Settings,
     Severity,
+    TargetThreshold,
     Threshold,
     dashboard_uid,
     dashboard_url,
@@ -108,6 +109,10 @@ def _env() -> jinja2.Environment:
     return env
 
 
+def _target_levels(target: TargetThreshold) -> list[Level]:
+    return sorted(target.levels, key=lambda level: -level.severity.rank)
+
+
 def _levels(threshold: Threshold) -> list[Level]:
     return sorted(threshold.levels, key=lambda level: -level.severity.rank)
 
@@ -139,6 +144,7 @@ def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
                 t=threshold,
                 area=area,
                 levels=_levels(threshold),
+                levels_of=_target_levels,
                 dashboard_uid=dashboard_uid(area.name, threshold.panel.dashboard),
                 dashboard_url=dashboard_url(settings, area.name, threshold.panel.dashboard),
                 dashboard_title=area.dashboard_title(threshold.panel.dashboard),
