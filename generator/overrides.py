@@ -405,6 +405,30 @@ def _promql_accepts(label: str, op: str, pattern: str) -> bool:
     return True
 
 
+def aggregated_away(expr: str, label: str) -> str | None:
+    """The first aggregation of ``expr`` that does not keep ``label`` (so each series'
+    value depends on other targets: a count of peers, a share of a job), or None."""
+    found: list[str] = []
+
+    def visit(node: object) -> None:
+        if found or not isinstance(node, promql_parser.AggregateExpr):
+            return
+        modifier = node.modifier
+        if modifier is None:
+            found.append(str(node))
+        elif modifier.type == promql_parser.AggModifierType.By:
+            if label not in modifier.labels:
+                found.append(str(node))
+        elif label in modifier.labels:
+            found.append(str(node))
+
+    try:
+        promql_parser.walk(promql_parser.parse(expr), pre_visit=visit)
+    except ValueError:
+        return None
+    return found[0] if found else None
+
+
 def _target_value(label: str, op: str, value: str) -> str | None:
     """A label value the matcher accepts (for the generated tests), or None."""
     if op == "=":
@@ -443,6 +467,12 @@ def _matchers(
         if threshold is not None and carried is not None and label not in carried:
             p.add(at, f"{threshold.name}'s alerts do not carry {label!r} (they carry "
                   f"{', '.join(sorted(carried))}): a threshold per {label} cannot split them")
+            continue
+        away = None if threshold is None else aggregated_away(threshold.signal, label)
+        if away is not None and threshold is not None:
+            p.add(at, f"{threshold.name}'s condition aggregates {label!r} away ({away}): "
+                  f"each {label}'s value depends on the others, so a threshold per {label} "
+                  "cannot split it")
             continue
         try:
             re.compile(pattern)

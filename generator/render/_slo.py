@@ -47,6 +47,7 @@ from generator.model import (
     format_duration,
     runbook_url,
 )
+from generator.overrides import keep_label
 from generator.settings import duration_seconds, effective_for_seconds
 
 HOUR = 3600
@@ -425,8 +426,14 @@ def hourly_group(slo: SLO, settings: Settings) -> dict[str, Any]:
 
 
 def rule_groups(area: Area, slo: SLO, settings: Settings) -> list[dict[str, Any]]:
-    """Both groups of one SLO's rule file."""
-    return [rule_group(area, slo, settings), hourly_group(slo, settings)]
+    """Both groups of one SLO's rule file; with ``cluster_label`` set, every ``by()`` and
+    ``on()`` keeps that label, as the other rules' do (rules that run centrally)."""
+    groups = [rule_group(area, slo, settings), hourly_group(slo, settings)]
+    if settings.cluster_label:
+        for group in groups:
+            for rule in group["rules"]:
+                rule["expr"] = keep_label(rule["expr"], settings.cluster_label)
+    return groups
 
 
 def slo_rules_file(slo: SLO) -> str:

@@ -395,11 +395,16 @@ def inhibit_rules(catalogue: Catalogue) -> list[dict[str, Any]]:
 def slo_inhibit_equal(catalogue: Catalogue) -> tuple[str, ...]:
     """``equal`` of the page-mutes-ticket inhibition: ``slo`` and every label an SLO is
     kept per (a label absent from both alerts compares equal), so a page for one probed
-    target mutes that target's tickets only."""
+    target mutes that target's tickets only; and the labels the routing policy adds to
+    every inhibition beyond its own (a ``cluster_label``: one cluster's page never mutes
+    another's ticket)."""
     slos = [slo for area in catalogue.areas for slo in area.slos]
     if not slos:
         return ()
-    return ("slo", *sorted({label for slo in slos for label in slo.by}))
+    kept = sorted({label for slo in slos for label in slo.by})
+    added = [label for label in catalogue.routing.inhibit_equal
+             if label not in RoutingPolicy.inhibit_equal and label not in kept]
+    return ("slo", *kept, *added)
 
 
 # Alerts no catalogue entry makes (a hand-written rule, a typo): the fallbacks.

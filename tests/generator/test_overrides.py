@@ -17,7 +17,13 @@ import yaml
 
 from generator.__main__ import main
 from generator.catalogue import load
-from generator.overrides import OverrideError, overlay, read_overrides, with_matchers
+from generator.overrides import (
+    OverrideError,
+    aggregated_away,
+    overlay,
+    read_overrides,
+    with_matchers,
+)
 from tests.helpers import REPO_ROOT
 
 PROMTOOL = shutil.which("promtool")
@@ -222,6 +228,10 @@ def test_matchers_are_added_to_every_selector_of_the_tree() -> None:
 
 BAD = [
     ("alerts:\n\tSystemCPUHigh: {}\n", ":2", "not YAML: found character '\\t'"),
+    # A count of the job's Alertmanagers: a per-instance split would change every count.
+    ("alerts:\n  AlertmanagerClusterMembersMissing:\n    targets:\n"
+     "      - match: {instance: am-2:9093}\n        levels: {warning: {threshold: 1}}\n",
+     ":4", "condition aggregates 'instance' away (count by (job)"),
     ("alerts:\n  SystemCPUHig:\n    enabled: false\n", ":2",
      "unknown alert 'SystemCPUHig' (did you mean SystemCPUHigh"),
     ("areas:\n  nosuch: {enabled: false}\n", ":2", "unknown area 'nosuch'"),
@@ -490,6 +500,8 @@ def _sweep(shift: bool) -> dict[str, Any]:
     for _, t in load().thresholds():
         carried = {name for level in t.levels for name, _ in level.test.labels}
         if "instance" not in carried or t.name == "Watchdog":
+            continue
+        if aggregated_away(t.signal, "instance"):  # refused: see the test below
             continue
         level = t.levels[0]
         value = level.value

@@ -1,7 +1,9 @@
 """The HA topology live on loopback (``make run TOPOLOGY=ha``): two Prometheus replicas
 evaluate the same condition and three Alertmanagers gossip, yet a page arrives once; an
 acknowledgement made on one peer holds on the others; after one Alertmanager and one
-Prometheus are killed, a new alert still arrives, once.
+Prometheus are killed, a new alert still arrives at every receiver (no page lost), at
+most once per surviving Alertmanager: in the failover Alertmanager's cluster promises
+at-least-once, and a loaded machine can make both survivors send.
 
 "Once" is checked over a quiet period after the first delivery that outlasts the
 cluster's dedup window: a peer at position ``n`` waits ``n`` times the peer timeout
@@ -76,6 +78,22 @@ def _exactly_once(live: LiveStack, case: str, pager: str) -> Counter[str]:
     return counts
 
 
+def _no_page_lost(live: LiveStack, case: str, pager: str) -> Counter[str]:
+    """After a peer is killed: the page of ``case`` reaches every receiver, at most once
+    per surviving Alertmanager. Until the cluster declares the dead peer gone, the
+    survivors wait their turn by their old positions, and one whose turn comes before
+    the other's notification log has reached it by gossip (a loaded machine) sends too:
+    Alertmanager's cluster promises at-least-once delivery, never exactly-once."""
+    first = live.wait_for_alert(ALERT, pager, timeout=120, case=case)
+    assert "replica" not in first.labels, first.labels
+    while time.monotonic() < first.received_at + QUIET_SECONDS:
+        time.sleep(1)
+    counts = Counter(d.receiver for d in _deliveries(live, case))
+    survivors = 2
+    assert counts[pager] >= 1 and max(counts.values()) <= survivors, counts
+    return counts
+
+
 def _silenced(url: str, case: str, silence: str) -> bool:
     """Whether every copy of ``case`` that peer ``url`` holds is muted by ``silence``."""
     found = [a for a in alerts_named(url, ALERT) if a["labels"].get("case") == case]
@@ -115,7 +133,7 @@ def test_a_condition_pages_once_an_ack_holds_on_every_peer_and_a_kill_loses_no_p
     stack.kill("alertmanager-0")
     stack.kill("prometheus-0")
     condition.set('ha_demo_condition{case="after-kill"}', 1)
-    after = _exactly_once(ha, "after-kill", pager)
+    after = _no_page_lost(ha, "after-kill", pager)
     assert set(after) == set(receivers)
 
     # The ack held on the survivors: the acknowledged alert, in the same group as the
