@@ -7,6 +7,10 @@ and the ML Security service's ``/dashboard-data``, shaped as those services answ
 recorded bodies in ``tests/fixtures/jsonstatus/`` come from :func:`bodies`), healthy and
 fresh: heartbeats and events a few seconds old, a handful of incidents an hour; and
 ``/healthz``. It has no metrics of its own and is not scraped.
+
+``POST /chaos?component=database&state=down`` sets one of BlindspotX's health components
+(``database``, ``redis``, ``oauth``, ``drift``) to a state (``healthy`` or ``down``); while
+any is down, ``/api/health`` says ``degraded`` and answers 503, as BlindspotX does.
 """
 
 from __future__ import annotations
@@ -34,8 +38,13 @@ def _iso(moment: float) -> str:
         "+00:00", "Z")
 
 
-def bodies(now: float) -> dict[str, Any]:
-    """Every endpoint's body at Unix time ``now``, by path."""
+COMPONENTS = ("database", "redis", "oauth", "drift")
+COMPONENT_STATES = ("healthy", "down")
+
+
+def bodies(now: float, down: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Every endpoint's body at Unix time ``now``, by path; the BlindspotX components in
+    ``down`` say so."""
     organizations = []
     for index, (slug, assets, agents) in enumerate(ORGANISATIONS):
         incidents = int((now - STARTED) / 3600 * INCIDENTS_PER_HOUR) + 17 * index
@@ -71,11 +80,14 @@ def bodies(now: float) -> dict[str, Any]:
                       "node-c": {"status": "up", "role": "follower"}},
         },
         "/api/health": {
-            "status": "healthy", "version": "1.4.2", "timestamp": _iso(now),
-            "components": {"database": "healthy",
-                           "redis": {"status": "ok", "latency_ms": 1.2},
-                           "oauth": "up",
-                           "drift": {"status": "healthy", "last_scan": _iso(now - 600)}},
+            "status": "degraded" if down else "healthy", "version": "1.4.2",
+            "timestamp": _iso(now),
+            "components": {
+                "database": "down" if "database" in down else "healthy",
+                "redis": {"status": "down" if "redis" in down else "ok", "latency_ms": 1.2},
+                "oauth": "down" if "oauth" in down else "up",
+                "drift": {"status": "down" if "drift" in down else "healthy",
+                          "last_scan": _iso(now - 600)}},
         },
         "/dashboard-data": {
             "generated_at": _iso(now),
@@ -88,19 +100,37 @@ def bodies(now: float) -> dict[str, Any]:
 PATHS = tuple(bodies(STARTED))
 
 
-async def _status(request: web.Request) -> web.Response:
-    return web.json_response(bodies(time.time())[request.path])
-
-
 async def _healthz(_: web.Request) -> web.Response:
     return web.json_response({"status": "healthy"})
 
 
 def make_app() -> web.Application:
     app = web.Application()
+    down: set[str] = set()  # the BlindspotX components /chaos has set down
+
+    async def status(request: web.Request) -> web.Response:
+        now_down = frozenset(down)
+        code = 503 if now_down and request.path == "/api/health" else 200
+        return web.json_response(bodies(time.time(), now_down)[request.path], status=code)
+
+    async def chaos(request: web.Request) -> web.Response:
+        component = request.query.get("component", "")
+        state = request.query.get("state", "")
+        if component not in COMPONENTS or state not in COMPONENT_STATES:
+            return web.json_response(
+                {"error": f"expected component in {', '.join(COMPONENTS)} and state in "
+                          f"{', '.join(COMPONENT_STATES)}, got {component!r} and {state!r}"},
+                status=400)
+        if state == "down":
+            down.add(component)
+        else:
+            down.discard(component)
+        return web.json_response({"down": sorted(down)})
+
     for path in PATHS:
-        app.router.add_get(path, _status)
+        app.router.add_get(path, status)
     app.router.add_get("/healthz", _healthz)
+    app.router.add_post("/chaos", chaos)
     return app
 
 
