@@ -26,14 +26,13 @@ from generator.model import (
     runbook_url,
 )
 from generator.render import MARKER, render_template
+from generator.render._grafana import DATASOURCE_REF, DATASOURCE_UID, dashboard_variables
 from topology import GRAFANA_DATASOURCE_URL_ENV as DATASOURCE_URL_ENV
 from topology import GRAFANA_ROOT as CONTAINER_ROOT
 
-DATASOURCE_UID = "promfleet-prometheus"
 SCHEMA_VERSION = 39
 DASHBOARDS_DIR = "grafana/dashboards"
 
-DATASOURCE_REF = {"type": "prometheus", "uid": "${datasource}"}
 OK_COLOR = "green"
 SEVERITY_COLORS = {Severity.INFO: "blue", Severity.WARNING: "orange", Severity.CRITICAL: "red"}
 PANEL_WIDTH = 12
@@ -215,45 +214,6 @@ def panel_json(
 # Dashboards ---------------------------------------------------------------------------
 
 
-def _variables() -> list[dict[str, Any]]:
-    def query_var(name: str, label: str, query: str) -> dict[str, Any]:
-        return {
-            "allValue": ".*",
-            "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
-            "datasource": dict(DATASOURCE_REF),
-            "definition": query,
-            "hide": 0,
-            "includeAll": True,
-            "label": label,
-            "multi": True,
-            "name": name,
-            "options": [],
-            "query": query,
-            "refresh": 2,
-            "regex": "",
-            "sort": 1,
-            "type": "query",
-        }
-
-    return [
-        {
-            "current": {"selected": False, "text": "Prometheus", "value": DATASOURCE_UID},
-            "hide": 0,
-            "includeAll": False,
-            "label": "Data source",
-            "multi": False,
-            "name": "datasource",
-            "options": [],
-            "query": "prometheus",
-            "refresh": 1,
-            "regex": "",
-            "type": "datasource",
-        },
-        query_var("job", "Job", "label_values(up, job)"),
-        query_var("instance", "Instance", 'label_values(up{job=~"$job"}, instance)'),
-    ]
-
-
 def always_firing(catalogue: Catalogue) -> tuple[str, ...]:
     """Alerts that fire all the time by design (the Watchdog, and any alert whose levels
     have no silent case and no ``for``): as annotations they would be a band that never
@@ -308,7 +268,7 @@ def _dashboard(
         "refresh": "30s",
         "schemaVersion": SCHEMA_VERSION,
         "tags": tags,
-        "templating": {"list": _variables()},
+        "templating": {"list": dashboard_variables()},
         "time": {"from": "now-6h", "to": "now"},
         "timepicker": {},
         "timezone": "utc",

@@ -18,6 +18,7 @@ from typing import Any
 
 from generator.model import SLO, Area, Catalogue, Settings, dashboard_uid, runbook_url
 from generator.render import MARKER
+from generator.render._grafana import DATASOURCE_REF, dashboard_variables
 from generator.render._slo import (
     DASHBOARD_KEY,
     PERIOD_RATIO,
@@ -29,8 +30,6 @@ from generator.render._slo import (
 )
 
 SCHEMA_VERSION = 39
-DATASOURCE_UID = "promfleet-prometheus"
-DATASOURCE_REF = {"type": "prometheus", "uid": "${datasource}"}
 SEL = 'job=~"$job",instance=~"$instance"'
 TIER_COLORS = {"page": "red", "ticket": "orange"}
 
@@ -204,45 +203,6 @@ def slo_panels(slo: SLO, first_id: int, y: int, settings: Settings) -> list[dict
     ]
 
 
-def _variables() -> list[dict[str, Any]]:
-    def query_var(name: str, label: str, query: str) -> dict[str, Any]:
-        return {
-            "allValue": ".*",
-            "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
-            "datasource": dict(DATASOURCE_REF),
-            "definition": query,
-            "hide": 0,
-            "includeAll": True,
-            "label": label,
-            "multi": True,
-            "name": name,
-            "options": [],
-            "query": query,
-            "refresh": 2,
-            "regex": "",
-            "sort": 1,
-            "type": "query",
-        }
-
-    return [
-        {
-            "current": {"selected": False, "text": "Prometheus", "value": DATASOURCE_UID},
-            "hide": 0,
-            "includeAll": False,
-            "label": "Data source",
-            "multi": False,
-            "name": "datasource",
-            "options": [],
-            "query": "prometheus",
-            "refresh": 1,
-            "regex": "",
-            "type": "datasource",
-        },
-        query_var("job", "Job", "label_values(up, job)"),
-        query_var("instance", "Instance", 'label_values(up{job=~"$job"}, instance)'),
-    ]
-
-
 def area_dashboard(area: Area, settings: Settings) -> dict[str, Any]:
     panels: list[dict[str, Any]] = []
     for index, slo in enumerate(area.slos):
@@ -276,7 +236,7 @@ def area_dashboard(area: Area, settings: Settings) -> dict[str, Any]:
         "refresh": "1m",
         "schemaVersion": SCHEMA_VERSION,
         "tags": ["promfleet", area.name, "slo"],
-        "templating": {"list": _variables()},
+        "templating": {"list": dashboard_variables()},
         "time": {"from": "now-7d", "to": "now"},
         "timepicker": {},
         "timezone": "utc",
