@@ -10,7 +10,9 @@ fault proxy), ``extra_targets`` (fixture exporters) and ``extra_rule_files``.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -20,6 +22,7 @@ import pytest
 
 from generator.model import Catalogue
 from runner import Member, Stack, StackConfig, StackError, default_members, select
+from tests.helpers import scrape
 from tests.live.webhook import Delivery, WebhookReceiver
 
 pytestmark = pytest.mark.live
@@ -200,3 +203,26 @@ def expected_receiver(catalogue: Catalogue, team: str, severity: str) -> str:
         if route.team == team and route.severity == severity:
             return route.receivers[0]
     return catalogue.routing.default_receiver
+
+
+@contextlib.contextmanager
+def demo_traffic(stack: LiveStack, every_s: float, most: int) -> Iterator[list[int]]:
+    """Requests to the demo app every ``every_s`` seconds (``most`` at most) from a
+    thread, while the block runs; yields the statuses answered so far."""
+    base = f"http://{stack.address('app')}"
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def drive() -> None:
+        for i in range(most):
+            if stop.wait(every_s):
+                return
+            statuses.append(scrape(f"{base}/api/items/{i}", timeout=5)[0])
+
+    thread = threading.Thread(target=drive, daemon=True)
+    thread.start()
+    try:
+        yield statuses
+    finally:
+        stop.set()
+        thread.join(timeout=10)

@@ -21,7 +21,7 @@ import pytest
 
 from generator.model import Catalogue
 from tests.helpers import post_json, scrape
-from tests.live.conftest import LiveStack, StartLiveStack, expected_receiver
+from tests.live.conftest import LiveStack, StartLiveStack, demo_traffic, expected_receiver
 
 pytestmark = pytest.mark.live
 
@@ -40,23 +40,8 @@ def stack(live_stack: StartLiveStack) -> LiveStack:
 @pytest.fixture()
 def traffic(stack: LiveStack) -> Iterator[list[int]]:
     """Requests to the demo every 50 ms (bounded to 3,000 requests) while the test runs."""
-    base = f"http://{stack.address('app')}"
-    statuses: list[int] = []
-    stop = threading.Event()
-
-    def drive() -> None:
-        for i in range(3000):
-            if stop.wait(0.05):
-                return
-            statuses.append(scrape(f"{base}/api/items/{i}", timeout=5)[0])
-
-    thread = threading.Thread(target=drive, daemon=True)
-    thread.start()
-    try:
+    with demo_traffic(stack, 0.05, 3000) as statuses:
         yield statuses
-    finally:
-        stop.set()
-        thread.join(timeout=10)
 
 
 def test_a_quiet_service_failing_every_request_warns_and_does_not_page(

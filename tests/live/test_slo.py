@@ -11,7 +11,6 @@ a condition that holds at any evaluation would show at once.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -20,8 +19,8 @@ from collections.abc import Iterator
 import pytest
 
 from generator.model import Catalogue
-from tests.helpers import post_json, scrape
-from tests.live.conftest import LiveStack, StartLiveStack, expected_receiver
+from tests.helpers import post_json
+from tests.live.conftest import LiveStack, StartLiveStack, demo_traffic, expected_receiver
 
 pytestmark = pytest.mark.live
 
@@ -43,23 +42,8 @@ def stack(live_stack: StartLiveStack) -> LiveStack:
 @pytest.fixture(scope="module")
 def traffic(stack: LiveStack) -> Iterator[list[int]]:
     """Requests to the demo every 20 ms (bounded to 20,000) for the whole module."""
-    base = f"http://{stack.address('app')}"
-    statuses: list[int] = []
-    stop = threading.Event()
-
-    def drive() -> None:
-        for i in range(20000):
-            if stop.wait(0.02):
-                return
-            statuses.append(scrape(f"{base}/api/items/{i}", timeout=5)[0])
-
-    thread = threading.Thread(target=drive, daemon=True)
-    thread.start()
-    try:
+    with demo_traffic(stack, 0.02, 20000) as statuses:
         yield statuses
-    finally:
-        stop.set()
-        thread.join(timeout=10)
 
 
 def _alertmanager_alerts(stack: LiveStack, **filters: str) -> list[dict[str, object]]:
