@@ -46,7 +46,6 @@ import http.client
 import math
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -54,6 +53,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import psutil
+
+from runner.process import free_port as process_free_port
 
 
 class Skip(Exception):
@@ -68,11 +69,9 @@ class BenchError(RuntimeError):
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port on 127.0.0.1 that is free now, outside the kernel's ephemeral range
+    (see :func:`runner.process.free_port`)."""
+    return process_free_port("127.0.0.1")
 
 
 def require_binary(name: str) -> str:

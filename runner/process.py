@@ -10,6 +10,7 @@ import contextlib
 import ctypes
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -31,12 +32,62 @@ class StackError(RuntimeError):
     """The stack could not be started or stopped; the message says which part and why."""
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port the kernel just handed out on ``host`` (bind to port 0, then release it)."""
+# The kernel hands ports from ``net.ipv4.ip_local_port_range`` (32768-60999 by default) to
+# every outgoing connection and to every bind to port 0. A port picked there and released
+# can be taken by any process's next connection (an exporter dialling PostgreSQL, Prometheus
+# scraping) before the server it was meant for binds it: "address already in use". Ports are
+# therefore picked at random from a band the kernel never hands out on its own, checked free
+# by binding, and never handed out twice by one process.
+_BAND = 12000  # ports in the band below (or above) the kernel's range
+_handed_out: set[int] = set()
+
+
+def _kernel_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def unclaimed_band() -> tuple[int, int] | None:
+    """The ports (first, last) that neither the kernel's ephemeral range nor the
+    privileged ports cover, or None when the range leaves no room for a band."""
+    low, high = _kernel_range()
+    if low - _BAND >= 1024:
+        return low - _BAND, low - 1
+    if high + _BAND <= 65535:
+        return high + 1, high + _BAND
+    return None
+
+
+def _bindable(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that nothing uses on ``host`` now, outside the kernel's ephemeral range (so
+    no outgoing connection takes it before its server binds it), and one this process has
+    not handed out before."""
+    band = unclaimed_band()
+    if band is not None:
+        for _ in range(500):
+            port = random.randint(*band)
+            if port not in _handed_out and _bindable(host, port):
+                _handed_out.add(port)
+                return port
+    while True:  # no band, or a band full: the kernel's choice, still never twice
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            chosen: int = sock.getsockname()[1]
+        if chosen not in _handed_out:
+            _handed_out.add(chosen)
+            return chosen
 
 
 def _die_with_parent() -> None:

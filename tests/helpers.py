@@ -12,7 +12,6 @@ import gzip
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -34,16 +33,15 @@ from prometheus_client.registry import CollectorRegistry
 from prometheus_client.samples import Sample
 
 from exporters.spec import MetricSpec
+from runner.process import free_port as process_free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port on 127.0.0.1 that nothing listens on right now, picked where no outgoing
+    connection can take it before the server binds it (see :func:`runner.process.free_port`)."""
+    return process_free_port("127.0.0.1")
 
 
 def scrape(

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
 from types import TracebackType
 from typing import Literal
+
+from tests.helpers import free_port
 
 Mode = Literal["pass", "refuse", "reset", "blackhole", "slow"]
 
@@ -33,9 +34,7 @@ class FaultProxy:
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._flapper: asyncio.Task[None] | None = None
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port: int = probe.getsockname()[1]
+        self.port: int = free_port()
 
     # --- control (called from the test thread) -------------------------------------
 
