@@ -134,6 +134,15 @@ def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
     template = env.get_template("runbook.md.j2")
     out: dict[str, str] = {}
     rows: list[dict[str, Any]] = []
+    # A static alert an SLO overlaps names that SLO, and what was decided, in its runbook.
+    overlapping: dict[str, list[dict[str, str]]] = {}
+    for area in catalogue.areas:
+        for slo in area.slos:
+            for alert, decision in slo.runbook.supersedes:
+                overlapping.setdefault(alert, []).append({
+                    "slo": slo.slo, "alert": slo.burn_alert, "decision": decision,
+                    "objective": f"{slo.objective_percent:g} % over "
+                                 f"{format_duration(slo.period_seconds)}"})
     for area, threshold in catalogue.thresholds():
         path = f"runbooks/{threshold.name}.md"
         if path in out:
@@ -156,6 +165,7 @@ def render(catalogue: Catalogue, settings: Settings) -> dict[str, str]:
                 ),
                 escalation_receiver=catalogue.routing.escalation_receiver,
                 critical=any(lv.severity == Severity.CRITICAL for lv in threshold.levels),
+                slos=overlapping.get(threshold.name, []),
             )
         )
         rows.append(

@@ -31,7 +31,7 @@ from generator.model import (
     ErrorRatioSLI,
     Settings,
 )
-from generator.render import _slo, slo_dashboards, slo_rules, slo_runbooks, slo_tests
+from generator.render import _slo, runbooks, slo_dashboards, slo_rules, slo_runbooks, slo_tests
 from generator.render.alertmanager import inhibit_rules
 from generator.render.prometheus import rule_files_for
 from generator.settings import SettingsError, load_settings
@@ -389,3 +389,25 @@ def test_the_burn_runbook_says_how_long_the_budget_lasts_at_each_tier() -> None:
         for slo in a.slos:
             assert f"runbooks/{slo.burn_alert}.md" in rendered
             assert f"runbooks/{slo.absent_alert}.md" in rendered
+
+
+def test_a_static_alert_an_slo_overlaps_names_that_slo_and_the_decision_in_its_runbook() -> None:
+    catalogue = load()
+    pages = runbooks.render(catalogue, Settings())
+    overlapped: dict[str, list[tuple[SLO, str]]] = {}
+    for area in catalogue.areas:
+        for slo in area.slos:
+            for alert, decision in slo.runbook.supersedes:
+                overlapped.setdefault(alert, []).append((slo, decision))
+    assert overlapped, "the seeds' SLOs overlap some static alerts"
+    for _, threshold in catalogue.thresholds():
+        text = pages[f"runbooks/{threshold.name}.md"]
+        if threshold.name not in overlapped:
+            assert "## SLOs that overlap this alert" not in text, threshold.name
+            continue
+        section = text.split("## SLOs that overlap this alert", 1)[1].split("\n## ", 1)[0]
+        flat = " ".join(section.split())
+        for slo, decision in overlapped[threshold.name]:
+            assert f"SLO `{slo.slo}`" in flat
+            assert f"[{slo.burn_alert}]({slo.burn_alert}.md)" in flat
+            assert " ".join(decision.split()) in flat
