@@ -4,7 +4,9 @@
 in the format the probe exporter reads, and ``/metrics``. ``POST /chaos`` (query or
 JSON) sets how it misbehaves: ``error_rate``, ``latency_seconds``, ``job_failure_rate``,
 ``login_failure_rate``, ``memory_failure_rate``, ``data_quality`` (0 to 1), ``queue_depth``,
-``health`` (healthy, degraded, unhealthy) and
+``memory_load`` (rounds of store, retrieve and search per tier each scheduler tick, 1 to
+1,000; 1, under the memory alert's floor, by default), ``health`` (healthy, degraded,
+unhealthy) and
 ``dependency.<name>=false``. Rates are exact, not random: 0.5 fails every other call.
 With ``--workers N`` the workers share the port and merge their metrics through
 prometheus-client's multi-process mode, and share one chaos state through a file the
@@ -81,6 +83,7 @@ class Chaos:
     job_failure_rate: float = 0.0
     login_failure_rate: float = 0.0
     memory_failure_rate: float = 0.0
+    memory_load: int = 1
     data_quality: float = 0.97
     queue_depth: float = 0.0
     health: str = "healthy"
@@ -113,6 +116,14 @@ class Chaos:
                 if not 0 <= rate <= 1:
                     raise ValueError(f"{key} must be between 0 and 1")
                 changes[key] = rate
+            elif key == "memory_load":
+                try:
+                    rounds = int(raw)
+                except ValueError:
+                    raise ValueError("memory_load must be a whole number") from None
+                if not 1 <= rounds <= 1000:
+                    raise ValueError("memory_load must be between 1 and 1000")
+                changes[key] = rounds
             elif key in {"latency_seconds", "queue_depth"}:
                 number = float(raw)
                 if number < 0 or number > 3600:
@@ -141,6 +152,7 @@ class Chaos:
             "job_failure_rate": self.job_failure_rate,
             "login_failure_rate": self.login_failure_rate,
             "memory_failure_rate": self.memory_failure_rate,
+            "memory_load": self.memory_load,
             "data_quality": self.data_quality,
             "queue_depth": self.queue_depth,
             "health": self.health,
@@ -335,10 +347,11 @@ def build_app(config: DemoConfig, instr: Any = None) -> Any:
         chaos = current()
         instr.set_data_quality("business-cases", chaos.data_quality)
         with instr.workflow("value-case"):
-            for tier in ("working", "long-term"):
-                for operation in ("store", "retrieve", "search"):
-                    failed = memory_failures.hit(chaos.memory_failure_rate)
-                    instr.memory_operation(operation, tier, success=not failed)
+            for _ in range(chaos.memory_load):
+                for tier in ("working", "long-term"):
+                    for operation in ("store", "retrieve", "search"):
+                        failed = memory_failures.hit(chaos.memory_failure_rate)
+                        instr.memory_operation(operation, tier, success=not failed)
         instr.token("validate")
         if tick % 12 == 0:
             instr.business_case_created()

@@ -193,3 +193,37 @@ def test_the_demo_publishes_the_new_series_and_fails_memory_operations_on_demand
             "promfleet_app_deliveries_total",
         },
     )
+
+
+def test_memory_load_multiplies_the_demos_memory_traffic_and_bad_loads_are_refused() -> None:
+    # Every scheduler tick validates one token and, per tier, makes ``memory_load`` rounds
+    # of store, retrieve and search: the searches per validation are the load, exactly.
+    search = {"operation": "search", "tier": "long-term", "outcome": "success"}
+    validate = {"operation": "validate", "outcome": "success"}
+    tokens = "promfleet_app_token_operations_total"
+    with demo("--job-interval", "0.1") as url:
+
+        def counts() -> tuple[float, float]:
+            text = scrape(f"{url}/metrics")[2]
+            return (sample_value(text, MEMORY, search) or 0.0,
+                    sample_value(text, tokens, validate) or 0.0)
+
+        def searches_per_tick() -> float:
+            searches, ticks = counts()
+            deadline = time.monotonic() + 30
+            while True:  # at least three ticks, however slow the machine
+                time.sleep(0.3)
+                now_searches, now_ticks = counts()
+                if now_ticks - ticks >= 3 or time.monotonic() > deadline:
+                    break
+            assert now_ticks > ticks, "the scheduler never ticked"
+            return (now_searches - searches) / (now_ticks - ticks)
+
+        for bad in ("0", "1001", "many", "2.5"):
+            status, body = post_json(f"{url}/chaos?memory_load={bad}")
+            assert status == 400 and "memory_load" in body, (bad, body)
+        assert searches_per_tick() == 1
+        assert post_json(f"{url}/chaos?memory_load=50")[0] == 200
+        assert searches_per_tick() == 50
+        assert post_json(f"{url}/chaos?memory_load=1")[0] == 200
+        assert searches_per_tick() == 1

@@ -227,3 +227,39 @@ def test_slow_responses_warn_of_the_mean_response_time(
     assert delivery.labels["severity"] == "warning"
     assert delivery.receiver == expected_receiver(catalogue, "engineering", "warning")
     assert statuses and set(statuses) == {200}  # slow, not failing
+
+
+def test_memory_operations_failing_warn_only_once_the_tier_is_busy_enough_to_judge(
+    stack: LiveStack, catalogue: Catalogue
+) -> None:
+    # B2BValue's rule: memory operations failing above 1 % warn engineering, at one
+    # operation a second or more on the tier. The demo's steady traffic (3 operations per
+    # tier every 5 s) sits under that floor: half of them failing is a high share of very
+    # little, and must stay silent. Forty times the traffic with 5 % failing must warn.
+    base = f"http://{stack.address('app')}"
+    instance = stack.address("app")
+    ratio = ("instance_tier:promfleet_app_memory_operations:failure_ratio_rate5m"
+             f'{{instance="{instance}"}}')
+    firing = f'ALERTS{{alertname="AppMemoryOperationFailures",instance="{instance}"}}'
+    receiver = expected_receiver(catalogue, "engineering", "warning")
+    assert post_json(f"{base}/chaos?memory_failure_rate=0.5")[0] == 200
+    try:
+        assert stack.wait_for_data(f"{ratio} > 0.01", timeout=60), \
+            "the failure share never rose over 1 %"
+        quiet_until = time.monotonic() + 20  # four evaluations with the share over 1 %
+        while time.monotonic() < quiet_until:
+            assert not stack.query(firing), "fired under the one-operation-a-second floor"
+            time.sleep(1)
+        assert not [d for d in stack.webhook.deliveries
+                    if d.labels.get("alertname") == "AppMemoryOperationFailures"]
+
+        assert post_json(f"{base}/chaos?memory_failure_rate=0.05&memory_load=40")[0] == 200
+        delivery = stack.wait_for_alert("AppMemoryOperationFailures", receiver, timeout=120,
+                                        instance=instance)
+    finally:
+        post_json(f"{base}/chaos?memory_failure_rate=0&memory_load=1")
+    assert delivery.labels["severity"] == "warning"
+    assert delivery.labels["tier"] in {"working", "long-term"}
+    busy = stack.query(
+        f'instance_tier:promfleet_app_memory_operations:rate5m{{instance="{instance}"}} >= 1')
+    assert {r["metric"]["tier"] for r in busy} >= {delivery.labels["tier"]}
