@@ -12,7 +12,10 @@ order, as they happen in production:
 - a slow spread of failed logins from many addresses, each under the brute-force
   threshold (credential stuffing), starts no brute-force run but fires
   SecurityAuthFailuresHigh, which reaches the security receiver; the same failures do
-  not also count as security events enough to fire SecurityEventsHigh.
+  not also count as security events enough to fire SecurityEventsHigh;
+- twelve SQL-injection requests from one address block it in the deny-list (reason
+  sql_injection) and warn of attack patterns, and the threat level, held at high by the
+  failed logins before, has warned the security team.
 """
 
 from __future__ import annotations
@@ -212,3 +215,41 @@ def test_a_slow_spread_of_failed_logins_from_many_sources_is_caught_as_credentia
     for _ in range(QUIET_EVALUATIONS):
         assert not stack.query('ALERTS{alertname="SecurityEventsHigh"}')
         time.sleep(1.0)
+
+
+def test_sql_injection_from_one_source_blocks_it_warns_and_the_threat_level_stays_high(
+    stack: LiveStack, log_dir: Path, catalogue: Catalogue
+) -> None:
+    # Last in the module: the brute-force run and the credential stuffing before it hold
+    # the threat level at high or above (more than 50 failed logins in the hour), which
+    # SecurityThreatLevelHigh warns of; twelve SQL-injection requests from one address
+    # then make an attack run that blocks it, and more than ten of a kind in 10 minutes
+    # warn of attack patterns.
+    source = "203.0.113.99"
+    blocks = 'promfleet_security_denylist_blocks_total{job="security",reason="sql_injection"}'
+    attacks = 'promfleet_security_attacks_total{job="security",kind="sql_injection"}'
+    blocks_before, attacks_before = counter(stack, blocks), counter(stack, attacks)
+    append(log_dir, [
+        {"time": time.time(), "ip": source, "method": "GET", "path": "/api/v1/orders",
+         "query": f"id={n}%27%20OR%20%271%27%3D%271", "status": 404, "user": "-"}
+        for n in range(12)
+    ])
+    warning = expected_receiver(catalogue, "security", "warning")
+    delivery = stack.wait_for_alert("SecurityAttackPatterns", warning,
+                                    timeout=PAGE_TIMEOUT_S, job="security")
+    assert delivery.labels["kind"] == "sql_injection"
+    assert counter(stack, attacks) - attacks_before == 12
+    wait_until(lambda: counter(stack, blocks) - blocks_before == 1, PAGE_TIMEOUT_S,
+               "one sql_injection block")
+    entry = [line for line in (log_dir / "deny.conf").read_text().splitlines()
+             if line.startswith(f"deny {source};")]
+    assert len(entry) == 1 and entry[0].endswith("automatic sql_injection"), entry
+    _, _, body = scrape(f"http://{stack.address('security')}/metrics")
+    assert source not in body
+
+    level = stack.query('instance:promfleet_security_threat:level{job="security"}')
+    assert level and float(level[0]["value"][1]) >= 2, level
+    threat = stack.wait_for_alert("SecurityThreatLevelHigh", warning,
+                                  timeout=PAGE_TIMEOUT_S, job="security")
+    assert threat.labels["severity"] == "warning"
+    assert threat.labels["instance"] == stack.address("security")
