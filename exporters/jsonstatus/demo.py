@@ -8,9 +8,15 @@ recorded bodies in ``tests/fixtures/jsonstatus/`` come from :func:`bodies`), hea
 fresh: heartbeats and events a few seconds old, a handful of incidents an hour; and
 ``/healthz``. It has no metrics of its own and is not scraped.
 
-``POST /chaos?component=database&state=down`` sets one of BlindspotX's health components
-(``database``, ``redis``, ``oauth``, ``drift``) to a state (``healthy`` or ``down``); while
-any is down, ``/api/health`` says ``degraded`` and answers 503, as BlindspotX does.
+``POST /chaos`` makes one thing misbehave, so that each alert can be driven end to end:
+
+- ``component=database&state=down`` sets one of BlindspotX's health components
+  (``database``, ``redis``, ``oauth``, ``drift``) to a state (``healthy`` or ``down``);
+  while any is down, ``/api/health`` says ``degraded`` and answers 503, as BlindspotX does;
+- ``agent=forensics&heartbeat_age=600``: that orchestrator agent's last heartbeat is
+  that many seconds old (0: fresh again);
+- ``organisation=acme&event_age=7200``: that organisation's last event is that old;
+- ``organisation=acme&incidents=25``: that many more incidents opened for it now.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import argparse
 import datetime
 import json
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -40,27 +47,92 @@ def _iso(moment: float) -> str:
 
 COMPONENTS = ("database", "redis", "oauth", "drift")
 COMPONENT_STATES = ("healthy", "down")
+MAX_AGE_SECONDS = 30 * 86400  # the oldest heartbeat or event /chaos sets
+MAX_INCIDENTS = 10_000  # the most incidents one /chaos opens
 
 
-def bodies(now: float, down: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """Every endpoint's body at Unix time ``now``, by path; the BlindspotX components in
-    ``down`` say so."""
+@dataclass
+class Faults:
+    """What ``/chaos`` has set: components down, late heartbeats, silent organisations and
+    extra incidents. Empty: every endpoint healthy and fresh."""
+
+    down: set[str] = field(default_factory=set)
+    heartbeat_age: dict[str, float] = field(default_factory=dict)  # agent -> seconds
+    event_age: dict[str, float] = field(default_factory=dict)  # organisation -> seconds
+    incidents: dict[str, int] = field(default_factory=dict)  # organisation -> extra
+
+    def apply(self, query: dict[str, str]) -> None:
+        """One change from ``/chaos``'s query; ``ValueError`` names what is wrong."""
+        slugs = [slug for slug, _, _ in ORGANISATIONS]
+        if "component" in query or "state" in query:
+            component, state = query.get("component", ""), query.get("state", "")
+            if component not in COMPONENTS or state not in COMPONENT_STATES:
+                raise ValueError(
+                    f"expected component in {', '.join(COMPONENTS)} and state in "
+                    f"{', '.join(COMPONENT_STATES)}, got {component!r} and {state!r}")
+            if state == "down":
+                self.down.add(component)
+            else:
+                self.down.discard(component)
+        elif "agent" in query:
+            agent = query["agent"]
+            if agent not in AGENTS:
+                raise ValueError(f"unknown agent {agent!r}; expected one of {', '.join(AGENTS)}")
+            self.heartbeat_age[agent] = _number(query, "heartbeat_age", MAX_AGE_SECONDS)
+        elif "organisation" in query:
+            slug = query["organisation"]
+            if slug not in slugs:
+                raise ValueError(
+                    f"unknown organisation {slug!r}; expected one of {', '.join(slugs)}")
+            if "event_age" in query:
+                self.event_age[slug] = _number(query, "event_age", MAX_AGE_SECONDS)
+            elif "incidents" in query:
+                more = int(_number(query, "incidents", MAX_INCIDENTS))
+                self.incidents[slug] = self.incidents.get(slug, 0) + more
+            else:
+                raise ValueError("organisation= needs event_age= or incidents=")
+        else:
+            raise ValueError("expected component=&state=, agent=&heartbeat_age=, or "
+                             "organisation= with event_age= or incidents=")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"down": sorted(self.down), "heartbeat_age": dict(self.heartbeat_age),
+                "event_age": dict(self.event_age), "incidents": dict(self.incidents)}
+
+
+def _number(query: dict[str, str], key: str, most: float) -> float:
+    raw = query.get(key, "")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{key} must be a number, got {raw!r}") from None
+    if not 0 <= value <= most:
+        raise ValueError(f"{key} must be between 0 and {most:g}, got {raw!r}")
+    return value
+
+
+def bodies(now: float, faults: Faults | None = None) -> dict[str, Any]:
+    """Every endpoint's body at Unix time ``now``, by path, with ``faults`` in force."""
+    faults = faults or Faults()
+    down = faults.down
     organizations = []
     for index, (slug, assets, agents) in enumerate(ORGANISATIONS):
-        incidents = int((now - STARTED) / 3600 * INCIDENTS_PER_HOUR) + 17 * index
+        incidents = (int((now - STARTED) / 3600 * INCIDENTS_PER_HOUR) + 17 * index
+                     + faults.incidents.get(slug, 0))
         organizations.append({
             "id": index + 1, "slug": slug, "name": slug.capitalize(),
             "assets": {"total": assets, "online": assets - 2},
             "agents": {"enrolled": agents, "active": agents - 1},
             "incidents": {"total": incidents, "open": 2 + index},
-            "last_event_at": _iso(now - 3 - index),
+            "last_event_at": _iso(now - faults.event_age.get(slug, 3 + index)),
         })
     return {
         "/api/telemetry/status": {"status": "ok", "generated_at": _iso(now),
                                   "organizations": organizations},
         "/api/orchestrator/status": {
             "status": "running", "active_workflows": 3, "queued_workflows": 1,
-            "agents": {name: {"status": "healthy", "last_heartbeat": _iso(now - 5 - i),
+            "agents": {name: {"status": "healthy",
+                              "last_heartbeat": _iso(now - faults.heartbeat_age.get(name, 5 + i)),
                               "tasks_completed": 800 + 13 * i}
                        for i, name in enumerate(AGENTS)},
         },
@@ -106,26 +178,18 @@ async def _healthz(_: web.Request) -> web.Response:
 
 def make_app() -> web.Application:
     app = web.Application()
-    down: set[str] = set()  # the BlindspotX components /chaos has set down
+    faults = Faults()  # what /chaos has set
 
     async def status(request: web.Request) -> web.Response:
-        now_down = frozenset(down)
-        code = 503 if now_down and request.path == "/api/health" else 200
-        return web.json_response(bodies(time.time(), now_down)[request.path], status=code)
+        code = 503 if faults.down and request.path == "/api/health" else 200
+        return web.json_response(bodies(time.time(), faults)[request.path], status=code)
 
     async def chaos(request: web.Request) -> web.Response:
-        component = request.query.get("component", "")
-        state = request.query.get("state", "")
-        if component not in COMPONENTS or state not in COMPONENT_STATES:
-            return web.json_response(
-                {"error": f"expected component in {', '.join(COMPONENTS)} and state in "
-                          f"{', '.join(COMPONENT_STATES)}, got {component!r} and {state!r}"},
-                status=400)
-        if state == "down":
-            down.add(component)
-        else:
-            down.discard(component)
-        return web.json_response({"down": sorted(down)})
+        try:
+            faults.apply(dict(request.query))
+        except ValueError as err:
+            return web.json_response({"error": str(err)}, status=400)
+        return web.json_response(faults.as_dict())
 
     for path in PATHS:
         app.router.add_get(path, status)

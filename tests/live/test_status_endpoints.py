@@ -1,8 +1,11 @@
 """The jsonstatus exporter on the live stack: a BlindspotX health component going down
 pages through its own alert, at the receiver the routing names, and the other
-components' alerts stay silent (a component is its own page, not a generic one).
+components' alerts stay silent (a component is its own page, not a generic one); a
+Mini-XDR agent whose heartbeat is late, an organisation that sends no event and a burst
+of incidents each alert for that agent or organisation alone.
 
-The stand-in ``status-demo`` answers ``POST /chaos?component=NAME&state=down``; the stack
+The stand-in ``status-demo`` takes its faults from ``POST /chaos`` (a component down, an
+agent's heartbeat or an organisation's last event made old, incidents opened); the stack
 runs the real rules, with ``for`` compressed as every live test compresses it.
 """
 
@@ -56,3 +59,60 @@ def test_blindspotx_s_database_down_pages_its_own_alert_and_nothing_else(
     resolved = stack.wait_for_alert("BlindspotXDatabaseDown", pager, timeout=PAGE_TIMEOUT_S,
                                     status="resolved")
     assert resolved.labels["alertname"] == "BlindspotXDatabaseDown"
+
+
+def test_one_agent_s_late_heartbeat_warns_engineering_for_that_agent_only_and_resolves(
+    stack: LiveStack, catalogue: Catalogue
+) -> None:
+    demo = f"http://{stack.address('status-demo')}"
+    receiver = expected_receiver(catalogue, "engineering", "warning")
+    assert post_json(f"{demo}/chaos?agent=forensics&heartbeat_age=600")[0] == 200
+    try:
+        delivery = stack.wait_for_alert("MiniXdrAgentHeartbeatLate", receiver,
+                                        timeout=PAGE_TIMEOUT_S, agent="forensics")
+        time.sleep(3)  # more evaluations: the other agents' heartbeats stay fresh
+        late = stack.query('ALERTS{alertname="MiniXdrAgentHeartbeatLate"}')
+        assert {s["metric"]["agent"] for s in late} == {"forensics"}, late
+    finally:
+        post_json(f"{demo}/chaos?agent=forensics&heartbeat_age=0")
+    assert delivery.labels["severity"] == "warning"
+    assert delivery.labels["target"] == "minixdr-orchestrator"
+    stack.wait_for_alert("MiniXdrAgentHeartbeatLate", receiver, timeout=PAGE_TIMEOUT_S,
+                         status="resolved", agent="forensics")
+
+
+def test_an_organisation_silent_for_two_hours_pages_security_once_not_also_a_warning(
+    stack: LiveStack, catalogue: Catalogue
+) -> None:
+    demo = f"http://{stack.address('status-demo')}"
+    pager = expected_receiver(catalogue, "security", "critical")
+    assert post_json(f"{demo}/chaos?organisation=acme&event_age=7200")[0] == 200
+    try:
+        delivery = stack.wait_for_alert("MiniXdrNoEvents", pager, timeout=PAGE_TIMEOUT_S,
+                                        organisation="acme")
+        time.sleep(5)  # both levels hold; the warning is inhibited by its critical twin
+        firing = stack.query('ALERTS{alertname="MiniXdrNoEvents",alertstate="firing"}')
+        assert {(s["metric"]["organisation"], s["metric"]["severity"]) for s in firing} == {
+            ("acme", "critical"), ("acme", "warning")}, firing
+    finally:
+        post_json(f"{demo}/chaos?organisation=acme&event_age=0")
+    assert delivery.labels["severity"] == "critical"
+    warnings = stack.webhook.find(lambda d: d.name == "MiniXdrNoEvents"
+                                  and d.labels.get("severity") == "warning")
+    assert warnings == [], warnings
+    stack.wait_for_alert("MiniXdrNoEvents", pager, timeout=PAGE_TIMEOUT_S,
+                         status="resolved", organisation="acme")
+
+
+def test_a_burst_of_incidents_for_one_organisation_warns_security_for_it_alone(
+    stack: LiveStack, catalogue: Catalogue
+) -> None:
+    demo = f"http://{stack.address('status-demo')}"
+    receiver = expected_receiver(catalogue, "security", "warning")
+    assert post_json(f"{demo}/chaos?organisation=globex&incidents=25")[0] == 200
+    delivery = stack.wait_for_alert("MiniXdrIncidentVolumeHigh", receiver,
+                                    timeout=PAGE_TIMEOUT_S, organisation="globex")
+    assert delivery.labels["severity"] == "warning"
+    time.sleep(3)  # more evaluations: the other organisations' volumes stay low
+    volume = stack.query('ALERTS{alertname="MiniXdrIncidentVolumeHigh"}')
+    assert {s["metric"]["organisation"] for s in volume} == {"globex"}, volume
