@@ -397,6 +397,14 @@ def format_duration(seconds: float) -> str:
     return "".join(parts)
 
 
+def scraped_since(seconds: int) -> str:
+    """A guard clause for an alert that compares a short window with a baseline of
+    ``seconds``: the instance was already scraped that long ago (its ``up`` had a sample
+    then). Without it, rate() over the baseline spreads a new instance's few minutes of
+    counts over the whole window, and any steady pace looks like a spike."""
+    return f"and on (instance, job) (up offset {format_duration(seconds)})"
+
+
 def _number(value: float) -> str:
     """Render a threshold the way a human writes it: 0.9 not 0.9000000001, 10 not 10.0."""
     if float(value).is_integer():

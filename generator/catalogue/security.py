@@ -44,6 +44,7 @@ from generator.model import (
     Team,
     TestSeries,
     Threshold,
+    scraped_since,
 )
 from generator.testseries import series
 
@@ -754,7 +755,7 @@ DENIED_SPIKE = Threshold(
     category=Category.SECURITY_INCIDENT,
     signal=f"{DENIED_5M} / ({DENIED_1H} > 0)",
     op=">",
-    guard=f"and {DENIED_5M} > 0.5",
+    guard=f"and {DENIED_5M} > 0.5 {scraped_since(3600)}",
     levels=(
         Level(
             Severity.WARNING,
@@ -771,6 +772,7 @@ DENIED_SPIKE = Threshold(
                         (*HOST, ("code", "403")),
                         "0+1x60 160+100x40",
                     ),
+                    series("up", HOST, "1x100"),
                 ),
                 # The same spike of 401s: failed logins, SecurityAuthFailuresHigh's.
                 quiet=(
@@ -784,6 +786,7 @@ DENIED_SPIKE = Threshold(
                         (*HOST, ("code", "401")),
                         "0+1x60 160+100x40",
                     ),
+                    series("up", HOST, "1x100"),
                 ),
                 labels=HOST,
                 value=6000 / 951,
@@ -800,7 +803,9 @@ DENIED_SPIKE = Threshold(
     runbook=Runbook(
         meaning="Forbidden responses (403) suddenly rose well above the hour's rate. 401s "
         "are authentication failures and count toward SecurityAuthFailuresHigh instead, so "
-        "a burst of failed logins is not reported twice.",
+        "a burst of failed logins is not reported twice. An instance scraped for less than "
+        "an hour has no baseline yet and cannot fire (its hour would hold only a few "
+        "minutes).",
         impact="Authenticated clients asking for what they may not have (forced browsing, "
         "a probe of the authorisation checks), or a deploy that broke permissions.",
         diagnosis=(
@@ -972,4 +977,5 @@ AREA = gather_module(
         "rate limiting, attack patterns, brute force, privilege escalation, tenant "
         "isolation, secrets in logs and configuration drift."
     ),
+    external_metrics=("up",),  # the baseline alert asks whether an instance is an hour old
 )

@@ -45,4 +45,5 @@ AREA = gather(
         ("status", "Service status endpoints"),
     ),
     slos=SLOS,
+    external_metrics=("up",),  # the baseline alerts ask whether an instance is an hour old
 )

@@ -33,6 +33,7 @@ from generator.model import (
     Team,
     TestSeries,
     Threshold,
+    scraped_since,
 )
 from generator.testseries import counter as _counter
 from generator.testseries import series
@@ -370,7 +371,9 @@ ERROR_BURST = Threshold(
 # A revocation spike: the last 5 minutes revoke more than three times as fast as the last
 # hour, and at 4 a minute or more (20 in 5 minutes). Logouts revoke tokens all day at a
 # steady pace; a spike is a mass revocation (a compromised account or client being cut
-# off, an admin's bulk action) or a fault revoking what it should not.
+# off, an admin's bulk action) or a fault revoking what it should not. The hour is a
+# baseline only once the instance has been scraped for an hour (scraped_since): a new
+# instance at its usual pace would otherwise look like a twelvefold spike.
 REVOCATION_SPIKE_FACTOR = 3
 MIN_REVOCATIONS_PER_MINUTE = 4
 REVOKE = (("operation", "revoke"), ("outcome", "success"))
@@ -380,7 +383,8 @@ REVOCATION_SPIKE = Threshold(
     category=Category.SECURITY_INCIDENT,
     signal=f"{REVOCATIONS_5M} / ({REVOCATIONS_1H} > 0)",
     op=">",
-    guard=f"and on (instance, job) {REVOCATIONS_5M} * 60 >= {MIN_REVOCATIONS_PER_MINUTE}",
+    guard=f"and on (instance, job) {REVOCATIONS_5M} * 60 >= {MIN_REVOCATIONS_PER_MINUTE} "
+    f"{scraped_since(3600)}",
     levels=(
         Level(
             Severity.WARNING,
@@ -395,6 +399,7 @@ REVOCATION_SPIKE = Threshold(
                         (*APP, *REVOKE),
                         "0+1x60 160+100x40",
                     ),
+                    series("up", APP, "1x100"),
                 ),
                 # The same spike of issued tokens (a login rush), and a steady 10
                 # revocations a minute: neither is a revocation spike.
@@ -405,6 +410,7 @@ REVOCATION_SPIKE = Threshold(
                         "0+1x60 160+100x40",
                     ),
                     series("promfleet_app_token_operations_total", (*APP, *REVOKE), "0+10x100"),
+                    series("up", APP, "1x100"),
                 ),
                 labels=APP,
                 # At 65 min: 500 in the last 5 minutes, 555 in the last hour.
@@ -422,7 +428,9 @@ REVOCATION_SPIKE = Threshold(
     runbook=Runbook(
         meaning="Tokens are being revoked far faster than usual: more than three times the "
         "last hour's pace, and at least 4 a minute (20 in 5 minutes), for 2 minutes. "
-        "Logouts revoke at a steady pace and stay quiet; a spike is a bulk revocation.",
+        "Logouts revoke at a steady pace and stay quiet; a spike is a bulk revocation. "
+        "An instance scraped for less than an hour has no baseline yet and cannot fire "
+        "(its hour would hold only a few minutes).",
         impact="Users or clients are being logged out en masse: the response to a "
         "compromised account or client (expected, but someone should know), an attacker "
         "with admin rights cutting users off, or a fault revoking valid tokens.",
