@@ -16,9 +16,11 @@ from typing import Any
 from generator.model import (
     Area,
     Catalogue,
+    Level,
     Panel,
     Settings,
     Severity,
+    TargetThreshold,
     Threshold,
     dashboard_uid,
     dashboard_url,
@@ -99,14 +101,40 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def alert_summary_line(threshold: Threshold) -> str:
-    """One sentence naming each level: shown in the panel description and the runbook."""
-    parts = [
-        f"{level.severity.value} when {threshold.op} {_number(level.value)} "
+def _levels_text(op: str, levels: Sequence[Level]) -> str:
+    return "; ".join(
+        f"{level.severity.value} when {op} {_number(level.value)} "
         f"for {_human_duration(level.for_seconds)}"
-        for level in sorted(threshold.levels, key=lambda lv: lv.severity.rank)
+        for level in sorted(levels, key=lambda lv: lv.severity.rank)
+    )
+
+
+def matcher_text(target: TargetThreshold) -> str:
+    """A per-target override's matchers as PromQL writes them: ``instance=~"db-.*"``."""
+    return ", ".join(f'{label}{op}"{value}"' for label, op, value in target.matchers)
+
+
+def alert_summary_line(threshold: Threshold) -> str:
+    """One sentence naming each level (and each per-target override's levels): shown in
+    the panel description and the runbook."""
+    text = f"Alert {threshold.name}: {_levels_text(threshold.op, threshold.levels)}."
+    for target in threshold.targets:
+        text += (f" For {{{matcher_text(target)}}}: "
+                 f"{_levels_text(threshold.op, target.levels)}.")
+    return text
+
+
+def target_threshold_lines(threshold: Threshold) -> list[tuple[str, str, Severity]]:
+    """(PromQL, legend, severity) of a line per per-target override level: a team's own
+    value for some targets is drawn beside the catalogue's, dashed in its severity's
+    colour, so the panel shows where those targets alert."""
+    return [
+        (f"vector({_number(level.value)})",
+         f"{level.severity.value} threshold for {{{matcher_text(target)}}}",
+         level.severity)
+        for target in threshold.targets
+        for level in sorted(target.levels, key=lambda lv: -lv.severity.rank)
     ]
-    return f"Alert {threshold.name}: " + "; ".join(parts) + "."
 
 
 # Panels ----------------------------------------------------------------------------------
@@ -159,8 +187,10 @@ def panel_json(
     steps: Sequence[dict[str, Any]] | None = None,
     description_suffix: str = "",
     links: Sequence[dict[str, Any]] = (),
+    lines: Sequence[tuple[str, str, Severity]] = (),
 ) -> dict[str, Any]:
-    """One Grafana panel for a catalogue :class:`Panel`; ``steps`` draws thresholds."""
+    """One Grafana panel for a catalogue :class:`Panel`; ``steps`` draws thresholds and
+    ``lines`` (a time series panel's only) per-target thresholds as dashed series."""
     custom: dict[str, Any] = {}
     defaults: dict[str, Any] = {"unit": panel.unit}
     if steps:
@@ -194,18 +224,35 @@ def panel_json(
     }
     if panel.kind == "table":
         target.update({"format": "table", "instant": True})
+    targets = [target]
+    overrides: list[dict[str, Any]] = []
+    if panel.kind == "timeseries":
+        for index, (expr, legend, severity) in enumerate(lines):
+            ref = chr(ord("B") + index)
+            targets.append({"datasource": dict(DATASOURCE_REF), "expr": expr,
+                            "legendFormat": legend, "refId": ref})
+            overrides.append({
+                "matcher": {"id": "byNames", "options": {"mode": "include", "names": [legend]}},
+                "properties": [
+                    {"id": "color",
+                     "value": {"fixedColor": SEVERITY_COLORS[severity], "mode": "fixed"}},
+                    {"id": "custom.lineStyle", "value": {"dash": [10, 10], "fill": "dash"}},
+                ],
+            })
+        if lines:  # a filled constant would shade the panel below it
+            custom["fillOpacity"] = 0
     description = panel.description.strip()
     if description_suffix:
         description = f"{description} {description_suffix}".strip()
     return {
         "datasource": dict(DATASOURCE_REF),
         "description": description,
-        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "fieldConfig": {"defaults": defaults, "overrides": overrides},
         "gridPos": grid,
         "id": panel_id,
         "links": list(links),
         "options": _options(panel.kind),
-        "targets": [target],
+        "targets": targets,
         "title": panel.title,
         "type": panel.kind,
     }
@@ -297,6 +344,8 @@ def area_dashboard(
                 steps=threshold_steps(threshold) if threshold.panel.alert_thresholds else None,
                 description_suffix=alert_summary_line(threshold),
                 links=[_link(f"Runbook: {threshold.name}", runbook_url(settings, threshold.name))],
+                lines=target_threshold_lines(threshold) if threshold.panel.alert_thresholds
+                else (),
             )
         )
     for extra in area.panels:

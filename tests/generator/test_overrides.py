@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from generator import lint
 from generator.__main__ import main
 from generator.catalogue import load
 from generator.overrides import (
@@ -119,6 +120,35 @@ def test_an_overridden_threshold_is_drawn_on_its_panel(example: Path) -> None:
     values = [step["value"] for step in steps if step["value"] is not None]
     assert any(abs(v - 0.93) < 1e-6 for v in values), values
     assert not any(abs(v - 0.9) < 1e-6 for v in values), values
+
+
+def test_a_per_target_threshold_is_drawn_as_its_own_dashed_line_on_the_panel(
+    example: Path,
+) -> None:
+    dashboard = json.loads((example / "grafana/dashboards/system.json").read_text())
+    panel = next(p for p in dashboard["panels"] if p.get("title") == "CPU utilisation")
+    # The catalogue's value still colours every other target...
+    steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert abs(next(step["value"] for step in steps if step["value"] is not None) - 0.9) < 1e-9
+    # ...and the batch hosts' own value is a line of its own, in the warning colour.
+    matched = 'instance=~"batch1:9100|batch2:9100"'
+    lines = [t for t in panel["targets"] if t["refId"] != "A"]
+    assert [(t["expr"], t["legendFormat"]) for t in lines] == [
+        ("vector(0.97)", f"warning threshold for {{{matched}}}")]
+    override = panel["fieldConfig"]["overrides"][0]
+    assert override["matcher"] == {"id": "byNames", "options": {
+        "mode": "include", "names": [lines[0]["legendFormat"]]}}
+    properties = {p["id"]: p["value"] for p in override["properties"]}
+    assert properties["color"] == {"fixedColor": "orange", "mode": "fixed"}
+    assert properties["custom.lineStyle"]["fill"] == "dash"
+    assert panel["fieldConfig"]["defaults"]["custom"]["fillOpacity"] == 0
+    assert f"For {{{matched}}}: warning when > 0.97 for" in panel["description"]
+    assert lint.lint_dashboards({"system.json": dashboard}, lint.load_schema()) == {}
+    # Without the override the panel has its one query.
+    shipped = json.loads((REPO_ROOT / "grafana/dashboards/system.json").read_text())
+    plain = next(p for p in shipped["panels"] if p.get("title") == "CPU utilisation")
+    assert [t["refId"] for t in plain["targets"]] == ["A"]
+    assert plain["fieldConfig"]["overrides"] == []
 
 
 @needs_promtool
