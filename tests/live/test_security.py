@@ -238,7 +238,8 @@ def test_sql_injection_from_one_source_blocks_it_warns_and_the_threat_level_stay
     delivery = stack.wait_for_alert("SecurityAttackPatterns", warning,
                                     timeout=PAGE_TIMEOUT_S, job="security")
     assert delivery.labels["kind"] == "sql_injection"
-    assert counter(stack, attacks) - attacks_before == 12
+    wait_until(lambda: counter(stack, attacks) - attacks_before == 12, PAGE_TIMEOUT_S,
+               "twelve sql_injection attacks counted")
     wait_until(lambda: counter(stack, blocks) - blocks_before == 1, PAGE_TIMEOUT_S,
                "one sql_injection block")
     entry = [line for line in (log_dir / "deny.conf").read_text().splitlines()
