@@ -945,10 +945,7 @@ def select(area: Area, matchers: Sequence[tuple[str, str, str]]) -> Area:
         return dataclasses.replace(lv, test=test)
 
     def panel(pn: Panel) -> Panel:
-        try:
-            return dataclasses.replace(pn, expr=expr(pn.expr))
-        except ValueError:  # Grafana's $__rate_interval is no PromQL: left as it is
-            return pn
+        return dataclasses.replace(pn, expr=through_grafana_variables(pn.expr, expr))
 
     records = tuple(
         dataclasses.replace(
@@ -975,6 +972,33 @@ def select(area: Area, matchers: Sequence[tuple[str, str, str]]) -> Area:
         thresholds=thresholds,
         panels=tuple(panel(pn) for pn in area.panels),
     )
+
+
+# Grafana's interval variables are no PromQL. A panel's query goes through the syntax tree
+# with each replaced by a duration no panel writes, put back afterwards as it was printed.
+_GRAFANA_INTERVALS = (("$__rate_interval", 86399), ("$__interval", 86398), ("$__range", 86397))
+
+
+def _printed_duration(seconds: int) -> str:
+    printed = _printed(promql_parser.parse(f"promfleet_stand_in[{seconds}s]"))
+    return printed[printed.index("[") + 1:printed.rindex("]")]
+
+
+def through_grafana_variables(text: str, rewrite: Callable[[str], str]) -> str:
+    """``rewrite`` (a PromQL-to-PromQL change) applied to a panel query that may use
+    ``$__rate_interval``, ``$__interval`` or ``$__range``; the variables come back."""
+    if not text:
+        return text
+    swapped = text
+    for variable, seconds in _GRAFANA_INTERVALS:
+        swapped = re.sub(re.escape(variable) + r"(?!\w)", f"{seconds}s", swapped)
+    out = rewrite(swapped)
+    if out == swapped:
+        return text
+    for variable, seconds in _GRAFANA_INTERVALS:
+        out = out.replace(f"[{_printed_duration(seconds)}]", f"[{variable}]")
+        out = out.replace(f"[{_printed_duration(seconds)}:", f"[{variable}:")
+    return out
 
 
 def _guard(guard: str, expr: Callable[[str], str]) -> str:

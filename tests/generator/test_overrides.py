@@ -385,6 +385,29 @@ def test_area_selectors_reach_each_metric_that_carries_the_label(tmp_path: Path)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_area_selectors_reach_panels_that_use_grafanas_interval_variables(
+    tmp_path: Path,
+) -> None:
+    file = tmp_path / "ours.yml"
+    file.write_text("areas:\n  system:\n    selectors: {device: \"!~veth.*\"}\n",
+                    encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["--out", str(out), "--overrides", str(file)]) == 0
+    dashboard = json.loads((out / "grafana/dashboards/system.json").read_text())
+    exprs = {p["title"]: p["targets"][0]["expr"] for p in dashboard["panels"]}
+    traffic = exprs["Network traffic"]
+    assert traffic.count('device!~"veth.*"') == 2, traffic
+    assert traffic.count("[$__rate_interval]") == 2, traffic
+    assert "23h59m" not in traffic and "86399" not in traffic
+    assert lint.lint_dashboards({"system.json": dashboard}, lint.load_schema()) == {}
+    # A panel whose metric has no device label is left exactly as it was.
+    shipped = json.loads((REPO_ROOT / "grafana/dashboards/system.json").read_text())
+    before = {p["title"]: p["targets"][0]["expr"] for p in shipped["panels"]}
+    assert "$__rate_interval" in before["Network traffic"]
+    assert exprs["OOM kills"] == before["OOM kills"]  # its metric has no device label
+    assert 'device!~"veth.*"' in exprs["Disk throughput"]
+
+
 def test_a_bad_area_selector_is_refused_by_line(tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     file = tmp_path / "ours.yml"
